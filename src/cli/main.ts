@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+import { readFileSync } from "node:fs";
+import { PaviseError, describeError } from "../util/errors.js";
+import { labCommand } from "./lab-command.js";
+import { usageError } from "./usage.js";
+
+const USAGE = `usage: pavise COMMAND [ARGS] [--json]
+
+commands:
+  lab        a cluster of network namespaces on this machine (pavise lab help)
+  version    print the version
+  help       this text`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "lab":
+      return labCommand(rest);
+    case "version":
+    case "--version":
+      process.stdout.write(`pavise ${version()}\n`);
+      return 0;
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    case undefined:
+      process.stderr.write(`${USAGE}\n`);
+      return 2;
+    default:
+      throw usageError(`unknown command '${command}'`, USAGE);
+  }
+}
+
+const json = process.argv.includes("--json");
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof PaviseError) {
+      if (json) process.stdout.write(`${JSON.stringify({ error: err.toJSON() }, null, 2)}\n`);
+      else process.stderr.write(`${describeError(err)}\n`);
+      process.exitCode = err.code === "CLI_USAGE" ? 2 : 1;
+    } else {
+      // Not a user error: a bug. Keep the stack so it can be reported.
+      process.stderr.write(`internal error (please report): ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exitCode = 70;
+    }
+  },
+);
