@@ -46,30 +46,27 @@ export async function buildSwitch(plan: LabPlan): Promise<void> {
 }
 
 export async function configureHost(host: PlannedHost): Promise<void> {
+  // The lab speaks IPv4 only: without IPv6 there is no autoconfiguration chatter on the LANs,
+  // so what a probe sees is what a test sent.
+  const sysctls = ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"];
+  if (host.kind === "node") {
+    // A node has two NICs on each LAN. Answer ARP only on the NIC that holds the address
+    // (arp_ignore=1) and announce from it (arp_announce=2), so the standby NIC stays silent
+    // and "who answers ARP" names one NIC.
+    sysctls.push(
+      "net.ipv4.conf.all.arp_ignore=1",
+      "net.ipv4.conf.all.arp_announce=2",
+      "net.ipv4.conf.default.arp_ignore=1",
+      "net.ipv4.conf.default.arp_announce=2",
+    );
+  }
+  await run(["ip", "netns", "exec", host.namespace, "sysctl", "-q", "-w", ...sysctls]);
   const lines = ["link set lo up"];
   for (const nic of host.nics) {
     lines.push(`link set ${nic.name} up`);
     if (nic.address) lines.push(`addr add ${nic.address}/${nic.prefixLength} dev ${nic.name}`);
   }
   await run(["ip", "-n", host.namespace, "-batch", "-"], { input: lines.join("\n") + "\n" });
-  if (host.kind === "node") {
-    // A node has two NICs on each LAN. Answer ARP only on the NIC that holds the address
-    // (arp_ignore=1) and announce from it (arp_announce=2), so the standby NIC stays silent
-    // and "who answers ARP" names one NIC.
-    await run([
-      "ip",
-      "netns",
-      "exec",
-      host.namespace,
-      "sysctl",
-      "-q",
-      "-w",
-      "net.ipv4.conf.all.arp_ignore=1",
-      "net.ipv4.conf.all.arp_announce=2",
-      "net.ipv4.conf.default.arp_ignore=1",
-      "net.ipv4.conf.default.arp_announce=2",
-    ]);
-  }
 }
 
 /** PIDs of every process whose network namespace is the given one. */
