@@ -15,7 +15,7 @@ export interface LabProcess {
 
 export interface SpawnOptions {
   role: string;
-  /** Log file path; defaults to <labDir>/logs/<host>-<role>-<pid>.log. */
+  /** Log file path; defaults to a new file <labDir>/logs/<host>-<role>-<unique>.log. */
   log?: string;
   env?: Record<string, string>;
 }

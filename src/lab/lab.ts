@@ -302,7 +302,7 @@ export class Lab {
       exec: (host, argv, options) => run(["ip", "netns", "exec", lab.host(host).namespace, ...argv], options),
       async spawn(host: string, argv: readonly string[], options: SpawnOptions): Promise<LabProcess> {
         const namespace = lab.host(host).namespace;
-        const log = options.log ?? join(lab.dir, "logs", `${host}-${options.role}.log`);
+        const log = options.log ?? join(lab.dir, "logs", `${host}-${options.role}-${uniqueSuffix()}.log`);
         mkdirSync(dirname(log), { recursive: true });
         const { pid, startTime } = await spawnInNamespace(namespace, argv, {
           log,
@@ -336,6 +336,13 @@ export class Lab {
     const known = new Set(this.state.processes.map((p) => `${p.pid}/${p.startTime}`));
     for (const p of onDisk.processes) if (!known.has(`${p.pid}/${p.startTime}`)) this.state.processes.push(p);
   }
+}
+
+let spawnCounter = 0;
+/** Makes each default log file name unique, so a run never reads an earlier run's output. */
+function uniqueSuffix(): string {
+  spawnCounter += 1;
+  return `${Date.now().toString(36)}-${process.pid}-${spawnCounter}`;
 }
 
 interface LinkState {

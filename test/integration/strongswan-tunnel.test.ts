@@ -1,9 +1,8 @@
-import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { LabProcess } from "../../src/lab/host-runtime.js";
-import { Lab } from "../../src/lab/lab.js";
-import { defaultLabSpec } from "../../src/lab/spec.js";
+import { runIperf3, startIperf3Server } from "../../src/lab/probes/iperf3.js";
+import type { Lab } from "../../src/lab/lab.js";
+import { freshLab, testLabSpec } from "../support/fresh-lab.js";
 import { startCharon, type Charon, type IkeSaInfo } from "../../src/lab/strongswan/charon.js";
 import { renderPskTunnel } from "../../src/lab/strongswan/swanctl-config.js";
 
@@ -19,26 +18,6 @@ function theSa(sas: IkeSaInfo[]): IkeSaInfo {
   return found[0]!;
 }
 
-/** iperf3 prints "Server listening" once its socket is bound. */
-async function waitForListening(server: LabProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    let log = "";
-    try {
-      log = readFileSync(server.log, "utf8");
-    } catch {
-      // not written yet
-    }
-    if (log.includes("Server listening")) return;
-    await sleep(20);
-  }
-  throw new Error(`iperf3 server did not start within ${timeoutMs} ms; see ${server.log}`);
-}
-
-interface Iperf3Report {
-  end: { sum_sent: { bytes: number; bits_per_second: number }; sum_received: { bits_per_second: number } };
-}
-
 describe("strongSwan ↔ strongSwan tunnel (kernel-libipsec)", () => {
   let lab: Lab;
   let left: Charon;
@@ -47,7 +26,7 @@ describe("strongSwan ↔ strongSwan tunnel (kernel-libipsec)", () => {
   let c2: string;
 
   beforeAll(async () => {
-    lab = await Lab.up(defaultLabSpec({ name: "tsw", etcd: false }));
+    lab = await freshLab(testLabSpec("tsw"));
     c1 = lab.addressOf("c1", "public");
     c2 = lab.addressOf("c2", "public");
     left = await startCharon(lab.runtime, "c1");
@@ -102,34 +81,23 @@ describe("strongSwan ↔ strongSwan tunnel (kernel-libipsec)", () => {
   it("carries TCP between the two hosts through the tunnel", async () => {
     const before = theSa(await left.listSas()).childSas[0]!;
 
-    const server = await lab.runtime.spawn(
-      "c2",
-      ["iperf3", "--server", "--one-off", "--forceflush", "--bind", c2],
-      {
-        role: "iperf3-server",
-      },
-    );
+    const server = await startIperf3Server(lab.runtime, "c2", c2);
     try {
-      await waitForListening(server, 5_000);
-      const client = await lab.runtime.exec("c1", ["iperf3", "--client", c2, "--time", "2", "--json"], {
-        timeoutMs: 20_000,
-      });
-      const report = JSON.parse(client.stdout) as Iperf3Report;
-      const mbits = report.end.sum_received.bits_per_second / 1e6;
+      const report = await runIperf3(lab.runtime, "c1", c2, { seconds: 2 });
       console.log(
-        `iperf3 c1 → c2 through strongSwan kernel-libipsec (AES-128-GCM): ${mbits.toFixed(0)} Mbit/s ` +
-          `(${(report.end.sum_sent.bytes / 1e6).toFixed(1)} MB in 2 s)`,
+        `iperf3 c1 → c2 through strongSwan kernel-libipsec (AES-128-GCM): ` +
+          `${report.receivedMbitPerSecond.toFixed(0)} Mbit/s (${(report.sentBytes / 1e6).toFixed(1)} MB in 2 s)`,
       );
-      expect(mbits).toBeGreaterThan(0);
+      expect(report.receivedMbitPerSecond).toBeGreaterThan(0);
 
       // The SA counts every IP packet it protects (headers included), so what iperf3 sent must
       // show up in its counters: the traffic went through the tunnel, not around it.
       const after = theSa(await left.listSas()).childSas[0]!;
       expect(after.spiOut).toBe(before.spiOut);
-      expect(after.bytesOut - before.bytesOut).toBeGreaterThanOrEqual(report.end.sum_sent.bytes);
+      expect(after.bytesOut - before.bytesOut).toBeGreaterThanOrEqual(report.sentBytes);
       expect(after.packetsIn).toBeGreaterThan(before.packetsIn);
       const peerChild = theSa(await right.listSas()).childSas[0]!;
-      expect(peerChild.bytesIn).toBeGreaterThanOrEqual(report.end.sum_sent.bytes);
+      expect(peerChild.bytesIn).toBeGreaterThanOrEqual(report.sentBytes);
     } finally {
       await lab.runtime.stop(server).catch(() => undefined);
     }

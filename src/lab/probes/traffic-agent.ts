@@ -230,9 +230,12 @@ async function send(options: SendOptions): Promise<void> {
 
   const startedAt = now();
   let seq = 0;
+  let slot = 0;
   let timer: NodeJS.Timeout | undefined;
   let stopping = false;
   // Ticks are scheduled against the start time, not the previous tick, so they do not drift.
+  // Ticks missed while this process was not running (a stalled machine) are skipped rather
+  // than sent as a burst: the request rate stays what was asked for.
   const tick = (): void => {
     if (stopping) return;
     const sentAt = now();
@@ -240,7 +243,8 @@ async function send(options: SendOptions): Promise<void> {
     sent.push({ seq, sentAt });
     if (!transport.send(frame)) sendErrors++;
     seq++;
-    const next = startedAt + seq * options.intervalMs;
+    slot = Math.max(slot + 1, Math.floor((now() - startedAt) / options.intervalMs) + 1);
+    const next = startedAt + slot * options.intervalMs;
     timer = setTimeout(tick, Math.max(0, next - now()));
   };
 
