@@ -1,0 +1,115 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { Lab } from "../../src/lab/lab.js";
+import type { LabStatus } from "../../src/lab/lab.js";
+import { distPath } from "../../src/util/package-paths.js";
+import { machineSnapshot } from "../support/machine-snapshot.js";
+
+/** Runs the built `pavise` executable as a user would. */
+function pavise(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [distPath("cli/main.js"), ...args], {
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe("pavise lab (CLI)", () => {
+  const name = "tcli";
+  const scratch = mkdtempSync(join(tmpdir(), "pavise-cli-"));
+  afterAll(async () => {
+    await Lab.down(name);
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it("lab up, then lab status shows 3 nodes, 2 clients and a healthy etcd within 30 s; lab down restores the machine", async () => {
+    await Lab.down(name);
+    const before = await machineSnapshot(name);
+    const started = Date.now();
+    const up = pavise("lab", "up", "labs/default.yaml", "--name", name);
+    expect(up.stderr).toContain("etcd: 3 members healthy");
+    expect(up.code).toBe(0);
+
+    const status = pavise("lab", "status", "--lab", name, "--json");
+    const elapsed = Date.now() - started;
+    expect(status.code).toBe(0);
+    const parsed = JSON.parse(status.stdout) as LabStatus;
+    expect(parsed.hosts.filter((h) => h.kind === "node" && h.present)).toHaveLength(3);
+    expect(parsed.hosts.filter((h) => h.kind === "client" && h.present)).toHaveLength(2);
+    expect(parsed.etcd.filter((m) => m.healthy)).toHaveLength(3);
+    expect(elapsed).toBeLessThan(30_000);
+    console.log(`pavise lab up + status: ${elapsed} ms`);
+
+    const human = pavise("lab", "status", "--lab", name);
+    expect(human.stdout).toMatch(/etcd: 3\/3 members healthy/);
+    expect(human.stdout).toMatch(/n1\s+node\s+lan0\s+public\s+primary\s+up\s+198\.18\.1\.11\/24/);
+
+    const exec = pavise(
+      "lab",
+      "exec",
+      "--lab",
+      name,
+      "c1",
+      "--",
+      "ping",
+      "-c",
+      "1",
+      "-W",
+      "1",
+      "198.18.1.13",
+    );
+    expect(exec.code).toBe(0);
+    const failing = pavise("lab", "exec", "--lab", name, "c1", "--", "sh", "-c", "exit 7");
+    expect(failing.code).toBe(7);
+
+    const list = JSON.parse(pavise("lab", "list", "--json").stdout) as { name: string }[];
+    expect(list.map((l) => l.name)).toContain(name);
+
+    const down = pavise("lab", "down", name, "--json");
+    expect(down.code).toBe(0);
+    expect(JSON.parse(down.stdout)).toMatchObject([
+      { name, namespacesRemoved: expect.any(Array) as unknown },
+    ]);
+    expect(await machineSnapshot(name)).toEqual(before);
+  });
+
+  it("a bad lab file is reported with file, key, value and fix, and no stack trace", () => {
+    const file = join(scratch, "bad.yaml");
+    writeFileSync(
+      file,
+      "name: pv\nsubnets:\n  - { name: public, cidr: 10.1.0.0/24 }\nnodes: [n1]\nclients: []\n",
+    );
+    const result = pavise("lab", "up", file);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("error[LAB_CONFIG_INVALID]");
+    expect(result.stderr).toContain(`${file}: subnets[0].cidr (value "10.1.0.0/24")`);
+    expect(result.stderr).toContain("fix: pick a subnet inside 198.18.0.0/15");
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+
+    const json = pavise("lab", "up", file, "--json");
+    expect(JSON.parse(json.stdout)).toMatchObject({ error: { code: "LAB_CONFIG_INVALID" } });
+  });
+
+  it("a missing file, an unknown command and a wrong option get clear errors", () => {
+    const missing = pavise("lab", "up", join(scratch, "nope.yaml"));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("error[LAB_FILE_UNREADABLE]");
+
+    const unknown = pavise("lab", "explode");
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("unknown lab command 'explode'");
+    expect(unknown.stderr).toContain("pavise lab up");
+
+    const option = pavise("lab", "status", "--colour");
+    expect(option.code).toBe(2);
+    expect(option.stderr).toContain("--colour");
+
+    const notUp = pavise("lab", "status", "--lab", "tnothere");
+    expect(notUp.code).toBe(1);
+    expect(notUp.stderr).toContain("error[LAB_NOT_FOUND]");
+    expect(notUp.stderr).toContain("fix:");
+  });
+});
