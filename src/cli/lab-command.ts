@@ -5,6 +5,7 @@ import { Lab, type LabDownReport, type LabStatus } from "../lab/lab.js";
 import { DEFAULT_LAB_NAME, defaultLabSpec, parseLabSpec, type LabSpec } from "../lab/spec.js";
 import { listLabNames, readLabState } from "../lab/state.js";
 import { PaviseError } from "../util/errors.js";
+import { labFaultCommand, labProbeCommand, FAULT_USAGE } from "./lab-fault-command.js";
 import { makeOutput, table } from "./output.js";
 import { usageError } from "./usage.js";
 
@@ -13,7 +14,10 @@ export const LAB_USAGE = `usage:
   pavise lab down [NAME | --all] [--json]        remove a lab and everything it made
   pavise lab status [--lab NAME] [--json]        hosts, NICs, addresses, etcd health
   pavise lab list [--json]                       labs that are up
-  pavise lab exec [--lab NAME] HOST -- CMD...    run a command inside a lab host`;
+  pavise lab exec [--lab NAME] HOST -- CMD...    run a command inside a lab host
+  pavise lab fault FAULT ARGS [--lab NAME]       kill/freeze/thaw, nic-down/up, cut, crash, heal
+  pavise lab probe PROBE ARGS [--lab NAME]       holders ADDRESS, arp LAN ADDRESS
+  (pavise lab fault help: the faults and probes in full)`;
 
 /** Which lab a command means: --lab, then $PAVISE_LAB, then the only lab that is up, then "pavise". */
 function chooseLab(flag: string | undefined): string {
@@ -21,6 +25,15 @@ function chooseLab(flag: string | undefined): string {
   if (process.env.PAVISE_LAB) return process.env.PAVISE_LAB;
   const labs = listLabNames().filter((name) => readLabState(name));
   return labs.length === 1 && labs[0] ? labs[0] : DEFAULT_LAB_NAME;
+}
+
+function openLab(name: string | undefined): Lab {
+  return Lab.open(chooseLab(name));
+}
+
+function help(text: string): number {
+  process.stdout.write(`${text}\n`);
+  return 0;
 }
 
 export async function labCommand(args: string[]): Promise<number> {
@@ -36,6 +49,10 @@ export async function labCommand(args: string[]): Promise<number> {
       return labList(rest);
     case "exec":
       return labExec(rest);
+    case "fault":
+      return rest[0] === "help" ? help(FAULT_USAGE) : labFaultCommand(rest, openLab);
+    case "probe":
+      return rest[0] === "help" ? help(FAULT_USAGE) : labProbeCommand(rest, openLab);
     case undefined:
     case "help":
     case "--help":

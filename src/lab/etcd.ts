@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { PaviseError } from "../util/errors.js";
 import type { HostRuntime, LabProcess } from "./host-runtime.js";
-import { createLabCa, issueCertificate, type LabCa } from "./lab-ca.js";
+import { createLabCa, issueCertificate } from "./lab-ca.js";
 import type { PlannedEtcd, PlannedEtcdMember } from "./plan.js";
 
 /** Where the etcd client certificate of the lab lives (for etcdctl and, later, Pavise nodes). */
@@ -32,11 +32,10 @@ export function etcdClientTls(runtime: HostRuntime): EtcdClientTls {
 }
 
 function memberArgs(
+  runtime: HostRuntime,
   etcd: PlannedEtcd,
   member: PlannedEtcdMember,
   dataDir: string,
-  labName: string,
-  ca: LabCa | undefined,
 ): string[] {
   const scheme = etcd.tls ? "https" : "http";
   const args = [
@@ -57,7 +56,7 @@ function memberArgs(
     "--initial-cluster",
     etcd.members.map((m) => `${m.name}=${m.peerUrl}`).join(","),
     "--initial-cluster-token",
-    `pavise-lab-${labName}`,
+    `pavise-lab-${runtime.labName}`,
     "--initial-cluster-state",
     "new",
     "--heartbeat-interval",
@@ -69,23 +68,25 @@ function memberArgs(
     "--log-outputs",
     "stderr",
   ];
-  if (ca) {
-    const cert = join(ca.dir, `etcd-${member.name}.crt`);
-    const key = join(ca.dir, `etcd-${member.name}.key`);
+  if (etcd.tls) {
+    const dir = caDir(runtime);
+    const caCert = join(dir, "ca.crt");
+    const cert = join(dir, `etcd-${member.name}.crt`);
+    const key = join(dir, `etcd-${member.name}.key`);
     args.push(
       "--cert-file",
       cert,
       "--key-file",
       key,
       "--trusted-ca-file",
-      ca.caCert,
+      caCert,
       "--client-cert-auth",
       "--peer-cert-file",
       cert,
       "--peer-key-file",
       key,
       "--peer-trusted-ca-file",
-      ca.caCert,
+      caCert,
       "--peer-client-cert-auth",
     );
   }
@@ -94,25 +95,44 @@ function memberArgs(
 
 /** Starts every member (one per node, as a real deployment would run them). */
 export async function startEtcd(runtime: HostRuntime, etcd: PlannedEtcd): Promise<LabProcess[]> {
-  let ca: LabCa | undefined;
   if (etcd.tls) {
-    ca = await createLabCa(caDir(runtime), runtime.labName);
-    for (const member of etcd.members)
+    const ca = await createLabCa(caDir(runtime), runtime.labName);
+    for (const member of etcd.members) {
       await issueCertificate(ca, `etcd-${member.name}`, [member.address, "127.0.0.1"]);
+    }
     await issueCertificate(ca, "client", []);
   }
   const processes: LabProcess[] = [];
-  for (const member of etcd.members) {
-    const dataDir = join(runtime.labDir, "etcd", member.name);
+  for (const member of etcd.members) processes.push(await startEtcdMember(runtime, etcd, member));
+  return processes;
+}
+
+/**
+ * Starts one member. After a crash it restarts from its data directory and rejoins the
+ * cluster (etcd ignores the --initial-cluster flags once it has data).
+ */
+export async function startEtcdMember(
+  runtime: HostRuntime,
+  etcd: PlannedEtcd,
+  member: PlannedEtcdMember,
+): Promise<LabProcess> {
+  const dataDir = join(runtime.labDir, "etcd", member.name);
+  try {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    processes.push(
-      await runtime.spawn(member.host, memberArgs(etcd, member, dataDir, runtime.labName, ca), {
-        role: `etcd-${member.name}`,
-        log: join(runtime.labDir, "logs", `etcd-${member.name}.log`),
-      }),
+  } catch (err) {
+    throw new PaviseError(
+      "LAB_DIR_UNWRITABLE",
+      `cannot make etcd's data directory: ${(err as Error).message}`,
+      {
+        where: { file: dataDir },
+        hint: `make sure ${runtime.labDir} is a writable directory (PAVISE_LAB_ROOT sets where labs live)`,
+      },
     );
   }
-  return processes;
+  return runtime.spawn(member.host, memberArgs(runtime, etcd, member, dataDir), {
+    role: `etcd-${member.name}`,
+    log: join(runtime.labDir, "logs", `etcd-${member.name}.log`),
+  });
 }
 
 /** etcdctl arguments that reach the given endpoints, with the lab's client certificate if TLS is on. */

@@ -89,7 +89,8 @@ export class LabFaults {
 
   /**
    * A host crash: every process in the host is killed (SIGKILL, by PID) and its links go down,
-   * so its peers see carrier loss and silence. `powerOn` brings the links back; what ran is gone.
+   * so its peers see carrier loss and silence. `powerOn` boots it again: links up, etcd member
+   * started; whatever else ran is gone.
    */
   async crashHost(host: string): Promise<number[]> {
     const planned = this.lab.host(host);
@@ -106,11 +107,13 @@ export class LabFaults {
     return killed;
   }
 
+  /** Brings a crashed host back: links up, and its etcd member started again as at boot. */
   async powerOn(host: string): Promise<void> {
     const planned = this.lab.host(host);
     await run(["ip", "-n", planned.namespace, "-batch", "-"], {
       input: planned.nics.map((nic) => `link set ${nic.name} up\n`).join(""),
     });
+    await this.lab.startEtcdMember(host);
   }
 
   private ports(host: string, subnet?: string): string[] {

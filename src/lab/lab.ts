@@ -2,7 +2,7 @@ import { mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { PaviseError } from "../util/errors.js";
 import { run, type RunOptions, type RunResult } from "../util/run.js";
-import { startEtcd, waitForEtcd, etcdHealth, type EtcdMemberHealth } from "./etcd.js";
+import { startEtcd, startEtcdMember, waitForEtcd, etcdHealth, type EtcdMemberHealth } from "./etcd.js";
 import type { HostRuntime, LabProcess, SpawnOptions } from "./host-runtime.js";
 import { planLab, type LabPlan, type PlannedHost, type PlannedNic } from "./plan.js";
 import { isSameProcessAlive, killProcess, processStartTime, spawnInNamespace } from "./processes.js";
@@ -246,6 +246,19 @@ export class Lab {
   /** Who answers ARP for the address on a LAN (MAC, host, NIC), asked from the lab switch. */
   arpAnswerers(subnet: string, address: string, waitSeconds?: number): Promise<ArpAnswer[]> {
     return arpAnswerers(this.plan, subnet, address, waitSeconds);
+  }
+
+  /**
+   * Starts the etcd member of a node again (after it was killed or its host crashed), as the
+   * node's service manager would at boot. Does nothing for a node without a member or whose
+   * member runs.
+   */
+  async startEtcdMember(host: string): Promise<LabProcess | undefined> {
+    const member = this.plan.etcd.members.find((m) => m.host === host);
+    if (!member) return undefined;
+    const running = this.processes().find((p) => p.role === `etcd-${member.name}`);
+    if (running) return running;
+    return startEtcdMember(this.runtime, this.plan.etcd, member);
   }
 
   /** Processes the lab tracks that are still running. */

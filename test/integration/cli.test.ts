@@ -76,6 +76,54 @@ describe("pavise lab (CLI)", () => {
     expect(await machineSnapshot(name)).toEqual(before);
   });
 
+  it("faults and probes from the command line", async () => {
+    await Lab.down("tclif");
+    const up = pavise("lab", "up", "--name", "tclif");
+    expect(up.code).toBe(0);
+    try {
+      const fault = (...args: string[]) => pavise("lab", "fault", ...args, "--lab", "tclif");
+      const probe = (...args: string[]) => pavise("lab", "probe", ...args, "--lab", "tclif");
+      const ping = (to: string) =>
+        pavise("lab", "exec", "--lab", "tclif", "c1", "--", "ping", "-c1", "-W1", to).code;
+
+      expect(JSON.parse(probe("arp", "public", "198.18.1.12", "--json").stdout)).toEqual([
+        { mac: "02:50:0a:02:00:01", host: "n2", nic: "lan0" },
+      ]);
+      expect(probe("holders", "198.18.1.12").stdout).toMatch(/n2\s+lan0\s+up/);
+
+      expect(fault("cut", "n2", "--lan", "public").code).toBe(0);
+      expect(ping("198.18.1.12")).not.toBe(0);
+      expect(fault("heal").code).toBe(0);
+      expect(ping("198.18.1.12")).toBe(0);
+
+      const killed = JSON.parse(fault("kill", "etcd-n2", "--json").stdout) as { pid: number; host: string };
+      expect(killed.host).toBe("n2");
+      const status = JSON.parse(pavise("lab", "status", "--lab", "tclif", "--json").stdout) as LabStatus;
+      expect(status.etcd.find((m) => m.name === "n2")?.healthy).toBe(false);
+      expect(pavise("lab", "status", "--lab", "tclif").code).toBe(1); // unhealthy lab: non-zero
+
+      const missing = fault("kill", "etcd-n2");
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain("error[LAB_NO_SUCH_PROCESS]");
+      expect(missing.stderr).toContain("etcd-n1");
+
+      expect(fault("crash", "n3").code).toBe(0);
+      expect(ping("198.18.1.13")).not.toBe(0);
+      expect(fault("power-on", "n3").code).toBe(0);
+      expect(fault("nic-down", "n1", "lan0").code).toBe(0);
+      expect(ping("198.18.1.11")).not.toBe(0);
+      expect(fault("nic-up", "n1", "lan0").code).toBe(0);
+
+      const bad = fault("nic-down", "n1", "eth9");
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toContain("error[LAB_UNKNOWN_NIC]");
+      expect(bad.stderr).toContain("lan0, lan1, hb0");
+      expect(fault("explode").code).toBe(2);
+    } finally {
+      await Lab.down("tclif");
+    }
+  });
+
   it("a bad lab file is reported with file, key, value and fix, and no stack trace", () => {
     const file = join(scratch, "bad.yaml");
     writeFileSync(

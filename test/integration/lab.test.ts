@@ -1,10 +1,13 @@
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { labDirectory } from "../../src/lab/state.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Lab } from "../../src/lab/lab.js";
 import { PaviseError } from "../../src/util/errors.js";
 import { processStartTime } from "../../src/lab/processes.js";
 import { freshLab, testLabSpec } from "../support/fresh-lab.js";
+import { run as runOnMachine } from "../../src/util/run.js";
 import { machineSnapshot, pidsWithArgument } from "../support/machine-snapshot.js";
 
 /** Runs ping inside a host; true when the peer answered. */
@@ -66,6 +69,38 @@ describe("lab lifecycle", () => {
     expect(pidsWithArgument(marker)).toEqual([]);
     expect(await machineSnapshot("tcrash")).toEqual(before);
     expect(await Lab.down("tcrash")).toMatchObject({ namespacesRemoved: [], processesKilled: [] });
+  });
+
+  it("a lab that fails half-way removes what it made and says why", async () => {
+    await Lab.down("thalf");
+    const before = await machineSnapshot("thalf");
+    // A file where etcd's data directory must go: the network is built, then etcd cannot start.
+    mkdirSync(labDirectory("thalf"), { recursive: true });
+    writeFileSync(join(labDirectory("thalf"), "etcd"), "in the way\n");
+    const error = await Lab.up(testLabSpec("thalf", { etcd: true })).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(error).toBeInstanceOf(PaviseError);
+    expect((error as PaviseError).code).toBe("LAB_DIR_UNWRITABLE");
+    expect((error as PaviseError).where?.file).toBe(join(labDirectory("thalf"), "etcd", "n1"));
+    expect(await machineSnapshot("thalf")).toEqual(before);
+    expect(existsSync(labDirectory("thalf"))).toBe(false);
+  });
+
+  it("refuses namespaces it did not make and leaves them alone", async () => {
+    await Lab.down("tforeign");
+    await runOnMachine(["ip", "netns", "add", "tforeign-n2"]);
+    try {
+      const error = await Lab.up(testLabSpec("tforeign")).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect((error as PaviseError).code).toBe("LAB_NAMESPACE_EXISTS");
+      expect((await machineSnapshot("tforeign")).namespaces).toEqual(["tforeign-n2"]);
+    } finally {
+      await runOnMachine(["ip", "netns", "del", "tforeign-n2"]);
+    }
   });
 
   it("two labs run side by side with the same addresses and do not see each other", async () => {
@@ -146,6 +181,32 @@ describe("etcd in the lab", () => {
     expect((await etcdctl(survivor, "get", "/pavise/after", "--print-value-only")).stdout.trim()).toBe(
       "still-writable",
     );
+  });
+});
+
+describe("etcd through a node crash", () => {
+  it("loses the crashed node's member, keeps quorum, and gets it back when the node powers on", async () => {
+    const lab = await freshLab(testLabSpec("tboot", { etcd: true }));
+    try {
+      await lab.faults.crashHost("n3");
+      const degraded = await lab.status();
+      expect(degraded.etcd.map((m) => m.healthy)).toEqual([true, true, false]);
+      await lab.faults.powerOn("n3");
+      const deadline = Date.now() + 15_000;
+      let members = await lab.status();
+      while (!members.etcd.every((m) => m.healthy) && Date.now() < deadline) members = await lab.status();
+      expect(members.etcd.every((m) => m.healthy)).toBe(true);
+      const put = await lab.exec("n3", [
+        "etcdctl",
+        "--endpoints=http://127.0.0.1:2379",
+        "put",
+        "/rejoined",
+        "yes",
+      ]);
+      expect(put.stdout).toContain("OK");
+    } finally {
+      await lab.down();
+    }
   });
 });
 

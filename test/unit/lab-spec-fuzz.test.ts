@@ -1,0 +1,78 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { parseLabSpec } from "../../src/lab/spec.js";
+import { PaviseError } from "../../src/util/errors.js";
+
+/** A small deterministic generator (mulberry32), so a failure can be replayed from its seed. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const TOKENS = [
+  "",
+  " ",
+  "\n",
+  ":",
+  "- ",
+  "[",
+  "]",
+  "{",
+  "}",
+  ",",
+  "#",
+  "'",
+  '"',
+  "&a",
+  "*a",
+  "!!int",
+  "~",
+  "0",
+  "-1",
+  "1e9",
+  "null",
+  "true",
+  "198.18.1.0/24",
+  "n1",
+  "subnets",
+  "etcd",
+  "tls",
+  "nodes",
+  "\t",
+  "\u0000",
+  "ä",
+];
+
+describe("lab file parser under random input", () => {
+  const base = readFileSync(new URL("../../labs/default.yaml", import.meta.url), "utf8");
+
+  it("never fails with anything but a PaviseError, over 3,000 mutations of labs/default.yaml", () => {
+    const next = random(20261127);
+    let accepted = 0;
+    for (let i = 0; i < 3000; i++) {
+      let text = base;
+      const edits = 1 + Math.floor(next() * 4);
+      for (let e = 0; e < edits; e++) {
+        const at = Math.floor(next() * text.length);
+        const cut = Math.floor(next() * 6);
+        const token = TOKENS[Math.floor(next() * TOKENS.length)] ?? "";
+        text = text.slice(0, at) + token + text.slice(at + cut);
+      }
+      try {
+        parseLabSpec(text, "fuzz.yaml");
+        accepted++;
+      } catch (err) {
+        if (!(err instanceof PaviseError)) throw new Error(`seed case ${i} threw ${String(err)}:\n${text}`);
+        expect(err.code).toBe("LAB_CONFIG_INVALID");
+      }
+    }
+    // Some mutations only touch comments or whitespace and must still be accepted.
+    expect(accepted).toBeGreaterThan(0);
+  });
+});
