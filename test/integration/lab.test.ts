@@ -4,6 +4,8 @@ import { join } from "node:path";
 import { labDirectory } from "../../src/lab/state.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Lab } from "../../src/lab/lab.js";
+import { startEchoServer } from "../../src/lab/probes/traffic.js";
+import { startCharon } from "../../src/lab/strongswan/charon.js";
 import { PaviseError } from "../../src/util/errors.js";
 import { processStartTime } from "../../src/lab/processes.js";
 import { freshLab, testLabSpec } from "../support/fresh-lab.js";
@@ -31,22 +33,29 @@ async function forgetNeighbours(lab: Lab, ...hosts: string[]): Promise<void> {
 }
 
 describe("lab lifecycle", () => {
-  it("up then down leaves the machine as it was (namespaces, links, mounts, processes, files)", async () => {
+  it("three up/down cycles leave the machine as it was (namespaces, links, mounts, processes, files)", async () => {
     const before = await machineSnapshot("tlife");
-    const lab = await freshLab(testLabSpec("tlife", { etcd: true }));
-    const during = await machineSnapshot("tlife");
-    expect(during.namespaces).toEqual(expect.arrayContaining(["tlife-switch", "tlife-n1", "tlife-c2"]));
-    // Nothing of the lab shows up in the machine's own network namespace.
-    expect(during.rootLinks).toEqual(before.rootLinks);
-    const etcd = lab.processes().filter((p) => p.role.startsWith("etcd"));
-    expect(etcd).toHaveLength(3);
-    const dir = lab.dir;
+    for (let cycle = 0; cycle < 3; cycle++) {
+      const lab = await freshLab(testLabSpec("tlife", { etcd: true }));
+      const during = await machineSnapshot("tlife");
+      expect(during.namespaces).toEqual(expect.arrayContaining(["tlife-switch", "tlife-n1", "tlife-c2"]));
+      // Nothing of the lab shows up in the machine's own network namespace.
+      expect(during.rootLinks).toEqual(before.rootLinks);
+      // Processes of every kind the lab runs: etcd, a charon in its private mount namespace, a probe.
+      const charon = await startCharon(lab.runtime, "c1");
+      const echo = await startEchoServer(lab.runtime, "n1", { proto: "udp", port: 7100 });
+      const processes = lab.processes();
+      expect(processes.map((p) => p.role)).toEqual(
+        expect.arrayContaining(["etcd-n1", "etcd-n2", "etcd-n3", charon.labProcess.role, echo.process.role]),
+      );
+      const dir = lab.dir;
 
-    const report = await lab.down();
-    expect(report.namespacesRemoved).toHaveLength(6);
-    expect(await machineSnapshot("tlife")).toEqual(before);
-    for (const p of etcd) expect(processStartTime(p.pid)).toBeUndefined();
-    expect(existsSync(dir)).toBe(false);
+      const report = await lab.down();
+      expect(report.namespacesRemoved).toHaveLength(6);
+      expect(await machineSnapshot("tlife")).toEqual(before);
+      for (const p of processes) expect(processStartTime(p.pid)).toBeUndefined();
+      expect(existsSync(dir)).toBe(false);
+    }
   });
 
   it("down after a crashed test also ends processes the lab never tracked", async () => {
