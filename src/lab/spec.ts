@@ -1,4 +1,4 @@
-import { parse as parseYaml } from "yaml";
+import { readYaml } from "../config/yaml.js";
 import { type ConfigProblem, PaviseError } from "../util/errors.js";
 import { LAB_RANGE, parsePrefix, prefixesOverlap, formatPrefix } from "../net/ipv4.js";
 
@@ -211,16 +211,7 @@ export function labSpecFromObject(raw: unknown, file?: string): LabSpec {
 
 /** Parses the text of a lab file (YAML). */
 export function parseLabSpec(text: string, file?: string): LabSpec {
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (err) {
-    throw new PaviseError("LAB_CONFIG_INVALID", `not valid YAML: ${(err as Error).message}`, {
-      where: file ? { file } : {},
-      hint: "fix the YAML syntax at the line shown",
-    });
-  }
-  return labSpecFromObject(raw ?? {}, file);
+  return labSpecFromObject(readYaml(text, file, "LAB_CONFIG_INVALID") ?? {}, file);
 }
 
 function invalid(problems: ConfigProblem[], file: string | undefined): PaviseError {

@@ -3,7 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Lab } from "../../src/lab/lab.js";
 import { overlaps, ownershipHistory } from "../../src/lab/probes/address-timeline.js";
 import { AddressWatch } from "../../src/lab/probes/address-watch.js";
-import { type EchoServer, startEchoServer, startTraffic } from "../../src/lab/probes/traffic.js";
+import {
+  type EchoServer,
+  type TrafficRun,
+  startEchoServer,
+  startTraffic,
+} from "../../src/lab/probes/traffic.js";
 import { defaultLabSpec } from "../../src/lab/spec.js";
 
 // Needs root and a build (the traffic agent runs compiled): npm run build first.
@@ -36,23 +41,17 @@ async function until(what: string, condition: () => boolean, timeoutMs = 3_000):
   }
 }
 
+/** A UDP and a TCP stream from c1 to n1, one request every 10 ms each. */
+async function startBothStreams(): Promise<{ udp: TrafficRun; tcp: TrafficRun }> {
+  const to = lab.addressOf("n1", "public");
+  const stream = (proto: "udp" | "tcp", port: number) =>
+    startTraffic(lab.runtime, { from: "c1", to, proto, port, intervalMs: 10 });
+  return { udp: await stream("udp", UDP_PORT), tcp: await stream("tcp", TCP_PORT) };
+}
+
 describe("traffic probe", () => {
   it("measures no loss and only small gaps on a healthy path", async () => {
-    const to = lab.addressOf("n1", "public");
-    const udp = await startTraffic(lab.runtime, {
-      from: "c1",
-      to,
-      proto: "udp",
-      port: UDP_PORT,
-      intervalMs: 10,
-    });
-    const tcp = await startTraffic(lab.runtime, {
-      from: "c1",
-      to,
-      proto: "tcp",
-      port: TCP_PORT,
-      intervalMs: 10,
-    });
+    const { udp, tcp } = await startBothStreams();
     await sleep(1_500);
     const [u, t] = [await udp.stop(), await tcp.stop()];
     console.log("healthy udp", summary(u), "\nhealthy tcp", summary(t));
@@ -68,21 +67,7 @@ describe("traffic probe", () => {
   });
 
   it("sees a 1 s interruption of the path as a gap of about a second, and TCP recovers", async () => {
-    const to = lab.addressOf("n1", "public");
-    const udp = await startTraffic(lab.runtime, {
-      from: "c1",
-      to,
-      proto: "udp",
-      port: UDP_PORT,
-      intervalMs: 10,
-    });
-    const tcp = await startTraffic(lab.runtime, {
-      from: "c1",
-      to,
-      proto: "tcp",
-      port: TCP_PORT,
-      intervalMs: 10,
-    });
+    const { udp, tcp } = await startBothStreams();
     await sleep(500);
     await lab.runtime.exec("n1", ["ip", "link", "set", "lan0", "down"]);
     await sleep(1_000);

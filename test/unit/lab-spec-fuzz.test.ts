@@ -2,18 +2,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseLabSpec } from "../../src/lab/spec.js";
 import { PaviseError } from "../../src/util/errors.js";
-
-/** A small deterministic generator (mulberry32), so a failure can be replayed from its seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "../support/seeded-random.js";
 
 const TOKENS = [
   "",
@@ -53,7 +42,7 @@ describe("lab file parser under random input", () => {
   const base = readFileSync(new URL("../../labs/default.yaml", import.meta.url), "utf8");
 
   it("never fails with anything but a PaviseError, over 3,000 mutations of labs/default.yaml", () => {
-    const next = random(20261127);
+    const next = seededRandom(20261127);
     let accepted = 0;
     for (let i = 0; i < 3000; i++) {
       let text = base;

@@ -120,3 +120,23 @@ etcd: { tls: "yes", heartbeat_interval_ms: -5 }
     }
   });
 });
+
+describe("lab spec regressions", () => {
+  it("bug: an alias without its anchor threw a ReferenceError (found by the fuzz test)", () => {
+    expect(() => parseLabSpec("nodes: [*an2, n3]\n", "alias.yaml")).toThrow(PaviseError);
+  });
+
+  it("bug: unknown tags and duplicate keys were only warnings on stderr", () => {
+    expect(() => parseLabSpec("nodes: !!foo [n1]\n", "tag.yaml")).toThrow(/not valid YAML/);
+    expect(() => parseLabSpec("name: a\nname: b\n", "dup.yaml")).toThrow(/unique/);
+  });
+
+  it("an alias bomb is refused, not expanded", () => {
+    const bomb = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];
+    for (let i = 0; i < 8; i++)
+      bomb.push(
+        `${"bcdefghij"[i]}: &${"bcdefghij"[i]} [${Array(10).fill(`*${"abcdefghij"[i]}`).join(", ")}]`,
+      );
+    expect(() => parseLabSpec(bomb.join("\n") + "\n", "bomb.yaml")).toThrow(PaviseError);
+  });
+});

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "../support/seeded-random.js";
 import {
   VICI_MAX_PACKET,
   ViciFrameSplitter,
@@ -198,20 +199,8 @@ describe("ViciFrameSplitter", () => {
 });
 
 describe("fuzz: mutated packets never make the decoder throw", () => {
-  // mulberry32: a small seeded generator, so that a failure reproduces.
-  function random(seed: number): () => number {
-    let state = seed >>> 0;
-    return () => {
-      state = (state + 0x6d2b79f5) >>> 0;
-      let t = state;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
-
   it("survives 20 000 random mutations, and what decodes re-encodes", () => {
-    const next = random(0x5eed);
+    const next = seededRandom(0x5eed);
     const int = (n: number): number => Math.floor(next() * n);
     const seeds = [
       body(encodePacket({ type: "event", event: "list-sa", message: README_MESSAGE })),
