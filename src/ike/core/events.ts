@@ -1,0 +1,47 @@
+import type { TrafficSelector } from "./traffic-selector.js";
+
+/**
+ * What an IKE SA reports to its driver. Child SA events carry everything a datapath needs to
+ * install or remove the SA (the single IKE-to-datapath interface, DESIGN.md principle 4).
+ */
+export type IkeEvent =
+  | { type: "ike-up"; sa: IkeSaSummary }
+  | { type: "ike-down"; sa: IkeSaSummary; reason: string }
+  | { type: "child-up"; sa: IkeSaSummary; child: ChildSaKeys }
+  | { type: "child-down"; sa: IkeSaSummary; spiIn: number; spiOut: number; reason: string }
+  /** The peer sent INITIAL_CONTACT (RFC 7296 §2.4): its other IKE SAs with us are stale. */
+  | { type: "initial-contact"; sa: IkeSaSummary }
+  | { type: "log"; level: "info" | "warn"; message: string };
+
+export interface IkeSaSummary {
+  connection: string;
+  spiI: string;
+  spiR: string;
+  initiator: boolean;
+  localAddress: string;
+  remoteAddress: string;
+  localId: string;
+  remoteId: string;
+}
+
+/** A Child SA as the datapath installs it: both directions, keys and selectors. */
+export interface ChildSaKeys {
+  name: string;
+  /** Our inbound SPI (the peer sends with it) and the peer's (we send with it). */
+  spiIn: number;
+  spiOut: number;
+  mode: "tunnel" | "transport";
+  /** UDP encapsulation (RFC 3948): the ports to send ESP to and from. */
+  encap: { localPort: number; remotePort: number } | undefined;
+  localAddress: string;
+  remoteAddress: string;
+  encr: { id: number; keyLength: number | undefined };
+  integ: number | undefined;
+  esn: boolean;
+  keyIn: { encKey: Uint8Array; integKey: Uint8Array };
+  keyOut: { encKey: Uint8Array; integKey: Uint8Array };
+  localTs: TrafficSelector[];
+  remoteTs: TrafficSelector[];
+  replayWindow: number;
+  lifetime: { softBytes: number; hardBytes: number; softPackets: number; hardPackets: number };
+}
