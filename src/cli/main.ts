@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
 import { PaviseError, describeError } from "../util/errors.js";
+import { ipsecCommand } from "./ipsec-command.js";
 import { labCommand } from "./lab-command.js";
 import { usageError } from "./usage.js";
 
@@ -8,6 +9,7 @@ const USAGE = `usage: pavise COMMAND [ARGS] [--json]
 
 commands:
   lab        a cluster of network namespaces on this machine (pavise lab help)
+  ipsec      the IKEv2/IPsec endpoint (pavise ipsec help)
   version    print the version
   help       this text`;
 
@@ -23,6 +25,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "lab":
       return labCommand(rest);
+    case "ipsec":
+      return ipsecCommand(rest);
     case "version":
     case "--version":
       process.stdout.write(`pavise ${version()}\n`);

@@ -323,6 +323,11 @@ export class IkeSa {
     };
   }
 
+  /** The negotiated IKE SA transforms, once IKE_SA_INIT is done. */
+  algorithms(): (IkeSaSuite & { dh: number }) | undefined {
+    return this.suite ? { ...this.suite, dh: this.dhGroupId } : undefined;
+  }
+
   /** The Child SAs currently installed. */
   childSas(): ChildSaKeys[] {
     return this.children.map((c) => c.keys);

@@ -1,0 +1,153 @@
+import { parseArgs } from "node:util";
+import { readIpsecConfig } from "../ike/config/ipsec-config.js";
+import { resolveConnections } from "../ike/core/connection.js";
+import type { IkeEvent } from "../ike/core/events.js";
+import { callControl, DEFAULT_CONTROL_SOCKET, serveControl } from "../ipsec/control.js";
+import { IpsecDaemon } from "../ipsec/ipsec-daemon.js";
+import type { IkeSaStatus } from "../ipsec/sa-status.js";
+import { makeOutput, table } from "./output.js";
+import { usageError } from "./usage.js";
+
+export const IPSEC_USAGE = `usage:
+  pavise ipsec serve --config FILE [--control PATH] [--json]   run the IKEv2 endpoint (foreground)
+  pavise ipsec check --config FILE [--json]                    validate a configuration
+  pavise ipsec sas [--control PATH] [--json]                   IKE and Child SAs of the running endpoint
+  pavise ipsec initiate NAME [--control PATH] [--json]         set up a connection and wait for it
+  pavise ipsec terminate NAME [--control PATH] [--json]        delete a connection's IKE SAs`;
+
+function parse(args: string[]) {
+  try {
+    return parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: { config: { type: "string" }, control: { type: "string" }, json: { type: "boolean" } },
+    });
+  } catch (err) {
+    throw usageError((err as Error).message, IPSEC_USAGE);
+  }
+}
+
+export async function ipsecCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parse(rest);
+  const out = makeOutput(values.json === true);
+  const control = values.control ?? DEFAULT_CONTROL_SOCKET;
+  switch (sub) {
+    case "serve": {
+      if (!values.config) throw usageError("serve needs --config FILE", IPSEC_USAGE);
+      return serve(values.config, control, values.json === true);
+    }
+    case "check": {
+      if (!values.config) throw usageError("check needs --config FILE", IPSEC_USAGE);
+      const config = readIpsecConfig(values.config);
+      resolveConnections(config, values.config);
+      const summary = config.connections.map((c) => ({
+        name: c.name,
+        children: c.children.map((ch) => ch.name),
+      }));
+      out.result(
+        { ok: true, connections: summary },
+        () => `${values.config}: ${summary.length} connection(s), valid`,
+      );
+      return 0;
+    }
+    case "sas": {
+      const reply = (await callControl(control, "GET", "/v1/sas")) as { sas: IkeSaStatus[] };
+      out.result(reply, () => renderSas(reply.sas));
+      return 0;
+    }
+    case "initiate":
+    case "terminate": {
+      const name = positionals[0];
+      if (!name) throw usageError(`${sub} needs a connection NAME`, IPSEC_USAGE);
+      const reply = await callControl(control, "POST", `/v1/${sub}?name=${encodeURIComponent(name)}`);
+      out.result(reply, () =>
+        sub === "initiate"
+          ? renderSas([(reply as { sa: IkeSaStatus }).sa])
+          : `terminated ${(reply as { terminated: number }).terminated} IKE SA(s) of ${name}`,
+      );
+      return 0;
+    }
+    case undefined:
+    case "help":
+      process.stdout.write(`${IPSEC_USAGE}\n`);
+      return sub === undefined ? 2 : 0;
+    default:
+      throw usageError(`unknown ipsec command '${sub}'`, IPSEC_USAGE);
+  }
+}
+
+function describeEvent(event: IkeEvent | { type: "started"; addresses: string[] }): string {
+  switch (event.type) {
+    case "started":
+      return `listening for IKE on ${event.addresses.map((a) => `${a}[500,4500]`).join(" ")}`;
+    case "log":
+      return `${event.level}: ${event.message}`;
+    case "ike-up":
+      return `IKE SA ${event.sa.connection} up: ${event.sa.localAddress}[${event.sa.localId}] <-> ${event.sa.remoteAddress}[${event.sa.remoteId}] spis ${event.sa.spiI}_i ${event.sa.spiR}_r`;
+    case "ike-down":
+      return `IKE SA ${event.sa.connection} down (${event.sa.remoteAddress}): ${event.reason}`;
+    case "child-up":
+      return `CHILD SA ${event.child.name} up: spi in ${event.child.spiIn.toString(16)} out ${event.child.spiOut.toString(16)}, ${event.child.mode}`;
+    case "child-down":
+      return `CHILD SA down: spi in ${event.spiIn.toString(16)} out ${event.spiOut.toString(16)}: ${event.reason}`;
+    case "initial-contact":
+      return `INITIAL_CONTACT from ${event.sa.remoteId}: replacing its older IKE SAs`;
+  }
+}
+
+async function serve(configFile: string, control: string, json: boolean): Promise<number> {
+  const print = (event: IkeEvent | { type: "started"; addresses: string[] }): void => {
+    const stamp = new Date().toISOString();
+    if (json) {
+      const safe =
+        event.type === "child-up"
+          ? { ...event, child: { ...event.child, keyIn: undefined, keyOut: undefined } }
+          : event;
+      process.stdout.write(`${JSON.stringify({ time: stamp, ...safe })}\n`);
+    } else {
+      process.stdout.write(`${stamp} ${describeEvent(event)}\n`);
+    }
+  };
+  const daemon = await IpsecDaemon.start({ configFile, log: print });
+  const server = await serveControl(daemon, control);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once("SIGTERM", stop);
+    process.once("SIGINT", stop);
+  });
+  server.close();
+  await daemon.stop();
+  return 0;
+}
+
+function renderSas(sas: IkeSaStatus[]): string {
+  if (sas.length === 0) return "no IKE SAs";
+  const lines: string[] = [];
+  for (const sa of sas) {
+    lines.push(
+      `${sa.connection}: ${sa.state}, ${sa.ageSeconds} s, ${sa.initiator ? "initiator" : "responder"}, spis ${sa.spiI}_i ${sa.spiR}_r`,
+      `  local  ${sa.local} [${sa.localId}]`,
+      `  remote ${sa.remote} [${sa.remoteId}]`,
+      `  ${sa.algorithms}`,
+    );
+    if (sa.children.length > 0) {
+      lines.push(
+        table(
+          ["  CHILD", "MODE", "SPI IN", "SPI OUT", "ALGORITHMS", "LOCAL TS", "REMOTE TS"],
+          sa.children.map((c) => [
+            `  ${c.name}`,
+            c.mode + (c.encap ? "/UDP" : ""),
+            c.spiIn,
+            c.spiOut,
+            c.algorithms,
+            c.localTs.join(","),
+            c.remoteTs.join(","),
+          ]),
+        ),
+      );
+    }
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,95 @@
+import { createSocket, type Socket } from "node:dgram";
+import { isIPv6 } from "node:net";
+import { PaviseError } from "../../util/errors.js";
+import { classifyDatagram, frameIkeMessage, IKE_PORT, NAT_T_PORT, type Datagram } from "../core/udp-demux.js";
+
+/** Where a datagram came from and went to: IKE answers on the path a request took. */
+export interface UdpPath {
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+}
+
+export type DatagramListener = (path: UdpPath, datagram: Datagram) => void;
+
+/**
+ * The UDP sockets of an IKE endpoint: ports 500 and 4500 on each local address. One socket per
+ * address because Node cannot tell a wildcard socket's destination address (no IP_PKTINFO),
+ * and IKE must answer from the address the request was sent to.
+ */
+export class IkeSockets {
+  private readonly sockets = new Map<string, Socket>();
+
+  private constructor(private readonly listener: DatagramListener) {}
+
+  static async open(
+    addresses: readonly string[],
+    listener: DatagramListener,
+    ports: { ike?: number; natT?: number } = {},
+  ): Promise<IkeSockets> {
+    const sockets = new IkeSockets(listener);
+    try {
+      for (const address of addresses) {
+        for (const port of [ports.ike ?? IKE_PORT, ports.natT ?? NAT_T_PORT]) {
+          await sockets.bind(address, port, port === (ports.natT ?? NAT_T_PORT));
+        }
+      }
+    } catch (err) {
+      sockets.close();
+      throw err;
+    }
+    return sockets;
+  }
+
+  private bind(address: string, port: number, natT: boolean): Promise<void> {
+    const socket = createSocket({ type: isIPv6(address) ? "udp6" : "udp4", reuseAddr: true });
+    // The demultiplexer only knows the standard ports; a test on other ports maps them here.
+    const logicalPort = natT ? NAT_T_PORT : IKE_PORT;
+    socket.on("message", (bytes, rinfo) => {
+      const path = {
+        localAddress: address,
+        localPort: port,
+        remoteAddress: rinfo.address,
+        remotePort: rinfo.port,
+      };
+      this.listener(
+        path,
+        classifyDatagram(logicalPort, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length)),
+      );
+    });
+    return new Promise((resolve, reject) => {
+      socket.once("error", (err: NodeJS.ErrnoException) => {
+        reject(
+          new PaviseError("IKE_BIND_FAILED", `cannot listen on ${address}:${port}: ${err.message}`, {
+            hint:
+              err.code === "EADDRNOTAVAIL"
+                ? `${address} is not an address of this host; fix local_addrs`
+                : err.code === "EADDRINUSE"
+                  ? `another IKE daemon (charon?) holds port ${port} on ${address}; stop it`
+                  : undefined,
+          }),
+        );
+      });
+      socket.bind(port, address, () => {
+        socket.removeAllListeners("error");
+        socket.on("error", () => undefined);
+        this.sockets.set(`${address}:${port}`, socket);
+        resolve();
+      });
+    });
+  }
+
+  /** Sends an IKE message on a path (with the non-ESP marker when the path is on port 4500). */
+  sendIke(path: UdpPath, message: Uint8Array, natTPort = NAT_T_PORT): void {
+    const socket = this.sockets.get(`${path.localAddress}:${path.localPort}`);
+    if (!socket) return;
+    const framed = frameIkeMessage(path.localPort === natTPort ? NAT_T_PORT : IKE_PORT, message);
+    socket.send(framed, path.remotePort, path.remoteAddress);
+  }
+
+  close(): void {
+    for (const socket of this.sockets.values()) socket.close();
+    this.sockets.clear();
+  }
+}

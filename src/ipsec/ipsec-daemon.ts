@@ -1,0 +1,181 @@
+import { isIP } from "node:net";
+import { readIpsecConfig, type IpsecConfig } from "../ike/config/ipsec-config.js";
+import { resolveConnections } from "../ike/core/connection.js";
+import type { IkeEvent } from "../ike/core/events.js";
+import { IkeEndpoint } from "../ike/core/ike-endpoint.js";
+import type { IkeSa } from "../ike/core/ike-sa.js";
+import { sharedKeyFor } from "../ike/core/shared-keys.js";
+import { IKE_PORT } from "../ike/core/udp-demux.js";
+import { systemRandom } from "../ike/crypto/random.js";
+import { IkeSockets, type UdpPath } from "../ike/driver/ike-sockets.js";
+import { PaviseError } from "../util/errors.js";
+import { RecordingDatapath, type IpsecDatapath } from "./datapath.js";
+import { describeIkeSa, type IkeSaStatus } from "./sa-status.js";
+
+export interface IpsecDaemonOptions {
+  configFile: string;
+  /** Receives one line per event (human text or JSON). */
+  log: (event: IkeEvent | { type: "started"; addresses: string[] }) => void;
+  datapath?: IpsecDatapath;
+}
+
+/**
+ * `pavise ipsec serve`: the IKE endpoint driver. Feeds datagrams and time into the pure
+ * IkeEndpoint, sends what it produces, hands Child SAs to the datapath, and keeps one timer at
+ * the endpoint's next deadline.
+ */
+export class IpsecDaemon {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly waiters = new Set<(event: IkeEvent) => void>();
+  private unknownEsp = 0;
+
+  private constructor(
+    private readonly endpoint: IkeEndpoint,
+    private readonly config: IpsecConfig,
+    private sockets: IkeSockets | undefined,
+    private readonly datapath: IpsecDatapath,
+    private readonly log: IpsecDaemonOptions["log"],
+  ) {}
+
+  static async start(options: IpsecDaemonOptions): Promise<IpsecDaemon> {
+    const config = readIpsecConfig(options.configFile);
+    const connections = resolveConnections(config, options.configFile);
+    const addresses = [...new Set(config.connections.flatMap((c) => c.localAddrs))];
+    if (addresses.length === 0) {
+      throw new PaviseError("IPSEC_NO_ADDRESSES", "no connection names a local address to listen on", {
+        where: { file: options.configFile, key: "connections.*.local_addrs" },
+        hint: "set local_addrs: [ADDRESS] on each connection (Pavise answers IKE per address)",
+      });
+    }
+    const endpoint = new IkeEndpoint({
+      random: systemRandom,
+      connections,
+      sharedKey: (local, remote) => sharedKeyFor(config.sharedKeys, local, remote),
+    });
+    const daemon = new IpsecDaemon(
+      endpoint,
+      config,
+      undefined,
+      options.datapath ?? new RecordingDatapath(),
+      options.log,
+    );
+    daemon.sockets = await IkeSockets.open(addresses, (path, datagram) => daemon.onDatagram(path, datagram));
+    options.log({ type: "started", addresses });
+    for (const connection of config.connections) {
+      if (connection.children.some((c) => c.startAction === "start")) daemon.startInitiate(connection.name);
+    }
+    return daemon;
+  }
+
+  private onDatagram(path: UdpPath, datagram: Parameters<Parameters<typeof IkeSockets.open>[1]>[1]): void {
+    if (datagram.kind === "ike") this.endpoint.handleDatagram(Date.now(), path, datagram.message);
+    else if (datagram.kind === "esp") this.unknownEsp += 1; // no ESP datapath yet
+    this.pump();
+  }
+
+  /** Sends what the endpoint produced, reports its events, and re-arms the timer. */
+  private pump(): void {
+    for (let out = this.endpoint.pollTransmit(); out; out = this.endpoint.pollTransmit()) {
+      this.sockets?.sendIke(out.path, out.message);
+    }
+    for (let event = this.endpoint.pollEvent(); event; event = this.endpoint.pollEvent()) {
+      if (event.type === "child-up") this.datapath.installChildSa(event.child);
+      if (event.type === "child-down") this.datapath.removeChildSa(event.spiIn, event.spiOut);
+      this.log(event);
+      for (const waiter of this.waiters) waiter(event);
+    }
+    if (this.timer) clearTimeout(this.timer);
+    const deadline = this.endpoint.pollTimeout();
+    if (deadline !== undefined) {
+      this.timer = setTimeout(
+        () => {
+          this.endpoint.handleTimeout(Date.now());
+          this.pump();
+        },
+        Math.max(0, deadline - Date.now()),
+      );
+    }
+  }
+
+  private startInitiate(name: string): IkeSa {
+    const connection = this.config.connections.find((c) => c.name === name);
+    if (!connection) {
+      throw new PaviseError("IPSEC_NO_SUCH_CONNECTION", `no connection named ${name}`, {
+        hint: `connections are: ${this.config.connections.map((c) => c.name).join(", ")}`,
+      });
+    }
+    const local = connection.localAddrs[0];
+    const remote = connection.remoteAddrs[0];
+    if (!local || !remote || isIP(remote) === 0) {
+      throw new PaviseError(
+        "IPSEC_CANNOT_INITIATE",
+        `connection ${name} has no single remote address to initiate to`,
+        {
+          hint: "set remote_addrs to the peer's address (not a prefix or %any)",
+        },
+      );
+    }
+    const sa = this.endpoint.initiate(Date.now(), name, {
+      localAddress: local,
+      localPort: IKE_PORT,
+      remoteAddress: remote,
+      remotePort: IKE_PORT,
+    });
+    this.pump();
+    return sa;
+  }
+
+  /** Initiates a connection and waits until its IKE SA is up (or failed). */
+  initiate(name: string, timeoutMs = 30_000): Promise<IkeSaStatus> {
+    const sa = this.startInitiate(name);
+    return new Promise((resolve, reject) => {
+      const done = (result: IkeSaStatus | PaviseError): void => {
+        clearTimeout(timer);
+        this.waiters.delete(listener);
+        if (result instanceof PaviseError) reject(result);
+        else resolve(result);
+      };
+      const listener = (event: IkeEvent): void => {
+        if (event.type === "log" || event.sa.spiI !== Buffer.from(sa.initiatorSpi).toString("hex")) return;
+        if (event.type === "ike-down")
+          done(new PaviseError("IPSEC_INITIATE_FAILED", `${name}: ${event.reason}`));
+        else if (event.type === "child-up" || (event.type === "ike-up" && sa.childSas().length > 0))
+          done(describeIkeSa(sa, Date.now()));
+      };
+      const timer = setTimeout(
+        () => done(new PaviseError("IPSEC_INITIATE_TIMEOUT", `${name}: no answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.waiters.add(listener);
+    });
+  }
+
+  /** Deletes every IKE SA of a connection; returns how many. */
+  terminate(name: string): number {
+    const sas = this.endpoint.ikeSas().filter((sa) => sa.connectionName === name);
+    for (const sa of sas) this.endpoint.deleteSa(Date.now(), sa);
+    this.pump();
+    return sas.length;
+  }
+
+  sas(): IkeSaStatus[] {
+    const now = Date.now();
+    return this.endpoint.ikeSas().map((sa) => describeIkeSa(sa, now));
+  }
+
+  counters(): { unknownEspPackets: number } {
+    return { unknownEspPackets: this.unknownEsp };
+  }
+
+  /** Deletes every IKE SA (telling the peers), then closes the sockets. */
+  async stop(graceMs = 1000): Promise<void> {
+    for (const sa of this.endpoint.ikeSas()) this.endpoint.deleteSa(Date.now(), sa);
+    this.pump();
+    const deadline = Date.now() + graceMs;
+    while (this.endpoint.ikeSas().some((sa) => !sa.isClosed) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.sockets?.close();
+  }
+}

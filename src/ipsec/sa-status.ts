@@ -1,0 +1,94 @@
+import type { IkeSa } from "../ike/core/ike-sa.js";
+import { formatAddress } from "../ike/config/traffic-selector-spec.js";
+import type { TrafficSelector } from "../ike/core/traffic-selector.js";
+import { DhId, EncrId, IntegId, PrfId } from "../ike/crypto/transforms.js";
+
+/** An IKE SA as `pavise ipsec sas` shows it (also the --json shape). */
+export interface IkeSaStatus {
+  connection: string;
+  state: string;
+  initiator: boolean;
+  spiI: string;
+  spiR: string;
+  local: string;
+  remote: string;
+  localId: string;
+  remoteId: string;
+  algorithms: string;
+  ageSeconds: number;
+  children: ChildSaStatus[];
+}
+
+export interface ChildSaStatus {
+  name: string;
+  spiIn: string;
+  spiOut: string;
+  mode: string;
+  encap: boolean;
+  algorithms: string;
+  localTs: string[];
+  remoteTs: string[];
+}
+
+function nameOf(table: Record<string, number>, id: number | undefined): string {
+  if (id === undefined) return "";
+  return Object.entries(table).find(([, v]) => v === id)?.[0] ?? String(id);
+}
+
+function cipher(encr: number, keyLength: number | undefined): string {
+  return `${nameOf(EncrId, encr)}${keyLength ? `_${keyLength}` : ""}`;
+}
+
+function selector(ts: TrafficSelector): string {
+  const start = formatAddress(ts.start);
+  const end = formatAddress(ts.end);
+  const range = start === end ? `${start}/${ts.family === 4 ? 32 : 128}` : `${start}-${end}`;
+  const ports =
+    ts.portStart === 0 && ts.portEnd === 65535
+      ? ""
+      : `/${ts.portStart === ts.portEnd ? ts.portStart : `${ts.portStart}-${ts.portEnd}`}`;
+  return ts.protocol === 0 && !ports ? range : `${range}[${ts.protocol}${ports}]`;
+}
+
+export function describeIkeSa(sa: IkeSa, now: number): IkeSaStatus {
+  const summary = sa.summary();
+  const algorithms = sa.algorithms();
+  return {
+    connection: summary.connection,
+    state: sa.state.toUpperCase(),
+    initiator: summary.initiator,
+    spiI: summary.spiI,
+    spiR: summary.spiR,
+    local: summary.localAddress,
+    remote: summary.remoteAddress,
+    localId: summary.localId,
+    remoteId: summary.remoteId,
+    algorithms: algorithms
+      ? [
+          cipher(algorithms.encr, algorithms.encrKeyLength),
+          nameOf(IntegId, algorithms.integ),
+          `PRF_${nameOf(PrfId, algorithms.prf)}`,
+          nameOf(DhId, algorithms.dh),
+        ]
+          .filter(Boolean)
+          .join("/")
+      : "",
+    ageSeconds: Math.round(sa.ageMs(now) / 1000),
+    children: sa.childSas().map((child) => ({
+      name: child.name,
+      spiIn: child.spiIn.toString(16).padStart(8, "0"),
+      spiOut: child.spiOut.toString(16).padStart(8, "0"),
+      mode: child.mode.toUpperCase(),
+      encap: child.encap !== undefined,
+      algorithms: [
+        cipher(child.encr.id, child.encr.keyLength),
+        nameOf(IntegId, child.integ),
+        child.esn ? "ESN" : "",
+      ]
+        .filter(Boolean)
+        .join("/"),
+      localTs: child.localTs.map(selector),
+      remoteTs: child.remoteTs.map(selector),
+    })),
+  };
+}
