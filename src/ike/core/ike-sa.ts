@@ -162,6 +162,9 @@ export class IkeSa {
   private dhGroupId = 0;
   private offeredIke: Proposal[] = [];
   private offeredChild: Proposal[] = [];
+  /** Responder: what the peer offered in IKE_SA_INIT and what we chose from it. */
+  private offeredByPeer: Proposal[] = [];
+  private chosenIke: ChosenProposal | undefined;
   private pendingChild:
     | { child: ResolvedChild; spiIn: Uint8Array; localTs: TrafficSelector[]; remoteTs: TrafficSelector[] }
     | undefined;
@@ -262,6 +265,8 @@ export class IkeSa {
     if (!shared.ok)
       return refuse(NotifyType.INVALID_SYNTAX, new Uint8Array(0), `bad KE data: ${shared.error.message}`);
     ikeSa.setKeys(chosen, shared.shared);
+    ikeSa.chosenIke = chosen;
+    ikeSa.offeredByPeer = sa.proposals;
     ikeSa.initRequest = raw;
     ikeSa.peerFragmentation = notifiesOf(request.payloads).some(
       (n) => n.notifyType === NotifyType.IKEV2_FRAGMENTATION_SUPPORTED,
@@ -482,15 +487,21 @@ export class IkeSa {
     };
     if (!idi || !auth) return fail("IKE_AUTH request without IDi or AUTH");
     const peer: WireIdentity = { idType: idi.idType, data: idi.data };
-    // Pick the connection by identities (strongSwan does the same after IKE_SA_INIT chose by address).
-    const connection = this.context.connections.find(
-      (c) =>
-        c.ikeProposals.length > 0 &&
-        identityMatches(c.config.remote.id, peer) &&
-        (!idr ||
-          c.config.local.id.kind === "any" ||
-          identityMatches(c.config.local.id, { idType: idr.idType, data: idr.data })),
-    );
+    // Keep the connection IKE_SA_INIT chose when the identities fit it; otherwise switch to one
+    // that fits them and could also have accepted the peer's IKE proposals.
+    const fits = (c: ResolvedConnection): boolean =>
+      identityMatches(c.config.remote.id, peer) &&
+      (!idr ||
+        c.config.local.id.kind === "any" ||
+        identityMatches(c.config.local.id, { idType: idr.idType, data: idr.data }));
+    const connection = fits(this.connection)
+      ? this.connection
+      : this.context.connections.find(
+          (c) =>
+            fits(c) &&
+            this.chosenIke !== undefined &&
+            selectProposal(this.offeredByPeer, c.ikeProposals, ProtocolId.IKE) !== undefined,
+        );
     if (!connection) return fail(`no connection accepts identity ${describeIdentity(peer)}`);
     this.connection = connection;
     const secret = this.context.sharedKey(connection.config.local.id, peer);
