@@ -94,6 +94,8 @@ function describeEvent(event: IkeEvent | { type: "started"; addresses: string[] 
       return `CHILD SA down: spi in ${event.spiIn.toString(16)} out ${event.spiOut.toString(16)}: ${event.reason}`;
     case "initial-contact":
       return `INITIAL_CONTACT from ${event.sa.remoteId}: replacing its older IKE SAs`;
+    case "ike-rekeyed":
+      return `IKE SA ${event.sa.connection} rekeyed: spis ${event.sa.spiI}_i ${event.sa.spiR}_r -> ${event.successor.spiI}_i ${event.successor.spiR}_r`;
   }
 }
 

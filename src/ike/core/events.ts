@@ -7,6 +7,8 @@ import type { TrafficSelector } from "./traffic-selector.js";
 export type IkeEvent =
   | { type: "ike-up"; sa: IkeSaSummary }
   | { type: "ike-down"; sa: IkeSaSummary; reason: string }
+  /** The IKE SA was rekeyed (§2.18): the successor carries on with the same Child SAs. */
+  | { type: "ike-rekeyed"; sa: IkeSaSummary; successor: IkeSaSummary }
   | { type: "child-up"; sa: IkeSaSummary; child: ChildSaKeys }
   | { type: "child-down"; sa: IkeSaSummary; spiIn: number; spiOut: number; reason: string }
   /** The peer sent INITIAL_CONTACT (RFC 7296 §2.4): its other IKE SAs with us are stale. */

@@ -44,6 +44,13 @@ export class IkeEndpoint {
     return sa;
   }
 
+  /** Rekeys an IKE SA (§1.3.2) or, given an inbound SPI, one of its Child SAs (§1.3.3). */
+  rekey(now: number, sa: IkeSa, childSpiIn?: number): void {
+    if (childSpiIn === undefined) sa.rekey(now);
+    else sa.rekeyChild(now, childSpiIn);
+    this.drain(sa);
+  }
+
   /** Deletes an IKE SA (INFORMATIONAL with DELETE, §1.4.1). */
   deleteSa(now: number, sa: IkeSa): void {
     sa.delete(now);
@@ -172,7 +179,11 @@ export class IkeEndpoint {
       this.events.push(event);
       if (event.type === "initial-contact") this.dropStale(sa, event.sa.remoteId);
     }
-    if (sa.isClosed) this.sas.delete(hex(sa.initiatorSpi));
+    for (let next = sa.pollSpawned(); next; next = sa.pollSpawned()) {
+      this.sas.set(hex(next.initiatorSpi), next);
+      this.drain(next);
+    }
+    if (sa.isClosed && this.sas.get(hex(sa.initiatorSpi)) === sa) this.sas.delete(hex(sa.initiatorSpi));
   }
 
   /** §2.4: INITIAL_CONTACT means the peer lost its state: our other SAs with it are stale. */

@@ -1,23 +1,22 @@
 import { AuthMethod } from "../codec/auth.js";
 import { ExchangeType, type IkeHeaderFields } from "../codec/header.js";
 import { IdType, restOfIdPayload, type IdPayload } from "../codec/id.js";
-import type { IkeMessage } from "../codec/message.js";
-import { encodeMessage } from "../codec/message.js";
-import { NotifyType, notify, isErrorNotify, type NotifyPayload } from "../codec/notify.js";
+import { encodeMessage, type IkeMessage } from "../codec/message.js";
+import { NotifyType, isErrorNotify, notify, type NotifyPayload } from "../codec/notify.js";
 import type { InnerPayload, Payload } from "../codec/payload.js";
 import { PayloadType } from "../codec/payload-type.js";
 import { ProtocolId, type Proposal } from "../codec/sa.js";
-import { TsType, isAddressRange, type TsPayload } from "../codec/ts.js";
 import { pskAuth, signedOctets, verifyPskAuth } from "../crypto/auth.js";
 import { dhGroup, type DhKeyPair } from "../crypto/dh.js";
 import {
-  deriveChildSaKeys,
   deriveInitialIkeSaKeys,
+  deriveRekeyedIkeSaKeys,
   type IkeSaKeys,
   type IkeSaSuite,
 } from "../crypto/key-derivation.js";
 import type { RandomSource } from "../crypto/random.js";
 import { formatIdentity, type Identity } from "../config/identity.js";
+import { childAnswer, childOffer, decideChild, makeChildSa, type ChildSa } from "./child-sa.js";
 import type { ResolvedChild, ResolvedConnection } from "./connection.js";
 import type { ChildSaKeys, IkeEvent, IkeSaSummary } from "./events.js";
 import {
@@ -32,7 +31,18 @@ import {
 } from "./exchange-window.js";
 import { addFragment, type FragmentSet } from "./fragment-reassembly.js";
 import { describeIdentity, encodeIdentity, identityMatches, type WireIdentity } from "./identity-payload.js";
+import type { IkePath, Outgoing } from "./ike-path.js";
 import { natDetectionHash } from "./nat-detection.js";
+import {
+  find,
+  fromWireSelectors,
+  hasNotify,
+  hex,
+  notifiesOf,
+  randomBelow,
+  spiBytes,
+  spiNumber,
+} from "./payload-helpers.js";
 import {
   acceptAnswer,
   answerProposal,
@@ -41,21 +51,10 @@ import {
   type ChosenProposal,
 } from "./proposals.js";
 import { innerPayloads, protect, unprotect, type SkContext } from "./sk-protection.js";
-import { contains, narrow, resolveSelectors, type TrafficSelector } from "./traffic-selector.js";
+import { contains, type TrafficSelector } from "./traffic-selector.js";
 import { NAT_T_PORT } from "./udp-demux.js";
 
-/** Where messages of this IKE SA travel (addresses and UDP ports of both ends). */
-export interface IkePath {
-  localAddress: string;
-  localPort: number;
-  remoteAddress: string;
-  remotePort: number;
-}
-
-export interface Outgoing {
-  path: IkePath;
-  message: Uint8Array;
-}
+export type { IkePath, Outgoing } from "./ike-path.js";
 
 /** What an IKE SA needs from its endpoint: randomness, connections and secrets. */
 export interface IkeSaContext {
@@ -71,86 +70,80 @@ type Phase =
   | { name: "auth-sent" }
   | { name: "awaiting-auth" }
   | { name: "established" }
+  /** Replaced by a rekey (§2.18): only the DELETE of this old SA remains. */
+  | { name: "rekeyed"; successor: string }
   | { name: "deleting" }
   | { name: "closed"; reason: string };
 
-/** A request of ours, queued until the window is free (window size 1, RFC 7296 §2.3). */
-type Task = { kind: "dpd" } | { kind: "delete-ike" };
+/** Work of ours waiting for the window (size 1, RFC 7296 §2.3). */
+type Task =
+  | { kind: "dpd" }
+  | { kind: "delete-ike" }
+  | { kind: "delete-child"; spiIn: number; reason: string }
+  | { kind: "rekey-child"; spiIn: number }
+  | { kind: "rekey-ike" };
 
-interface ChildSa {
-  keys: ChildSaKeys;
-  createdAt: number;
-}
+/** What our request in flight is for, with what its response needs. */
+type Pending =
+  | { kind: "init" }
+  | {
+      kind: "auth";
+      child: ResolvedChild | undefined;
+      spiIn: Uint8Array;
+      offered: Proposal[];
+      localTs: TrafficSelector[];
+      remoteTs: TrafficSelector[];
+    }
+  | { kind: "informational"; task: Task }
+  | {
+      kind: "rekey-child";
+      old: ChildSa;
+      spiIn: Uint8Array;
+      nonce: Uint8Array;
+      dh: DhKeyPair | undefined;
+      offered: Proposal[];
+      localTs: TrafficSelector[];
+      remoteTs: TrafficSelector[];
+    }
+  | { kind: "rekey-ike"; spiI: Uint8Array; nonce: Uint8Array; dh: DhKeyPair; offered: Proposal[] };
 
 const NONCE_LENGTH = 32;
 const SPI_LENGTH = 8;
 /** strongSwan's half_open_timeout: a responder waits this long for IKE_AUTH. */
 const HALF_OPEN_TIMEOUT_MS = 30_000;
+/** How long a rekeyed IKE SA waits for the peer to delete it before it goes by itself. */
+const REKEYED_TIMEOUT_MS = 30_000;
 /** Above this many octets a protected message is fragmented when the peer supports RFC 7383. */
 const FRAGMENT_ABOVE = 1280;
 /** SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4): SHA2-256, SHA2-384, SHA2-512. */
 const SIGNATURE_HASHES = Uint8Array.of(0, 2, 0, 3, 0, 4);
 
-function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString("hex");
-}
-
-function spiNumber(spi: Uint8Array): number {
-  return Buffer.from(spi).readUInt32BE(0);
-}
-
-function notifiesOf(payloads: readonly Payload[]): NotifyPayload[] {
-  return payloads.filter((p): p is NotifyPayload => p.type === PayloadType.NOTIFY);
-}
-
-/** The payload type whose `type` field admits T (ID payloads serve both IDi and IDr). */
-type PayloadOf<T> = Payload extends infer P
-  ? P extends { type: infer U }
-    ? T extends U
-      ? P
-      : never
-    : never
-  : never;
-
-function find<T extends Payload["type"]>(payloads: readonly Payload[], type: T): PayloadOf<T> | undefined {
-  return payloads.find((p) => p.type === type) as PayloadOf<T> | undefined;
-}
-
-function toWireSelector(ts: TrafficSelector): TsPayload["selectors"][number] {
+function rekeySaNotify(spiIn: number): NotifyPayload {
   return {
-    tsType: ts.family === 4 ? TsType.IPV4_ADDR_RANGE : TsType.IPV6_ADDR_RANGE,
-    ipProtocol: ts.protocol,
-    startPort: ts.portStart,
-    endPort: ts.portEnd,
-    startAddress: ts.start,
-    endAddress: ts.end,
+    type: PayloadType.NOTIFY,
+    protocolId: ProtocolId.ESP,
+    spi: spiBytes(spiIn),
+    notifyType: NotifyType.REKEY_SA,
+    data: new Uint8Array(0),
   };
-}
-
-function fromWireSelectors(payload: TsPayload | undefined): TrafficSelector[] {
-  return (payload?.selectors ?? []).filter(isAddressRange).map((s) => ({
-    family: s.tsType === TsType.IPV4_ADDR_RANGE ? 4 : 6,
-    protocol: s.ipProtocol,
-    portStart: s.startPort,
-    portEnd: s.endPort,
-    start: s.startAddress,
-    end: s.endAddress,
-  }));
 }
 
 /**
  * One IKE SA and its Child SAs (RFC 7296), without I/O: the driver feeds it datagrams
  * (`handleMessage`) and time (`handleTimeout`), and after each call drains `pollTransmit`,
- * `pollEvent` and asks `pollTimeout` for the next deadline. Commands (`dpd`, `delete`) queue
- * requests that go out when the window is free.
+ * `pollEvent`, `pollSpawned` (the successor after an IKE SA rekey) and asks `pollTimeout` for
+ * the next deadline. Commands (`dpd`, `delete`, `rekey`) queue requests that go out when the
+ * window is free.
  */
 export class IkeSa {
   private phase: Phase;
   private readonly window: ExchangeWindow = newExchangeWindow();
   private readonly outbox: Outgoing[] = [];
   private readonly events: IkeEvent[] = [];
+  private readonly spawned: IkeSa[] = [];
   private readonly tasks: Task[] = [];
-  private readonly children: ChildSa[] = [];
+  private children: ChildSa[] = [];
+  private pending: Pending | undefined;
   private spiR: Uint8Array = new Uint8Array(SPI_LENGTH);
   private nonceI: Uint8Array = new Uint8Array(0);
   private nonceR: Uint8Array = new Uint8Array(0);
@@ -161,20 +154,18 @@ export class IkeSa {
   private dh: DhKeyPair | undefined;
   private dhGroupId = 0;
   private offeredIke: Proposal[] = [];
-  private offeredChild: Proposal[] = [];
-  /** Responder: what the peer offered in IKE_SA_INIT and what we chose from it. */
+  /** Responder: what the peer offered in IKE_SA_INIT. */
   private offeredByPeer: Proposal[] = [];
-  private chosenIke: ChosenProposal | undefined;
-  private pendingChild:
-    | { child: ResolvedChild; spiIn: Uint8Array; localTs: TrafficSelector[]; remoteTs: TrafficSelector[] }
-    | undefined;
   private cookie: Uint8Array | undefined;
   private fragments: FragmentSet | undefined;
   private peerFragmentation = false;
   private remoteId: WireIdentity | undefined;
   private lastHeardAt: number;
   private readonly createdAt: number;
-  private halfOpenDeadline: number | undefined;
+  /** Half-open (responder without IKE_AUTH) or rekeyed-awaiting-delete deadline. */
+  private lingerDeadline: number | undefined;
+  private rekeyAt: number | undefined;
+  private expireAt: number | undefined;
 
   private constructor(
     private readonly context: IkeSaContext,
@@ -244,9 +235,8 @@ export class IkeSa {
         break;
       }
     }
-    if (!chosen || !connection || chosen.dh === undefined) {
+    if (!chosen || !connection || chosen.dh === undefined)
       return refuse(NotifyType.NO_PROPOSAL_CHOSEN, new Uint8Array(0), "no proposal matches");
-    }
     if (ke.group !== chosen.dh) {
       // §1.2: tell the initiator which group we want; it retries with that KE.
       return refuse(
@@ -264,13 +254,10 @@ export class IkeSa {
     const shared = pair.computeShared(ke.data);
     if (!shared.ok)
       return refuse(NotifyType.INVALID_SYNTAX, new Uint8Array(0), `bad KE data: ${shared.error.message}`);
-    ikeSa.setKeys(chosen, shared.shared);
-    ikeSa.chosenIke = chosen;
+    ikeSa.setInitialKeys(chosen, shared.shared);
     ikeSa.offeredByPeer = sa.proposals;
     ikeSa.initRequest = raw;
-    ikeSa.peerFragmentation = notifiesOf(request.payloads).some(
-      (n) => n.notifyType === NotifyType.IKEV2_FRAGMENTATION_SUPPORTED,
-    );
+    ikeSa.peerFragmentation = hasNotify(request.payloads, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED);
     const payloads: Payload[] = [
       { type: PayloadType.SA, proposals: [answerProposal(chosen, new Uint8Array(0))] },
       { type: PayloadType.KE, group: chosen.dh, data: pair.publicKey },
@@ -284,9 +271,40 @@ export class IkeSa {
     ikeSa.initResponse = encodeMessage(ikeSa.header(ExchangeType.IKE_SA_INIT, true, 0), payloads);
     recordResponse(ikeSa.window, 0, [ikeSa.initResponse]);
     ikeSa.outbox.push({ path, message: ikeSa.initResponse });
-    ikeSa.halfOpenDeadline = now + HALF_OPEN_TIMEOUT_MS;
+    ikeSa.lingerDeadline = now + HALF_OPEN_TIMEOUT_MS;
     // Pavise always encapsulates ESP (§2.23 fake NAT detection): the peer floats to port 4500.
     return { sa: ikeSa };
+  }
+
+  /** The successor of a rekeyed IKE SA (§2.18): new SPIs and keys, the same children and peer. */
+  private successor(
+    now: number,
+    initiator: boolean,
+    spiI: Uint8Array,
+    spiR: Uint8Array,
+    suite: IkeSaSuite,
+    keys: IkeSaKeys,
+    dhGroupId: number,
+  ): IkeSa {
+    const next = new IkeSa(this.context, this.connection, this.path, spiI, initiator, now);
+    next.spiR = spiR;
+    next.suite = suite;
+    next.keys = keys;
+    next.dhGroupId = dhGroupId;
+    next.remoteId = this.remoteId;
+    next.peerFragmentation = this.peerFragmentation;
+    next.children = this.children;
+    this.children = [];
+    next.phase = { name: "established" };
+    next.setIkeLifetime(now);
+    this.phase = { name: "rekeyed", successor: hex(spiI) };
+    this.rekeyAt = undefined;
+    this.expireAt = undefined;
+    this.tasks.length = 0;
+    this.lingerDeadline = now + REKEYED_TIMEOUT_MS;
+    this.events.push({ type: "ike-rekeyed", sa: this.summary(), successor: next.summary() });
+    this.spawned.push(next);
+    return next;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -346,32 +364,62 @@ export class IkeSa {
     return this.events.shift();
   }
 
+  /** A new IKE SA that replaced this one (after a rekey), for the endpoint to take over. */
+  pollSpawned(): IkeSa | undefined {
+    return this.spawned.shift();
+  }
+
   /** The next moment `handleTimeout` must be called, if any. */
   pollTimeout(): number | undefined {
     if (this.phase.name === "closed") return undefined;
-    const deadlines: number[] = [];
-    if (this.window.inFlight) deadlines.push(this.window.inFlight.deadline);
-    if (this.halfOpenDeadline !== undefined) deadlines.push(this.halfOpenDeadline);
-    const dpd = this.dpdDeadline();
-    if (dpd !== undefined) deadlines.push(dpd);
-    return deadlines.length === 0 ? undefined : Math.min(...deadlines);
+    const deadlines = [
+      this.window.inFlight?.deadline,
+      this.lingerDeadline,
+      this.dpdDeadline(),
+      this.rekeyAt,
+      this.expireAt,
+    ];
+    for (const child of this.children)
+      deadlines.push(child.rekeying ? undefined : child.rekeyAt, child.expireAt);
+    const defined = deadlines.filter((d): d is number => d !== undefined);
+    return defined.length === 0 ? undefined : Math.min(...defined);
   }
 
   handleTimeout(now: number): void {
     if (this.phase.name === "closed") return;
-    if (this.halfOpenDeadline !== undefined && now >= this.halfOpenDeadline) {
-      this.close(now, "no IKE_AUTH request arrived (half-open timeout)");
+    if (this.lingerDeadline !== undefined && now >= this.lingerDeadline) {
+      this.close(
+        now,
+        this.phase.name === "rekeyed"
+          ? "rekeyed; the peer did not delete the old SA"
+          : "no IKE_AUTH request arrived (half-open timeout)",
+      );
       return;
     }
     const outcome = onRequestTimeout(this.window, now, this.connection.config.retransmit);
     if (outcome.kind === "retransmit") {
       for (const message of outcome.datagrams) this.outbox.push({ path: this.path, message });
     } else if (outcome.kind === "give-up") {
-      this.close(
-        now,
-        `peer did not answer ${outcome.exchangeType === ExchangeType.INFORMATIONAL ? "liveness checks" : "requests"} (retransmissions exhausted)`,
-      );
+      this.pending = undefined;
+      this.close(now, "peer did not answer (retransmissions exhausted)");
       return;
+    }
+    if (this.expireAt !== undefined && now >= this.expireAt) {
+      this.close(now, "IKE SA lifetime expired");
+      return;
+    }
+    if (this.rekeyAt !== undefined && now >= this.rekeyAt) {
+      this.rekeyAt = undefined;
+      this.queue(now, { kind: "rekey-ike" });
+    }
+    for (const child of [...this.children]) {
+      if (child.expireAt !== undefined && now >= child.expireAt) {
+        child.expireAt = undefined;
+        this.queue(now, { kind: "delete-child", spiIn: child.keys.spiIn, reason: "lifetime expired" });
+      } else if (!child.rekeying && child.rekeyAt !== undefined && now >= child.rekeyAt) {
+        child.rekeying = true;
+        this.queue(now, { kind: "rekey-child", spiIn: child.keys.spiIn });
+      }
     }
     const dpd = this.dpdDeadline();
     if (dpd !== undefined && now >= dpd && !this.tasks.some((t) => t.kind === "dpd"))
@@ -392,6 +440,24 @@ export class IkeSa {
     this.queue(now, { kind: "delete-ike" });
   }
 
+  /** Rekeys the IKE SA (CREATE_CHILD_SA, §1.3.2). */
+  rekey(now: number): void {
+    this.queue(now, { kind: "rekey-ike" });
+  }
+
+  /** Rekeys a Child SA, named by its inbound SPI (e.g. when the datapath reports its soft limit). */
+  rekeyChild(now: number, spiIn: number): void {
+    const child = this.children.find((c) => c.keys.spiIn === spiIn);
+    if (!child || child.rekeying) return;
+    child.rekeying = true;
+    this.queue(now, { kind: "rekey-child", spiIn });
+  }
+
+  /** Deletes a Child SA, named by its inbound SPI (e.g. at its hard limit). */
+  deleteChild(now: number, spiIn: number, reason = "deleted locally"): void {
+    this.queue(now, { kind: "delete-child", spiIn, reason });
+  }
+
   /** Ends the SA without telling the peer (e.g. when INITIAL_CONTACT said it is stale). */
   abandon(now: number, reason: string): void {
     this.close(now, reason);
@@ -403,8 +469,7 @@ export class IkeSa {
    */
   handleMessage(now: number, path: IkePath, message: IkeMessage, raw: Uint8Array): void {
     if (this.phase.name === "closed") return;
-    const header = message.header;
-    if (header.response) this.handleResponse(now, path, message, raw);
+    if (message.header.response) this.handleResponse(now, path, message, raw);
     else this.handleRequest(now, path, message);
   }
 
@@ -419,8 +484,7 @@ export class IkeSa {
       for (const datagram of verdict.datagrams) this.outbox.push({ path, message: datagram });
       return;
     }
-    if (verdict.kind === "drop") return;
-    if (header.exchangeType === ExchangeType.IKE_SA_INIT) return; // a repeat was answered above
+    if (verdict.kind === "drop" || header.exchangeType === ExchangeType.IKE_SA_INIT) return;
     const inner = this.open(header.messageId, message);
     if (!inner) return;
     this.lastHeardAt = now;
@@ -433,9 +497,7 @@ export class IkeSa {
         this.answerInformational(now, header.messageId, inner);
         return;
       case ExchangeType.CREATE_CHILD_SA:
-        // Rekeying and further Child SAs are not implemented yet: refuse so that the peer keeps
-        // the SAs it has (RFC 7296 §1.3: NO_ADDITIONAL_SAS).
-        this.respond(header.exchangeType, header.messageId, [notify(NotifyType.NO_ADDITIONAL_SAS)]);
+        this.answerCreateChildSa(now, header.messageId, inner);
         return;
       default:
         return;
@@ -485,7 +547,7 @@ export class IkeSa {
       this.respond(ExchangeType.IKE_AUTH, messageId, [notify(NotifyType.AUTHENTICATION_FAILED)]);
       this.close(now, reason);
     };
-    if (!idi || !auth) return fail("IKE_AUTH request without IDi or AUTH");
+    if (!idi || !auth || !this.keys || !this.suite) return fail("IKE_AUTH request without IDi or AUTH");
     const peer: WireIdentity = { idType: idi.idType, data: idi.data };
     // Keep the connection IKE_SA_INIT chose when the identities fit it; otherwise switch to one
     // that fits them and could also have accepted the peer's IKE proposals.
@@ -497,17 +559,13 @@ export class IkeSa {
     const connection = fits(this.connection)
       ? this.connection
       : this.context.connections.find(
-          (c) =>
-            fits(c) &&
-            this.chosenIke !== undefined &&
-            selectProposal(this.offeredByPeer, c.ikeProposals, ProtocolId.IKE) !== undefined,
+          (c) => fits(c) && selectProposal(this.offeredByPeer, c.ikeProposals, ProtocolId.IKE) !== undefined,
         );
     if (!connection) return fail(`no connection accepts identity ${describeIdentity(peer)}`);
     this.connection = connection;
     const secret = this.context.sharedKey(connection.config.local.id, peer);
-    if (!secret || auth.method !== AuthMethod.SHARED_KEY_MIC || !this.keys || !this.suite) {
+    if (!secret || auth.method !== AuthMethod.SHARED_KEY_MIC)
       return fail(`no pre-shared key for ${describeIdentity(peer)}`);
-    }
     const octets = signedOctets({
       prf: this.suite.prf,
       realMessage: this.initRequest,
@@ -518,7 +576,7 @@ export class IkeSa {
     if (!verifyPskAuth(this.suite.prf, secret, octets, auth.data))
       return fail(`authentication of ${describeIdentity(peer)} failed`);
     this.remoteId = peer;
-    this.halfOpenDeadline = undefined;
+    this.lingerDeadline = undefined;
 
     const localId = this.localIdentity();
     if ("error" in localId) return fail(localId.error);
@@ -539,85 +597,185 @@ export class IkeSa {
       },
     ];
 
-    const childResult = this.acceptFirstChild(inner);
-    response.push(...childResult.payloads);
+    // The first Child SA (§1.2): DH is never part of it.
+    let child: ChildSa | undefined;
+    if (find(inner, PayloadType.SA)) {
+      const decision = decideChild(inner, connection, this.path, { keGroup: undefined });
+      if (decision.ok) {
+        const spiIn = this.newChildSpi();
+        response.push(...childAnswer(decision, spiIn));
+        child = this.makeChild(
+          now,
+          decision.chosen,
+          spiIn,
+          this.nonceI,
+          this.nonceR,
+          undefined,
+          false,
+          decision.child,
+          decision.localTs,
+          decision.remoteTs,
+          decision.transport,
+        );
+      } else {
+        response.push(notify(decision.notifyType, decision.data));
+        this.log("warn", `no Child SA: ${decision.reason}`);
+      }
+    }
     this.respond(ExchangeType.IKE_AUTH, messageId, response);
     this.phase = { name: "established" };
+    this.setIkeLifetime(now);
     this.events.push({ type: "ike-up", sa: this.summary() });
-    if (notifiesOf(inner).some((n) => n.notifyType === NotifyType.INITIAL_CONTACT)) {
+    if (hasNotify(inner, NotifyType.INITIAL_CONTACT))
       this.events.push({ type: "initial-contact", sa: this.summary() });
-    }
-    if (childResult.child) this.installChild(now, childResult.child);
-    else if (childResult.reason) this.log("warn", `no Child SA: ${childResult.reason}`);
-  }
-
-  /** The responder half of the first Child SA (§1.2): proposal, selectors, mode, keys. */
-  private acceptFirstChild(inner: InnerPayload[]): {
-    payloads: InnerPayload[];
-    child?: ChildSaKeys;
-    reason?: string;
-  } {
-    const sa = find(inner, PayloadType.SA);
-    const tsi = find(inner, PayloadType.TSi);
-    const tsr = find(inner, PayloadType.TSr);
-    if (!sa || !tsi || !tsr) return { payloads: [], reason: "the peer asked for none" };
-    const proposedI = fromWireSelectors(tsi);
-    const proposedR = fromWireSelectors(tsr);
-    const wantsTransport = notifiesOf(inner).some((n) => n.notifyType === NotifyType.USE_TRANSPORT_MODE);
-    let noProposal = false;
-    for (const child of this.connection.children) {
-      const chosen = selectProposal(sa.proposals, child.espProposals, ProtocolId.ESP, { withDh: false });
-      if (!chosen) {
-        noProposal = true;
-        continue;
-      }
-      const remoteTs = narrow(proposedI, resolveSelectors(child.config.remoteTs, this.path.remoteAddress));
-      const localTs = narrow(proposedR, resolveSelectors(child.config.localTs, this.path.localAddress));
-      if (remoteTs.length === 0 || localTs.length === 0) continue;
-      const transport = wantsTransport && child.config.mode === "transport";
-      const spiIn = this.newChildSpi();
-      const keys = this.childKeys(child, chosen, spiIn, localTs, remoteTs, transport);
-      return {
-        payloads: [
-          { type: PayloadType.SA, proposals: [answerProposal(chosen, spiIn)] },
-          { type: PayloadType.TSi, selectors: remoteTs.map(toWireSelector) },
-          { type: PayloadType.TSr, selectors: localTs.map(toWireSelector) },
-          ...(transport ? [notify(NotifyType.USE_TRANSPORT_MODE)] : []),
-        ],
-        child: keys,
-      };
-    }
-    const notifyType = noProposal ? NotifyType.NO_PROPOSAL_CHOSEN : NotifyType.TS_UNACCEPTABLE;
-    return {
-      payloads: [notify(notifyType)],
-      reason: noProposal ? "no ESP proposal matches" : "traffic selectors unacceptable",
-    };
+    if (child) this.installChild(child);
   }
 
   private answerInformational(now: number, messageId: number, inner: InnerPayload[]): void {
     const deletes = inner.filter((p) => p.type === PayloadType.DELETE);
     if (deletes.some((d) => d.protocolId === ProtocolId.IKE)) {
       this.respond(ExchangeType.INFORMATIONAL, messageId, []);
-      this.close(now, "deleted by the peer");
+      if (this.phase.name === "rekeyed") this.retire(now);
+      else this.close(now, "deleted by the peer");
       return;
     }
-    const response: InnerPayload[] = [];
-    const removed: Uint8Array[] = [];
+    // §1.4.1: answer a Child SA delete with the deletes of our inbound halves.
+    const ours: Uint8Array[] = [];
     for (const d of deletes) {
       if (d.protocolId !== ProtocolId.ESP) continue;
       for (const spi of d.spis) {
-        if (spi.length !== 4) continue;
         const child = this.children.find((c) => c.keys.spiOut === spiNumber(spi));
         if (!child) continue;
-        const spiIn = Buffer.alloc(4);
-        spiIn.writeUInt32BE(child.keys.spiIn);
-        removed.push(new Uint8Array(spiIn));
+        ours.push(spiBytes(child.keys.spiIn));
         this.removeChild(child, "deleted by the peer");
       }
     }
-    if (removed.length > 0)
-      response.push({ type: PayloadType.DELETE, protocolId: ProtocolId.ESP, spiSize: 4, spis: removed });
-    this.respond(ExchangeType.INFORMATIONAL, messageId, response);
+    this.respond(
+      ExchangeType.INFORMATIONAL,
+      messageId,
+      ours.length > 0
+        ? [{ type: PayloadType.DELETE, protocolId: ProtocolId.ESP, spiSize: 4, spis: ours }]
+        : [],
+    );
+  }
+
+  /** CREATE_CHILD_SA (§1.3): a new Child SA, a Child SA rekey (REKEY_SA), or an IKE SA rekey. */
+  private answerCreateChildSa(now: number, messageId: number, inner: InnerPayload[]): void {
+    const refuse = (notifyType: number, reason: string, data?: Uint8Array): void => {
+      this.respond(ExchangeType.CREATE_CHILD_SA, messageId, [notify(notifyType, data)]);
+      this.log("info", `refused CREATE_CHILD_SA: ${reason}`);
+    };
+    if (this.phase.name !== "established" || !this.keys || !this.suite)
+      return refuse(NotifyType.TEMPORARY_FAILURE, "not established");
+    const sa = find(inner, PayloadType.SA);
+    const nonce = find(inner, PayloadType.NONCE);
+    const ke = find(inner, PayloadType.KE);
+    if (!sa || !nonce) return refuse(NotifyType.INVALID_SYNTAX, "SA or Ni missing");
+    if (sa.proposals.some((p) => p.protocolId === ProtocolId.IKE))
+      return this.answerIkeRekey(now, messageId, inner, refuse);
+
+    const rekey = notifiesOf(inner).find((n) => n.notifyType === NotifyType.REKEY_SA);
+    let old: ChildSa | undefined;
+    if (rekey) {
+      // The SPI in REKEY_SA is the one the requester receives on: our outbound SPI.
+      old = this.children.find((c) => c.keys.spiOut === spiNumber(rekey.spi));
+      if (!old)
+        return refuse(NotifyType.CHILD_SA_NOT_FOUND, `no Child SA with outbound SPI ${hex(rekey.spi)}`);
+      // We are rekeying (or already replaced) it ourselves: a collision (§2.8.1). Refusing with
+      // TEMPORARY_FAILURE (§2.25) leaves exactly one new SA; the peer retries later if needed.
+      if (old.rekeying) return refuse(NotifyType.TEMPORARY_FAILURE, "a rekey of this Child SA is under way");
+    }
+    const decision = decideChild(inner, this.connection, this.path, {
+      keGroup: ke?.group,
+      ...(old ? { children: [old.config] } : {}),
+    });
+    if (!decision.ok) return refuse(decision.notifyType, decision.reason, decision.data);
+    let ourKe: InnerPayload[] = [];
+    let shared: Uint8Array | undefined;
+    if (ke && decision.chosen.dh !== undefined) {
+      const pair = dhGroup(ke.group).generate(this.context.random);
+      const result = pair.computeShared(ke.data);
+      if (!result.ok) return refuse(NotifyType.INVALID_SYNTAX, `bad KE: ${result.error.message}`);
+      shared = result.shared;
+      ourKe = [{ type: PayloadType.KE, group: ke.group, data: pair.publicKey }];
+    }
+    const ourNonce = this.context.random(NONCE_LENGTH);
+    const spiIn = this.newChildSpi();
+    const child = this.makeChild(
+      now,
+      decision.chosen,
+      spiIn,
+      nonce.data,
+      ourNonce,
+      shared,
+      false,
+      decision.child,
+      decision.localTs,
+      decision.remoteTs,
+      decision.transport,
+    );
+    const answer = childAnswer(decision, spiIn);
+    this.respond(ExchangeType.CREATE_CHILD_SA, messageId, [
+      answer[0]!,
+      { type: PayloadType.NONCE, data: ourNonce },
+      ...ourKe,
+      ...answer.slice(1),
+    ]);
+    this.installChild(child);
+    // The rekeyed SA stays until its initiator deletes it (§2.8); mark it so we do not rekey it too.
+    if (old) old.rekeying = true;
+  }
+
+  private answerIkeRekey(
+    now: number,
+    messageId: number,
+    inner: InnerPayload[],
+    refuse: (notifyType: number, reason: string, data?: Uint8Array) => void,
+  ): void {
+    const sa = find(inner, PayloadType.SA);
+    const nonce = find(inner, PayloadType.NONCE);
+    const ke = find(inner, PayloadType.KE);
+    if (!sa || !nonce || !ke || !this.keys || !this.suite)
+      return refuse(NotifyType.INVALID_SYNTAX, "IKE rekey without SA, Ni or KE");
+    if (this.pending?.kind === "rekey-ike" || this.tasks.some((t) => t.kind === "rekey-ike")) {
+      // A collision (§2.8.2): we are rekeying the IKE SA ourselves. TEMPORARY_FAILURE (§2.25)
+      // makes both sides retry after a random delay, so one of them goes first.
+      return refuse(NotifyType.TEMPORARY_FAILURE, "a rekey of ours is under way");
+    }
+    const chosen = selectProposal(sa.proposals, this.connection.ikeProposals, ProtocolId.IKE);
+    if (!chosen || chosen.dh === undefined || chosen.prf === undefined || chosen.spi.length !== SPI_LENGTH) {
+      return refuse(NotifyType.NO_PROPOSAL_CHOSEN, "no IKE proposal matches for the rekey");
+    }
+    if (ke.group !== chosen.dh)
+      return refuse(
+        NotifyType.INVALID_KE_PAYLOAD,
+        `KE group ${ke.group}`,
+        Uint8Array.of(chosen.dh >> 8, chosen.dh & 0xff),
+      );
+    const pair = dhGroup(chosen.dh).generate(this.context.random);
+    const result = pair.computeShared(ke.data);
+    if (!result.ok) return refuse(NotifyType.INVALID_SYNTAX, `bad KE: ${result.error.message}`);
+    const ourNonce = this.context.random(NONCE_LENGTH);
+    const newSpiR = this.context.random(SPI_LENGTH);
+    const suite = suiteOf(chosen);
+    const keys = deriveRekeyedIkeSaKeys({
+      suite,
+      oldPrf: this.suite.prf,
+      oldSkD: this.keys.skD,
+      sharedSecret: result.shared,
+      nonceI: nonce.data,
+      nonceR: ourNonce,
+      spiI: chosen.spi,
+      spiR: newSpiR,
+    });
+    result.shared.fill(0);
+    this.respond(ExchangeType.CREATE_CHILD_SA, messageId, [
+      { type: PayloadType.SA, proposals: [answerProposal(chosen, newSpiR)] },
+      { type: PayloadType.NONCE, data: ourNonce },
+      { type: PayloadType.KE, group: chosen.dh, data: pair.publicKey },
+    ]);
+    // The peer started the rekey: it is the initiator of the new IKE SA (§2.18).
+    this.successor(now, false, chosen.spi, newSpiR, suite, keys, chosen.dh);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -636,13 +794,25 @@ export class IkeSa {
     completeRequest(this.window);
     this.lastHeardAt = now;
     this.followPeer(path);
-    if (header.exchangeType === ExchangeType.IKE_AUTH && this.phase.name === "auth-sent") {
-      this.handleAuthResponse(now, inner);
-    } else if (header.exchangeType === ExchangeType.INFORMATIONAL && this.phase.name === "deleting") {
-      this.close(now, "deleted");
-      return;
+    const pending = this.pending;
+    this.pending = undefined;
+    switch (pending?.kind) {
+      case "auth":
+        this.handleAuthResponse(now, inner, pending);
+        break;
+      case "informational":
+        this.handleInformationalResponse(now, inner, pending.task);
+        break;
+      case "rekey-child":
+        this.handleChildRekeyResponse(now, inner, pending);
+        break;
+      case "rekey-ike":
+        this.handleIkeRekeyResponse(now, inner, pending);
+        break;
+      default:
+        break;
     }
-    this.runTasks(now);
+    if (!this.isClosed) this.runTasks(now);
   }
 
   private handleInitResponse(now: number, path: IkePath, message: IkeMessage, raw: Uint8Array): void {
@@ -651,54 +821,36 @@ export class IkeSa {
     const cookie = notifies.find((n) => n.notifyType === NotifyType.COOKIE);
     if (cookie) {
       // §2.6: repeat the request with the cookie first.
-      completeRequest(this.window);
-      this.window.nextRequestId = 0;
-      this.cookie = cookie.data;
-      this.sendInitRequest(now);
+      this.restartInit(now, () => (this.cookie = cookie.data));
       return;
     }
     const invalidKe = notifies.find((n) => n.notifyType === NotifyType.INVALID_KE_PAYLOAD);
     if (invalidKe && invalidKe.data.length === 2) {
       const group = (invalidKe.data[0]! << 8) | invalidKe.data[1]!;
       const offered = this.connection.ikeProposals.some((p) => p.dh.some((d) => d.id === group));
-      if (!offered || group === this.dhGroupId) {
-        this.close(now, `peer asked for DH group ${group}, which we did not offer`);
-        return;
-      }
-      completeRequest(this.window);
-      this.window.nextRequestId = 0;
-      this.dhGroupId = group;
-      this.sendInitRequest(now);
+      if (!offered || group === this.dhGroupId)
+        return this.close(now, `peer asked for DH group ${group}, which we did not offer`);
+      this.restartInit(now, () => (this.dhGroupId = group));
       return;
     }
     const error = notifies.find((n) => isErrorNotify(n.notifyType));
-    if (error) {
-      this.close(now, `peer refused IKE_SA_INIT: notify ${error.notifyType}`);
-      return;
-    }
+    if (error) return this.close(now, `peer refused IKE_SA_INIT: notify ${error.notifyType}`);
     const sa = find(payloads, PayloadType.SA);
     const ke = find(payloads, PayloadType.KE);
     const nonce = find(payloads, PayloadType.NONCE);
     if (!sa || !ke || !nonce || !this.dh) return; // not a valid answer: keep waiting (§2.21)
     const chosen = acceptAnswer(this.offeredIke, sa.proposals, ProtocolId.IKE);
-    if ("error" in chosen) {
-      this.close(now, `IKE_SA_INIT response unacceptable: ${chosen.error}`);
-      return;
-    }
-    if (ke.group !== this.dhGroupId || chosen.dh !== this.dhGroupId) {
-      this.close(now, `IKE_SA_INIT response uses DH group ${ke.group}, not ${this.dhGroupId}`);
-      return;
-    }
+    if ("error" in chosen) return this.close(now, `IKE_SA_INIT response unacceptable: ${chosen.error}`);
+    if (ke.group !== this.dhGroupId || chosen.dh !== this.dhGroupId)
+      return this.close(now, `IKE_SA_INIT response uses DH group ${ke.group}, not ${this.dhGroupId}`);
     const shared = this.dh.computeShared(ke.data);
-    if (!shared.ok) {
-      this.close(now, `IKE_SA_INIT response has a bad KE: ${shared.error.message}`);
-      return;
-    }
+    if (!shared.ok) return this.close(now, `IKE_SA_INIT response has a bad KE: ${shared.error.message}`);
     completeRequest(this.window);
+    this.pending = undefined;
     this.spiR = message.header.responderSpi;
     this.nonceR = nonce.data;
     this.initResponse = raw;
-    this.setKeys(chosen, shared.shared);
+    this.setInitialKeys(chosen, shared.shared);
     this.dh = undefined;
     this.peerFragmentation = notifies.some((n) => n.notifyType === NotifyType.IKEV2_FRAGMENTATION_SUPPORTED);
     this.lastHeardAt = now;
@@ -707,22 +859,30 @@ export class IkeSa {
     this.sendAuthRequest(now);
   }
 
-  private handleAuthResponse(now: number, inner: InnerPayload[]): void {
+  private restartInit(now: number, change: () => void): void {
+    completeRequest(this.window);
+    this.window.nextRequestId = 0;
+    change();
+    this.sendInitRequest(now);
+  }
+
+  private handleAuthResponse(
+    now: number,
+    inner: InnerPayload[],
+    pending: Extract<Pending, { kind: "auth" }>,
+  ): void {
     const idr = find(inner, PayloadType.IDr);
     const auth = find(inner, PayloadType.AUTH);
     const error = notifiesOf(inner).find((n) => isErrorNotify(n.notifyType));
     if (!idr || !auth || !this.keys || !this.suite) {
-      this.close(
+      return this.close(
         now,
         error ? `peer refused IKE_AUTH: notify ${error.notifyType}` : "IKE_AUTH response without IDr or AUTH",
       );
-      return;
     }
     const peer: WireIdentity = { idType: idr.idType, data: idr.data };
-    if (!identityMatches(this.connection.config.remote.id, peer)) {
-      this.close(now, `peer identity ${describeIdentity(peer)} is not the configured one`);
-      return;
-    }
+    if (!identityMatches(this.connection.config.remote.id, peer))
+      return this.close(now, `peer identity ${describeIdentity(peer)} is not the configured one`);
     const secret = this.context.sharedKey(this.connection.config.local.id, peer);
     const octets = signedOctets({
       prf: this.suite.prf,
@@ -736,47 +896,169 @@ export class IkeSa {
       auth.method !== AuthMethod.SHARED_KEY_MIC ||
       !verifyPskAuth(this.suite.prf, secret, octets, auth.data)
     ) {
-      this.close(now, `authentication of ${describeIdentity(peer)} failed`);
-      return;
+      return this.close(now, `authentication of ${describeIdentity(peer)} failed`);
     }
     this.remoteId = peer;
     this.phase = { name: "established" };
+    this.setIkeLifetime(now);
     this.events.push({ type: "ike-up", sa: this.summary() });
-    const pending = this.pendingChild;
-    this.pendingChild = undefined;
+    if (!pending.child) return;
+    const child = this.acceptChildAnswer(
+      now,
+      inner,
+      pending.child,
+      pending.offered,
+      pending.spiIn,
+      pending.localTs,
+      pending.remoteTs,
+      this.nonceI,
+      this.nonceR,
+      undefined,
+    );
+    if (typeof child === "string")
+      this.log("warn", `no Child SA: ${error ? `notify ${error.notifyType}` : child}`);
+    else this.installChild(child);
+  }
+
+  /** The initiator's check of a Child SA answer: proposal, selectors within ours, mode. */
+  private acceptChildAnswer(
+    now: number,
+    inner: InnerPayload[],
+    child: ResolvedChild,
+    offered: Proposal[],
+    spiIn: Uint8Array,
+    ourLocalTs: TrafficSelector[],
+    ourRemoteTs: TrafficSelector[],
+    nonceI: Uint8Array,
+    nonceR: Uint8Array,
+    shared: Uint8Array | undefined,
+  ): ChildSa | string {
     const sa = find(inner, PayloadType.SA);
-    if (!pending || !sa) {
-      if (pending)
-        this.log("warn", `the peer created no Child SA${error ? `: notify ${error.notifyType}` : ""}`);
-      return;
-    }
-    const chosen = acceptAnswer(this.offeredChild, sa.proposals, ProtocolId.ESP);
+    if (!sa) return "the peer created none";
+    const chosen = acceptAnswer(offered, sa.proposals, ProtocolId.ESP);
+    if ("error" in chosen) return chosen.error;
+    if (chosen.spi.length !== 4) return "the peer's SPI is not 4 octets";
     const localTs = fromWireSelectors(find(inner, PayloadType.TSi));
     const remoteTs = fromWireSelectors(find(inner, PayloadType.TSr));
-    const narrowedOk =
+    const within =
       localTs.length > 0 &&
       remoteTs.length > 0 &&
-      localTs.every((t) => pending.localTs.some((o) => contains(o, t))) &&
-      remoteTs.every((t) => pending.remoteTs.some((o) => contains(o, t)));
-    if ("error" in chosen || !narrowedOk || chosen.spi.length !== 4) {
-      this.log(
-        "warn",
-        `refused the peer's Child SA: ${"error" in chosen ? chosen.error : "selectors not within ours"}`,
-      );
+      localTs.every((t) => ourLocalTs.some((o) => contains(o, t))) &&
+      remoteTs.every((t) => ourRemoteTs.some((o) => contains(o, t)));
+    if (!within) return "the peer's selectors are not within ours";
+    const transport = hasNotify(inner, NotifyType.USE_TRANSPORT_MODE) && child.config.mode === "transport";
+    return this.makeChild(
+      now,
+      chosen,
+      spiIn,
+      nonceI,
+      nonceR,
+      shared,
+      true,
+      child,
+      localTs,
+      remoteTs,
+      transport,
+    );
+  }
+
+  private handleInformationalResponse(now: number, inner: InnerPayload[], task: Task): void {
+    if (task.kind === "delete-ike") {
+      if (this.phase.name === "rekeyed") this.retire(now);
+      else this.close(now, "deleted");
+    } else if (task.kind === "delete-child") {
+      const child = this.children.find((c) => c.keys.spiIn === task.spiIn);
+      if (child) this.removeChild(child, task.reason);
+    }
+    void inner;
+  }
+
+  private handleChildRekeyResponse(
+    now: number,
+    inner: InnerPayload[],
+    pending: Extract<Pending, { kind: "rekey-child" }>,
+  ): void {
+    const error = notifiesOf(inner).find((n) => isErrorNotify(n.notifyType));
+    const nonce = find(inner, PayloadType.NONCE);
+    const ke = find(inner, PayloadType.KE);
+    let shared: Uint8Array | undefined;
+    if (pending.dh && ke) {
+      const result = pending.dh.computeShared(ke.data);
+      shared = result.ok ? result.shared : undefined;
+    }
+    const child =
+      error || !nonce || (pending.dh && !shared)
+        ? `rekey refused${error ? `: notify ${error.notifyType}` : ""}`
+        : this.acceptChildAnswer(
+            now,
+            inner,
+            pending.old.config,
+            pending.offered,
+            pending.spiIn,
+            pending.localTs,
+            pending.remoteTs,
+            pending.nonce,
+            nonce.data,
+            shared,
+          );
+    if (typeof child === "string") {
+      // Keep the old SA; its hard lifetime will end it if no later rekey succeeds.
+      pending.old.rekeying = false;
+      pending.old.rekeyAt = now + this.retryDelay();
+      this.log("warn", `rekeying CHILD SA ${pending.old.config.config.name} failed: ${child}`);
+      if (error?.notifyType === NotifyType.CHILD_SA_NOT_FOUND)
+        this.removeChild(pending.old, "the peer has no such Child SA");
       return;
     }
-    const transport = notifiesOf(inner).some((n) => n.notifyType === NotifyType.USE_TRANSPORT_MODE);
-    this.installChild(
-      now,
-      this.childKeys(
-        pending.child,
-        chosen,
-        pending.spiIn,
-        localTs,
-        remoteTs,
-        transport && pending.child.config.mode === "transport",
-      ),
-    );
+    this.installChild(child);
+    // §2.8: the initiator of the rekey deletes the old SA.
+    this.tasks.unshift({ kind: "delete-child", spiIn: pending.old.keys.spiIn, reason: "rekeyed" });
+  }
+
+  private handleIkeRekeyResponse(
+    now: number,
+    inner: InnerPayload[],
+    pending: Extract<Pending, { kind: "rekey-ike" }>,
+  ): void {
+    const sa = find(inner, PayloadType.SA);
+    const nonce = find(inner, PayloadType.NONCE);
+    const ke = find(inner, PayloadType.KE);
+    const error = notifiesOf(inner).find((n) => isErrorNotify(n.notifyType));
+    const chosen = sa ? acceptAnswer(pending.offered, sa.proposals, ProtocolId.IKE) : undefined;
+    const shared = ke ? pending.dh.computeShared(ke.data) : undefined;
+    if (
+      error ||
+      !chosen ||
+      "error" in chosen ||
+      !nonce ||
+      !shared?.ok ||
+      chosen.spi.length !== SPI_LENGTH ||
+      !this.keys ||
+      !this.suite ||
+      chosen.dh === undefined
+    ) {
+      this.log(
+        "warn",
+        `rekeying the IKE SA failed${error ? `: notify ${error.notifyType}` : ""}; retrying later`,
+      );
+      this.rekeyAt = now + this.retryDelay();
+      return;
+    }
+    const suite = suiteOf(chosen);
+    const keys = deriveRekeyedIkeSaKeys({
+      suite,
+      oldPrf: this.suite.prf,
+      oldSkD: this.keys.skD,
+      sharedSecret: shared.shared,
+      nonceI: pending.nonce,
+      nonceR: nonce.data,
+      spiI: pending.spiI,
+      spiR: chosen.spi,
+    });
+    shared.shared.fill(0);
+    this.successor(now, true, pending.spiI, chosen.spi, suite, keys, chosen.dh);
+    // §2.18: the initiator of the rekey deletes the old IKE SA.
+    this.tasks.push({ kind: "delete-ike" });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -796,28 +1078,25 @@ export class IkeSa {
       notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, SIGNATURE_HASHES),
     ];
     this.initRequest = encodeMessage(this.header(ExchangeType.IKE_SA_INIT, false, 0), payloads);
+    this.pending = { kind: "init" };
     this.transmitRequest(now, ExchangeType.IKE_SA_INIT, [this.initRequest]);
   }
 
   private sendAuthRequest(now: number): void {
     if (!this.keys || !this.suite) return;
     const localId = this.localIdentity();
-    if ("error" in localId) {
-      this.close(now, localId.error);
-      return;
-    }
-    const secret =
+    if ("error" in localId) return this.close(now, localId.error);
+    const remote =
       this.connection.config.remote.id.kind === "any"
         ? undefined
         : encodeIdentity(this.connection.config.remote.id);
+    const remoteId = remote && !("error" in remote) ? remote : undefined;
+    const psk = this.context.sharedKey(
+      this.connection.config.local.id,
+      remoteId ?? { idType: IdType.IPV4_ADDR, data: new Uint8Array(0) },
+    );
+    if (!psk) return this.close(now, "no pre-shared key configured for this connection");
     const idi: IdPayload = { type: PayloadType.IDi, idType: localId.idType, data: localId.data };
-    const remoteForKey: WireIdentity =
-      secret && !("error" in secret) ? secret : { idType: IdType.IPV4_ADDR, data: new Uint8Array(0) };
-    const psk = this.context.sharedKey(this.connection.config.local.id, remoteForKey);
-    if (!psk) {
-      this.close(now, "no pre-shared key configured for this connection");
-      return;
-    }
     const octets = signedOctets({
       prf: this.suite.prf,
       realMessage: this.initRequest,
@@ -827,28 +1106,27 @@ export class IkeSa {
     });
     const inner: InnerPayload[] = [idi];
     if (this.connection.config.sendInitialContact) inner.push(notify(NotifyType.INITIAL_CONTACT));
-    if (secret && !("error" in secret))
-      inner.push({ type: PayloadType.IDr, idType: secret.idType, data: secret.data });
+    if (remoteId) inner.push({ type: PayloadType.IDr, idType: remoteId.idType, data: remoteId.data });
     inner.push({
       type: PayloadType.AUTH,
       method: AuthMethod.SHARED_KEY_MIC,
       data: pskAuth(this.suite.prf, psk, octets),
     });
     const child = this.connection.children[0];
+    const spiIn = this.newChildSpi();
+    let offer = {
+      offered: [] as Proposal[],
+      localTs: [] as TrafficSelector[],
+      remoteTs: [] as TrafficSelector[],
+    };
     if (child) {
-      const spiIn = this.newChildSpi();
-      const localTs = resolveSelectors(child.config.localTs, this.path.localAddress);
-      const remoteTs = resolveSelectors(child.config.remoteTs, this.path.remoteAddress);
-      this.offeredChild = offerProposals(child.espProposals, ProtocolId.ESP, spiIn, { withDh: false });
-      this.pendingChild = { child, spiIn, localTs, remoteTs };
-      if (child.config.mode === "transport") inner.push(notify(NotifyType.USE_TRANSPORT_MODE));
-      inner.push(
-        { type: PayloadType.SA, proposals: this.offeredChild },
-        { type: PayloadType.TSi, selectors: localTs.map(toWireSelector) },
-        { type: PayloadType.TSr, selectors: remoteTs.map(toWireSelector) },
-      );
+      const offered = offerProposals(child.espProposals, ProtocolId.ESP, spiIn, { withDh: false });
+      const built = childOffer(child, this.path, offered);
+      inner.push(...built.payloads);
+      offer = { offered, localTs: built.localTs, remoteTs: built.remoteTs };
     }
     this.phase = { name: "auth-sent" };
+    this.pending = { kind: "auth", child, spiIn, ...offer };
     this.transmitRequest(
       now,
       ExchangeType.IKE_AUTH,
@@ -861,24 +1139,115 @@ export class IkeSa {
     this.runTasks(now);
   }
 
+  /** Sends the next queued request when the window is free. */
   private runTasks(now: number): void {
-    if (this.phase.name !== "established" || this.window.inFlight) return;
-    const task = this.tasks.shift();
-    if (!task) return;
-    const inner: InnerPayload[] =
-      task.kind === "delete-ike"
-        ? [{ type: PayloadType.DELETE, protocolId: ProtocolId.IKE, spiSize: 0, spis: [] }]
-        : [];
-    if (task.kind === "delete-ike") {
-      this.phase = { name: "deleting" };
-      for (const child of [...this.children]) this.removeChild(child, "IKE SA deleted");
+    while (!this.window.inFlight && (this.phase.name === "established" || this.phase.name === "rekeyed")) {
+      const task = this.tasks.shift();
+      if (!task) return;
+      if (this.phase.name === "rekeyed" && task.kind !== "delete-ike") continue;
+      if (this.startTask(now, task)) return;
     }
-    const messageId = this.window.nextRequestId;
+  }
+
+  /** Starts one task; false when it turned out to have nothing to do. */
+  private startTask(now: number, task: Task): boolean {
+    switch (task.kind) {
+      case "dpd":
+        return this.sendInformational(now, task, []);
+      case "delete-ike":
+        if (this.phase.name === "established") {
+          this.phase = { name: "deleting" };
+          for (const child of [...this.children]) this.removeChild(child, "IKE SA deleted");
+        }
+        return this.sendInformational(now, task, [
+          { type: PayloadType.DELETE, protocolId: ProtocolId.IKE, spiSize: 0, spis: [] },
+        ]);
+      case "delete-child": {
+        const child = this.children.find((c) => c.keys.spiIn === task.spiIn);
+        if (!child) return false;
+        return this.sendInformational(now, task, [
+          {
+            type: PayloadType.DELETE,
+            protocolId: ProtocolId.ESP,
+            spiSize: 4,
+            spis: [spiBytes(child.keys.spiIn)],
+          },
+        ]);
+      }
+      case "rekey-child":
+        return this.startChildRekey(now, task.spiIn);
+      case "rekey-ike":
+        return this.startIkeRekey(now);
+    }
+  }
+
+  private sendInformational(now: number, task: Task, inner: InnerPayload[]): boolean {
+    this.pending = { kind: "informational", task };
     this.transmitRequest(
       now,
       ExchangeType.INFORMATIONAL,
-      this.seal(ExchangeType.INFORMATIONAL, false, messageId, inner),
+      this.seal(ExchangeType.INFORMATIONAL, false, this.window.nextRequestId, inner),
     );
+    return true;
+  }
+
+  /** CREATE_CHILD_SA with REKEY_SA (§1.3.3), with KE when the ESP proposals ask for PFS. */
+  private startChildRekey(now: number, spiIn: number): boolean {
+    const old = this.children.find((c) => c.keys.spiIn === spiIn);
+    if (!old) return false;
+    const group = old.config.espProposals[0]?.dh[0]?.id;
+    const dh = group === undefined ? undefined : dhGroup(group).generate(this.context.random);
+    const newSpi = this.newChildSpi();
+    const nonce = this.context.random(NONCE_LENGTH);
+    const offered = offerProposals(old.config.espProposals, ProtocolId.ESP, newSpi, {
+      withDh: dh !== undefined,
+    });
+    const built = childOffer(old.config, this.path, offered);
+    const inner: InnerPayload[] = [
+      rekeySaNotify(spiIn),
+      ...built.payloads.filter((p) => p.type === PayloadType.NOTIFY),
+      { type: PayloadType.SA, proposals: offered },
+      { type: PayloadType.NONCE, data: nonce },
+      ...(dh && group !== undefined ? [{ type: PayloadType.KE, group, data: dh.publicKey } as const] : []),
+      ...built.payloads.filter((p) => p.type === PayloadType.TSi || p.type === PayloadType.TSr),
+    ];
+    this.pending = {
+      kind: "rekey-child",
+      old,
+      spiIn: newSpi,
+      nonce,
+      dh,
+      offered,
+      localTs: built.localTs,
+      remoteTs: built.remoteTs,
+    };
+    this.transmitRequest(
+      now,
+      ExchangeType.CREATE_CHILD_SA,
+      this.seal(ExchangeType.CREATE_CHILD_SA, false, this.window.nextRequestId, inner),
+    );
+    return true;
+  }
+
+  /** CREATE_CHILD_SA rekeying the IKE SA itself (§1.3.2): new SPI, nonce and KE. */
+  private startIkeRekey(now: number): boolean {
+    if (this.phase.name !== "established") return false;
+    const spiI = this.context.random(SPI_LENGTH);
+    const nonce = this.context.random(NONCE_LENGTH);
+    const dh = dhGroup(this.dhGroupId).generate(this.context.random);
+    const offered = offerProposals(this.connection.ikeProposals, ProtocolId.IKE, spiI);
+    const inner: InnerPayload[] = [
+      { type: PayloadType.SA, proposals: offered },
+      { type: PayloadType.NONCE, data: nonce },
+      { type: PayloadType.KE, group: this.dhGroupId, data: dh.publicKey },
+    ];
+    this.pending = { kind: "rekey-ike", spiI, nonce, dh, offered };
+    this.transmitRequest(
+      now,
+      ExchangeType.CREATE_CHILD_SA,
+      this.seal(ExchangeType.CREATE_CHILD_SA, false, this.window.nextRequestId, inner),
+    );
+    return true;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -931,14 +1300,8 @@ export class IkeSa {
       : undefined;
   }
 
-  private setKeys(chosen: ChosenProposal, shared: Uint8Array): void {
-    if (chosen.prf === undefined) throw new Error("setKeys: no PRF chosen");
-    this.suite = {
-      encr: chosen.encr.id,
-      ...(chosen.encr.keyLength === undefined ? {} : { encrKeyLength: chosen.encr.keyLength }),
-      prf: chosen.prf,
-      ...(chosen.integ === undefined ? {} : { integ: chosen.integ }),
-    };
+  private setInitialKeys(chosen: ChosenProposal, shared: Uint8Array): void {
+    this.suite = suiteOf(chosen);
     this.keys = deriveInitialIkeSaKeys({
       suite: this.suite,
       sharedSecret: shared,
@@ -948,6 +1311,16 @@ export class IkeSa {
       spiR: this.spiR,
     });
     shared.fill(0);
+  }
+
+  /** IKE SA lifetime (strongSwan's rekey_time, rand_time, over_time). */
+  private setIkeLifetime(now: number): void {
+    const { rekeyTimeMs, randTimeMs, overTimeMs } = this.connection.config;
+    this.rekeyAt =
+      rekeyTimeMs > 0
+        ? now + rekeyTimeMs - randomBelow(this.context.random, Math.min(randTimeMs, rekeyTimeMs))
+        : undefined;
+    this.expireAt = rekeyTimeMs > 0 ? now + rekeyTimeMs + overTimeMs : undefined;
   }
 
   /**
@@ -984,64 +1357,51 @@ export class IkeSa {
     }
   }
 
-  private childKeys(
-    child: ResolvedChild,
+  private makeChild(
+    now: number,
     chosen: ChosenProposal,
     spiIn: Uint8Array,
+    nonceI: Uint8Array,
+    nonceR: Uint8Array,
+    shared: Uint8Array | undefined,
+    exchangeInitiator: boolean,
+    child: ResolvedChild,
     localTs: TrafficSelector[],
     remoteTs: TrafficSelector[],
     transport: boolean,
-  ): ChildSaKeys {
-    if (!this.keys || !this.suite) throw new Error("childKeys: no IKE SA keys");
-    const keys = deriveChildSaKeys({
+  ): ChildSa {
+    if (!this.keys || !this.suite) throw new Error("makeChild: no IKE SA keys");
+    const made = makeChildSa({
       prf: this.suite.prf,
       skD: this.keys.skD,
-      suite: {
-        encr: chosen.encr.id,
-        ...(chosen.encr.keyLength === undefined ? {} : { encrKeyLength: chosen.encr.keyLength }),
-        ...(chosen.integ === undefined ? {} : { integ: chosen.integ }),
-      },
-      nonceI: this.nonceI,
-      nonceR: this.nonceR,
-    });
-    const outbound = this.initiator ? keys.initiatorToResponder : keys.responderToInitiator;
-    const inbound = this.initiator ? keys.responderToInitiator : keys.initiatorToResponder;
-    const config = child.config;
-    return {
-      name: config.name,
-      spiIn: spiNumber(spiIn),
-      spiOut: spiNumber(chosen.spi),
-      mode: transport ? "transport" : "tunnel",
-      encap: this.connection.config.encap
-        ? { localPort: this.path.localPort, remotePort: this.path.remotePort }
-        : undefined,
-      localAddress: this.path.localAddress,
-      remoteAddress: this.path.remoteAddress,
-      encr: chosen.encr,
-      integ: chosen.integ,
-      esn: chosen.esn === 1,
-      keyIn: { encKey: inbound.encKey, integKey: inbound.integKey },
-      keyOut: { encKey: outbound.encKey, integKey: outbound.integKey },
+      chosen,
+      spiIn,
+      nonceI,
+      nonceR,
+      ...(shared ? { shared } : {}),
+      exchangeInitiator,
+      child,
+      path: this.path,
+      encap: this.connection.config.encap,
       localTs,
       remoteTs,
-      replayWindow: config.replayWindow,
-      lifetime: {
-        softBytes: config.rekeyBytes,
-        hardBytes: config.lifeBytes,
-        softPackets: config.rekeyPackets,
-        hardPackets: config.lifePackets,
-      },
-    };
+      transport,
+      now,
+      random: this.context.random,
+    });
+    shared?.fill(0);
+    return made;
   }
 
-  private installChild(now: number, keys: ChildSaKeys): void {
-    this.children.push({ keys, createdAt: now });
-    this.events.push({ type: "child-up", sa: this.summary(), child: keys });
+  private installChild(child: ChildSa): void {
+    this.children.push(child);
+    this.events.push({ type: "child-up", sa: this.summary(), child: child.keys });
   }
 
   private removeChild(child: ChildSa, reason: string): void {
     const index = this.children.indexOf(child);
-    if (index >= 0) this.children.splice(index, 1);
+    if (index < 0) return;
+    this.children.splice(index, 1);
     this.events.push({
       type: "child-down",
       sa: this.summary(),
@@ -1070,10 +1430,13 @@ export class IkeSa {
 
   private close(now: number, reason: string): void {
     if (this.phase.name === "closed") return;
-    const wasUp = this.phase.name === "established" || this.phase.name === "deleting";
+    const wasUp =
+      this.phase.name === "established" || this.phase.name === "deleting" || this.phase.name === "rekeyed";
     for (const child of [...this.children]) this.removeChild(child, reason);
     this.phase = { name: "closed", reason };
-    this.halfOpenDeadline = undefined;
+    this.lingerDeadline = undefined;
+    this.rekeyAt = undefined;
+    this.expireAt = undefined;
     this.window.inFlight = undefined;
     this.tasks.length = 0;
     this.events.push({
@@ -1081,6 +1444,15 @@ export class IkeSa {
       sa: this.summary(),
       reason: wasUp ? reason : `not established: ${reason}`,
     });
+    void now;
+  }
+
+  /** The old IKE SA after a rekey goes quietly: its children live on in the successor. */
+  private retire(now: number): void {
+    this.phase = { name: "closed", reason: "rekeyed" };
+    this.lingerDeadline = undefined;
+    this.window.inFlight = undefined;
+    this.tasks.length = 0;
     void now;
   }
 
@@ -1092,8 +1464,23 @@ export class IkeSa {
     });
   }
 
+  /** A failed rekey is retried after 5–15 s, at random so that two colliding peers part ways. */
+  private retryDelay(): number {
+    return 5_000 + randomBelow(this.context.random, 10_000);
+  }
+
   /** How long the SA has existed, for status output. */
   ageMs(now: number): number {
     return now - this.createdAt;
   }
+}
+
+function suiteOf(chosen: ChosenProposal): IkeSaSuite {
+  if (chosen.prf === undefined) throw new Error("suiteOf: no PRF chosen");
+  return {
+    encr: chosen.encr.id,
+    ...(chosen.encr.keyLength === undefined ? {} : { encrKeyLength: chosen.encr.keyLength }),
+    prf: chosen.prf,
+    ...(chosen.integ === undefined ? {} : { integ: chosen.integ }),
+  };
 }
