@@ -22,6 +22,12 @@ export interface PskTunnel {
   remoteTs?: string[];
   /** What charon does after loading: nothing, install a trap, or initiate at once. */
   startAction?: "none" | "trap" | "start";
+  /** IKE SA rekey interval, e.g. "30s" (charon's default 4h). */
+  rekeyTime?: string;
+  /** Hard IKE SA lifetime beyond rekey_time (charon's default: 10 % of rekey_time). */
+  overTime?: string;
+  /** CHILD_SA rekey interval, e.g. "20s" (charon's default 1h). */
+  childRekeyTime?: string;
   /** IKEv2 liveness check interval, e.g. "2s"; off when absent (charon's default). */
   dpdDelay?: string;
   /** What to do with the CHILD_SA when DPD declares the peer dead. */
@@ -85,6 +91,8 @@ export function renderPskTunnel(tunnel: PskTunnel): string {
     `    proposals = ${checked("proposals", tunnel.proposals ?? "aes128gcm16-prfsha256-x25519")}`,
     `    encap = ${tunnel.encap === false ? "no" : "yes"}`,
     ...optional("dpd_delay", "dpdDelay", tunnel.dpdDelay).map((line) => `    ${line}`),
+    ...optional("rekey_time", "rekeyTime", tunnel.rekeyTime).map((line) => `    ${line}`),
+    ...optional("over_time", "overTime", tunnel.overTime).map((line) => `    ${line}`),
     "    local {",
     "      auth = psk",
     `      id = ${localId}`,
@@ -101,6 +109,7 @@ export function renderPskTunnel(tunnel: PskTunnel): string {
     `        remote_ts = ${remoteTs.join(",")}`,
     `        start_action = ${tunnel.startAction ?? "none"}`,
     ...optional("dpd_action", "dpdAction", tunnel.dpdAction).map((line) => `        ${line}`),
+    ...optional("rekey_time", "childRekeyTime", tunnel.childRekeyTime).map((line) => `        ${line}`),
     "      }",
     "    }",
     "  }",
