@@ -37,7 +37,9 @@ secrets:
 `;
 }
 
-function charonConfig(options: { rekeyTime?: string; childRekeyTime?: string } = {}): string {
+function charonConfig(
+  options: { rekeyTime?: string; overTime?: string; childRekeyTime?: string } = {},
+): string {
   return renderPskTunnel({
     name: "n1",
     localAddress: C1,

@@ -22,9 +22,10 @@ export class IkePair {
   /** Return false to drop a datagram (or change its bytes in place). */
   filter: (from: "a" | "b", message: Uint8Array, index: number) => boolean = () => true;
 
-  constructor(configA: string, configB: string, seed = 1) {
+  constructor(configA: string, configB: string, options: { seed?: number; cookieThresholdB?: number } = {}) {
+    const seed = options.seed ?? 1;
     this.a = endpoint(configA, seed);
-    this.b = endpoint(configB, seed + 1000);
+    this.b = endpoint(configB, seed + 1000, options.cookieThresholdB);
   }
 
   /** Delivers everything both sides send, repeatedly, until both are quiet. */
@@ -74,9 +75,10 @@ export class IkePair {
   }
 }
 
-function endpoint(text: string, seed: number): IkeEndpoint {
+function endpoint(text: string, seed: number, cookieThreshold?: number): IkeEndpoint {
   const config = parseIpsecConfig(text, "pair.yaml");
   return new IkeEndpoint({
+    ...(cookieThreshold === undefined ? {} : { cookieThreshold }),
     random: deterministicRandom(`ike-pair-${seed}`),
     connections: resolveConnections(config),
     sharedKey: (local, remote) => sharedKeyFor(config.sharedKeys, local, remote),

@@ -58,6 +58,37 @@ describe("IKE SA between two Pavise endpoints (virtual clock)", () => {
     expect(inits.map((w) => w.from)).toEqual(["a", "b", "a", "b"]);
   });
 
+  it("under load the responder asks for a cookie first and keeps no state until it comes back (§2.6)", () => {
+    const pair = new IkePair(pskConfig("a"), pskConfig("b"), { cookieThresholdB: 0 });
+    established(pair);
+    expect(pair.types("a")).toEqual(["ike-up", "child-up"]);
+    const inits = pair.wire.filter((w) => exchangeOf(w.message) === ExchangeType.IKE_SA_INIT);
+    expect(inits.map((w) => w.from)).toEqual(["a", "b", "a", "b"]);
+    const challenge = decodeMessage(inits[1]!.message);
+    const retry = decodeMessage(inits[2]!.message);
+    expect(challenge.ok && challenge.value.payloads.map((p) => p.type)).toEqual([41]); // only N(COOKIE)
+    expect(retry.ok && retry.value.payloads[0]).toMatchObject({ notifyType: 16390 }); // COOKIE first
+    // All other payloads of the retry are the first request's, unchanged.
+    const first = decodeMessage(inits[0]!.message);
+    expect(
+      retry.ok &&
+        first.ok &&
+        Buffer.from(inits[2]!.message).includes(Buffer.from(inits[0]!.message.subarray(28))),
+    ).toBe(true);
+    void first;
+  });
+
+  it("a forged or stale cookie is answered with a fresh one, never with state", () => {
+    const pair = new IkePair(pskConfig("a"), pskConfig("b"), { cookieThresholdB: 0 });
+    pair.filter = (from, message, index) => {
+      if (from === "a" && index === 2) message[message.length - 1] = (message[message.length - 1] ?? 0) ^ 1; // not the cookie
+      return true;
+    };
+    pair.a.initiate(pair.now, "test", PATH_A_TO_B);
+    pair.drive();
+    expect(pair.b.ikeSas().length).toBeLessThanOrEqual(1);
+  });
+
   it("a wrong pre-shared key fails on both sides and installs nothing", () => {
     const pair = new IkePair(pskConfig("a", { psk: "one" }), pskConfig("b", { psk: "two" }));
     established(pair);

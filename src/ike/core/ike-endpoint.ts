@@ -1,4 +1,7 @@
+import { createHash } from "node:crypto";
 import { ExchangeType } from "../codec/header.js";
+import { PayloadType } from "../codec/payload-type.js";
+import { addressBytes } from "../config/traffic-selector-spec.js";
 import { decodeMessage, encodeMessage, type IkeMessage } from "../codec/message.js";
 import { NotifyType, notify } from "../codec/notify.js";
 import type { Identity } from "../config/identity.js";
@@ -12,7 +15,17 @@ export interface IkeEndpointOptions {
   random: RandomSource;
   connections: readonly ResolvedConnection[];
   sharedKey(local: Identity, remote: WireIdentity): Uint8Array | undefined;
+  /**
+   * Above this many half-open IKE SAs (answered IKE_SA_INIT, no IKE_AUTH yet) new initiators
+   * must return a cookie first (§2.6), so a flood of forged requests costs us no state. 0: always.
+   */
+  cookieThreshold?: number;
 }
+
+/** strongSwan's charon.cookie_threshold is 30; we allow more before asking for cookies. */
+const DEFAULT_COOKIE_THRESHOLD = 100;
+/** The cookie secret changes this often; cookies made with the previous one stay valid. */
+const COOKIE_SECRET_LIFETIME_MS = 120_000;
 
 /** At most this many INVALID_IKE_SPI answers per second (RFC 7296 §2.21.4 lets us send some). */
 const INVALID_SPI_PER_SECOND = 10;
@@ -31,8 +44,11 @@ export class IkeEndpoint {
   private readonly outbox: Outgoing[] = [];
   private readonly events: IkeEvent[] = [];
   private invalidSpiWindow = { second: -1, sent: 0 };
+  private cookieSecrets: { version: number; secret: Uint8Array; since: number }[];
 
-  constructor(private readonly options: IkeEndpointOptions) {}
+  constructor(private readonly options: IkeEndpointOptions) {
+    this.cookieSecrets = [{ version: 1, secret: options.random(32), since: 0 }];
+  }
 
   /** Starts an IKE SA for a connection to the given path. */
   initiate(now: number, connectionName: string, path: IkePath): IkeSa {
@@ -102,6 +118,7 @@ export class IkeEndpoint {
   }
 
   private answerInit(now: number, path: IkePath, message: IkeMessage, bytes: Uint8Array): void {
+    if (!this.cookieAccepted(now, path, message)) return;
     const candidates = this.options.connections.filter((c) => addressMatches(c, path));
     const result = IkeSa.respond({ ...this.options, connections: candidates }, path, message, bytes, now);
     if (result.sa) {
@@ -115,6 +132,80 @@ export class IkeEndpoint {
       });
       if (result.reply) this.outbox.push({ path, message: result.reply });
     }
+  }
+
+  /**
+   * Stateless cookies (RFC 7296 §2.6): under load an IKE_SA_INIT must carry, as its first
+   * payload, Cookie = VersionIDofSecret | SHA-256(Ni | IPi | SPIi | secret); otherwise it is
+   * answered with one and nothing is kept.
+   */
+  private cookieAccepted(now: number, path: IkePath, message: IkeMessage): boolean {
+    const threshold = this.options.cookieThreshold ?? DEFAULT_COOKIE_THRESHOLD;
+    let halfOpen = 0;
+    for (const sa of this.sas.values()) if (sa.state === "awaiting-auth") halfOpen++;
+    if (halfOpen < threshold) return true;
+    const current = this.cookieSecrets[0]!;
+    if (now - current.since > COOKIE_SECRET_LIFETIME_MS) {
+      this.cookieSecrets = [
+        { version: current.version + 1, secret: this.options.random(32), since: now },
+        current,
+      ];
+    }
+    const nonce = message.payloads.find((p) => p.type === PayloadType.NONCE);
+    if (!nonce || nonce.type !== PayloadType.NONCE) return false;
+    const first = message.payloads[0];
+    if (
+      first?.type === PayloadType.NOTIFY &&
+      first.notifyType === NotifyType.COOKIE &&
+      first.data.length === 4 + 32
+    ) {
+      const version = Buffer.from(first.data).readUInt32BE(0);
+      const secret = this.cookieSecrets.find((s) => s.version === version);
+      if (
+        secret &&
+        Buffer.compare(first.data, this.cookie(secret, nonce.data, path, message.header.initiatorSpi)) === 0
+      )
+        return true;
+    }
+    const header = message.header;
+    this.outbox.push({
+      path,
+      message: encodeMessage(
+        {
+          initiatorSpi: header.initiatorSpi,
+          responderSpi: new Uint8Array(8),
+          exchangeType: ExchangeType.IKE_SA_INIT,
+          initiator: false,
+          response: true,
+          messageId: 0,
+        },
+        [
+          notify(
+            NotifyType.COOKIE,
+            this.cookie(this.cookieSecrets[0]!, nonce.data, path, header.initiatorSpi),
+          ),
+        ],
+      ),
+    });
+    return false;
+  }
+
+  private cookie(
+    secret: { version: number; secret: Uint8Array },
+    nonce: Uint8Array,
+    path: IkePath,
+    spiI: Uint8Array,
+  ): Uint8Array {
+    const hash = createHash("sha256")
+      .update(nonce)
+      .update(addressBytes(path.remoteAddress))
+      .update(spiI)
+      .update(secret.secret)
+      .digest();
+    const cookie = new Uint8Array(4 + hash.length);
+    new DataView(cookie.buffer).setUint32(0, secret.version);
+    cookie.set(hash, 4);
+    return cookie;
   }
 
   private unknownSpi(now: number, path: IkePath, message: IkeMessage): void {

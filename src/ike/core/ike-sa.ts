@@ -153,6 +153,9 @@ export class IkeSa {
   private keys: IkeSaKeys | undefined;
   private dh: DhKeyPair | undefined;
   private dhGroupId = 0;
+  private fakeNatSource: Uint8Array | undefined;
+  /** The group `dh` belongs to. */
+  private dhFor = 0;
   private offeredIke: Proposal[] = [];
   /** Responder: what the peer offered in IKE_SA_INIT. */
   private offeredByPeer: Proposal[] = [];
@@ -1065,8 +1068,14 @@ export class IkeSa {
   // Our requests
 
   private sendInitRequest(now: number): void {
-    const pair = dhGroup(this.dhGroupId).generate(this.context.random);
+    // A retry with a cookie repeats every other payload unchanged (§2.6); one after
+    // INVALID_KE_PAYLOAD needs a key of the other group (§1.2).
+    const pair =
+      this.dh && this.dhFor === this.dhGroupId
+        ? this.dh
+        : dhGroup(this.dhGroupId).generate(this.context.random);
     this.dh = pair;
+    this.dhFor = this.dhGroupId;
     this.offeredIke = offerProposals(this.connection.ikeProposals, ProtocolId.IKE, new Uint8Array(0));
     const payloads: Payload[] = [
       ...(this.cookie ? [notify(NotifyType.COOKIE, this.cookie)] : []),
@@ -1331,8 +1340,9 @@ export class IkeSa {
   private natDetectionNotifies(): NotifyPayload[] {
     const spiR = this.initiator ? new Uint8Array(SPI_LENGTH) : this.spiR;
     const destination = natDetectionHash(this.spiI, spiR, this.path.remoteAddress, this.path.remotePort);
+    // The fake hash stays the same for a retried IKE_SA_INIT (§2.6: payloads unchanged).
     const source = this.connection.config.encap
-      ? this.context.random(20)
+      ? (this.fakeNatSource ??= this.context.random(20))
       : natDetectionHash(this.spiI, spiR, this.path.localAddress, this.path.localPort);
     return [
       notify(NotifyType.NAT_DETECTION_SOURCE_IP, source),
