@@ -10,6 +10,7 @@ import type { ResolvedConnection } from "./connection.js";
 import type { IkeEvent } from "./events.js";
 import type { WireIdentity } from "./identity-payload.js";
 import { IkeSa, type IkePath, type Outgoing } from "./ike-sa.js";
+import type { IkeSaSnapshot } from "./ike-sa-snapshot.js";
 
 export interface IkeEndpointOptions {
   random: RandomSource;
@@ -65,6 +66,14 @@ export class IkeEndpoint {
     if (childSpiIn === undefined) sa.rekey(now);
     else sa.rekeyChild(now, childSpiIn);
     this.drain(sa);
+  }
+
+  /** Takes over an IKE SA exported by another endpoint (IkeSa.snapshot); it reports child-up again. */
+  restoreSa(snapshot: IkeSaSnapshot): IkeSa {
+    const sa = IkeSa.restore(this.options, snapshot);
+    this.sas.set(hex(sa.initiatorSpi), sa);
+    this.drain(sa);
+    return sa;
   }
 
   /** Deletes an IKE SA (INFORMATIONAL with DELETE, §1.4.1). */

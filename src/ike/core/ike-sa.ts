@@ -53,6 +53,7 @@ import {
 import { innerPayloads, protect, unprotect, type SkContext } from "./sk-protection.js";
 import { contains, type TrafficSelector } from "./traffic-selector.js";
 import { NAT_T_PORT } from "./udp-demux.js";
+import { b64, childKeysFromJson, childKeysToJson, unb64, type IkeSaSnapshot } from "./ike-sa-snapshot.js";
 
 export type { IkePath, Outgoing } from "./ike-path.js";
 
@@ -164,7 +165,7 @@ export class IkeSa {
   private peerFragmentation = false;
   private remoteId: WireIdentity | undefined;
   private lastHeardAt: number;
-  private readonly createdAt: number;
+  private createdAt: number;
   /** Half-open (responder without IKE_AUTH) or rekeyed-awaiting-delete deadline. */
   private lingerDeadline: number | undefined;
   private rekeyAt: number | undefined;
@@ -308,6 +309,120 @@ export class IkeSa {
     this.events.push({ type: "ike-rekeyed", sa: this.summary(), successor: next.summary() });
     this.spawned.push(next);
     return next;
+  }
+
+  /**
+   * The whole state of an established IKE SA (see IkeSaSnapshot). A request of ours still in
+   * flight is not part of it: the restored SA goes on with the next message ID, which the
+   * peer expects anyway once it has answered.
+   */
+  snapshot(): IkeSaSnapshot {
+    if (this.phase.name !== "established" || !this.suite || !this.keys) {
+      throw new Error(
+        `snapshot: only an established IKE SA can be exported (this one is ${this.phase.name})`,
+      );
+    }
+    const keys = this.keys;
+    return {
+      version: 1,
+      connection: this.connection.config.name,
+      path: { ...this.path },
+      initiator: this.initiator,
+      spiI: b64(this.spiI),
+      spiR: b64(this.spiR),
+      suite: { ...this.suite },
+      keys: {
+        skD: b64(keys.skD),
+        skAi: b64(keys.skAi),
+        skAr: b64(keys.skAr),
+        skEi: b64(keys.skEi),
+        skEr: b64(keys.skEr),
+        skPi: b64(keys.skPi),
+        skPr: b64(keys.skPr),
+      },
+      dhGroupId: this.dhGroupId,
+      remoteId: this.remoteId ? { idType: this.remoteId.idType, data: b64(this.remoteId.data) } : undefined,
+      peerFragmentation: this.peerFragmentation,
+      window: {
+        nextRequestId: this.window.nextRequestId,
+        expectedPeerRequestId: this.window.expectedPeerRequestId,
+        lastResponse: this.window.lastResponse
+          ? {
+              messageId: this.window.lastResponse.messageId,
+              datagrams: this.window.lastResponse.datagrams.map(b64),
+            }
+          : undefined,
+      },
+      createdAt: this.createdAt,
+      lastHeardAt: this.lastHeardAt,
+      rekeyAt: this.rekeyAt,
+      expireAt: this.expireAt,
+      children: this.children.map((c) => ({
+        child: c.config.config.name,
+        keys: childKeysToJson(c.keys),
+        createdAt: c.createdAt,
+        rekeyAt: c.rekeyAt,
+        expireAt: c.expireAt,
+      })),
+    };
+  }
+
+  /** An IKE SA continued from a snapshot; its connection and children are found by name. */
+  static restore(context: IkeSaContext, snapshot: IkeSaSnapshot): IkeSa {
+    const connection = context.connections.find((c) => c.config.name === snapshot.connection);
+    if (!connection) throw new Error(`restore: no connection ${snapshot.connection}`);
+    const sa = new IkeSa(
+      context,
+      connection,
+      snapshot.path,
+      unb64(snapshot.spiI),
+      snapshot.initiator,
+      snapshot.createdAt,
+    );
+    sa.spiR = unb64(snapshot.spiR);
+    sa.suite = snapshot.suite;
+    const k = snapshot.keys;
+    sa.keys = {
+      skD: unb64(k.skD),
+      skAi: unb64(k.skAi),
+      skAr: unb64(k.skAr),
+      skEi: unb64(k.skEi),
+      skEr: unb64(k.skEr),
+      skPi: unb64(k.skPi),
+      skPr: unb64(k.skPr),
+    };
+    sa.dhGroupId = snapshot.dhGroupId;
+    sa.remoteId = snapshot.remoteId
+      ? { idType: snapshot.remoteId.idType, data: unb64(snapshot.remoteId.data) }
+      : undefined;
+    sa.peerFragmentation = snapshot.peerFragmentation;
+    sa.window.nextRequestId = snapshot.window.nextRequestId;
+    sa.window.expectedPeerRequestId = snapshot.window.expectedPeerRequestId;
+    const last = snapshot.window.lastResponse;
+    sa.window.lastResponse = last
+      ? { messageId: last.messageId, datagrams: last.datagrams.map(unb64) }
+      : undefined;
+    sa.lastHeardAt = snapshot.lastHeardAt;
+    sa.rekeyAt = snapshot.rekeyAt;
+    sa.expireAt = snapshot.expireAt;
+    sa.phase = { name: "established" };
+    for (const c of snapshot.children) {
+      const config = connection.children.find((child) => child.config.name === c.child);
+      if (!config) throw new Error(`restore: connection ${connection.config.name} has no child ${c.child}`);
+      sa.children.push({
+        keys: childKeysFromJson(c.keys),
+        config,
+        createdAt: c.createdAt,
+        rekeyAt: c.rekeyAt,
+        expireAt: c.expireAt,
+        rekeying: false,
+      });
+    }
+    // The adopting node installs what it took over, as if it had set it up itself.
+    sa.events.push({ type: "ike-up", sa: sa.summary() });
+    for (const child of sa.children)
+      sa.events.push({ type: "child-up", sa: sa.summary(), child: child.keys });
+    return sa;
   }
 
   // -------------------------------------------------------------------------------------------
