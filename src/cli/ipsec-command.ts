@@ -13,7 +13,8 @@ export const IPSEC_USAGE = `usage:
   pavise ipsec check --config FILE [--json]                    validate a configuration
   pavise ipsec sas [--control PATH] [--json]                   IKE and Child SAs of the running endpoint
   pavise ipsec initiate NAME [--control PATH] [--json]         set up a connection and wait for it
-  pavise ipsec terminate NAME [--control PATH] [--json]        delete a connection's IKE SAs`;
+  pavise ipsec terminate NAME [--control PATH] [--json]        delete a connection's IKE SAs
+  pavise ipsec rekey NAME [--child CHILD] [--control PATH]     rekey its IKE SAs (or Child SAs)`;
 
 function parse(args: string[]) {
   try {
@@ -21,7 +22,12 @@ function parse(args: string[]) {
       args,
       allowPositionals: true,
       strict: true,
-      options: { config: { type: "string" }, control: { type: "string" }, json: { type: "boolean" } },
+      options: {
+        config: { type: "string" },
+        control: { type: "string" },
+        child: { type: "string" },
+        json: { type: "boolean" },
+      },
     });
   } catch (err) {
     throw usageError((err as Error).message, IPSEC_USAGE);
@@ -56,6 +62,14 @@ export async function ipsecCommand(args: string[]): Promise<number> {
       const reply = (await callControl(control, "GET", "/v1/sas")) as { sas: IkeSaStatus[] };
       out.result(reply, () => renderSas(reply.sas));
       return 0;
+    }
+    case "rekey": {
+      const name = positionals[0];
+      if (!name) throw usageError("rekey needs a connection NAME", IPSEC_USAGE);
+      const query = `name=${encodeURIComponent(name)}${values.child ? `&child=${encodeURIComponent(values.child)}` : ""}`;
+      const reply = (await callControl(control, "POST", `/v1/rekey?${query}`)) as { rekeyed: number };
+      out.result(reply, () => `rekeying ${reply.rekeyed} ${values.child ? "Child" : "IKE"} SA(s) of ${name}`);
+      return reply.rekeyed > 0 ? 0 : 1;
     }
     case "initiate":
     case "terminate": {

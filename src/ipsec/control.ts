@@ -33,6 +33,8 @@ export function serveControl(daemon: IpsecDaemon, socketPath: string): Promise<S
         reply(200, { sas: daemon.sas(), counters: daemon.counters() });
       } else if (req.method === "POST" && url.pathname === "/v1/initiate") {
         daemon.initiate(name).then((sa) => reply(200, { sa }), fail);
+      } else if (req.method === "POST" && url.pathname === "/v1/rekey") {
+        reply(200, { rekeyed: daemon.rekey(name, url.searchParams.get("child") ?? undefined) });
       } else if (req.method === "POST" && url.pathname === "/v1/terminate") {
         reply(200, { terminated: daemon.terminate(name) });
       } else {

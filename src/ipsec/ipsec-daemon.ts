@@ -150,6 +150,26 @@ export class IpsecDaemon {
     });
   }
 
+  /** Rekeys every IKE SA of a connection (or, with `child`, those Child SAs); returns how many. */
+  rekey(name: string, child?: string): number {
+    let count = 0;
+    for (const sa of this.endpoint
+      .ikeSas()
+      .filter((s) => s.connectionName === name && s.state === "established")) {
+      if (child === undefined) {
+        this.endpoint.rekey(Date.now(), sa);
+        count++;
+      } else {
+        for (const c of sa.childSas().filter((c) => c.name === child)) {
+          this.endpoint.rekey(Date.now(), sa, c.spiIn);
+          count++;
+        }
+      }
+    }
+    this.pump();
+    return count;
+  }
+
   /** Deletes every IKE SA of a connection; returns how many. */
   terminate(name: string): number {
     const sas = this.endpoint.ikeSas().filter((sa) => sa.connectionName === name);

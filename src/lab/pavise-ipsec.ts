@@ -17,6 +17,7 @@ export interface PaviseIpsec {
   sas(): Promise<IkeSaStatus[]>;
   initiate(name: string): Promise<IkeSaStatus>;
   terminate(name: string): Promise<number>;
+  rekey(name: string, child?: string): Promise<number>;
   log(): string;
   stop(): Promise<void>;
 }
@@ -88,6 +89,14 @@ export async function startPaviseIpsec(
           terminated: number;
         }
       ).terminated,
+    rekey: async (name, child) =>
+      (
+        (await callControl(
+          controlSocket,
+          "POST",
+          `/v1/rekey?name=${encodeURIComponent(name)}${child ? `&child=${encodeURIComponent(child)}` : ""}`,
+        )) as { rekeyed: number }
+      ).rekeyed,
     log,
     // SIGTERM: the daemon deletes its SAs (telling the peers), then exits; SIGKILL if it hangs.
     stop: async () => {

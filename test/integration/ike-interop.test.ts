@@ -67,6 +67,9 @@ const FAMILIES: Family[] = [
 ];
 
 /** Pavise's side: one connection accepting every family, and one per family to initiate with. */
+// Transport mode is negotiated between Pavise endpoints (test/unit/ike-sa-pair.test.ts):
+// strongSwan's kernel-libipsec cannot install transport-mode SAs ("unable to install inbound
+// and outbound IPsec SA (SAD) in kernel"), so it cannot be an interop case here.
 function paviseConfig(options: { dpd?: string } = {}): string {
   const connection = (name: string, ike: string[], esp: string[]) => `
   ${name}:
@@ -217,6 +220,53 @@ describe("IKEv2 interop with strongSwan 5.9 (PSK)", () => {
     const log = await charon.logTail(400);
     expect(log).toMatch(/sending DPD request|generating INFORMATIONAL request \d+ \[ \]/);
     expect(log).toMatch(/parsed INFORMATIONAL response \d+ \[ \]/);
+    await charon.terminate({ ike: "all" });
+    await until(
+      "Pavise to drop the SA",
+      () => pavise.sas(),
+      (sas) => sas.length === 0,
+    );
+  });
+
+  it("sends its own liveness checks, which strongSwan answers", async () => {
+    await pavise.stop();
+    pavise = await startPaviseIpsec(lab.runtime, "n1", paviseConfig({ dpd: "1s" }));
+    await charon.loadConfig(charonConfig("all"));
+    await charon.initiate({ child: "all", ike: "all", timeoutMs: 10_000 });
+    await sleep(3_500);
+    const log = await charon.logTail(400);
+    expect(log.match(/parsed INFORMATIONAL request \d+ \[ \]/g)?.length ?? 0).toBeGreaterThanOrEqual(2);
+    expect(await pavise.sas()).toHaveLength(1);
+    await charon.terminate({ ike: "all" });
+    await until(
+      "Pavise to drop the SA",
+      () => pavise.sas(),
+      (sas) => sas.length === 0,
+    );
+  });
+
+  it("rekeys on command (pavise ipsec rekey) and strongSwan follows", async () => {
+    await charon.loadConfig(charonConfig("all"));
+    await charon.initiate({ child: "all", ike: "all", timeoutMs: 10_000 });
+    const [before] = await pavise.sas();
+    expect(await pavise.rekey("all", "net")).toBe(1);
+    const [after] = await until(
+      "a new Child SA",
+      () => pavise.sas(),
+      (sas) => sas[0]?.children.length === 1 && sas[0].children[0]!.spiIn !== before!.children[0]!.spiIn,
+    );
+    const theirs = await until(
+      "strongSwan to follow",
+      () => charon.listSas(),
+      (sas) => sas[0]?.childSas.length === 1 && sas[0].childSas[0]!.spiOut === after!.children[0]!.spiIn,
+    );
+    expect(theirs[0]!.childSas[0]!.state).toBe("INSTALLED");
+    expect(await pavise.rekey("all")).toBe(1);
+    await until(
+      "a new IKE SA",
+      () => pavise.sas(),
+      (sas) => sas.length === 1 && sas[0]!.spiI !== before!.spiI,
+    );
     await charon.terminate({ ike: "all" });
     await until(
       "Pavise to drop the SA",

@@ -47,6 +47,19 @@ describe("IKE SA between two Pavise endpoints (virtual clock)", () => {
     ]);
   });
 
+  it("negotiates transport mode when both ask for it (USE_TRANSPORT_MODE), tunnel otherwise", () => {
+    const transport = (side: "a" | "b") =>
+      pskConfig(side).replace("esp_proposals:", "mode: transport\n        esp_proposals:");
+    const both = new IkePair(transport("a"), transport("b"));
+    established(both);
+    expect(child(both.eventsA).mode).toBe("transport");
+    expect(child(both.eventsB).mode).toBe("transport");
+    const onlyA = new IkePair(transport("a"), pskConfig("b"));
+    established(onlyA);
+    expect(child(onlyA.eventsA).mode).toBe("tunnel");
+    expect(child(onlyA.eventsB).mode).toBe("tunnel");
+  });
+
   it("retries IKE_SA_INIT with the group the responder asks for (INVALID_KE_PAYLOAD)", () => {
     const pair = new IkePair(
       pskConfig("a", { proposals: "aes128gcm16-prfsha256-x25519-ecp256" }),

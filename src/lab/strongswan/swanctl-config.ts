@@ -24,6 +24,8 @@ export interface PskTunnel {
   startAction?: "none" | "trap" | "start";
   /** IKE SA rekey interval, e.g. "30s" (charon's default 4h). */
   rekeyTime?: string;
+  /** CHILD_SA mode (default tunnel). */
+  mode?: "tunnel" | "transport";
   /** Hard IKE SA lifetime beyond rekey_time (charon's default: 10 % of rekey_time). */
   overTime?: string;
   /** CHILD_SA rekey interval, e.g. "20s" (charon's default 1h). */
@@ -103,7 +105,7 @@ export function renderPskTunnel(tunnel: PskTunnel): string {
     "    }",
     "    children {",
     `      ${child} {`,
-    "        mode = tunnel",
+    `        mode = ${tunnel.mode ?? "tunnel"}`,
     `        esp_proposals = ${checked("espProposals", tunnel.espProposals ?? "aes128gcm16")}`,
     `        local_ts = ${localTs.join(",")}`,
     `        remote_ts = ${remoteTs.join(",")}`,
