@@ -203,6 +203,32 @@ describe("IKE SA between two Pavise endpoints (virtual clock)", () => {
     expect(fresh.b.ikeSas()).toEqual([]);
   });
 
+  it("answers at most 10 requests for unknown SPIs per second (§2.21.4), and never a response", () => {
+    const pair = new IkePair(pskConfig("a"), pskConfig("b"));
+    established(pair);
+    const request = pair.wire.find((w) => w.from === "a" && exchangeOf(w.message) === ExchangeType.IKE_AUTH)!;
+    const response = pair.wire.find(
+      (w) => w.from === "b" && exchangeOf(w.message) === ExchangeType.IKE_AUTH,
+    )!;
+    const fresh = new IkePair(pskConfig("a"), pskConfig("b"));
+    const path = {
+      localAddress: "198.18.1.11",
+      localPort: 4500,
+      remoteAddress: "198.18.1.101",
+      remotePort: 4500,
+    };
+    const answers = (t: number, message: Uint8Array, n: number) => {
+      for (let i = 0; i < n; i++) fresh.b.handleDatagram(t, path, message);
+      let count = 0;
+      while (fresh.b.pollTransmit()) count++;
+      return count;
+    };
+    expect(answers(0, request.message, 25)).toBe(10);
+    expect(answers(500, request.message, 5)).toBe(0); // same second
+    expect(answers(1000, request.message, 5)).toBe(5); // a new second
+    expect(answers(2000, response.message, 5)).toBe(0); // responses are never answered
+  });
+
   it("survives 5,000 mutated copies of real messages without throwing or changing state", () => {
     const pair = new IkePair(pskConfig("a"), pskConfig("b"));
     established(pair);
