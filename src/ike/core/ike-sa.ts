@@ -304,10 +304,13 @@ export class IkeSa {
     this.phase = { name: "rekeyed", successor: hex(spiI) };
     this.rekeyAt = undefined;
     this.expireAt = undefined;
+    // Queued work for the children (rekeys, deletes) goes with them to the successor.
+    next.tasks.push(...this.tasks.filter((t) => t.kind !== "delete-ike"));
     this.tasks.length = 0;
     this.lingerDeadline = now + REKEYED_TIMEOUT_MS;
     this.events.push({ type: "ike-rekeyed", sa: this.summary(), successor: next.summary() });
     this.spawned.push(next);
+    next.runTasks(now);
     return next;
   }
 
@@ -785,6 +788,9 @@ export class IkeSa {
     };
     if (this.phase.name !== "established" || !this.keys || !this.suite)
       return refuse(NotifyType.TEMPORARY_FAILURE, "not established");
+    // While our IKE SA rekey is under way a new Child SA would be left behind on this SA.
+    if (this.pending?.kind === "rekey-ike")
+      return refuse(NotifyType.TEMPORARY_FAILURE, "an IKE SA rekey is under way");
     const sa = find(inner, PayloadType.SA);
     const nonce = find(inner, PayloadType.NONCE);
     const ke = find(inner, PayloadType.KE);
@@ -855,10 +861,11 @@ export class IkeSa {
     const ke = find(inner, PayloadType.KE);
     if (!sa || !nonce || !ke || !this.keys || !this.suite)
       return refuse(NotifyType.INVALID_SYNTAX, "IKE rekey without SA, Ni or KE");
-    if (this.pending?.kind === "rekey-ike" || this.tasks.some((t) => t.kind === "rekey-ike")) {
-      // A collision (§2.8.2): we are rekeying the IKE SA ourselves. TEMPORARY_FAILURE (§2.25)
-      // makes both sides retry after a random delay, so one of them goes first.
-      return refuse(NotifyType.TEMPORARY_FAILURE, "a rekey of ours is under way");
+    if (this.window.inFlight || this.tasks.some((t) => t.kind === "rekey-ike")) {
+      // A request of ours is still under way on this IKE SA (an IKE SA rekey collision, §2.8.2,
+      // or a Child SA exchange whose answer must still reach this SA): TEMPORARY_FAILURE
+      // (§2.25) makes the peer retry after a random delay, when we are done.
+      return refuse(NotifyType.TEMPORARY_FAILURE, "an exchange of ours is under way");
     }
     const chosen = selectProposal(sa.proposals, this.connection.ikeProposals, ProtocolId.IKE);
     if (!chosen || chosen.dh === undefined || chosen.prf === undefined || chosen.spi.length !== SPI_LENGTH) {
