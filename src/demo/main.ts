@@ -6,6 +6,7 @@ import { runIperf3, startIperf3Server } from "../lab/probes/iperf3.js";
 import { startEchoServer, startTraffic } from "../lab/probes/traffic.js";
 import { DEFAULT_LAB_NAME, defaultLabSpec } from "../lab/spec.js";
 import { startCharon, type Charon } from "../lab/strongswan/charon.js";
+import { startPaviseIpsec } from "../lab/pavise-ipsec.js";
 import { renderPskTunnel } from "../lab/strongswan/swanctl-config.js";
 import { PaviseError, describeError } from "../util/errors.js";
 
@@ -88,6 +89,35 @@ async function main(): Promise<void> {
     for (const charon of charons) await charon.stop();
   }
 
+  step("Pavise's own IKEv2 endpoint on n1, strongSwan on c1 connecting to it");
+  const n1Address = lab.addressOf("n1", "public");
+  const gatewayPsk = "pavise-demo-gateway";
+  const pavise = await startPaviseIpsec(lab.runtime, "n1", demoGatewayConfig(n1Address, c1, gatewayPsk));
+  const client = await startCharon(lab.runtime, "c1");
+  try {
+    await client.loadConfig(
+      renderPskTunnel({ name: "gw", localAddress: c1, remoteAddress: n1Address, psk: gatewayPsk }),
+    );
+    await client.initiate({ child: "gw", ike: "gw", timeoutMs: 10_000 });
+    const [ours] = await pavise.sas();
+    const [theirs] = await client.listSas();
+    say(
+      `  Pavise: IKE SA ${ours?.state} ${ours?.algorithms}, CHILD SA in ${ours?.children[0]?.spiIn} out ${ours?.children[0]?.spiOut}`,
+    );
+    say(
+      `  strongSwan: IKE SA ${theirs?.state}, CHILD SA ${theirs?.childSas[0]?.state} in ${theirs?.childSas[0]?.spiIn} out ${theirs?.childSas[0]?.spiOut}`,
+    );
+    await pavise.rekey("c1", "net");
+    await pause(300);
+    const [rekeyed] = await pavise.sas();
+    say(
+      `  after "pavise ipsec rekey c1 --child net": CHILD SA in ${rekeyed?.children[0]?.spiIn} out ${rekeyed?.children[0]?.spiOut}`,
+    );
+  } finally {
+    await client.stop();
+    await pavise.stop();
+  }
+
   if (values.down) {
     step("Removing the lab (--down)");
     const report = await lab.down();
@@ -100,6 +130,24 @@ async function main(): Promise<void> {
     say(`  ./pavise lab exec c1 -- ping -c 3 ${n1}   run anything inside a lab host`);
     say(`  ./pavise lab down                               remove it, leaving the machine as it was`);
   }
+}
+
+function demoGatewayConfig(gateway: string, client: string, psk: string): string {
+  return `connections:
+  c1:
+    local_addrs: [${gateway}]
+    remote_addrs: [${client}]
+    local: { auth: psk, id: ${gateway} }
+    remote: { auth: psk, id: ${client} }
+    children:
+      net:
+        local_ts: [dynamic]
+        remote_ts: [dynamic]
+secrets:
+  ike:
+    - id: [${gateway}, ${client}]
+      secret: "${psk}"
+`;
 }
 
 main().catch((err: unknown) => {
