@@ -108,8 +108,11 @@ async function main(): Promise<void> {
       `  strongSwan: IKE SA ${theirs?.state}, CHILD SA ${theirs?.childSas[0]?.state} in ${theirs?.childSas[0]?.spiIn} out ${theirs?.childSas[0]?.spiOut}`,
     );
     await pavise.rekey("c1", "net");
-    await pause(300);
-    const [rekeyed] = await pavise.sas();
+    let [rekeyed] = await pavise.sas();
+    for (let i = 0; i < 30 && rekeyed?.children[0]?.spiIn === ours?.children[0]?.spiIn; i++) {
+      await pause(100);
+      [rekeyed] = await pavise.sas();
+    }
     say(
       `  after "pavise ipsec rekey c1 --child net": CHILD SA in ${rekeyed?.children[0]?.spiIn} out ${rekeyed?.children[0]?.spiOut}`,
     );
