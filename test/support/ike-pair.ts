@@ -79,6 +79,8 @@ function endpoint(text: string, seed: number, cookieThreshold?: number): IkeEndp
   const config = parseIpsecConfig(text, "pair.yaml");
   return new IkeEndpoint({
     ...(cookieThreshold === undefined ? {} : { cookieThreshold }),
+    // The certificate fixtures are valid from 2026-06-01 to 2036-05-31.
+    wallClock: () => new Date("2027-01-01T00:00:00Z"),
     random: deterministicRandom(`ike-pair-${seed}`),
     connections: resolveConnections(config),
     sharedKey: (local, remote) => sharedKeyFor(config.sharedKeys, local, remote),

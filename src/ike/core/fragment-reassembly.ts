@@ -45,7 +45,9 @@ export function addFragment(
   if (current.pieces[fragment.number - 1] !== undefined) return { kind: "waiting", set: current };
   current.pieces[fragment.number - 1] = plaintext;
   if (fragment.number === 1) current.firstInnerType = fragment.firstInnerType;
-  if (current.pieces.some((p) => p === undefined)) return { kind: "waiting", set: current };
+  // A plain loop: Array#some skips holes, and a missing piece must count as missing.
+  for (let i = 0; i < current.total; i++)
+    if (current.pieces[i] === undefined) return { kind: "waiting", set: current };
   const pieces = current.pieces as Uint8Array[];
   const joined = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
   let offset = 0;

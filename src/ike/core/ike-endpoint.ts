@@ -16,6 +16,8 @@ export interface IkeEndpointOptions {
   random: RandomSource;
   connections: readonly ResolvedConnection[];
   sharedKey(local: Identity, remote: WireIdentity): Uint8Array | undefined;
+  /** Wall-clock time for certificate validity (the system clock when absent). */
+  wallClock?: () => Date;
   /**
    * Above this many half-open IKE SAs (answered IKE_SA_INIT, no IKE_AUTH yet) new initiators
    * must return a cookie first (§2.6), so a flood of forged requests costs us no state. 0: always.

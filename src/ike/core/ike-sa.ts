@@ -1,12 +1,10 @@
-import { AuthMethod } from "../codec/auth.js";
 import { ExchangeType, type IkeHeaderFields } from "../codec/header.js";
-import { IdType, restOfIdPayload, type IdPayload } from "../codec/id.js";
+import type { IdPayload } from "../codec/id.js";
 import { encodeMessage, type IkeMessage } from "../codec/message.js";
 import { NotifyType, isErrorNotify, notify, type NotifyPayload } from "../codec/notify.js";
 import type { InnerPayload, Payload } from "../codec/payload.js";
 import { PayloadType } from "../codec/payload-type.js";
 import { ProtocolId, type Proposal } from "../codec/sa.js";
-import { pskAuth, signedOctets, verifyPskAuth } from "../crypto/auth.js";
 import { dhGroup, type DhKeyPair } from "../crypto/dh.js";
 import {
   deriveInitialIkeSaKeys,
@@ -30,7 +28,23 @@ import {
   type ExchangeWindow,
 } from "./exchange-window.js";
 import { addFragment, type FragmentSet } from "./fragment-reassembly.js";
-import { describeIdentity, encodeIdentity, identityMatches, type WireIdentity } from "./identity-payload.js";
+import type { WireIdentity } from "./identity-payload.js";
+import { describeAuthIdentity } from "../auth/auth-identity.js";
+import {
+  decodeSignatureHashes,
+  encodeSignatureHashes,
+  SUPPORTED_SIGNATURE_HASHES,
+} from "../auth/signature-schemes.js";
+import {
+  certificatePayloads,
+  expectedPeerIdentity,
+  localIdentityAccepted,
+  ownAuth,
+  ownIdentity,
+  peerIdentityAccepted,
+  verifyPeer,
+  type AuthSecrets,
+} from "./ike-authentication.js";
 import type { IkePath, Outgoing } from "./ike-path.js";
 import { natDetectionHash } from "./nat-detection.js";
 import {
@@ -64,6 +78,8 @@ export interface IkeSaContext {
   connections: readonly ResolvedConnection[];
   /** The pre-shared key for a pair of identities, if one is configured. */
   sharedKey(local: Identity, remote: WireIdentity): Uint8Array | undefined;
+  /** Wall-clock time for certificate validity; the system clock when absent. */
+  wallClock?: () => Date;
 }
 
 type Phase =
@@ -116,8 +132,14 @@ const HALF_OPEN_TIMEOUT_MS = 30_000;
 const REKEYED_TIMEOUT_MS = 30_000;
 /** Above this many octets a protected message is fragmented when the peer supports RFC 7383. */
 const FRAGMENT_ABOVE = 1280;
-/** SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4): SHA2-256, SHA2-384, SHA2-512. */
-const SIGNATURE_HASHES = Uint8Array.of(0, 2, 0, 3, 0, 4);
+/** SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4): the hashes we can verify signatures with. */
+const SIGNATURE_HASHES = encodeSignatureHashes(SUPPORTED_SIGNATURE_HASHES);
+
+/** The peer's SIGNATURE_HASH_ALGORITHMS, or undefined when it sent none (then classic AUTH methods). */
+function signatureHashesOf(payloads: readonly Payload[]): number[] | undefined {
+  const notice = notifiesOf(payloads).find((n) => n.notifyType === NotifyType.SIGNATURE_HASH_ALGORITHMS);
+  return notice ? decodeSignatureHashes(notice.data) : undefined;
+}
 
 function rekeySaNotify(spiIn: number): NotifyPayload {
   return {
@@ -163,6 +185,8 @@ export class IkeSa {
   private cookie: Uint8Array | undefined;
   private fragments: FragmentSet | undefined;
   private peerFragmentation = false;
+  /** What the peer announced in SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4). */
+  private peerHashes: number[] | undefined;
   private remoteId: WireIdentity | undefined;
   private lastHeardAt: number;
   private createdAt: number;
@@ -262,6 +286,7 @@ export class IkeSa {
     ikeSa.offeredByPeer = sa.proposals;
     ikeSa.initRequest = raw;
     ikeSa.peerFragmentation = hasNotify(request.payloads, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED);
+    ikeSa.peerHashes = signatureHashesOf(request.payloads);
     const payloads: Payload[] = [
       { type: PayloadType.SA, proposals: [answerProposal(chosen, new Uint8Array(0))] },
       { type: PayloadType.KE, group: chosen.dh, data: pair.publicKey },
@@ -269,6 +294,9 @@ export class IkeSa {
       ...ikeSa.natDetectionNotifies(),
       ...(connection.config.fragmentation && ikeSa.peerFragmentation
         ? [notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED)]
+        : []),
+      ...(connection.peerTrust
+        ? [certificatePayloads(connection).certReq].filter((p) => p !== undefined)
         : []),
       notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, SIGNATURE_HASHES),
     ];
@@ -460,9 +488,9 @@ export class IkeSa {
       initiator: this.initiator,
       localAddress: this.path.localAddress,
       remoteAddress: this.path.remoteAddress,
-      localId: "error" in localId ? "?" : describeIdentity(localId),
+      localId: "error" in localId ? "?" : describeAuthIdentity(localId),
       remoteId: this.remoteId
-        ? describeIdentity(this.remoteId)
+        ? describeAuthIdentity(this.remoteId)
         : formatIdentity(this.connection.config.remote.id),
     };
   }
@@ -673,50 +701,39 @@ export class IkeSa {
     // Keep the connection IKE_SA_INIT chose when the identities fit it; otherwise switch to one
     // that fits them and could also have accepted the peer's IKE proposals.
     const fits = (c: ResolvedConnection): boolean =>
-      identityMatches(c.config.remote.id, peer) &&
-      (!idr ||
-        c.config.local.id.kind === "any" ||
-        identityMatches(c.config.local.id, { idType: idr.idType, data: idr.data }));
+      peerIdentityAccepted(c, peer) &&
+      (!idr || localIdentityAccepted(c, { idType: idr.idType, data: idr.data }));
     const connection = fits(this.connection)
       ? this.connection
       : this.context.connections.find(
           (c) => fits(c) && selectProposal(this.offeredByPeer, c.ikeProposals, ProtocolId.IKE) !== undefined,
         );
-    if (!connection) return fail(`no connection accepts identity ${describeIdentity(peer)}`);
+    if (!connection) return fail(`no connection accepts identity ${describeAuthIdentity(peer)}`);
     this.connection = connection;
-    const secret = this.context.sharedKey(connection.config.local.id, peer);
-    if (!secret || auth.method !== AuthMethod.SHARED_KEY_MIC)
-      return fail(`no pre-shared key for ${describeIdentity(peer)}`);
-    const octets = signedOctets({
+    const certs = inner.filter((p) => p.type === PayloadType.CERT);
+    const verdict = verifyPeer(connection, this.secrets(), idi, certs, auth, {
       prf: this.suite.prf,
       realMessage: this.initRequest,
       peerNonce: this.nonceR,
       skP: this.keys.skPi,
-      idPayloadBody: restOfIdPayload(idi),
     });
-    if (!verifyPskAuth(this.suite.prf, secret, octets, auth.data))
-      return fail(`authentication of ${describeIdentity(peer)} failed`);
+    if (!verdict.ok) return fail(`authentication of ${describeAuthIdentity(peer)} failed: ${verdict.reason}`);
     this.remoteId = peer;
     this.lingerDeadline = undefined;
 
-    const localId = this.localIdentity();
+    const localId = ownIdentity(connection, this.path.localAddress);
     if ("error" in localId) return fail(localId.error);
     const idPayload: IdPayload = { type: PayloadType.IDr, idType: localId.idType, data: localId.data };
-    const ours = signedOctets({
-      prf: this.suite.prf,
-      realMessage: this.initResponse,
-      peerNonce: this.nonceI,
-      skP: this.keys.skPr,
-      idPayloadBody: restOfIdPayload(idPayload),
-    });
-    const response: InnerPayload[] = [
+    const ourAuth = ownAuth(
+      connection,
+      this.secrets(),
       idPayload,
-      {
-        type: PayloadType.AUTH,
-        method: AuthMethod.SHARED_KEY_MIC,
-        data: pskAuth(this.suite.prf, secret, ours),
-      },
-    ];
+      peer,
+      { prf: this.suite.prf, realMessage: this.initResponse, peerNonce: this.nonceI, skP: this.keys.skPr },
+      this.peerHashes,
+    );
+    if ("error" in ourAuth) return fail(ourAuth.error);
+    const response: InnerPayload[] = [idPayload, ...certificatePayloads(connection).certs, ourAuth];
 
     // The first Child SA (§1.2): DH is never part of it.
     let child: ChildSa | undefined;
@@ -978,6 +995,7 @@ export class IkeSa {
     this.setInitialKeys(chosen, shared.shared);
     this.dh = undefined;
     this.peerFragmentation = notifies.some((n) => n.notifyType === NotifyType.IKEV2_FRAGMENTATION_SUPPORTED);
+    this.peerHashes = signatureHashesOf(payloads);
     this.lastHeardAt = now;
     // §2.23: with NAT (which we always pretend, to force ESP in UDP) the initiator moves to 4500.
     this.path = { ...path, localPort: NAT_T_PORT, remotePort: NAT_T_PORT };
@@ -1006,23 +1024,18 @@ export class IkeSa {
       );
     }
     const peer: WireIdentity = { idType: idr.idType, data: idr.data };
-    if (!identityMatches(this.connection.config.remote.id, peer))
-      return this.close(now, `peer identity ${describeIdentity(peer)} is not the configured one`);
-    const secret = this.context.sharedKey(this.connection.config.local.id, peer);
-    const octets = signedOctets({
+    if (!peerIdentityAccepted(this.connection, peer)) {
+      return this.close(now, `peer identity ${describeAuthIdentity(peer)} is not the configured one`);
+    }
+    const certs = inner.filter((p) => p.type === PayloadType.CERT);
+    const verdict = verifyPeer(this.connection, this.secrets(), idr, certs, auth, {
       prf: this.suite.prf,
       realMessage: this.initResponse,
       peerNonce: this.nonceI,
       skP: this.keys.skPr,
-      idPayloadBody: restOfIdPayload(idr),
     });
-    if (
-      !secret ||
-      auth.method !== AuthMethod.SHARED_KEY_MIC ||
-      !verifyPskAuth(this.suite.prf, secret, octets, auth.data)
-    ) {
-      return this.close(now, `authentication of ${describeIdentity(peer)} failed`);
-    }
+    if (!verdict.ok)
+      return this.close(now, `authentication of ${describeAuthIdentity(peer)} failed: ${verdict.reason}`);
     this.remoteId = peer;
     this.phase = { name: "established" };
     this.setIkeLifetime(now);
@@ -1215,34 +1228,25 @@ export class IkeSa {
 
   private sendAuthRequest(now: number): void {
     if (!this.keys || !this.suite) return;
-    const localId = this.localIdentity();
+    const localId = ownIdentity(this.connection, this.path.localAddress);
     if ("error" in localId) return this.close(now, localId.error);
-    const remote =
-      this.connection.config.remote.id.kind === "any"
-        ? undefined
-        : encodeIdentity(this.connection.config.remote.id);
-    const remoteId = remote && !("error" in remote) ? remote : undefined;
-    const psk = this.context.sharedKey(
-      this.connection.config.local.id,
-      remoteId ?? { idType: IdType.IPV4_ADDR, data: new Uint8Array(0) },
-    );
-    if (!psk) return this.close(now, "no pre-shared key configured for this connection");
+    const remoteId = expectedPeerIdentity(this.connection);
     const idi: IdPayload = { type: PayloadType.IDi, idType: localId.idType, data: localId.data };
-    const octets = signedOctets({
-      prf: this.suite.prf,
-      realMessage: this.initRequest,
-      peerNonce: this.nonceR,
-      skP: this.keys.skPi,
-      idPayloadBody: restOfIdPayload(idi),
-    });
-    const inner: InnerPayload[] = [idi];
+    const auth = ownAuth(
+      this.connection,
+      this.secrets(),
+      idi,
+      remoteId,
+      { prf: this.suite.prf, realMessage: this.initRequest, peerNonce: this.nonceR, skP: this.keys.skPi },
+      this.peerHashes,
+    );
+    if ("error" in auth) return this.close(now, auth.error);
+    // §3.6-3.8 order as strongSwan sends it: IDi, CERT…, CERTREQ, N(INITIAL_CONTACT), IDr, AUTH.
+    const { certs, certReq } = certificatePayloads(this.connection);
+    const inner: InnerPayload[] = [idi, ...certs, ...(certReq ? [certReq] : [])];
     if (this.connection.config.sendInitialContact) inner.push(notify(NotifyType.INITIAL_CONTACT));
     if (remoteId) inner.push({ type: PayloadType.IDr, idType: remoteId.idType, data: remoteId.data });
-    inner.push({
-      type: PayloadType.AUTH,
-      method: AuthMethod.SHARED_KEY_MIC,
-      data: pskAuth(this.suite.prf, psk, octets),
-    });
+    inner.push(auth);
     const child = this.connection.children[0];
     const spiIn = this.newChildSpi();
     let offer = {
@@ -1473,12 +1477,7 @@ export class IkeSa {
   }
 
   private localIdentity(): WireIdentity | { error: string } {
-    const id = this.connection.config.local.id;
-    return encodeIdentity(
-      id.kind === "any"
-        ? { kind: this.path.localAddress.includes(":") ? "ipv6" : "ipv4", value: this.path.localAddress }
-        : id,
-    );
+    return ownIdentity(this.connection, this.path.localAddress);
   }
 
   /** A Child SA's inbound SPI: random, never one of the reserved values 0–255 (RFC 4303 §2.1). */
@@ -1594,6 +1593,13 @@ export class IkeSa {
       level,
       message: `${this.connection.config.name}[${hex(this.spiI).slice(0, 8)}]: ${message}`,
     });
+  }
+
+  private secrets(): AuthSecrets {
+    return {
+      sharedKey: (local, remote) => this.context.sharedKey(local, remote),
+      wallClock: this.context.wallClock ?? (() => new Date()),
+    };
   }
 
   /** A failed rekey is retried after 5–15 s, at random so that two colliding peers part ways. */
