@@ -1,6 +1,6 @@
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { PaviseError } from "../../util/errors.js";
 import { run } from "../../util/run.js";
@@ -33,7 +33,8 @@ const PLUGIN_DIR = "/usr/lib/ipsec/plugins";
  *   leaving plugins out). OpenSSL alone supplies the ciphers (using AES-NI where the CPU has
  *   it), so no slower software plugin can be picked for the ESP benchmark; Debian has no
  *   separate curve25519 plugin; without kdf the key derivation fails.
- * - pem pkcs1 pkcs8 x509 pubkey: certificate and key parsing, for certificate-based configs.
+ * - pem pkcs1 pkcs8 x509 pubkey constraints: certificates, keys and chain constraints (basic
+ *   constraints, path length), for certificate-based configs.
  * - kernel-libipsec: the user-space ESP datapath (this kernel has no XFRM); kernel-netlink for
  *   addresses, routes and the routing rule; socket-default for IKE and ESP-in-UDP; vici for us.
  */
@@ -47,6 +48,7 @@ export const CHARON_PLUGINS = [
   "pkcs8",
   "x509",
   "pubkey",
+  "constraints",
   "kernel-libipsec",
   "kernel-netlink",
   "socket-default",
@@ -291,6 +293,23 @@ export class Charon {
    * Replaces charon's connections and secrets with those in `swanctlConf` (swanctl.conf syntax,
    * one setting per line): `swanctl --load-all` also unloads what the file no longer has.
    */
+  /**
+   * Puts credential files where swanctl finds them next to its configuration: own
+   * certificates in x509/, private keys in private/, trusted CAs in x509ca/. Load them (with
+   * the connections) by calling loadConfig afterwards.
+   */
+  installCredentials(files: { certs?: string[]; keys?: string[]; cacerts?: string[] }): void {
+    for (const [folder, list] of [
+      ["x509", files.certs],
+      ["private", files.keys],
+      ["x509ca", files.cacerts],
+    ] as const) {
+      const dir = join(this.swanctlDir, folder);
+      mkdirSync(dir, { recursive: true });
+      for (const file of list ?? []) copyFileSync(file, join(dir, basename(file)));
+    }
+  }
+
   async loadConfig(swanctlConf: string): Promise<void> {
     const file = join(this.swanctlDir, "swanctl.conf");
     writeFileSync(file, swanctlConf.endsWith("\n") ? swanctlConf : `${swanctlConf}\n`);

@@ -128,3 +128,65 @@ export function renderPskTunnel(tunnel: PskTunnel): string {
   ];
   return lines.join("\n");
 }
+
+/** A certificate-authenticated tunnel: own certificate and key, the peer's identity and CA. */
+export interface CertTunnel {
+  name: string;
+  localAddress: string;
+  remoteAddress: string;
+  /** Own identity (must be in the certificate) and certificate file name in x509/. */
+  localId: string;
+  cert: string;
+  remoteId: string;
+  /** The CA certificate (file name in x509ca/) the peer's chain must lead to. */
+  cacert: string;
+  proposals?: string;
+  espProposals?: string;
+  /** IKE fragmentation (swanctl `fragmentation`); default yes. */
+  fragmentation?: "yes" | "no" | "force";
+}
+
+/** Renders a certificate tunnel (host to host, tunnel mode, ESP in UDP) in swanctl.conf syntax. */
+export function renderCertTunnel(tunnel: CertTunnel): string {
+  const name = checked("name", tunnel.name, SAFE_NAME);
+  const quoted = (key: string, value: string): string => {
+    if (/["\\\n]/.test(value))
+      throw new PaviseError(
+        "SWANCTL_CONFIG_INVALID",
+        `${key} cannot contain quotes, backslashes or newlines`,
+        { where: { key, value } },
+      );
+    return `"${value}"`;
+  };
+  return [
+    "connections {",
+    `  ${name} {`,
+    "    version = 2",
+    `    local_addrs = ${checked("localAddress", tunnel.localAddress)}`,
+    `    remote_addrs = ${checked("remoteAddress", tunnel.remoteAddress)}`,
+    `    proposals = ${checked("proposals", tunnel.proposals ?? "aes128gcm16-prfsha256-x25519")}`,
+    "    encap = yes",
+    `    fragmentation = ${tunnel.fragmentation ?? "yes"}`,
+    "    local {",
+    "      auth = pubkey",
+    `      id = ${quoted("localId", tunnel.localId)}`,
+    `      certs = ${checked("cert", tunnel.cert)}`,
+    "    }",
+    "    remote {",
+    "      auth = pubkey",
+    `      id = ${quoted("remoteId", tunnel.remoteId)}`,
+    `      cacerts = ${checked("cacert", tunnel.cacert)}`,
+    "    }",
+    "    children {",
+    `      ${name} {`,
+    "        mode = tunnel",
+    `        esp_proposals = ${checked("espProposals", tunnel.espProposals ?? "aes128gcm16")}`,
+    `        local_ts = ${hostPrefix(tunnel.localAddress)}`,
+    `        remote_ts = ${hostPrefix(tunnel.remoteAddress)}`,
+    "      }",
+    "    }",
+    "  }",
+    "}",
+    "",
+  ].join("\n");
+}
