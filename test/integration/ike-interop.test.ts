@@ -5,6 +5,7 @@ import { startPaviseIpsec, type PaviseIpsec } from "../../src/lab/pavise-ipsec.j
 import { startCharon, type Charon, type IkeSaInfo } from "../../src/lab/strongswan/charon.js";
 import { renderPskTunnel } from "../../src/lab/strongswan/swanctl-config.js";
 import { freshLab, testLabSpec } from "../support/fresh-lab.js";
+import { until } from "../support/until.js";
 
 // Interop with strongSwan 5.9 (Debian): charon on client c1, Pavise on node n1, PSK, both
 // directions, every algorithm family of the IKE issue. Assertions read both sides' own view.
@@ -115,21 +116,6 @@ function charonConfig(mode: "per-family" | "all", options: { dpdDelay?: string }
   return mode === "all"
     ? tunnel("all", FAMILIES.map((f) => f.ike).join(","), FAMILIES.map((f) => f.esp).join(","))
     : FAMILIES.map((f) => tunnel(f.name, f.ike, f.esp)).join("\n");
-}
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T>,
-  ok: (value: T) => boolean,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    await sleep(50);
-  }
 }
 
 function onlySa(sas: IkeSaInfo[]): IkeSaInfo {

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Lab } from "../../src/lab/lab.js";
 import { startPaviseIpsec, type PaviseIpsec } from "../../src/lab/pavise-ipsec.js";
@@ -6,6 +5,7 @@ import { startCharon, type Charon, type IkeSaInfo } from "../../src/lab/strongsw
 import { renderPskTunnel } from "../../src/lab/strongswan/swanctl-config.js";
 import type { IkeSaStatus } from "../../src/ipsec/sa-status.js";
 import { freshLab, testLabSpec } from "../support/fresh-lab.js";
+import { until } from "../support/until.js";
 
 // Rekeying against strongSwan 5.9 at short lifetimes, started by either side: the IKE SA
 // (new SPIs, same Child SA) and the Child SA (new SPIs, the old one deleted), with PFS.
@@ -49,21 +49,6 @@ function charonConfig(
     espProposals: "aes128gcm16-x25519",
     ...options,
   });
-}
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T>,
-  ok: (value: T) => boolean,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    await sleep(100);
-  }
 }
 
 /** Both sides agree: one IKE SA with the same SPIs, one installed Child SA with crossed SPIs. */
@@ -118,11 +103,13 @@ describe("rekeying with strongSwan 5.9", () => {
       "a Child SA rekey",
       () => pavise!.sas(),
       (sas) => sas[0]?.children.length === 1 && sas[0].children[0]!.spiIn !== before.ours.children[0]!.spiIn,
+      20_000,
     );
     await until(
       "both sides to agree",
       async () => [await pavise!.sas(), await charon.listSas()] as const,
       ([o, t]) => agree(o, t),
+      20_000,
     );
     expect(after!.spiI).toBe(before.ours.spiI); // the IKE SA itself is unchanged
     await charon.terminate({ ike: "n1" });
@@ -136,11 +123,13 @@ describe("rekeying with strongSwan 5.9", () => {
       "an IKE SA rekey",
       () => pavise!.sas(),
       (sas) => sas.length === 1 && sas[0]!.spiI !== before.ours.spiI,
+      20_000,
     );
     await until(
       "both sides to agree",
       async () => [await pavise!.sas(), await charon.listSas()] as const,
       ([o, t]) => agree(o, t),
+      20_000,
     );
     expect(after!.children[0]!.spiIn).toBe(before.ours.children[0]!.spiIn);
     await charon.terminate({ ike: "n1" });
@@ -152,11 +141,13 @@ describe("rekeying with strongSwan 5.9", () => {
       "a Child SA rekey",
       () => pavise!.sas(),
       (sas) => sas[0]?.children.length === 1 && sas[0].children[0]!.spiIn !== before.ours.children[0]!.spiIn,
+      20_000,
     );
     await until(
       "both sides to agree",
       async () => [await pavise!.sas(), await charon.listSas()] as const,
       ([o, t]) => agree(o, t),
+      20_000,
     );
     await charon.terminate({ ike: "n1" });
   });
@@ -167,11 +158,13 @@ describe("rekeying with strongSwan 5.9", () => {
       "an IKE SA rekey",
       () => pavise!.sas(),
       (sas) => sas.length === 1 && sas[0]!.spiI !== before.ours.spiI,
+      20_000,
     );
     const [ours, theirs] = await until(
       "both sides to agree",
       async () => [await pavise!.sas(), await charon.listSas()] as const,
       ([o, t]) => agree(o, t),
+      20_000,
     );
     expect(ours[0]!.children[0]!.spiIn).toBe(before.ours.children[0]!.spiIn);
     expect(theirs[0]!.state).toBe("ESTABLISHED");

@@ -5,14 +5,6 @@ import { isIPv4, isIPv6 } from "node:net";
  * host name, user@host, a distinguished name "C=CH, O=Org, CN=host", "@#hex" for a key ID, "@name"
  * to force an FQDN, a "type:" prefix to be explicit, or %any to accept any peer identity.
  */
-export const ID_TYPE = {
-  IPV4_ADDR: 1,
-  FQDN: 2,
-  RFC822_ADDR: 3,
-  IPV6_ADDR: 5,
-  DER_ASN1_DN: 9,
-  KEY_ID: 11,
-} as const;
 
 export type IdentityKind = "ipv4" | "ipv6" | "fqdn" | "rfc822" | "dn" | "keyid";
 
