@@ -26,6 +26,7 @@ export interface IpsecDaemonOptions {
  */
 export class IpsecDaemon {
   private timer: NodeJS.Timeout | undefined;
+  private timerAt: number | undefined;
   private readonly waiters = new Set<(event: IkeEvent) => void>();
   private unknownEsp = 0;
 
@@ -84,11 +85,17 @@ export class IpsecDaemon {
       this.log(event);
       for (const waiter of this.waiters) waiter(event);
     }
-    if (this.timer) clearTimeout(this.timer);
+    // Re-arm the timer only when the endpoint's next deadline moved (not on every datagram).
     const deadline = this.endpoint.pollTimeout();
+    if (deadline === this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = deadline;
     if (deadline !== undefined) {
       this.timer = setTimeout(
         () => {
+          this.timer = undefined;
+          this.timerAt = undefined;
           this.endpoint.handleTimeout(Date.now());
           this.pump();
         },

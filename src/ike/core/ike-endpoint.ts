@@ -11,6 +11,7 @@ import type { IkeEvent } from "./events.js";
 import type { WireIdentity } from "./identity-payload.js";
 import { IkeSa, type IkePath, type Outgoing } from "./ike-sa.js";
 import type { IkeSaSnapshot } from "./ike-sa-snapshot.js";
+import { DeadlineQueue } from "./deadline-queue.js";
 
 export interface IkeEndpointOptions {
   random: RandomSource;
@@ -44,6 +45,7 @@ function hex(bytes: Uint8Array): string {
  */
 export class IkeEndpoint {
   private readonly sas = new Map<string, IkeSa>();
+  private readonly deadlines = new DeadlineQueue<IkeSa>();
   private readonly outbox: Outgoing[] = [];
   private readonly events: IkeEvent[] = [];
   private invalidSpiWindow = { second: -1, sent: 0 };
@@ -248,22 +250,15 @@ export class IkeEndpoint {
   }
 
   handleTimeout(now: number): void {
-    for (const sa of [...this.sas.values()]) {
-      const deadline = sa.pollTimeout();
-      if (deadline !== undefined && deadline <= now) {
-        sa.handleTimeout(now);
-        this.drain(sa);
-      }
+    for (const sa of this.deadlines.takeDue(now)) {
+      sa.handleTimeout(now);
+      this.drain(sa);
     }
   }
 
+  /** The earliest deadline of any IKE SA, kept in a queue so that this costs no scan. */
   pollTimeout(): number | undefined {
-    let next: number | undefined;
-    for (const sa of this.sas.values()) {
-      const deadline = sa.pollTimeout();
-      if (deadline !== undefined && (next === undefined || deadline < next)) next = deadline;
-    }
-    return next;
+    return this.deadlines.next();
   }
 
   pollTransmit(): Outgoing | undefined {
@@ -286,6 +281,8 @@ export class IkeEndpoint {
       this.drain(next);
     }
     if (sa.isClosed && this.sas.get(hex(sa.initiatorSpi)) === sa) this.sas.delete(hex(sa.initiatorSpi));
+    // Every change to an IKE SA passes through here, so its deadline is always current.
+    this.deadlines.set(sa, sa.isClosed ? undefined : sa.pollTimeout());
   }
 
   /** §2.4: INITIAL_CONTACT means the peer lost its state: our other SAs with it are stale. */

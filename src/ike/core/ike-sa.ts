@@ -521,17 +521,14 @@ export class IkeSa {
   /** The next moment `handleTimeout` must be called, if any. */
   pollTimeout(): number | undefined {
     if (this.phase.name === "closed") return undefined;
-    const deadlines = [
-      this.window.inFlight?.deadline,
-      this.lingerDeadline,
-      this.dpdDeadline(),
-      this.rekeyAt,
-      this.expireAt,
-    ];
-    for (const child of this.children)
-      deadlines.push(child.rekeying ? undefined : child.rekeyAt, child.expireAt);
-    const defined = deadlines.filter((d): d is number => d !== undefined);
-    return defined.length === 0 ? undefined : Math.min(...defined);
+    // Called after every datagram: a plain minimum, no arrays.
+    let next = earliest(this.window.inFlight?.deadline, this.lingerDeadline);
+    next = earliest(next, this.dpdDeadline());
+    next = earliest(next, earliest(this.rekeyAt, this.expireAt));
+    for (const child of this.children) {
+      next = earliest(next, earliest(child.rekeying ? undefined : child.rekeyAt, child.expireAt));
+    }
+    return next;
   }
 
   handleTimeout(now: number): void {
@@ -1611,6 +1608,11 @@ export class IkeSa {
   ageMs(now: number): number {
     return now - this.createdAt;
   }
+}
+
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  return b === undefined || a <= b ? a : b;
 }
 
 function suiteOf(chosen: ChosenProposal): IkeSaSuite {
