@@ -261,6 +261,80 @@ describe("IKEv2 interop with strongSwan 5.9 (PSK)", () => {
     );
   });
 
+  it("brings up several Child SAs in one IKE SA (CREATE_CHILD_SA, PFS on the second), either side starting", async () => {
+    const multi = (side: "pavise" | "charon") =>
+      side === "charon"
+        ? renderPskTunnel({
+            name: "multi",
+            child: "net",
+            localAddress: C1,
+            remoteAddress: N1,
+            psk: PSK,
+            espProposals: "aes128gcm16",
+          }) +
+          renderPskTunnel({
+            name: "multi",
+            child: "web",
+            localAddress: C1,
+            remoteAddress: N1,
+            psk: PSK,
+            espProposals: "aes256gcm16-ecp256",
+            // strongSwan picks a child configuration by its selectors alone: they must differ.
+            localTs: [`${C1}/32[tcp]`],
+            remoteTs: [`${N1}/32[tcp/80]`],
+          })
+        : `
+connections:
+  multi:
+    local_addrs: [${N1}]
+    remote_addrs: [${C1}]
+    proposals: [aes128gcm16-prfsha256-x25519]
+    local: { auth: psk, id: ${N1} }
+    remote: { auth: psk, id: ${C1} }
+    children:
+      net: { local_ts: [dynamic], remote_ts: [dynamic], esp_proposals: [aes128gcm16] }
+      web: { local_ts: ["dynamic[tcp/80]"], remote_ts: ["dynamic[tcp]"], esp_proposals: [aes256gcm16-ecp256] }
+secrets:
+  ike:
+    - id: [${N1}, ${C1}]
+      secret: "${PSK}"
+`;
+    await pavise.stop();
+    pavise = await startPaviseIpsec(lab.runtime, "n1", multi("pavise"));
+    await charon.loadConfig(multi("charon"));
+    // Pavise starts: both children of the connection come up.
+    await pavise.initiate("multi");
+    const theirs = await until(
+      "strongSwan to have both Child SAs",
+      () => charon.listSas(),
+      (sas) => sas[0]?.childSas.filter((c) => c.state === "INSTALLED").length === 2,
+    );
+    expect(theirs[0]!.childSas.map((c) => c.encrKeysize).sort()).toEqual([128, 256]);
+    await pavise.terminate("multi");
+    await until(
+      "strongSwan to drop the SA",
+      () => charon.listSas(),
+      (sas) => sas.length === 0,
+    );
+    // strongSwan starts the first, then asks for the second in the same IKE SA.
+    await charon.initiate({ child: "net", ike: "multi", timeoutMs: 10_000 });
+    await charon.initiate({ child: "web", ike: "multi", timeoutMs: 10_000 });
+    const ours = await until(
+      "Pavise to have both Child SAs",
+      () => pavise.sas(),
+      (sas) => sas[0]?.children.length === 2,
+    );
+    expect(ours[0]!.children.map((c) => c.name).sort()).toEqual(["net", "web"]);
+    await charon.terminate({ ike: "multi" });
+    await until(
+      "Pavise to drop the SA",
+      () => pavise.sas(),
+      (sas) => sas.length === 0,
+    );
+    await pavise.stop();
+    pavise = await startPaviseIpsec(lab.runtime, "n1", paviseConfig());
+  });
+
   it("honours INITIAL_CONTACT from a strongSwan that restarted, and sends it when it restarts itself", async () => {
     await charon.loadConfig(charonConfig("all"));
     await charon.initiate({ child: "all", ike: "all", timeoutMs: 10_000 });

@@ -79,6 +79,38 @@ describe("CREATE_CHILD_SA: Child SA rekey (RFC 7296 §1.3.3, §2.8)", () => {
   });
 });
 
+describe("CREATE_CHILD_SA: further Child SAs (RFC 7296 §1.3.1)", () => {
+  it("the initiator brings up every child of the connection; the second with PFS", () => {
+    const twoChildren = (side: "a" | "b") =>
+      pskConfig(side).replace(
+        "secrets:",
+        `      web:
+        local_ts: ["dynamic[tcp/80]"]
+        remote_ts: ["dynamic[tcp]"]
+        esp_proposals: [aes256gcm16-ecp256]
+secrets:`,
+      );
+    const pair = new IkePair(twoChildren("a"), twoChildren("b"));
+    established(pair);
+    expect(pair.types("a")).toEqual(["ike-up", "child-up", "child-up"]);
+    const names = (sa: { childSas(): { name: string; spiIn: number; spiOut: number }[] }) =>
+      sa
+        .childSas()
+        .map((c) => c.name)
+        .sort();
+    expect(names(pair.a.ikeSas()[0]!)).toEqual(["net", "web"]);
+    expect(names(pair.b.ikeSas()[0]!)).toEqual(["net", "web"]);
+    const web = pair.a
+      .ikeSas()[0]!
+      .childSas()
+      .find((c) => c.name === "web")!;
+    expect(web.localTs[0]).toMatchObject({ protocol: 6, portStart: 80, portEnd: 80 });
+    expect(web.encr).toMatchObject({ id: 20, keyLength: 256 });
+    const kinds = pair.wire.map((w) => exchangeOf(w.message));
+    expect(kinds.filter((k) => k === ExchangeType.CREATE_CHILD_SA)).toHaveLength(2);
+  });
+});
+
 describe("CREATE_CHILD_SA: IKE SA rekey (RFC 7296 §1.3.2, §2.18)", () => {
   it.each(["a", "b"] as const)(
     "started by %s: new SPIs, the Child SA carries on, the old IKE SA is deleted",

@@ -98,6 +98,7 @@ type Task =
   | { kind: "delete-ike" }
   | { kind: "delete-child"; spiIn: number; reason: string }
   | { kind: "rekey-child"; spiIn: number }
+  | { kind: "create-child"; child: ResolvedChild }
   | { kind: "rekey-ike" };
 
 /** What our request in flight is for, with what its response needs. */
@@ -113,8 +114,10 @@ type Pending =
     }
   | { kind: "informational"; task: Task }
   | {
-      kind: "rekey-child";
-      old: ChildSa;
+      kind: "create-child";
+      /** The Child SA this one replaces (a rekey, §1.3.3), or none (a further Child SA, §1.3.1). */
+      old: ChildSa | undefined;
+      child: ResolvedChild;
       spiIn: Uint8Array;
       nonce: Uint8Array;
       dh: DhKeyPair | undefined;
@@ -942,8 +945,8 @@ export class IkeSa {
       case "informational":
         this.handleInformationalResponse(now, inner, pending.task);
         break;
-      case "rekey-child":
-        this.handleChildRekeyResponse(now, inner, pending);
+      case "create-child":
+        this.handleChildCreateResponse(now, inner, pending);
         break;
       case "rekey-ike":
         this.handleIkeRekeyResponse(now, inner, pending);
@@ -1037,6 +1040,9 @@ export class IkeSa {
     this.phase = { name: "established" };
     this.setIkeLifetime(now);
     this.events.push({ type: "ike-up", sa: this.summary() });
+    // The connection's further children come up with CREATE_CHILD_SA (§1.3.1).
+    for (const further of this.connection.children.slice(1))
+      this.tasks.push({ kind: "create-child", child: further });
     if (!pending.child) return;
     const child = this.acceptChildAnswer(
       now,
@@ -1108,10 +1114,10 @@ export class IkeSa {
     void inner;
   }
 
-  private handleChildRekeyResponse(
+  private handleChildCreateResponse(
     now: number,
     inner: InnerPayload[],
-    pending: Extract<Pending, { kind: "rekey-child" }>,
+    pending: Extract<Pending, { kind: "create-child" }>,
   ): void {
     const error = notifiesOf(inner).find((n) => isErrorNotify(n.notifyType));
     const nonce = find(inner, PayloadType.NONCE);
@@ -1123,11 +1129,11 @@ export class IkeSa {
     }
     const child =
       error || !nonce || (pending.dh && !shared)
-        ? `rekey refused${error ? `: notify ${error.notifyType}` : ""}`
+        ? `refused${error ? `: notify ${error.notifyType}` : ""}`
         : this.acceptChildAnswer(
             now,
             inner,
-            pending.old.config,
+            pending.child,
             pending.offered,
             pending.spiIn,
             pending.localTs,
@@ -1136,18 +1142,23 @@ export class IkeSa {
             nonce.data,
             shared,
           );
+    const old = pending.old;
     if (typeof child === "string") {
-      // Keep the old SA; its hard lifetime will end it if no later rekey succeeds.
-      pending.old.rekeying = false;
-      pending.old.rekeyAt = now + this.retryDelay();
-      this.log("warn", `rekeying CHILD SA ${pending.old.config.config.name} failed: ${child}`);
+      this.log(
+        "warn",
+        `${old ? "rekeying" : "creating"} CHILD SA ${pending.child.config.name} failed: ${child}`,
+      );
+      if (!old) return;
+      // Keep the old SA; its hard lifetime ends it if no later rekey succeeds.
+      old.rekeying = false;
+      old.rekeyAt = now + this.retryDelay();
       if (error?.notifyType === NotifyType.CHILD_SA_NOT_FOUND)
-        this.removeChild(pending.old, "the peer has no such Child SA");
+        this.removeChild(old, "the peer has no such Child SA");
       return;
     }
     this.installChild(child);
     // §2.8: the initiator of the rekey deletes the old SA.
-    this.tasks.unshift({ kind: "delete-child", spiIn: pending.old.keys.spiIn, reason: "rekeyed" });
+    if (old) this.tasks.unshift({ kind: "delete-child", spiIn: old.keys.spiIn, reason: "rekeyed" });
   }
 
   private handleIkeRekeyResponse(
@@ -1306,8 +1317,12 @@ export class IkeSa {
           },
         ]);
       }
-      case "rekey-child":
-        return this.startChildRekey(now, task.spiIn);
+      case "rekey-child": {
+        const old = this.children.find((c) => c.keys.spiIn === task.spiIn);
+        return old ? this.startChildCreate(now, old.config, old) : false;
+      }
+      case "create-child":
+        return this.startChildCreate(now, task.child, undefined);
       case "rekey-ike":
         return this.startIkeRekey(now);
     }
@@ -1324,19 +1339,19 @@ export class IkeSa {
   }
 
   /** CREATE_CHILD_SA with REKEY_SA (§1.3.3), with KE when the ESP proposals ask for PFS. */
-  private startChildRekey(now: number, spiIn: number): boolean {
-    const old = this.children.find((c) => c.keys.spiIn === spiIn);
-    if (!old) return false;
-    const group = old.config.espProposals[0]?.dh[0]?.id;
+  /**
+   * CREATE_CHILD_SA for a Child SA (§1.3.1), or with REKEY_SA to replace one (§1.3.3); with a
+   * KE payload when the ESP proposals ask for PFS.
+   */
+  private startChildCreate(now: number, child: ResolvedChild, old: ChildSa | undefined): boolean {
+    const group = child.espProposals[0]?.dh[0]?.id;
     const dh = group === undefined ? undefined : dhGroup(group).generate(this.context.random);
     const newSpi = this.newChildSpi();
     const nonce = this.context.random(NONCE_LENGTH);
-    const offered = offerProposals(old.config.espProposals, ProtocolId.ESP, newSpi, {
-      withDh: dh !== undefined,
-    });
-    const built = childOffer(old.config, this.path, offered);
+    const offered = offerProposals(child.espProposals, ProtocolId.ESP, newSpi, { withDh: dh !== undefined });
+    const built = childOffer(child, this.path, offered);
     const inner: InnerPayload[] = [
-      rekeySaNotify(spiIn),
+      ...(old ? [rekeySaNotify(old.keys.spiIn)] : []),
       ...built.payloads.filter((p) => p.type === PayloadType.NOTIFY),
       { type: PayloadType.SA, proposals: offered },
       { type: PayloadType.NONCE, data: nonce },
@@ -1344,8 +1359,9 @@ export class IkeSa {
       ...built.payloads.filter((p) => p.type === PayloadType.TSi || p.type === PayloadType.TSr),
     ];
     this.pending = {
-      kind: "rekey-child",
+      kind: "create-child",
       old,
+      child,
       spiIn: newSpi,
       nonce,
       dh,

@@ -44,6 +44,8 @@ export interface PskTunnel {
 // Names and values appear unquoted in the settings syntax, which ends a value at a newline and
 // gives meaning to braces, '=', '#', quotes and whitespace.
 const SAFE_VALUE = /^[A-Za-z0-9._:/@%+,*-]+$/;
+// Traffic selectors may also carry "[protocol/port]".
+const SAFE_SELECTOR = /^[A-Za-z0-9._:/@%+,*[\]-]+$/;
 // Section names (connection, child) additionally may not contain '.' or ','.
 const SAFE_NAME = /^[A-Za-z0-9_-]+$/;
 
@@ -76,8 +78,12 @@ export function renderPskTunnel(tunnel: PskTunnel): string {
   const remoteAddress = checked("remoteAddress", tunnel.remoteAddress);
   const localId = checked("localId", tunnel.localId ?? localAddress);
   const remoteId = checked("remoteId", tunnel.remoteId ?? remoteAddress);
-  const localTs = (tunnel.localTs ?? [hostPrefix(localAddress)]).map((ts) => checked("localTs", ts));
-  const remoteTs = (tunnel.remoteTs ?? [hostPrefix(remoteAddress)]).map((ts) => checked("remoteTs", ts));
+  const localTs = (tunnel.localTs ?? [hostPrefix(localAddress)]).map((ts) =>
+    checked("localTs", ts, SAFE_SELECTOR),
+  );
+  const remoteTs = (tunnel.remoteTs ?? [hostPrefix(remoteAddress)]).map((ts) =>
+    checked("remoteTs", ts, SAFE_SELECTOR),
+  );
   const optional = (key: string, option: string, value: string | undefined): string[] =>
     value === undefined ? [] : [`${key} = ${checked(option, value)}`];
   if (tunnel.psk === "") {
