@@ -54,6 +54,34 @@ describe("CREATE_CHILD_SA: Child SA rekey (RFC 7296 §1.3.3, §2.8)", () => {
     }
   });
 
+  it("a simultaneous rekey from both sides is answered as usual; the redundant SA goes by nonces (§2.8.1)", () => {
+    for (let seed = 1; seed <= 10; seed++) {
+      const pair = new IkePair(pskConfig("a"), pskConfig("b"), { seed });
+      established(pair);
+      const old = pair.a.ikeSas()[0]!.childSas()[0]!;
+      pair.a.rekey(pair.now, pair.a.ikeSas()[0]!, old.spiIn);
+      pair.b.rekey(pair.now, pair.b.ikeSas()[0]!, old.spiOut);
+      pair.drive();
+      const a = pair.a.ikeSas()[0]!.childSas();
+      const b = pair.b.ikeSas()[0]!.childSas();
+      expect(a).toHaveLength(1);
+      expect(b).toHaveLength(1);
+      expect(a[0]!.spiIn).toBe(b[0]!.spiOut);
+      expect(a[0]!.spiIn).not.toBe(old.spiIn);
+      const responses = pair.wire.filter((w) => exchangeOf(w.message) === ExchangeType.CREATE_CHILD_SA);
+      expect(responses).toHaveLength(4); // two requests, two ordinary answers
+      const downs = pair.eventsA
+        .filter((e) => e.type === "child-down")
+        .map((e) => (e.type === "child-down" ? e.reason : ""));
+      expect(downs.sort()).toEqual(
+        expect.arrayContaining([expect.stringMatching(/rekeyed|deleted by the peer/)]),
+      );
+      expect(pair.eventsA.some((e) => e.type === "log" && /TEMPORARY_FAILURE|refused/.test(e.message))).toBe(
+        false,
+      );
+    }
+  });
+
   it("rekeys by itself at the soft lifetime and deletes at the hard one if the rekey cannot happen", () => {
     const child = { extra: "" };
     const config = (side: "a" | "b") =>

@@ -117,6 +117,8 @@ type Pending =
       kind: "create-child";
       /** The Child SA this one replaces (a rekey, §1.3.3), or none (a further Child SA, §1.3.1). */
       old: ChildSa | undefined;
+      /** The peer rekeyed the same Child SA meanwhile (§2.8.1): its exchange's nonces and SA. */
+      collision?: { nonces: [Uint8Array, Uint8Array]; child: ChildSa };
       child: ResolvedChild;
       spiIn: Uint8Array;
       nonce: Uint8Array;
@@ -822,9 +824,13 @@ export class IkeSa {
       old = this.children.find((c) => c.keys.spiOut === spiNumber(rekey.spi));
       if (!old)
         return refuse(NotifyType.CHILD_SA_NOT_FOUND, `no Child SA with outbound SPI ${hex(rekey.spi)}`);
-      // We are rekeying (or already replaced) it ourselves: a collision (§2.8.1). Refusing with
-      // TEMPORARY_FAILURE (§2.25) leaves exactly one new SA; the peer retries later if needed.
-      if (old.rekeying) return refuse(NotifyType.TEMPORARY_FAILURE, "a rekey of this Child SA is under way");
+      // §2.25.1: a Child SA we are about to close (already replaced by our own rekey) gets
+      // TEMPORARY_FAILURE; one we are rekeying right now is answered as usual, and the
+      // redundant pair is sorted out by nonces when our own rekey completes (§2.8.1).
+      const ourRekey =
+        this.pending?.kind === "create-child" && this.pending.old === old ? this.pending : undefined;
+      if (old.rekeying && !ourRekey)
+        return refuse(NotifyType.TEMPORARY_FAILURE, "this Child SA is being closed");
     }
     const decision = decideChild(inner, this.connection, this.path, {
       keGroup: ke?.group,
@@ -865,6 +871,9 @@ export class IkeSa {
     this.installChild(child);
     // The rekeyed SA stays until its initiator deletes it (§2.8); mark it so we do not rekey it too.
     if (old) old.rekeying = true;
+    if (old && this.pending?.kind === "create-child" && this.pending.old === old) {
+      this.pending.collision = { nonces: [nonce.data, ourNonce], child };
+    }
   }
 
   private answerIkeRekey(
@@ -1157,6 +1166,23 @@ export class IkeSa {
       return;
     }
     this.installChild(child);
+    if (old && pending.collision) {
+      // §2.8.1: both sides rekeyed the same Child SA. The SA made with the lowest of the four
+      // nonces is redundant and its creator deletes it; the creator of the survivor deletes the
+      // old one. Both ends compute the same answer.
+      const ours = [pending.nonce, nonce!.data];
+      const lowest = [...ours, ...pending.collision.nonces].reduce((a, b) =>
+        Buffer.compare(a, b) <= 0 ? a : b,
+      );
+      if (ours.includes(lowest)) {
+        this.tasks.unshift({
+          kind: "delete-child",
+          spiIn: child.keys.spiIn,
+          reason: "redundant after a rekey collision",
+        });
+        return;
+      }
+    }
     // §2.8: the initiator of the rekey deletes the old SA.
     if (old) this.tasks.unshift({ kind: "delete-child", spiIn: old.keys.spiIn, reason: "rekeyed" });
   }
