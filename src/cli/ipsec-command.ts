@@ -151,7 +151,17 @@ function renderSas(sas: IkeSaStatus[]): string {
     if (sa.children.length > 0) {
       lines.push(
         table(
-          ["  CHILD", "MODE", "SPI IN", "SPI OUT", "ALGORITHMS", "LOCAL TS", "REMOTE TS"],
+          [
+            "  CHILD",
+            "MODE",
+            "SPI IN",
+            "SPI OUT",
+            "ALGORITHMS",
+            "LOCAL TS",
+            "REMOTE TS",
+            "BYTES IN/OUT",
+            "PACKETS IN/OUT",
+          ],
           sa.children.map((c) => [
             `  ${c.name}`,
             c.mode + (c.encap ? "/UDP" : ""),
@@ -160,6 +170,8 @@ function renderSas(sas: IkeSaStatus[]): string {
             c.algorithms,
             c.localTs.join(","),
             c.remoteTs.join(","),
+            c.counters ? `${c.counters.bytesIn}/${c.counters.bytesOut}` : "-",
+            c.counters ? `${c.counters.packetsIn}/${c.counters.packetsOut}` : "-",
           ]),
         ),
       );

@@ -11,6 +11,15 @@ export interface IpsecDatapath {
   removeChildSa(spiIn: number, spiOut: number): void;
   /** What is installed, for status output. */
   installed(): InstalledSa[];
+  /** Traffic counters of an installed Child SA, by its inbound SPI. */
+  counters(spiIn: number): SaCounters | undefined;
+}
+
+export interface SaCounters {
+  bytesIn: number;
+  packetsIn: number;
+  bytesOut: number;
+  packetsOut: number;
 }
 
 export interface InstalledSa {
@@ -48,5 +57,10 @@ export class RecordingDatapath implements IpsecDatapath {
 
   installed(): InstalledSa[] {
     return [...this.sas.values()];
+  }
+
+  /** Nothing flows through a recording datapath: its counters stay at zero. */
+  counters(spiIn: number): SaCounters | undefined {
+    return this.sas.has(spiIn) ? { bytesIn: 0, packetsIn: 0, bytesOut: 0, packetsOut: 0 } : undefined;
   }
 }

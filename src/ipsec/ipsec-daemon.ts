@@ -147,7 +147,7 @@ export class IpsecDaemon {
         if (event.type === "ike-down")
           done(new PaviseError("IPSEC_INITIATE_FAILED", `${name}: ${event.reason}`));
         else if (event.type === "child-up" || (event.type === "ike-up" && sa.childSas().length > 0))
-          done(describeIkeSa(sa, Date.now()));
+          done(describeIkeSa(sa, Date.now(), this.datapath));
       };
       const timer = setTimeout(
         () => done(new PaviseError("IPSEC_INITIATE_TIMEOUT", `${name}: no answer within ${timeoutMs} ms`)),
@@ -187,7 +187,7 @@ export class IpsecDaemon {
 
   sas(): IkeSaStatus[] {
     const now = Date.now();
-    return this.endpoint.ikeSas().map((sa) => describeIkeSa(sa, now));
+    return this.endpoint.ikeSas().map((sa) => describeIkeSa(sa, now, this.datapath));
   }
 
   counters(): { unknownEspPackets: number } {

@@ -1,4 +1,5 @@
 import type { IkeSa } from "../ike/core/ike-sa.js";
+import type { IpsecDatapath, SaCounters } from "./datapath.js";
 import { formatAddress } from "../ike/config/traffic-selector-spec.js";
 import type { TrafficSelector } from "../ike/core/traffic-selector.js";
 import { DhId, EncrId, IntegId, PrfId } from "../ike/crypto/transforms.js";
@@ -28,6 +29,8 @@ export interface ChildSaStatus {
   algorithms: string;
   localTs: string[];
   remoteTs: string[];
+  /** From the datapath; absent when the datapath does not know the SA. */
+  counters: SaCounters | undefined;
 }
 
 function nameOf(table: Record<string, number>, id: number | undefined): string {
@@ -50,7 +53,11 @@ function selector(ts: TrafficSelector): string {
   return ts.protocol === 0 && !ports ? range : `${range}[${ts.protocol}${ports}]`;
 }
 
-export function describeIkeSa(sa: IkeSa, now: number): IkeSaStatus {
+export function describeIkeSa(
+  sa: IkeSa,
+  now: number,
+  datapath?: Pick<IpsecDatapath, "counters">,
+): IkeSaStatus {
   const summary = sa.summary();
   const algorithms = sa.algorithms();
   return {
@@ -89,6 +96,7 @@ export function describeIkeSa(sa: IkeSa, now: number): IkeSaStatus {
         .join("/"),
       localTs: child.localTs.map(selector),
       remoteTs: child.remoteTs.map(selector),
+      counters: datapath?.counters(child.spiIn),
     })),
   };
 }
