@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { callControl } from "../ipsec/control.js";
@@ -58,7 +58,8 @@ export async function startPaviseIpsec(
     }
   };
   const deadline = Date.now() + 10_000;
-  while (!log().includes("listening for IKE")) {
+  // Ready when it listens for IKE and its control socket exists (made just after).
+  while (!log().includes("listening for IKE") || !existsSync(controlSocket)) {
     if (Date.now() > deadline || /error\[/.test(log())) {
       await runtime.stop(proc);
       throw new PaviseError(
