@@ -30,7 +30,7 @@
  * logging at level 0 (a line or two per SA event, like Pavise's log). Pavise has no such limits
  * yet, so it needs no settings.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -40,7 +40,7 @@ import { Lab } from "../lab/lab.js";
 import { startPaviseIpsec, type PaviseIpsec } from "../lab/pavise-ipsec.js";
 import { isSameProcessAlive, signalProcess, waitForExit } from "../lab/processes.js";
 import { defaultLabSpec } from "../lab/spec.js";
-import { Charon, renderStrongswanConf } from "../lab/strongswan/charon.js";
+import { startCharon } from "../lab/strongswan/charon.js";
 import { renderPskTunnel } from "../lab/strongswan/swanctl-config.js";
 import { describeError, PaviseError } from "../util/errors.js";
 import { distPath } from "../util/package-paths.js";
@@ -61,7 +61,6 @@ const LAB_NAME = "bike";
 const PSK = "pavise-bench-psk-7296";
 /** The generator's IKE identity (FQDN); responders accept it from any address of the LAN. */
 const LOADGEN_ID = "loadgen.bench.pavise";
-const CHARON = "/usr/lib/ipsec/charon";
 
 interface Suite {
   name: string;
@@ -240,69 +239,18 @@ function rss(name: string, pid: number): number {
   return bytes;
 }
 
-/**
- * charon with the benchmark's settings. startCharon (lab/strongswan/charon.ts) writes its own
- * strongswan.conf without a way to add settings, so this starts charon the same way (private
- * /run in a mount namespace, exec so the PID is charon's) with the settings added, and drives it
- * with the same Charon class.
- */
+/** charon as the benchmark's responder: quiet logs and the load-test settings above. */
 async function startBenchCharon(
   lab: Lab,
   host: string,
   address: string,
   lanCidr: string,
 ): Promise<Responder> {
-  const dir = join(lab.runtime.labDir, "hosts", host, "strongswan");
-  const runDir = join(dir, "run");
-  mkdirSync(runDir, { recursive: true });
-  mkdirSync(join(dir, "swanctl"), { recursive: true });
-  rmSync(join(runDir, "charon.pid"), { force: true });
-  rmSync(join(runDir, "charon.vici"), { force: true });
-  rmSync(join(runDir, "charon.log"), { force: true });
-  const base = renderStrongswanConf({ logLevels: { default: 0, ike: 0, cfg: 0, chd: 0 } });
-  const conf = base.replace(
-    /^charon \{\n/m,
-    `charon {\n${CHARON_BENCH_SETTINGS.map((line) => `  ${line}\n`).join("")}`,
-  );
-  if (conf === base) throw new Error("renderStrongswanConf: no 'charon {' line to extend");
-  writeFileSync(join(runDir, "strongswan.conf"), conf);
-  const labProcess = await lab.runtime.spawn(
-    host,
-    [
-      "unshare",
-      "-m",
-      "--propagation",
-      "private",
-      "--",
-      "/bin/sh",
-      "-c",
-      'mount --bind "$1" /run && exec "$2"',
-      "charon-in-lab",
-      runDir,
-      CHARON,
-    ],
-    { role: "charon", log: join(dir, "charon.out"), env: { STRONGSWAN_CONF: "/run/strongswan.conf" } },
-  );
-  const charon = new Charon(lab.runtime, host, dir, labProcess);
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      await charon.vici((client) => client.request("version", {}, { timeoutMs: 1_000 }));
-      break;
-    } catch (err) {
-      if (!isSameProcessAlive(labProcess) || Date.now() > deadline) {
-        await charon.stop();
-        throw new PaviseError(
-          "BENCH_CHARON_NOT_READY",
-          `charon on ${host} did not start: ${(err as Error).message}`,
-          {
-            hint: `read ${charon.logPath} and ${labProcess.log}`,
-          },
-        );
-      }
-      await sleep(50);
-    }
-  }
+  const charon = await startCharon(lab.runtime, host, {
+    logLevels: { default: 0, ike: 0, cfg: 0, chd: 0 },
+    settings: [...CHARON_BENCH_SETTINGS],
+  });
+  const labProcess = charon.labProcess;
   await charon.loadConfig(
     renderPskTunnel({
       name: "bench",

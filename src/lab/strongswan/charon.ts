@@ -75,12 +75,14 @@ export interface CharonOptions {
   logLevels?: Partial<Record<LogSubsystem, number>>;
   /** How long charon may take until its VICI socket answers (default 10 s). */
   readyTimeoutMs?: number;
+  /** Extra settings for the `charon` section of strongswan.conf, one per line (e.g. "dos_protection = no"). */
+  settings?: string[];
 }
 
 const DEFAULT_LOG_LEVELS: Record<string, number> = { default: 1, ike: 2, cfg: 2, chd: 2 };
 
 /** strongswan.conf for one lab charon: the whole configuration, nothing included. */
-export function renderStrongswanConf(options: Pick<CharonOptions, "logLevels"> = {}): string {
+export function renderStrongswanConf(options: Pick<CharonOptions, "logLevels" | "settings"> = {}): string {
   const levels = { ...DEFAULT_LOG_LEVELS, ...options.logLevels };
   const indent = (n: number, lines: string[]): string[] => lines.map((line) => " ".repeat(n) + line);
   // The settings parser wants one setting per line and dislikes braces in comments.
@@ -88,6 +90,7 @@ export function renderStrongswanConf(options: Pick<CharonOptions, "logLevels"> =
     "# Written by pavise lab; charon reads it as STRONGSWAN_CONF=/run/strongswan.conf.",
     "charon {",
     `  load = ${CHARON_PLUGINS.join(" ")}`,
+    ...indent(2, options.settings ?? []),
     "  filelog {",
     "    charon {",
     "      path = /run/charon.log",
