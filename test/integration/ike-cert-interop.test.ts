@@ -91,4 +91,20 @@ describe("IKEv2 interop with strongSwan 5.9: certificates and fragmentation", ()
     );
     await pavise.terminate("sun");
   });
+
+  it("signs with RSASSA-PSS when rsa_pss is set, which strongSwan verifies", async () => {
+    await pavise.stop();
+    pavise = await startPaviseIpsec(
+      lab.runtime,
+      "n1",
+      PAVISE.replace(`key: ${pki("moon.key")} }`, `key: ${pki("moon.key")}, rsa_pss: yes }`),
+    );
+    await pavise.initiate("sun");
+    const [theirs] = await charon.listSas();
+    expect(theirs?.state).toBe("ESTABLISHED");
+    expect(await charon.logTail(400)).toMatch(
+      /authentication of 'C=CH, O=Pavise Test, CN=moon.pavise.test' with RSA_EMSA_PSS\S* successful/,
+    );
+    await pavise.terminate("sun");
+  });
 });

@@ -66,6 +66,29 @@ describe("IKE_AUTH with certificates (RFC 7296 §2.15, RFC 7427)", () => {
     expect(init).toBeDefined();
   });
 
+  it("an RSA key signs with RSASSA-PSS when rsa_pss is set, and the peer verifies it", () => {
+    const pss = certConfig("b").replace(
+      "key: " + pki("moon.key") + " }",
+      "key: " + pki("moon.key") + ", rsa_pss: yes }",
+    );
+    expect(pss).toContain("rsa_pss: yes");
+    const pair = new IkePair(certConfig("a"), pss);
+    pair.a.initiate(pair.now, "test", PATH_A_TO_B);
+    pair.drive();
+    expect(pair.types("a")).toEqual(["ike-up", "child-up"]);
+    const logs = pair.eventsA.filter((e) => e.type === "log").map((e) => (e.type === "log" ? e.message : ""));
+    expect(logs.join("\n")).toMatch(
+      /authentication of C=CH, O=Pavise Test, CN=moon.pavise.test with .*PSS.* successful/i,
+    );
+    const plain = new IkePair(certConfig("a"), certConfig("b"));
+    plain.a.initiate(plain.now, "test", PATH_A_TO_B);
+    plain.drive();
+    const plainLogs = plain.eventsA
+      .filter((e) => e.type === "log")
+      .map((e) => (e.type === "log" ? e.message : ""));
+    expect(plainLogs.join("\n")).not.toMatch(/PSS/i);
+  });
+
   it("a peer certificate from a CA we do not trust fails with AUTHENTICATION_FAILED", () => {
     const pair = new IkePair(certConfig("a"), certConfig("b", { cacert: "other-root.crt" }));
     pair.a.initiate(pair.now, "test", PATH_A_TO_B);

@@ -53,6 +53,8 @@ export interface AuthConfig {
   cacerts: string[];
   /** Private key file (local, pubkey). */
   key: string | undefined;
+  /** Sign with RSASSA-PSS rather than PKCS#1 v1.5 when the key is RSA (strongSwan's rsa_pss). */
+  rsaPss: boolean;
 }
 
 export interface RetransmitConfig {
@@ -113,7 +115,7 @@ const CONNECTION_KEYS = [
   "children",
   "version",
 ];
-const AUTH_KEYS = ["auth", "id", "certs", "cacerts", "key"];
+const AUTH_KEYS = ["auth", "id", "certs", "cacerts", "key", "rsa_pss"];
 const CHILD_KEYS = [
   "local_ts",
   "remote_ts",
@@ -382,7 +384,14 @@ class Reader {
         "add certs: [host.crt] and key: host.key",
       );
     }
-    return { auth, id, certs, cacerts: (this.list(a, "cacerts", path) ?? []).map((f) => this.path(f)), key };
+    return {
+      auth,
+      id,
+      certs,
+      cacerts: (this.list(a, "cacerts", path) ?? []).map((f) => this.path(f)),
+      key,
+      rsaPss: this.bool(a, "rsa_pss", path, false),
+    };
   }
 
   private child(path: string, name: string, raw: unknown): ChildConfig {

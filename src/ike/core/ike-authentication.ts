@@ -95,7 +95,12 @@ export function ownAuth(
 ): AuthPayload | { error: string } {
   const octets = signedOctets({ ...input, idPayloadBody: restOfIdPayload(id) });
   if (connection.localCredentials) {
-    const built = buildAuthPayload({ credentials: connection.localCredentials, octets, peerHashes });
+    const built = buildAuthPayload({
+      credentials: connection.localCredentials,
+      octets,
+      peerHashes,
+      rsaPss: connection.config.local.rsaPss,
+    });
     return built.ok ? built.value.payload : { error: built.error.message };
   }
   const psk = secrets.sharedKey(connection.config.local.id, peer ?? { idType: 1, data: new Uint8Array(0) });
@@ -115,7 +120,7 @@ export function verifyPeer(
   certs: readonly CertPayload[],
   auth: AuthPayload,
   input: SignedOctetsInput,
-): { ok: true } | { ok: false; reason: string } {
+): { ok: true; scheme: string } | { ok: false; reason: string } {
   const peer: WireIdentity = { idType: id.idType, data: id.data };
   const octets = signedOctets({ ...input, idPayloadBody: restOfIdPayload(id) });
   if (connection.config.remote.auth === "pubkey") {
@@ -128,13 +133,15 @@ export function verifyPeer(
       octets,
       now: secrets.wallClock(),
     });
-    return verified.ok ? { ok: true } : { ok: false, reason: verified.error.message };
+    return verified.ok
+      ? { ok: true, scheme: verified.value.scheme }
+      : { ok: false, reason: verified.error.message };
   }
   if (auth.method !== AuthMethod.SHARED_KEY_MIC)
     return { ok: false, reason: `AUTH method ${auth.method} where a pre-shared key is configured` };
   const secret = secrets.sharedKey(connection.config.local.id, peer);
   if (!secret) return { ok: false, reason: "no pre-shared key for this peer" };
   return verifyPskAuth(input.prf, secret, octets, auth.data)
-    ? { ok: true }
+    ? { ok: true, scheme: "pre-shared key" }
     : { ok: false, reason: "the pre-shared key does not match" };
 }

@@ -105,6 +105,7 @@ export function answerAuth(
     skP: ike.state.keys.skPi,
   });
   if (!verdict.ok) return fail(`authentication of ${describeAuthIdentity(peer)} failed: ${verdict.reason}`);
+  ike.log("info", `authentication of ${describeAuthIdentity(peer)} with ${verdict.scheme} successful`);
   ike.state.remoteId = peer;
   ike.state.lingerDeadline = undefined;
 
@@ -189,6 +190,7 @@ export function handleAuthResponse(
   });
   if (!verdict.ok)
     return ike.close(now, `authentication of ${describeAuthIdentity(peer)} failed: ${verdict.reason}`);
+  ike.log("info", `authentication of ${describeAuthIdentity(peer)} with ${verdict.scheme} successful`);
   ike.state.remoteId = peer;
   ike.state.phase = { name: "established" };
   ike.setIkeLifetime(now);
