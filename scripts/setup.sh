@@ -16,6 +16,7 @@ packages=(
   etcd-server etcd-client                                               # cluster state (etcd 3.4)
   strongswan-charon strongswan-swanctl libcharon-extra-plugins          # IPsec reference peer (kernel-libipsec)
   iperf3                                                                # throughput references
+  gcc make python3 libc6-dev                                            # the TUN addon (native/tun, node-gyp)
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -48,6 +49,14 @@ fi
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# The TUN addon: npm ci builds it (install script); build it here too when it is missing or older
+# than its sources (a checkout that brought native/ changes without a package-lock.json change).
+addon=native/tun/build/Release/pavise_tun.node
+if [ ! -f "$addon" ] || [ native/tun/tun.c -nt "$addon" ] || [ native/tun/binding.gyp -nt "$addon" ]; then
+  echo "setup: building the TUN addon"
+  npm run --silent build:native
 fi
 
 echo "setup: building"
