@@ -3,6 +3,7 @@
  * namespaces only, so every process of the lab is visible here by its PID.
  */
 import { execFileSync } from "node:child_process";
+import { procStatFields } from "../lab/processes.js";
 import { readFileSync } from "node:fs";
 
 let ticksPerSecond: number | undefined;
@@ -21,14 +22,9 @@ function clockTicks(): number {
 
 /** User + system CPU time of a process (all its threads) in ms, or undefined if it is gone. */
 export function processCpuMs(pid: number): number | undefined {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  } catch {
-    return undefined;
-  }
-  // Field 2 (the command) is in parentheses and may contain spaces; fields[0] is field 3.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const fields = procStatFields(pid);
+  if (!fields) return undefined;
+  // fields[0] is field 3, so utime (14) and stime (15) are fields[11] and fields[12].
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) return undefined;

@@ -10,18 +10,26 @@ import type { LabProcess } from "./host-runtime.js";
  * was reused by another program has another start time.
  */
 export function processStartTime(pid: number): number | undefined {
+  const fields = procStatFields(pid);
+  // fields[0] is field 3 (state), so field 22 is fields[19].
+  if (!fields || fields[0] === "Z") return undefined;
+  const start = Number(fields[19]);
+  return Number.isFinite(start) ? start : undefined;
+}
+
+/**
+ * The fields of /proc/PID/stat from field 3 (state) on, or undefined when there is no such
+ * process. The command name (field 2) is in parentheses and may itself contain spaces or
+ * parentheses, so the split starts after the last ")".
+ */
+export function procStatFields(pid: number): string[] | undefined {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   } catch {
     return undefined;
   }
-  // The command name (field 2) is in parentheses and may itself contain spaces or parentheses.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // fields[0] is field 3 (state), so field 22 is fields[19].
-  if (fields[0] === "Z") return undefined;
-  const start = Number(fields[19]);
-  return Number.isFinite(start) ? start : undefined;
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
 }
 
 export function isSameProcessAlive(process: Pick<LabProcess, "pid" | "startTime">): boolean {
