@@ -9,7 +9,8 @@ import { makeOutput, table } from "./output.js";
 import { usageError } from "./usage.js";
 
 export const IPSEC_USAGE = `usage:
-  pavise ipsec serve --config FILE [--control PATH] [--json]   run the IKEv2 endpoint (foreground)
+  pavise ipsec serve --config FILE [--control PATH] [--datapath esp|record] [--tun NAME] [--json]
+                                                               run the IKEv2 endpoint (foreground)
   pavise ipsec check --config FILE [--json]                    validate a configuration
   pavise ipsec sas [--control PATH] [--json]                   IKE and Child SAs of the running endpoint
   pavise ipsec initiate NAME [--control PATH] [--json]         set up a connection and wait for it
@@ -26,6 +27,8 @@ function parse(args: string[]) {
         config: { type: "string" },
         control: { type: "string" },
         child: { type: "string" },
+        datapath: { type: "string" },
+        tun: { type: "string" },
         json: { type: "boolean" },
       },
     });
@@ -42,7 +45,14 @@ export async function ipsecCommand(args: string[]): Promise<number> {
   switch (sub) {
     case "serve": {
       if (!values.config) throw usageError("serve needs --config FILE", IPSEC_USAGE);
-      return serve(values.config, control, values.json === true);
+      const datapath = values.datapath;
+      if (datapath !== undefined && datapath !== "esp" && datapath !== "record") {
+        throw usageError(`--datapath must be esp or record, not '${datapath}'`, IPSEC_USAGE);
+      }
+      return serve(values.config, control, values.json === true, {
+        ...(datapath ? { datapath } : {}),
+        ...(values.tun ? { tunName: values.tun } : {}),
+      });
     }
     case "check": {
       if (!values.config) throw usageError("check needs --config FILE", IPSEC_USAGE);
@@ -113,7 +123,12 @@ function describeEvent(event: IkeEvent | { type: "started"; addresses: string[] 
   }
 }
 
-async function serve(configFile: string, control: string, json: boolean): Promise<number> {
+async function serve(
+  configFile: string,
+  control: string,
+  json: boolean,
+  datapathOptions: { datapath?: "esp" | "record"; tunName?: string },
+): Promise<number> {
   const print = (event: IkeEvent | { type: "started"; addresses: string[] }): void => {
     const stamp = new Date().toISOString();
     if (json) {
@@ -126,7 +141,7 @@ async function serve(configFile: string, control: string, json: boolean): Promis
       process.stdout.write(`${stamp} ${describeEvent(event)}\n`);
     }
   };
-  const daemon = await IpsecDaemon.start({ configFile, log: print });
+  const daemon = await IpsecDaemon.start({ configFile, log: print, ...datapathOptions });
   const server = await serveControl(daemon, control);
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();

@@ -10,13 +10,22 @@ import { systemRandom } from "../ike/crypto/random.js";
 import { IkeSockets, type UdpPath } from "../ike/driver/ike-sockets.js";
 import { PaviseError } from "../util/errors.js";
 import { RecordingDatapath, type IpsecDatapath } from "./datapath.js";
+import { TunEspDatapath } from "./tun-esp-datapath.js";
+import { tunAddonAvailable } from "../esp/driver/tun-device.js";
+import type { EspEvent } from "../esp/core/esp-engine.js";
 import { describeIkeSa, type IkeSaStatus } from "./sa-status.js";
 
 export interface IpsecDaemonOptions {
   configFile: string;
+  /**
+   * "esp": carry traffic (TUN + ESP in UDP/4500); "record": only record Child SAs. Default: "esp"
+   * when the TUN addon is built, "record" (with a warning) otherwise.
+   */
+  datapath?: "esp" | "record";
+  /** TUN device name for the ESP datapath (default pavise0). */
+  tunName?: string;
   /** Receives one line per event (human text or JSON). */
   log: (event: IkeEvent | { type: "started"; addresses: string[] }) => void;
-  datapath?: IpsecDatapath;
 }
 
 /**
@@ -29,6 +38,7 @@ export class IpsecDaemon {
   private timerAt: number | undefined;
   private readonly waiters = new Set<(event: IkeEvent) => void>();
   private unknownEsp = 0;
+  private esp: TunEspDatapath | undefined;
 
   private constructor(
     private readonly endpoint: IkeEndpoint,
@@ -53,13 +63,28 @@ export class IpsecDaemon {
       connections,
       sharedKey: (local, remote) => sharedKeyFor(config.sharedKeys, local, remote),
     });
-    const daemon = new IpsecDaemon(
-      endpoint,
-      config,
-      undefined,
-      options.datapath ?? new RecordingDatapath(),
-      options.log,
-    );
+    const mode = options.datapath ?? (tunAddonAvailable() ? "esp" : "record");
+    let esp: TunEspDatapath | undefined;
+    // The datapath sends through the daemon's sockets, which open after it.
+    const ref: { daemon?: IpsecDaemon } = {};
+    if (mode === "esp") {
+      esp = await TunEspDatapath.open({
+        tunName: options.tunName ?? "pavise0",
+        mtu: 1400,
+        send: (from, to, datagram) => ref.daemon?.sockets?.sendEsp(from, to, datagram),
+        log: (message) => options.log({ type: "log", level: "warn", message }),
+      });
+    } else if (options.datapath === undefined) {
+      options.log({
+        type: "log",
+        level: "warn",
+        message:
+          "the TUN addon is not built: Child SAs are recorded, no traffic flows (npm run build:native)",
+      });
+    }
+    const daemon = new IpsecDaemon(endpoint, config, undefined, esp ?? new RecordingDatapath(), options.log);
+    ref.daemon = daemon;
+    daemon.esp = esp;
     daemon.sockets = await IkeSockets.open(addresses, (path, datagram) => daemon.onDatagram(path, datagram));
     options.log({ type: "started", addresses });
     for (const connection of config.connections) {
@@ -70,7 +95,9 @@ export class IpsecDaemon {
 
   private onDatagram(path: UdpPath, datagram: Parameters<Parameters<typeof IkeSockets.open>[1]>[1]): void {
     if (datagram.kind === "ike") this.endpoint.handleDatagram(Date.now(), path, datagram.message);
-    else if (datagram.kind === "esp") this.unknownEsp += 1; // no ESP datapath yet
+    else if (datagram.kind === "esp" && this.esp) {
+      this.esp.inbound(datagram.packet, { address: path.remoteAddress, port: path.remotePort });
+    } else if (datagram.kind === "esp") this.unknownEsp += 1;
     this.pump();
   }
 
@@ -85,8 +112,11 @@ export class IpsecDaemon {
       this.log(event);
       for (const waiter of this.waiters) waiter(event);
     }
-    // Re-arm the timer only when the endpoint's next deadline moved (not on every datagram).
-    const deadline = this.endpoint.pollTimeout();
+    for (let event = this.esp?.pollEvent(); event; event = this.esp?.pollEvent()) this.onEspEvent(event);
+    // Re-arm the timer only when the next deadline moved (not on every datagram).
+    const ike = this.endpoint.pollTimeout();
+    const esp = this.esp?.pollTimeout();
+    const deadline = ike === undefined ? esp : esp === undefined ? ike : Math.min(ike, esp);
     if (deadline === this.timerAt) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
@@ -97,6 +127,7 @@ export class IpsecDaemon {
           this.timer = undefined;
           this.timerAt = undefined;
           this.endpoint.handleTimeout(Date.now());
+          this.esp?.handleTimeout(Date.now());
           this.pump();
         },
         Math.max(0, deadline - Date.now()),
@@ -130,6 +161,22 @@ export class IpsecDaemon {
     });
     this.pump();
     return sa;
+  }
+
+  /** The datapath's lifetimes reach IKE: a soft limit rekeys the Child SA, a hard one deletes it. */
+  private onEspEvent(event: EspEvent): void {
+    if (event.type === "unknown-spi") {
+      this.log({
+        type: "log",
+        level: "info",
+        message: `ESP for unknown SPI ${event.spi.toString(16)} from ${event.from.address}`,
+      });
+      return;
+    }
+    const sa = this.endpoint.ikeSas().find((s) => s.childSas().some((c) => c.spiIn === event.spiIn));
+    if (!sa) return;
+    if (event.type === "soft-expire") this.endpoint.rekey(Date.now(), sa, event.spiIn);
+    else this.endpoint.deleteChild(Date.now(), sa, event.spiIn, `${event.reason} lifetime reached`);
   }
 
   /** Initiates a connection and waits until its IKE SA is up (or failed). */
@@ -204,5 +251,6 @@ export class IpsecDaemon {
     }
     if (this.timer) clearTimeout(this.timer);
     this.sockets?.close();
+    this.esp?.close();
   }
 }

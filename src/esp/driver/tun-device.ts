@@ -351,7 +351,19 @@ export async function addTunRoutes(name: string, remote: readonly AddressRange[]
   const routed: string[] = [];
   for (const range of remote) {
     for (const prefix of rangeToPrefixes(range)) {
-      await run(["ip", range.family === 4 ? "-4" : "-6", "route", "replace", prefix, "dev", name]);
+      // Metric 100: a connected route of the same prefix (metric 0) keeps winning, so a selector
+      // that spans a LAN never takes that LAN away; more specific prefixes go through the TUN.
+      await run([
+        "ip",
+        range.family === 4 ? "-4" : "-6",
+        "route",
+        "replace",
+        prefix,
+        "dev",
+        name,
+        "metric",
+        "100",
+      ]);
       routed.push(prefix);
     }
   }
@@ -362,9 +374,12 @@ export async function addTunRoutes(name: string, remote: readonly AddressRange[]
 export async function removeTunRoutes(name: string, remote: readonly AddressRange[]): Promise<void> {
   for (const range of remote) {
     for (const prefix of rangeToPrefixes(range)) {
-      await run(["ip", range.family === 4 ? "-4" : "-6", "route", "del", prefix, "dev", name], {
-        allowFailure: true,
-      });
+      await run(
+        ["ip", range.family === 4 ? "-4" : "-6", "route", "del", prefix, "dev", name, "metric", "100"],
+        {
+          allowFailure: true,
+        },
+      );
     }
   }
 }

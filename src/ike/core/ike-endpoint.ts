@@ -80,6 +80,12 @@ export class IkeEndpoint {
     return sa;
   }
 
+  /** Deletes one Child SA of an IKE SA, named by its inbound SPI (§1.4.1). */
+  deleteChild(now: number, sa: IkeSa, spiIn: number, reason: string): void {
+    sa.deleteChild(now, spiIn, reason);
+    this.drain(sa);
+  }
+
   /** Deletes an IKE SA (INFORMATIONAL with DELETE, §1.4.1). */
   deleteSa(now: number, sa: IkeSa): void {
     sa.delete(now);

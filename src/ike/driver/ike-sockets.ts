@@ -88,6 +88,15 @@ export class IkeSockets {
     socket.send(framed, path.remotePort, path.remoteAddress);
   }
 
+  /** Sends an ESP packet in UDP (RFC 3948: no marker) from one of our NAT-T sockets. */
+  sendEsp(
+    from: { address: string; port: number },
+    to: { address: string; port: number },
+    datagram: Uint8Array,
+  ): void {
+    this.sockets.get(`${from.address}:${from.port}`)?.send(datagram, to.port, to.address);
+  }
+
   close(): void {
     for (const socket of this.sockets.values()) socket.close();
     this.sockets.clear();
