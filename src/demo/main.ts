@@ -89,14 +89,24 @@ async function main(): Promise<void> {
     for (const charon of charons) await charon.stop();
   }
 
-  step("Pavise's own IKEv2 endpoint on n1, strongSwan on c1 connecting to it");
+  step("Pavise's own IKEv2 endpoint and ESP datapath on n1, strongSwan on c1 connecting to it");
   const n1Address = lab.addressOf("n1", "public");
   const gatewayPsk = "pavise-demo-gateway";
+  // Inner addresses, as a gateway would protect a network behind it.
+  await lab.exec("n1", ["ip", "addr", "add", `${GATEWAY_INNER}/32`, "dev", "lo"]);
+  await lab.exec("c1", ["ip", "addr", "add", `${CLIENT_INNER}/32`, "dev", "lo"]);
   const pavise = await startPaviseIpsec(lab.runtime, "n1", demoGatewayConfig(n1Address, c1, gatewayPsk));
   const client = await startCharon(lab.runtime, "c1");
   try {
     await client.loadConfig(
-      renderPskTunnel({ name: "gw", localAddress: c1, remoteAddress: n1Address, psk: gatewayPsk }),
+      renderPskTunnel({
+        name: "gw",
+        localAddress: c1,
+        remoteAddress: n1Address,
+        psk: gatewayPsk,
+        localTs: [`${CLIENT_INNER}/32`],
+        remoteTs: [`${GATEWAY_INNER}/32`],
+      }),
     );
     await client.initiate({ child: "gw", ike: "gw", timeoutMs: 10_000 });
     const [ours] = await pavise.sas();
@@ -115,6 +125,19 @@ async function main(): Promise<void> {
     }
     say(
       `  after "pavise ipsec rekey c1 --child net": CHILD SA in ${rekeyed?.children[0]?.spiIn} out ${rekeyed?.children[0]?.spiOut}`,
+    );
+    const server = await startIperf3Server(lab.runtime, "n1", GATEWAY_INNER);
+    const run = await lab.exec(
+      "c1",
+      ["iperf3", "--client", GATEWAY_INNER, "--bind", CLIENT_INNER, "--time", "3", "--json"],
+      { timeoutMs: 30_000, allowFailure: true },
+    );
+    await lab.runtime.stop(server);
+    const mbits = (
+      JSON.parse(run.stdout || "{}") as { end?: { sum_received?: { bits_per_second?: number } } }
+    ).end?.sum_received?.bits_per_second;
+    say(
+      `  iperf3 ${CLIENT_INNER} → ${GATEWAY_INNER} through strongSwan → Pavise's ESP datapath: ${mbits ? `${(mbits / 1e6).toFixed(0)} Mbit/s` : "failed"}`,
     );
   } finally {
     await client.stop();
@@ -135,6 +158,9 @@ async function main(): Promise<void> {
   }
 }
 
+const GATEWAY_INNER = "198.18.20.11";
+const CLIENT_INNER = "198.18.10.101";
+
 function demoGatewayConfig(gateway: string, client: string, psk: string): string {
   return `connections:
   c1:
@@ -144,8 +170,8 @@ function demoGatewayConfig(gateway: string, client: string, psk: string): string
     remote: { auth: psk, id: ${client} }
     children:
       net:
-        local_ts: [dynamic]
-        remote_ts: [dynamic]
+        local_ts: [${GATEWAY_INNER}/32]
+        remote_ts: [${CLIENT_INNER}/32]
 secrets:
   ike:
     - id: [${gateway}, ${client}]
