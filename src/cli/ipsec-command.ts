@@ -1,4 +1,3 @@
-import { parseArgs } from "node:util";
 import { readIpsecConfig } from "../ike/config/ipsec-config.js";
 import { resolveConnections } from "../ike/core/connection.js";
 import type { IkeEvent } from "../ike/core/events.js";
@@ -6,7 +5,7 @@ import { callControl, DEFAULT_CONTROL_SOCKET, serveControl } from "../ipsec/cont
 import { IpsecDaemon } from "../ipsec/ipsec-daemon.js";
 import type { IkeSaStatus } from "../ipsec/sa-status.js";
 import { makeOutput, table } from "./output.js";
-import { usageError } from "./usage.js";
+import { parseCommandArgs, usageError } from "./usage.js";
 
 export const IPSEC_USAGE = `usage:
   pavise ipsec serve --config FILE [--control PATH] [--datapath esp|record] [--tun NAME] [--json]
@@ -18,23 +17,15 @@ export const IPSEC_USAGE = `usage:
   pavise ipsec rekey NAME [--child CHILD] [--control PATH]     rekey its IKE SAs (or Child SAs)`;
 
 function parse(args: string[]) {
-  try {
-    return parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        config: { type: "string" },
-        control: { type: "string" },
-        child: { type: "string" },
-        datapath: { type: "string" },
-        tun: { type: "string" },
-        json: { type: "boolean" },
-      },
-    });
-  } catch (err) {
-    throw usageError((err as Error).message, IPSEC_USAGE);
-  }
+  const options = {
+    config: { type: "string" },
+    control: { type: "string" },
+    child: { type: "string" },
+    datapath: { type: "string" },
+    tun: { type: "string" },
+    json: { type: "boolean" },
+  } as const;
+  return parseCommandArgs(args, options, IPSEC_USAGE);
 }
 
 export async function ipsecCommand(args: string[]): Promise<number> {

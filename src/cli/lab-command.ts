@@ -1,13 +1,12 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { Lab, type LabDownReport, type LabStatus } from "../lab/lab.js";
 import { DEFAULT_LAB_NAME, defaultLabSpec, parseLabSpec, type LabSpec } from "../lab/spec.js";
 import { listLabNames, readLabState } from "../lab/state.js";
 import { PaviseError } from "../util/errors.js";
 import { labFaultCommand, labProbeCommand, FAULT_USAGE } from "./lab-fault-command.js";
 import { makeOutput, table } from "./output.js";
-import { usageError } from "./usage.js";
+import { parseCommandArgs, usageError } from "./usage.js";
 
 export const LAB_USAGE = `usage:
   pavise lab up [FILE] [--name NAME] [--json]   build a lab (default: 3 nodes, 2 clients, 3 etcd members)
@@ -63,19 +62,12 @@ export async function labCommand(args: string[]): Promise<number> {
   }
 }
 
-type OptionSpec = Record<string, { type: "string" | "boolean" }>;
-
-function parse<T extends OptionSpec>(args: string[], options: T, maxPositionals: number) {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw usageError((err as Error).message, LAB_USAGE);
-  }
-  if (parsed.positionals.length > maxPositionals) {
-    throw usageError(`unexpected argument '${parsed.positionals[maxPositionals]}'`, LAB_USAGE);
-  }
-  return parsed;
+function parse<T extends Record<string, { type: "string" | "boolean" }>>(
+  args: string[],
+  options: T,
+  maxPositionals: number,
+) {
+  return parseCommandArgs(args, options, LAB_USAGE, maxPositionals);
 }
 
 async function labUp(args: string[]): Promise<number> {

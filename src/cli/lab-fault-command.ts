@@ -1,9 +1,8 @@
-import { parseArgs } from "node:util";
 import type { LabProcess } from "../lab/host-runtime.js";
 import type { Lab } from "../lab/lab.js";
 import { PaviseError } from "../util/errors.js";
 import { makeOutput, table } from "./output.js";
-import { usageError } from "./usage.js";
+import { parseCommandArgs, usageError } from "./usage.js";
 
 export const FAULT_USAGE = `usage: pavise lab fault FAULT ARGS [--lab NAME] [--json]
   kill PROCESS              SIGKILL a lab process (PROCESS: its role, e.g. etcd-n1, or its PID)
@@ -33,22 +32,14 @@ function findProcess(lab: Lab, which: string): LabProcess {
 }
 
 function parseFaultArgs(args: string[]) {
-  try {
-    return parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        lab: { type: "string" },
-        json: { type: "boolean" },
-        lan: { type: "string" },
-        direction: { type: "string" },
-        "one-way": { type: "boolean" },
-      },
-    });
-  } catch (err) {
-    throw usageError((err as Error).message, FAULT_USAGE);
-  }
+  const options = {
+    lab: { type: "string" },
+    json: { type: "boolean" },
+    lan: { type: "string" },
+    direction: { type: "string" },
+    "one-way": { type: "boolean" },
+  } as const;
+  return parseCommandArgs(args, options, FAULT_USAGE);
 }
 
 function positional(list: string[], index: number, what: string): string {
