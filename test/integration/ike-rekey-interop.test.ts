@@ -83,6 +83,16 @@ describe("rekeying with strongSwan 5.9", () => {
     await lab?.down();
   });
 
+  /** Waits until both sides show the same IKE SA and Child SA (see agree), and returns both views. */
+  function bothAgree() {
+    return until(
+      "both sides to agree",
+      async () => [await pavise!.sas(), await charon.listSas()] as const,
+      ([o, t]) => agree(o, t),
+      20_000,
+    );
+  }
+
   async function setUp(
     paviseOptions: Parameters<typeof paviseConfig>[0],
     charonOptions: Parameters<typeof charonConfig>[0],
@@ -105,12 +115,7 @@ describe("rekeying with strongSwan 5.9", () => {
       (sas) => sas[0]?.children.length === 1 && sas[0].children[0]!.spiIn !== before.ours.children[0]!.spiIn,
       20_000,
     );
-    await until(
-      "both sides to agree",
-      async () => [await pavise!.sas(), await charon.listSas()] as const,
-      ([o, t]) => agree(o, t),
-      20_000,
-    );
+    await bothAgree();
     expect(after!.spiI).toBe(before.ours.spiI); // the IKE SA itself is unchanged
     await charon.terminate({ ike: "n1" });
   });
@@ -125,12 +130,7 @@ describe("rekeying with strongSwan 5.9", () => {
       (sas) => sas.length === 1 && sas[0]!.spiI !== before.ours.spiI,
       20_000,
     );
-    await until(
-      "both sides to agree",
-      async () => [await pavise!.sas(), await charon.listSas()] as const,
-      ([o, t]) => agree(o, t),
-      20_000,
-    );
+    await bothAgree();
     expect(after!.children[0]!.spiIn).toBe(before.ours.children[0]!.spiIn);
     await charon.terminate({ ike: "n1" });
   });
@@ -143,12 +143,7 @@ describe("rekeying with strongSwan 5.9", () => {
       (sas) => sas[0]?.children.length === 1 && sas[0].children[0]!.spiIn !== before.ours.children[0]!.spiIn,
       20_000,
     );
-    await until(
-      "both sides to agree",
-      async () => [await pavise!.sas(), await charon.listSas()] as const,
-      ([o, t]) => agree(o, t),
-      20_000,
-    );
+    await bothAgree();
     await charon.terminate({ ike: "n1" });
   });
 
@@ -160,12 +155,7 @@ describe("rekeying with strongSwan 5.9", () => {
       (sas) => sas.length === 1 && sas[0]!.spiI !== before.ours.spiI,
       20_000,
     );
-    const [ours, theirs] = await until(
-      "both sides to agree",
-      async () => [await pavise!.sas(), await charon.listSas()] as const,
-      ([o, t]) => agree(o, t),
-      20_000,
-    );
+    const [ours, theirs] = await bothAgree();
     expect(ours[0]!.children[0]!.spiIn).toBe(before.ours.children[0]!.spiIn);
     expect(theirs[0]!.state).toBe("ESTABLISHED");
     await charon.terminate({ ike: "n1" });
