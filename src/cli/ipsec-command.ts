@@ -1,3 +1,4 @@
+import { DEFAULT_ROUTING_TABLE, routingTableProblem } from "../esp/driver/policy-routing-plan.js";
 import { readIpsecConfig } from "../ike/config/ipsec-config.js";
 import { resolveConnections } from "../ike/core/connection.js";
 import type { IkeEvent } from "../ike/core/events.js";
@@ -8,8 +9,9 @@ import { makeOutput, table } from "./output.js";
 import { parseCommandArgs, usageError } from "./usage.js";
 
 export const IPSEC_USAGE = `usage:
-  pavise ipsec serve --config FILE [--control PATH] [--datapath esp|record] [--tun NAME] [--json]
-                                                               run the IKEv2 endpoint (foreground)
+  pavise ipsec serve --config FILE [--control PATH] [--datapath esp|record] [--tun NAME]
+                     [--routing-table N] [--json]              run the IKEv2 endpoint (foreground;
+                                                               tunnel routes in table N, default ${DEFAULT_ROUTING_TABLE})
   pavise ipsec check --config FILE [--json]                    validate a configuration
   pavise ipsec sas [--control PATH] [--json]                   IKE and Child SAs of the running endpoint
   pavise ipsec initiate NAME [--control PATH] [--json]         set up a connection and wait for it
@@ -23,6 +25,7 @@ function parse(args: string[]) {
     child: { type: "string" },
     datapath: { type: "string" },
     tun: { type: "string" },
+    "routing-table": { type: "string" },
     json: { type: "boolean" },
   } as const;
   return parseCommandArgs(args, options, IPSEC_USAGE);
@@ -40,9 +43,12 @@ export async function ipsecCommand(args: string[]): Promise<number> {
       if (datapath !== undefined && datapath !== "esp" && datapath !== "record") {
         throw usageError(`--datapath must be esp or record, not '${datapath}'`, IPSEC_USAGE);
       }
+      const table = values["routing-table"];
+      const routingTable = table === undefined ? undefined : parseRoutingTable(table);
       return serve(values.config, control, values.json === true, {
         ...(datapath ? { datapath } : {}),
         ...(values.tun ? { tunName: values.tun } : {}),
+        ...(routingTable === undefined ? {} : { routingTable }),
       });
     }
     case "check": {
@@ -93,6 +99,14 @@ export async function ipsecCommand(args: string[]): Promise<number> {
   }
 }
 
+/** `--routing-table N`: a table number the kernel does not reserve. */
+function parseRoutingTable(text: string): number {
+  if (!/^\d+$/.test(text)) throw usageError(`--routing-table: '${text}' is not a number`, IPSEC_USAGE);
+  const problem = routingTableProblem(Number(text));
+  if (problem !== undefined) throw usageError(`--routing-table: ${problem}`, IPSEC_USAGE);
+  return Number(text);
+}
+
 function describeEvent(event: IkeEvent | { type: "started"; addresses: string[] }): string {
   switch (event.type) {
     case "started":
@@ -118,7 +132,7 @@ async function serve(
   configFile: string,
   control: string,
   json: boolean,
-  datapathOptions: { datapath?: "esp" | "record"; tunName?: string },
+  datapathOptions: { datapath?: "esp" | "record"; tunName?: string; routingTable?: number },
 ): Promise<number> {
   const print = (event: IkeEvent | { type: "started"; addresses: string[] }): void => {
     const stamp = new Date().toISOString();

@@ -24,6 +24,8 @@ export interface IpsecDaemonOptions {
   datapath?: "esp" | "record";
   /** TUN device name for the ESP datapath (default pavise0). */
   tunName?: string;
+  /** Pavise's routing table for the ESP datapath's routes (default 4500; see policy-routing-plan.ts). */
+  routingTable?: number;
   /** Receives one line per event (human text or JSON). */
   log: (event: IkeEvent | { type: "started"; addresses: string[] }) => void;
 }
@@ -71,6 +73,7 @@ export class IpsecDaemon {
       esp = await TunEspDatapath.open({
         tunName: options.tunName ?? "pavise0",
         mtu: 1400,
+        routingTable: options.routingTable,
         send: (from, to, datagram) => ref.daemon?.sockets?.sendEsp(from, to, datagram),
         log: (message) => options.log({ type: "log", level: "warn", message }),
       });
@@ -251,6 +254,6 @@ export class IpsecDaemon {
     }
     if (this.timer) clearTimeout(this.timer);
     this.sockets?.close();
-    this.esp?.close();
+    await this.esp?.close();
   }
 }

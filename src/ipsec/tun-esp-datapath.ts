@@ -1,16 +1,9 @@
 import type { ChildSaKeys } from "../ike/core/events.js";
-import { addressBytes } from "../ike/config/traffic-selector-spec.js";
 import { systemRandom } from "../ike/crypto/random.js";
 import { EspEngine, type EspEndpoint, type EspEvent } from "../esp/core/esp-engine.js";
 import { espIvSource } from "../esp/core/esp-iv.js";
-import {
-  addTunRoutes,
-  removeTunRoutes,
-  setTunMtu,
-  splitBatch,
-  tunLinkUp,
-  TunDevice,
-} from "../esp/driver/tun-device.js";
+import { PolicyRouting } from "../esp/driver/policy-routing.js";
+import { setTunMtu, splitBatch, tunLinkUp, TunDevice } from "../esp/driver/tun-device.js";
 import type { InstalledSa, IpsecDatapath, SaCounters } from "./datapath.js";
 
 export interface TunEspDatapathOptions {
@@ -18,6 +11,12 @@ export interface TunEspDatapathOptions {
   tunName: string;
   /** Inner MTU: room for ESP in UDP (about 73 octets with AES-GCM) below the outer 1500. */
   mtu: number;
+  /**
+   * Pavise's routing table for the remote selectors (policy-routing-plan.ts; default 4500):
+   * `ip rule`s send everything but Pavise's own IKE/ESP packets through it, so a selector may
+   * hold the peer's own address (transport mode, full tunnels).
+   */
+  routingTable?: number | undefined;
   /** Sends an ESP-in-UDP datagram from one of the IKE sockets. */
   send(from: EspEndpoint, to: EspEndpoint, datagram: Uint8Array): void;
   log(message: string): void;
@@ -30,19 +29,29 @@ export interface TunEspDatapathOptions {
  */
 export class TunEspDatapath implements IpsecDatapath {
   private readonly engine = new EspEngine({ clock: Date.now, iv: espIvSource(systemRandom) });
-  /** Remote selectors routed through the TUN, per inbound SPI. */
-  private readonly routed = new Map<number, ChildSaKeys["remoteTs"]>();
 
   private constructor(
     private readonly tun: TunDevice,
     private readonly options: TunEspDatapathOptions,
+    private readonly routing: PolicyRouting,
   ) {}
 
   static async open(options: TunEspDatapathOptions): Promise<TunEspDatapath> {
     const tun = TunDevice.open(options.tunName);
-    await setTunMtu(tun.name, options.mtu);
-    await tunLinkUp(tun.name);
-    const datapath = new TunEspDatapath(tun, options);
+    let routing: PolicyRouting;
+    try {
+      await setTunMtu(tun.name, options.mtu);
+      await tunLinkUp(tun.name);
+      routing = await PolicyRouting.open({
+        tunName: tun.name,
+        table: options.routingTable,
+        log: (message) => options.log(message),
+      });
+    } catch (error) {
+      tun.close();
+      throw error;
+    }
+    const datapath = new TunEspDatapath(tun, options, routing);
     tun.startReading((buffer, lengths) => datapath.outboundBatch(buffer, lengths));
     tun.unref();
     return datapath;
@@ -54,36 +63,13 @@ export class TunEspDatapath implements IpsecDatapath {
 
   installChildSa(keys: ChildSaKeys): void {
     this.engine.installChildSa(keys);
-    // The peer's own (outer) address must not be routed into the tunnel, or the ESP-in-UDP
-    // packets themselves would enter it; strongSwan uses policy routing with a fwmark for this.
-    const peer = addressBytes(keys.remoteAddress);
-    const routable = keys.remoteTs.filter(
-      (ts) => !(Buffer.compare(ts.start, peer) <= 0 && Buffer.compare(peer, ts.end) <= 0),
-    );
-    if (routable.length < keys.remoteTs.length) {
-      this.options.log(
-        `${keys.name}: traffic to the peer's own address ${keys.remoteAddress} is not routed through ${this.tun.name}`,
-      );
-    }
-    this.routed.set(keys.spiIn, routable);
-    addTunRoutes(this.tun.name, routable).catch((err: unknown) =>
-      this.options.log(`cannot route ${keys.name} through ${this.tun.name}: ${(err as Error).message}`),
-    );
+    this.routing.routeChildSa(keys.spiIn, keys);
   }
 
   removeChildSa(spiIn: number, spiOut?: number): void {
     this.engine.removeChildSa(spiIn, spiOut);
-    const remote = this.routed.get(spiIn);
-    this.routed.delete(spiIn);
-    // A rekeyed SA leaves its successor with the same selectors: keep the routes while one is left.
-    const stillUsed = [...this.routed.values()].some(
-      (other) => JSON.stringify(other) === JSON.stringify(remote),
-    );
-    if (remote && !stillUsed) {
-      removeTunRoutes(this.tun.name, remote).catch((err: unknown) =>
-        this.options.log(`cannot remove routes: ${(err as Error).message}`),
-      );
-    }
+    // A rekeyed SA leaves its successor with the same selectors: its routes stay.
+    this.routing.unroute(spiIn);
   }
 
   installed(): InstalledSa[] {
@@ -120,7 +106,9 @@ export class TunEspDatapath implements IpsecDatapath {
     return this.engine.pollEvent();
   }
 
-  close(): void {
+  /** Removes the routes and rules, then the TUN device. */
+  async close(): Promise<void> {
+    await this.routing.close();
     this.tun.close();
   }
 }
