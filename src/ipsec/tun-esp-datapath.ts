@@ -18,8 +18,8 @@ export interface TunEspDatapathOptions {
   tunName: string;
   /** Inner MTU: room for ESP in UDP (about 73 octets with AES-GCM) below the outer 1500. */
   mtu: number;
-  /** Sends an ESP-in-UDP datagram from one of the IKE sockets. */
-  send(from: EspEndpoint, to: EspEndpoint, datagram: Uint8Array): void;
+  /** Sends ESP-in-UDP datagrams from one of the IKE sockets to one peer. */
+  send(from: EspEndpoint, to: EspEndpoint, datagrams: Uint8Array[]): void;
   log(message: string): void;
 }
 
@@ -32,6 +32,9 @@ export class TunEspDatapath implements IpsecDatapath {
   private readonly engine = new EspEngine({ clock: Date.now, iv: espIvSource(systemRandom) });
   /** Remote selectors routed through the TUN, per inbound SPI. */
   private readonly routed = new Map<number, ChildSaKeys["remoteTs"]>();
+  /** Decrypted packets waiting for the end of this I/O phase, to be written in one batch. */
+  private delivered: Uint8Array[] = [];
+  private flushScheduled = false;
 
   private constructor(
     private readonly tun: TunDevice,
@@ -39,7 +42,7 @@ export class TunEspDatapath implements IpsecDatapath {
   ) {}
 
   static async open(options: TunEspDatapathOptions): Promise<TunEspDatapath> {
-    const tun = TunDevice.open(options.tunName);
+    const tun = TunDevice.open(options.tunName, { offload: true });
     await setTunMtu(tun.name, options.mtu);
     await tunLinkUp(tun.name);
     const datapath = new TunEspDatapath(tun, options);
@@ -94,18 +97,48 @@ export class TunEspDatapath implements IpsecDatapath {
     return this.engine.counters(spiIn);
   }
 
-  /** An ESP packet that arrived on a NAT-T socket. */
+  /**
+   * An ESP packet that arrived on a NAT-T socket. Decrypted packets are written once the
+   * datagrams of this wake-up are all in (setImmediate runs after the poll phase), so segments
+   * of one TCP flow reach the kernel as one write (TunDevice offload).
+   */
   inbound(datagram: Uint8Array, from: EspEndpoint): void {
     const result = this.engine.inbound(datagram, from, Date.now());
-    if (result.kind === "deliver") this.tun.write(result.packet);
+    if (result.kind !== "deliver") return;
+    this.delivered.push(result.packet);
+    if (this.delivered.length >= 1024) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
   }
 
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.delivered.length === 0 || this.tun.closed) return;
+    const packets = this.delivered;
+    this.delivered = [];
+    this.tun.writeBatch(packets);
+  }
+
+  /** Seals what one TUN wake-up read; consecutive packets for one peer leave in one send. */
   private outboundBatch(buffer: Buffer, lengths: Uint32Array): void {
     const now = Date.now();
+    let run: Uint8Array[] = [];
+    let from: EspEndpoint | undefined;
+    let to: EspEndpoint | undefined;
     for (const packet of splitBatch(buffer, lengths)) {
       const result = this.engine.outbound(packet, now);
-      if (result.kind === "send") this.options.send(result.from, result.to, result.datagram);
+      if (result.kind !== "send") continue;
+      if (from && to && !(sameEndpoint(from, result.from) && sameEndpoint(to, result.to))) {
+        this.options.send(from, to, run);
+        run = [];
+      }
+      from = result.from;
+      to = result.to;
+      run.push(result.datagram);
     }
+    if (from && to && run.length > 0) this.options.send(from, to, run);
   }
 
   handleTimeout(now: number): void {
@@ -123,4 +156,8 @@ export class TunEspDatapath implements IpsecDatapath {
   close(): void {
     this.tun.close();
   }
+}
+
+function sameEndpoint(a: EspEndpoint, b: EspEndpoint): boolean {
+  return a === b || (a.port === b.port && a.address === b.address);
 }
