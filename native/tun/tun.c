@@ -26,66 +26,22 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "addon.h"
+#include "offload.h"
+
 #define MAX_BATCH 1024
 #define MAX_PACKET 65535
+/* Room for the packets of one wake-up when reads are TSO super-packets cut into segments. */
+#define MAX_SEGMENTS 8192
+#define SEGMENT_ROOM (2 * 65536)
 
-#define CHECK(env, call)                                                        \
-  do {                                                                          \
-    if ((call) != napi_ok) {                                                    \
-      const napi_extended_error_info *info_ = NULL;                             \
-      napi_get_last_error_info((env), &info_);                                  \
-      bool pending_ = false;                                                    \
-      napi_is_exception_pending((env), &pending_);                              \
-      if (!pending_)                                                            \
-        napi_throw_error((env), "TUN_ADDON",                                    \
-                         info_ && info_->error_message ? info_->error_message   \
-                                                       : "N-API call failed");  \
-      return NULL;                                                              \
-    }                                                                           \
-  } while (0)
-
-/* Throws an Error with .code = errno name (e.g. "EPERM") and .errno = the number. */
-static napi_value throw_errno(napi_env env, int err, const char *what) {
-  char message[256];
-  snprintf(message, sizeof message, "%s: %s", what, strerror(err));
-  napi_value msg, code, error, num;
-  const char *name = strerrorname_np(err);
-  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
-  napi_create_string_utf8(env, name ? name : "EUNKNOWN", NAPI_AUTO_LENGTH, &code);
-  napi_create_error(env, code, msg, &error);
-  napi_create_int32(env, err, &num);
-  napi_set_named_property(env, error, "errno", num);
-  napi_throw(env, error);
-  return NULL;
-}
-
-static napi_value make_error(napi_env env, int err, const char *what) {
-  char message[256];
-  snprintf(message, sizeof message, "%s: %s", what, strerror(err));
-  napi_value msg, code, error, num;
-  const char *name = strerrorname_np(err);
-  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
-  napi_create_string_utf8(env, name ? name : "EUNKNOWN", NAPI_AUTO_LENGTH, &code);
-  napi_create_error(env, code, msg, &error);
-  napi_create_int32(env, err, &num);
-  napi_set_named_property(env, error, "errno", num);
-  return error;
-}
-
-static bool get_fd(napi_env env, napi_value v, int *fd) {
-  int32_t n;
-  if (napi_get_value_int32(env, v, &n) != napi_ok || n < 0) {
-    napi_throw_type_error(env, "TUN_ADDON", "fd must be a non-negative integer");
-    return false;
-  }
-  *fd = n;
-  return true;
-}
-
-/* open(name: string) -> { fd, name } */
+/* open(name: string, offload: boolean) -> { fd, name, vnet, offload }
+ * With offload, the device carries a virtio_net_hdr before each packet (IFF_VNET_HDR) and the
+ * kernel may read and write TCP super-packets (TUNSETOFFLOAD, see offload.h); `vnet` says whether
+ * headers are on, `offload` whether the kernel took the offloads. */
 static napi_value tun_open(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   char name[IFNAMSIZ] = {0};
   size_t len = 0;
@@ -94,19 +50,35 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "TUN_ADDON", "name must be a string");
     return NULL;
   }
+  bool want_offload = false;
+  if (argc >= 2) napi_get_value_bool(env, argv[1], &want_offload);
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return throw_errno(env, errno, "open /dev/net/tun");
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (want_offload ? IFF_VNET_HDR : 0);
   memcpy(ifr.ifr_name, name, len < IFNAMSIZ - 1 ? len : IFNAMSIZ - 1);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;
     close(fd);
     return throw_errno(env, err, "ioctl TUNSETIFF");
   }
-  napi_value result, jfd, jname;
+  bool offload = false;
+  if (want_offload) {
+    int size = (int)VNET_HDR_LEN;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &size) < 0) {
+      int err = errno;
+      close(fd);
+      return throw_errno(env, err, "ioctl TUNSETVNETHDRSZ");
+    }
+    offload = ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) == 0;
+  }
+  napi_value result, jfd, jname, jvnet, joffload;
   CHECK(env, napi_create_object(env, &result));
+  CHECK(env, napi_get_boolean(env, want_offload, &jvnet));
+  CHECK(env, napi_get_boolean(env, offload, &joffload));
+  CHECK(env, napi_set_named_property(env, result, "vnet", jvnet));
+  CHECK(env, napi_set_named_property(env, result, "offload", joffload));
   CHECK(env, napi_create_int32(env, fd, &jfd));
   ifr.ifr_name[IFNAMSIZ - 1] = 0;
   CHECK(env, napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &jname));
@@ -126,10 +98,13 @@ static napi_value tun_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* One write; returns 1 (written), 0 (dropped: queue full) or -errno. */
-static int write_one(int fd, const void *data, size_t len) {
+/* One write (behind an empty virtio_net_hdr when `vnet`); returns 1 (written), 0 (dropped:
+ * queue full) or -errno. */
+static int write_one(int fd, const void *data, size_t len, bool vnet) {
+  static const uint8_t empty_header[sizeof(struct virtio_net_hdr)];
+  struct iovec iov[2] = {{(void *)empty_header, VNET_HDR_LEN}, {(void *)data, len}};
   for (;;) {
-    ssize_t n = write(fd, data, len);
+    ssize_t n = vnet ? writev(fd, iov, 2) : write(fd, data, len);
     if (n >= 0) return 1;
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS || errno == ENOMEM) return 0;
@@ -137,10 +112,10 @@ static int write_one(int fd, const void *data, size_t len) {
   }
 }
 
-/* write(fd, packet) -> 1 written, 0 dropped; throws on other errors */
+/* write(fd, packet, vnet) -> 1 written, 0 dropped; throws on other errors */
 static napi_value tun_write(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   int fd;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 2 || !get_fd(env, argv[0], &fd)) return NULL;
@@ -150,41 +125,59 @@ static napi_value tun_write(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "TUN_ADDON", "packet must be a Buffer");
     return NULL;
   }
-  int r = write_one(fd, data, len);
+  bool vnet = false;
+  if (argc >= 3) napi_get_value_bool(env, argv[2], &vnet);
+  int r = write_one(fd, data, len, vnet);
   if (r < 0) return throw_errno(env, -r, "write to TUN");
   napi_value out;
   CHECK(env, napi_create_int32(env, r, &out));
   return out;
 }
 
-/* writeBatch(fd, packets: Buffer[]) -> number of packets dropped; throws on other errors
- * (the error carries .written and .dropped so far). */
+/* writeBatch(fd, packets: Buffer[], vnet) -> number of packets dropped; throws on other errors
+ * (the error carries .written and .dropped so far). With `vnet`, runs of segments of one TCP
+ * flow go to the kernel as one super-packet (offload_coalesce). */
 static napi_value tun_write_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   int fd;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 2 || !get_fd(env, argv[0], &fd)) return NULL;
+  bool vnet = false;
+  if (argc >= 3) napi_get_value_bool(env, argv[2], &vnet);
   uint32_t count;
-  if (napi_get_array_length(env, argv[1], &count) != napi_ok) {
-    napi_throw_type_error(env, "TUN_ADDON", "packets must be an array of Buffers");
+  if (napi_get_array_length(env, argv[1], &count) != napi_ok || count > MAX_BATCH) {
+    napi_throw_type_error(env, "TUN_ADDON", "packets must be an array of at most 1024 Buffers");
     return NULL;
   }
-  uint32_t written = 0, dropped = 0;
+  const uint8_t *data[MAX_BATCH];
+  size_t lens[MAX_BATCH];
   for (uint32_t i = 0; i < count; i++) {
     napi_value el;
-    void *data;
-    size_t len;
+    void *bytes;
     CHECK(env, napi_get_element(env, argv[1], i, &el));
-    if (napi_get_buffer_info(env, el, &data, &len) != napi_ok) {
+    if (napi_get_buffer_info(env, el, &bytes, &lens[i]) != napi_ok) {
       napi_throw_type_error(env, "TUN_ADDON", "packets must be an array of Buffers");
       return NULL;
     }
-    int r = write_one(fd, data, len);
+    data[i] = bytes;
+  }
+  static uint8_t merged[VNET_HDR_LEN + 65536];
+  uint32_t written = 0, dropped = 0;
+  for (uint32_t i = 0; i < count;) {
+    uint32_t taken = 1;
+    int r;
+    if (vnet) {
+      size_t len = 0;
+      taken = offload_coalesce(data + i, lens + i, count - i, merged, &len);
+      r = write_one(fd, merged, len, false);
+    } else {
+      r = write_one(fd, data[i], lens[i], false);
+    }
     if (r > 0) {
-      written++;
+      written += taken;
     } else if (r == 0) {
-      dropped++;
+      dropped += taken;
     } else {
       napi_value error = make_error(env, -r, "write to TUN"), w, d;
       napi_create_uint32(env, written, &w);
@@ -194,6 +187,7 @@ static napi_value tun_write_batch(napi_env env, napi_callback_info info) {
       napi_throw(env, error);
       return NULL;
     }
+    i += taken;
   }
   napi_value out;
   CHECK(env, napi_create_uint32(env, dropped, &out));
@@ -208,8 +202,12 @@ typedef struct reader {
   int fd;
   uint32_t batch;
   uint32_t max_packet;
-  uint8_t *scratch; /* batch * max_packet bytes */
-  uint32_t lengths[MAX_BATCH];
+  bool vnet;        /* reads carry a virtio_net_hdr and may be TSO super-packets */
+  uint8_t *scratch; /* batch * max_packet bytes (+ SEGMENT_ROOM with vnet) */
+  size_t scratch_size;
+  uint8_t *super;   /* one read with vnet: header + up to 64 KiB */
+  uint32_t segment_drops;
+  uint32_t lengths[MAX_SEGMENTS];
   napi_ref on_batch;
   napi_ref on_error;
   napi_async_context async;
@@ -226,6 +224,7 @@ typedef struct reader_box {
 static void reader_closed(uv_handle_t *handle) {
   reader_t *r = (reader_t *)handle;
   free(r->scratch);
+  free(r->super);
   free(r);
 }
 
@@ -244,16 +243,7 @@ static void reader_stop(reader_t *r) {
 }
 
 static void call_js(reader_t *r, napi_ref fn_ref, size_t argc, napi_value *argv) {
-  napi_env env = r->env;
-  napi_value fn, recv, result;
-  if (napi_get_reference_value(env, fn_ref, &fn) != napi_ok || fn == NULL) return;
-  napi_get_global(env, &recv); /* napi_make_callback wants an object as `this` */
-  napi_status s = napi_make_callback(env, r->async, recv, fn, argc, argv, &result);
-  if (s == napi_pending_exception) {
-    napi_value exc;
-    napi_get_and_clear_last_exception(env, &exc);
-    napi_fatal_exception(env, exc);
-  }
+  addon_call(r->env, r->async, fn_ref, argc, argv);
 }
 
 /* A read error on a TUN (EBADFD after the device went away, EIO) does not clear: report it once
@@ -278,16 +268,33 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   uint32_t count = 0;
   size_t used = 0;
   int err = 0;
-  while (count < r->batch) {
-    ssize_t n = read(r->fd, r->scratch + used, r->max_packet);
+  for (uint32_t reads = 0; reads < r->batch; reads++) {
+    if (r->vnet && (used + SEGMENT_ROOM > r->scratch_size || count + 256 > MAX_SEGMENTS)) break;
+    uint8_t *into = r->vnet ? r->super : r->scratch + used;
+    ssize_t n = read(r->fd, into, r->vnet ? VNET_HDR_LEN + MAX_PACKET : r->max_packet);
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) {
+        reads--;
+        continue;
+      }
       if (errno != EAGAIN && errno != EWOULDBLOCK) err = errno;
       break;
     }
     if (n == 0) break;
-    r->lengths[count++] = (uint32_t)n;
-    used += (size_t)n;
+    if (!r->vnet) {
+      r->lengths[count++] = (uint32_t)n;
+      used += (size_t)n;
+      continue;
+    }
+    size_t produced = 0;
+    int segments = offload_segment(r->super, (size_t)n, r->scratch + used, r->scratch_size - used,
+                                   r->lengths + count, MAX_SEGMENTS - count, &produced);
+    if (segments < 0) {
+      r->segment_drops++;
+      continue;
+    }
+    count += (uint32_t)segments;
+    used += produced;
   }
   if (count > 0) {
     napi_env env = r->env;
@@ -312,10 +319,10 @@ static void box_finalize(napi_env env, void *data, void *hint) {
   free(box);
 }
 
-/* startReader(fd, onBatch(buf, lengths), onError(err), batch, maxPacket) -> handle */
+/* startReader(fd, onBatch(buf, lengths), onError(err), batch, maxPacket, vnet) -> handle */
 static napi_value tun_start_reader(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   int fd;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 5 || !get_fd(env, argv[0], &fd)) {
@@ -333,8 +340,13 @@ static napi_value tun_start_reader(napi_env env, napi_callback_info info) {
   CHECK(env, napi_get_uv_event_loop(env, &loop));
   reader_t *r = calloc(1, sizeof *r);
   if (r == NULL) return throw_errno(env, ENOMEM, "startReader");
-  r->scratch = malloc((size_t)batch * max_packet);
-  if (r->scratch == NULL) {
+  if (argc >= 6) napi_get_value_bool(env, argv[5], &r->vnet);
+  r->scratch_size = (size_t)batch * max_packet + (r->vnet ? SEGMENT_ROOM : 0);
+  r->scratch = malloc(r->scratch_size);
+  r->super = r->vnet ? malloc(VNET_HDR_LEN + MAX_PACKET) : NULL;
+  if (r->scratch == NULL || (r->vnet && r->super == NULL)) {
+    free(r->scratch);
+    free(r->super);
     free(r);
     return throw_errno(env, ENOMEM, "startReader");
   }
@@ -345,6 +357,7 @@ static napi_value tun_start_reader(napi_env env, napi_callback_info info) {
   int rc = uv_poll_init(loop, &r->poll, fd);
   if (rc < 0) {
     free(r->scratch);
+    free(r->super);
     free(r);
     return throw_errno(env, -rc, "uv_poll_init");
   }
@@ -422,6 +435,75 @@ static napi_value tun_ref_reader(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---- the offload functions on bytes, for tests (test/unit/tun-offload.test.ts) ---- */
+
+/* offloadSegment(read: Buffer) -> { buffer, lengths } | null (virtio_net_hdr + packet in) */
+static napi_value tun_offload_segment(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *data;
+  size_t len;
+  if (argc < 1 || napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, "TUN_ADDON", "offloadSegment(buffer)");
+    return NULL;
+  }
+  static uint8_t out[SEGMENT_ROOM];
+  static uint32_t lengths[MAX_SEGMENTS];
+  size_t used = 0;
+  int count = offload_segment(data, len, out, sizeof out, lengths, MAX_SEGMENTS, &used);
+  napi_value result, buffer, lens, ab;
+  if (count < 0) {
+    CHECK(env, napi_get_null(env, &result));
+    return result;
+  }
+  void *copy, *into;
+  CHECK(env, napi_create_buffer_copy(env, used, out, &copy, &buffer));
+  CHECK(env, napi_create_arraybuffer(env, (size_t)count * sizeof(uint32_t), &into, &ab));
+  memcpy(into, lengths, (size_t)count * sizeof(uint32_t));
+  CHECK(env, napi_create_typedarray(env, napi_uint32_array, (size_t)count, ab, 0, &lens));
+  CHECK(env, napi_create_object(env, &result));
+  CHECK(env, napi_set_named_property(env, result, "buffer", buffer));
+  CHECK(env, napi_set_named_property(env, result, "lengths", lens));
+  return result;
+}
+
+/* offloadCoalesce(packets: Buffer[]) -> { write: Buffer (virtio_net_hdr + packet), taken } */
+static napi_value tun_offload_coalesce(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint32_t count;
+  if (argc < 1 || napi_get_array_length(env, argv[0], &count) != napi_ok || count == 0 ||
+      count > MAX_BATCH) {
+    napi_throw_type_error(env, "TUN_ADDON", "offloadCoalesce(packets: 1..1024 Buffers)");
+    return NULL;
+  }
+  const uint8_t *data[MAX_BATCH];
+  size_t lens[MAX_BATCH];
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value el;
+    void *bytes;
+    CHECK(env, napi_get_element(env, argv[0], i, &el));
+    if (napi_get_buffer_info(env, el, &bytes, &lens[i]) != napi_ok || lens[i] > 65535) {
+      napi_throw_type_error(env, "TUN_ADDON", "packets must be Buffers of at most 65535 bytes");
+      return NULL;
+    }
+    data[i] = bytes;
+  }
+  static uint8_t merged[VNET_HDR_LEN + 65536];
+  size_t len = 0;
+  uint32_t taken = offload_coalesce(data, lens, count, merged, &len);
+  napi_value result, buffer, jtaken;
+  void *copy;
+  CHECK(env, napi_create_buffer_copy(env, len, merged, &copy, &buffer));
+  CHECK(env, napi_create_uint32(env, taken, &jtaken));
+  CHECK(env, napi_create_object(env, &result));
+  CHECK(env, napi_set_named_property(env, result, "write", buffer));
+  CHECK(env, napi_set_named_property(env, result, "taken", jtaken));
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, tun_open, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -431,10 +513,12 @@ static napi_value init(napi_env env, napi_value exports) {
       {"startReader", NULL, tun_start_reader, NULL, NULL, NULL, napi_enumerable, NULL},
       {"stopReader", NULL, tun_stop_reader, NULL, NULL, NULL, napi_enumerable, NULL},
       {"refReader", NULL, tun_ref_reader, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"offloadSegment", NULL, tun_offload_segment, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"offloadCoalesce", NULL, tun_offload_coalesce, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok)
     return NULL;
-  return exports;
+  return udp_register(env, exports);
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -74,7 +74,7 @@ export class IpsecDaemon {
         tunName: options.tunName ?? "pavise0",
         mtu: 1400,
         routingTable: options.routingTable,
-        send: (from, to, datagram) => ref.daemon?.sockets?.sendEsp(from, to, datagram),
+        send: (from, to, datagrams) => ref.daemon?.sockets?.sendEsp(from, to, datagrams),
         log: (message) => options.log({ type: "log", level: "warn", message }),
       });
     } else if (options.datapath === undefined) {
@@ -88,7 +88,12 @@ export class IpsecDaemon {
     const daemon = new IpsecDaemon(endpoint, config, undefined, esp ?? new RecordingDatapath(), options.log);
     ref.daemon = daemon;
     daemon.esp = esp;
-    daemon.sockets = await IkeSockets.open(addresses, (path, datagram) => daemon.onDatagram(path, datagram));
+    daemon.sockets = await IkeSockets.open(
+      addresses,
+      (path, datagram) => daemon.onDatagram(path, datagram),
+      {},
+      { batchNatT: esp !== undefined },
+    );
     options.log({ type: "started", addresses });
     for (const connection of config.connections) {
       if (connection.children.some((c) => c.startAction === "start")) daemon.startInitiate(connection.name);

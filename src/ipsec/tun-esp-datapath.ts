@@ -17,8 +17,8 @@ export interface TunEspDatapathOptions {
    * hold the peer's own address (transport mode, full tunnels).
    */
   routingTable?: number | undefined;
-  /** Sends an ESP-in-UDP datagram from one of the IKE sockets. */
-  send(from: EspEndpoint, to: EspEndpoint, datagram: Uint8Array): void;
+  /** Sends ESP-in-UDP datagrams from one of the IKE sockets to one peer. */
+  send(from: EspEndpoint, to: EspEndpoint, datagrams: Uint8Array[]): void;
   log(message: string): void;
 }
 
@@ -29,6 +29,9 @@ export interface TunEspDatapathOptions {
  */
 export class TunEspDatapath implements IpsecDatapath {
   private readonly engine = new EspEngine({ clock: Date.now, iv: espIvSource(systemRandom) });
+  /** Decrypted packets waiting for the end of this I/O phase, to be written in one batch. */
+  private delivered: Uint8Array[] = [];
+  private flushScheduled = false;
 
   private constructor(
     private readonly tun: TunDevice,
@@ -37,7 +40,7 @@ export class TunEspDatapath implements IpsecDatapath {
   ) {}
 
   static async open(options: TunEspDatapathOptions): Promise<TunEspDatapath> {
-    const tun = TunDevice.open(options.tunName);
+    const tun = TunDevice.open(options.tunName, { offload: true });
     let routing: PolicyRouting;
     try {
       await setTunMtu(tun.name, options.mtu);
@@ -80,18 +83,48 @@ export class TunEspDatapath implements IpsecDatapath {
     return this.engine.counters(spiIn);
   }
 
-  /** An ESP packet that arrived on a NAT-T socket. */
+  /**
+   * An ESP packet that arrived on a NAT-T socket. Decrypted packets are written once the
+   * datagrams of this wake-up are all in (setImmediate runs after the poll phase), so segments
+   * of one TCP flow reach the kernel as one write (TunDevice offload).
+   */
   inbound(datagram: Uint8Array, from: EspEndpoint): void {
     const result = this.engine.inbound(datagram, from, Date.now());
-    if (result.kind === "deliver") this.tun.write(result.packet);
+    if (result.kind !== "deliver") return;
+    this.delivered.push(result.packet);
+    if (this.delivered.length >= 1024) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
   }
 
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.delivered.length === 0 || this.tun.closed) return;
+    const packets = this.delivered;
+    this.delivered = [];
+    this.tun.writeBatch(packets);
+  }
+
+  /** Seals what one TUN wake-up read; consecutive packets for one peer leave in one send. */
   private outboundBatch(buffer: Buffer, lengths: Uint32Array): void {
     const now = Date.now();
+    let run: Uint8Array[] = [];
+    let from: EspEndpoint | undefined;
+    let to: EspEndpoint | undefined;
     for (const packet of splitBatch(buffer, lengths)) {
       const result = this.engine.outbound(packet, now);
-      if (result.kind === "send") this.options.send(result.from, result.to, result.datagram);
+      if (result.kind !== "send") continue;
+      if (from && to && !(sameEndpoint(from, result.from) && sameEndpoint(to, result.to))) {
+        this.options.send(from, to, run);
+        run = [];
+      }
+      from = result.from;
+      to = result.to;
+      run.push(result.datagram);
     }
+    if (from && to && run.length > 0) this.options.send(from, to, run);
   }
 
   handleTimeout(now: number): void {
@@ -111,4 +144,8 @@ export class TunEspDatapath implements IpsecDatapath {
     await this.routing.close();
     this.tun.close();
   }
+}
+
+function sameEndpoint(a: EspEndpoint, b: EspEndpoint): boolean {
+  return a === b || (a.port === b.port && a.address === b.address);
 }

@@ -20,23 +20,39 @@ import { packageRoot } from "../../util/package-paths.js";
 import { PaviseError } from "../../util/errors.js";
 import { run } from "../../util/run.js";
 
-/** What native/tun/tun.c exports. */
-interface TunAddon {
-  open(name: string): { fd: number; name: string };
+/** What the datapath addon (native/tun: tun.c, udp.c) exports. */
+export interface TunAddon {
+  open(name: string, offload: boolean): { fd: number; name: string; vnet: boolean; offload: boolean };
   close(fd: number): void;
   /** 1: written, 0: dropped (queue full); throws on other errors. */
-  write(fd: number, packet: Uint8Array): number;
+  write(fd: number, packet: Uint8Array, vnet: boolean): number;
   /** Number dropped; throws on other errors (the error has .written and .dropped). */
-  writeBatch(fd: number, packets: readonly Uint8Array[]): number;
+  writeBatch(fd: number, packets: readonly Uint8Array[], vnet: boolean): number;
   startReader(
     fd: number,
     onBatch: (buffer: Buffer, lengths: Uint32Array) => void,
     onError: (error: NodeJS.ErrnoException) => void,
     batch: number,
     maxPacket: number,
+    vnet: boolean,
   ): object;
   stopReader(handle: object): void;
   refReader(handle: object, on: boolean): void;
+  /** The ESP-in-UDP socket (native/tun/udp.c), see batch-udp-socket.ts. */
+  udpOpen(address: string, port: number): number;
+  /** Number dropped; never throws on I/O. */
+  udpSend(fd: number, address: string, port: number, datagrams: readonly Uint8Array[]): number;
+  udpStartReader(
+    fd: number,
+    onBatch: (buffer: Buffer, lengths: Uint32Array, sources: Buffer) => void,
+    onError: (error: NodeJS.ErrnoException) => void,
+  ): object;
+  udpStopReader(handle: object): void;
+  udpRefReader(handle: object, on: boolean): void;
+  /** native/tun/offload.h on bytes, for tests: one read (virtio_net_hdr + packet) → packets. */
+  offloadSegment(read: Uint8Array): { buffer: Buffer; lengths: Uint32Array } | null;
+  /** native/tun/offload.h on bytes, for tests: packets → one write and how many it holds. */
+  offloadCoalesce(packets: readonly Uint8Array[]): { write: Buffer; taken: number };
 }
 
 /** Where the build puts the addon, relative to the package root. */
@@ -125,6 +141,14 @@ export class TunDevice {
     fd: number,
     /** The kernel's name of the device (the one asked for, or the one it picked for "tun%d"). */
     readonly name: string,
+    /** Whether packets cross the fd behind a virtio_net_hdr (asked for with `offload`). */
+    private readonly vnet: boolean,
+    /**
+     * Whether the kernel hands over and takes TCP super-packets (TSO/GRO, native/tun/offload.h).
+     * Callers see ordinary packets either way: reads are cut into segments, and
+     * {@link writeBatch} merges segments of one flow.
+     */
+    readonly offload: boolean,
   ) {
     this.#fd = fd;
   }
@@ -133,17 +157,21 @@ export class TunDevice {
    * Creates (or attaches to a persistent) TUN device named `name` in this process's network
    * namespace; "" or a name with "%d" lets the kernel pick. The device starts down, without
    * addresses: see {@link tunLinkUp} and the other helpers below. Needs CAP_NET_ADMIN.
+   *
+   * With `offload`, the kernel's TCP segmentation and receive coalescing reach across the TUN:
+   * one read or write moves up to 64 KiB of a TCP flow instead of one packet, which is most of
+   * the kernel's cost per packet.
    */
-  static open(name: string): TunDevice {
+  static open(name: string, options: { offload?: boolean } = {}): TunDevice {
     const native = loadTunAddon();
     if (Buffer.byteLength(name) > 15) {
       throw new PaviseError("TUN_OPEN_FAILED", `TUN name "${name}" is longer than 15 bytes`, {
         hint: "Linux interface names have at most 15 bytes",
       });
     }
-    let opened: { fd: number; name: string };
+    let opened: ReturnType<TunAddon["open"]>;
     try {
-      opened = native.open(name);
+      opened = native.open(name, options.offload ?? false);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       throw new PaviseError(
@@ -162,7 +190,7 @@ export class TunDevice {
         },
       );
     }
-    return new TunDevice(native, opened.fd, opened.name);
+    return new TunDevice(native, opened.fd, opened.name, opened.vnet, opened.offload);
   }
 
   /** The file descriptor; -1 once closed. */
@@ -202,6 +230,7 @@ export class TunDevice {
       },
       options.batch ?? 64,
       options.maxPacket ?? 65535,
+      this.vnet,
     );
     if (!this.#referenced) this.native.refReader(this.#reader, false);
   }
@@ -230,7 +259,7 @@ export class TunDevice {
   write(packet: Uint8Array): boolean {
     this.#checkOpen();
     try {
-      const written = this.native.write(this.#fd, packet) === 1;
+      const written = this.native.write(this.#fd, packet, this.vnet) === 1;
       if (written) this.counters.packetsWritten++;
       else this.counters.writeDrops++;
       return written;
@@ -239,11 +268,14 @@ export class TunDevice {
     }
   }
 
-  /** Hands packets to the kernel, one write(2) each; returns how many were dropped. */
+  /**
+   * Hands packets (at most 1024) to the kernel, one write(2) each — or, with offload, one per
+   * run of consecutive segments of a TCP flow; returns how many were dropped.
+   */
   writeBatch(packets: readonly Uint8Array[]): number {
     this.#checkOpen();
     try {
-      const dropped = this.native.writeBatch(this.#fd, packets);
+      const dropped = this.native.writeBatch(this.#fd, packets, this.vnet);
       this.counters.packetsWritten += packets.length - dropped;
       this.counters.writeDrops += dropped;
       return dropped;

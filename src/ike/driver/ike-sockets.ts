@@ -1,6 +1,8 @@
 import { createSocket, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import { PaviseError } from "../../util/errors.js";
+import { BatchUdpSocket } from "../../esp/driver/batch-udp-socket.js";
+import { tunAddonAvailable } from "../../esp/driver/tun-device.js";
 import { classifyDatagram, frameIkeMessage, IKE_PORT, NAT_T_PORT, type Datagram } from "../core/udp-demux.js";
 
 /** Where a datagram came from and went to: IKE answers on the path a request took. */
@@ -13,13 +15,20 @@ export interface UdpPath {
 
 export type DatagramListener = (path: UdpPath, datagram: Datagram) => void;
 
+/** What IkeSockets needs of a bound socket: Node's dgram or the batching native one. */
+interface BoundSocket {
+  send(to: { address: string; port: number }, datagrams: readonly Uint8Array[]): void;
+  close(): void;
+}
+
 /**
  * The UDP sockets of an IKE endpoint: ports 500 and 4500 on each local address. One socket per
  * address because Node cannot tell a wildcard socket's destination address (no IP_PKTINFO),
- * and IKE must answer from the address the request was sent to.
+ * and IKE must answer from the address the request was sent to. Port 4500 also carries ESP
+ * (RFC 3948): with `batchNatT` (and the datapath addon built) it is a BatchUdpSocket.
  */
 export class IkeSockets {
-  private readonly sockets = new Map<string, Socket>();
+  private readonly sockets = new Map<string, BoundSocket>();
 
   private constructor(private readonly listener: DatagramListener) {}
 
@@ -27,19 +36,35 @@ export class IkeSockets {
     addresses: readonly string[],
     listener: DatagramListener,
     ports: { ike?: number; natT?: number } = {},
+    options: { batchNatT?: boolean } = {},
   ): Promise<IkeSockets> {
     const sockets = new IkeSockets(listener);
+    const natT = ports.natT ?? NAT_T_PORT;
+    const batch = (options.batchNatT ?? false) && tunAddonAvailable();
     try {
       for (const address of addresses) {
-        for (const port of [ports.ike ?? IKE_PORT, ports.natT ?? NAT_T_PORT]) {
-          await sockets.bind(address, port, port === (ports.natT ?? NAT_T_PORT));
-        }
+        await sockets.bind(address, ports.ike ?? IKE_PORT, false);
+        if (batch) sockets.bindBatch(address, natT);
+        else await sockets.bind(address, natT, true);
       }
     } catch (err) {
       sockets.close();
       throw err;
     }
     return sockets;
+  }
+
+  private bindBatch(address: string, port: number): void {
+    const socket = BatchUdpSocket.open(address, port, (bytes, from) => {
+      const path = {
+        localAddress: address,
+        localPort: port,
+        remoteAddress: from.address,
+        remotePort: from.port,
+      };
+      this.listener(path, classifyDatagram(NAT_T_PORT, bytes));
+    });
+    this.sockets.set(`${address}:${port}`, socket);
   }
 
   private bind(address: string, port: number, natT: boolean): Promise<void> {
@@ -74,7 +99,7 @@ export class IkeSockets {
       socket.bind(port, address, () => {
         socket.removeAllListeners("error");
         socket.on("error", () => undefined);
-        this.sockets.set(`${address}:${port}`, socket);
+        this.sockets.set(`${address}:${port}`, dgramSocket(socket));
         resolve();
       });
     });
@@ -85,20 +110,29 @@ export class IkeSockets {
     const socket = this.sockets.get(`${path.localAddress}:${path.localPort}`);
     if (!socket) return;
     const framed = frameIkeMessage(path.localPort === natTPort ? NAT_T_PORT : IKE_PORT, message);
-    socket.send(framed, path.remotePort, path.remoteAddress);
+    socket.send({ address: path.remoteAddress, port: path.remotePort }, [framed]);
   }
 
-  /** Sends an ESP packet in UDP (RFC 3948: no marker) from one of our NAT-T sockets. */
+  /** Sends ESP packets in UDP (RFC 3948: no marker) from one of our NAT-T sockets to one peer. */
   sendEsp(
     from: { address: string; port: number },
     to: { address: string; port: number },
-    datagram: Uint8Array,
+    datagrams: readonly Uint8Array[],
   ): void {
-    this.sockets.get(`${from.address}:${from.port}`)?.send(datagram, to.port, to.address);
+    this.sockets.get(`${from.address}:${from.port}`)?.send(to, datagrams);
   }
 
   close(): void {
     for (const socket of this.sockets.values()) socket.close();
     this.sockets.clear();
   }
+}
+
+function dgramSocket(socket: Socket): BoundSocket {
+  return {
+    send: (to, datagrams) => {
+      for (const datagram of datagrams) socket.send(datagram, to.port, to.address);
+    },
+    close: () => socket.close(),
+  };
 }
