@@ -88,12 +88,18 @@ export class IpsecDaemon {
     const daemon = new IpsecDaemon(endpoint, config, undefined, esp ?? new RecordingDatapath(), options.log);
     ref.daemon = daemon;
     daemon.esp = esp;
-    daemon.sockets = await IkeSockets.open(
-      addresses,
-      (path, datagram) => daemon.onDatagram(path, datagram),
-      {},
-      { batchNatT: esp !== undefined },
-    );
+    try {
+      daemon.sockets = await IkeSockets.open(
+        addresses,
+        (path, datagram) => daemon.onDatagram(path, datagram),
+        {},
+        { batchNatT: esp !== undefined },
+      );
+    } catch (error) {
+      // Take the TUN device and the routing rules away again: nothing will use them.
+      await esp?.close();
+      throw error;
+    }
     options.log({ type: "started", addresses });
     for (const connection of config.connections) {
       if (connection.children.some((c) => c.startAction === "start")) daemon.startInitiate(connection.name);

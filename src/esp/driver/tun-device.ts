@@ -402,20 +402,6 @@ export async function addTunRoutes(name: string, remote: readonly AddressRange[]
   return routed;
 }
 
-/** Removes routes added by {@link addTunRoutes}; routes already gone are ignored. */
-export async function removeTunRoutes(name: string, remote: readonly AddressRange[]): Promise<void> {
-  for (const range of remote) {
-    for (const prefix of rangeToPrefixes(range)) {
-      await run(
-        ["ip", range.family === 4 ? "-4" : "-6", "route", "del", prefix, "dev", name, "metric", "100"],
-        {
-          allowFailure: true,
-        },
-      );
-    }
-  }
-}
-
 function toBigInt(bytes: Uint8Array): bigint {
   let value = 0n;
   for (const byte of bytes) value = (value << 8n) | BigInt(byte);
