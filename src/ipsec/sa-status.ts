@@ -3,6 +3,7 @@ import type { IpsecDatapath, SaCounters } from "./datapath.js";
 import { formatAddress } from "../ike/config/traffic-selector-spec.js";
 import type { TrafficSelector } from "../ike/core/traffic-selector.js";
 import { DhId, EncrId, IntegId, PrfId } from "../ike/crypto/transforms.js";
+import { rangeToPrefixes } from "../esp/driver/tun-device.js";
 
 /** An IKE SA as `pavise ipsec sas` shows it (also the --json shape). */
 export interface IkeSaStatus {
@@ -42,10 +43,11 @@ function cipher(encr: number, keyLength: number | undefined): string {
   return `${nameOf(EncrId, encr)}${keyLength ? `_${keyLength}` : ""}`;
 }
 
+/** A selector as strongSwan prints it: a prefix when the range is one, else start-end. */
 function selector(ts: TrafficSelector): string {
-  const start = formatAddress(ts.start);
-  const end = formatAddress(ts.end);
-  const range = start === end ? `${start}/${ts.family === 4 ? 32 : 128}` : `${start}-${end}`;
+  const prefixes = rangeToPrefixes(ts);
+  const range =
+    prefixes.length === 1 ? prefixes[0]! : `${formatAddress(ts.start)}-${formatAddress(ts.end)}`;
   const ports =
     ts.portStart === 0 && ts.portEnd === 65535
       ? ""
