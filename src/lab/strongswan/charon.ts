@@ -143,6 +143,8 @@ export interface ChildSaInfo {
   spiOut: string;
   encrAlg: string | undefined;
   encrKeysize: number | undefined;
+  /** Absent for AEAD ciphers (AES-GCM, ChaCha20-Poly1305). */
+  integAlg: string | undefined;
   bytesIn: number;
   packetsIn: number;
   bytesOut: number;
@@ -212,6 +214,7 @@ function parseChildSa(child: ViciSection): ChildSaInfo {
     spiOut: text(child, "spi-out") ?? "",
     encrAlg: text(child, "encr-alg"),
     encrKeysize: count(child, "encr-keysize"),
+    integAlg: text(child, "integ-alg"),
     bytesIn: count(child, "bytes-in") ?? 0,
     packetsIn: count(child, "packets-in") ?? 0,
     bytesOut: count(child, "bytes-out") ?? 0,
@@ -379,6 +382,34 @@ export class Charon {
       "STRONGSWAN_TERMINATE_FAILED",
       `see ${this.logPath}`,
     );
+  }
+
+  /**
+   * Rekeys the CHILD_SAs of that name (VICI `rekey`). charon only queues the CREATE_CHILD_SA
+   * exchange and answers at once: poll listSas for the outcome. Returns how many matched.
+   */
+  async rekeyChild(options: { child: string; ike?: string }): Promise<number> {
+    const request: ViciSection = { child: options.child };
+    if (options.ike !== undefined) request.ike = options.ike;
+    const response = await this.vici((c) => c.request("rekey", request));
+    checkSuccess(`rekey child ${options.child}`, response, "STRONGSWAN_REKEY_FAILED", `see ${this.logPath}`);
+    return count(response, "matches") ?? 0;
+  }
+
+  /**
+   * The algorithms charon's loaded plugins offer (VICI `get-algorithms`), by kind ("encryption",
+   * "aead", "integrity", "dh", ...): algorithm name (e.g. "CHACHA20_POLY1305") → plugin. What a
+   * test checks before it blames a failed negotiation on the peer under test.
+   */
+  async algorithms(): Promise<Record<string, Record<string, string>>> {
+    const response = await this.vici((c) => c.request("get-algorithms", {}));
+    const kinds: Record<string, Record<string, string>> = {};
+    for (const [kind, section] of sections(response)) {
+      kinds[kind] = Object.fromEntries(
+        Object.entries(section).filter((entry): entry is [string, string] => typeof entry[1] === "string"),
+      );
+    }
+    return kinds;
   }
 
   /** The last `lines` lines of charon.log (read from the end, the log may be large). */
