@@ -35,6 +35,7 @@
 /* The kernel accepts at most this many segments in one UDP_SEGMENT send (UDP_MAX_SEGMENTS). */
 #define GSO_MAX_SEGMENTS 64
 #define SEND_MAX 1024
+#define SOCKET_BUFFER (8 << 20)
 
 typedef struct udp_reader {
   uv_poll_t poll; /* first: the handle pointer is the reader pointer */
@@ -104,9 +105,13 @@ static napi_value udp_open(napi_env env, napi_callback_info info) {
   int on = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
   setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on); /* best effort: older kernels lack it */
-  int buffer = 4 << 20;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
-  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
+  /* Room for bursts: ESP and IKE share this socket, and a full queue drops both. The FORCE
+   * variants pass net.core.rmem_max/wmem_max (CAP_NET_ADMIN, which serve needs anyway). */
+  int buffer = SOCKET_BUFFER;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buffer, sizeof buffer) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buffer, sizeof buffer) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
   if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
     int err = errno;
     close(fd);

@@ -3,7 +3,8 @@ import { readIpsecConfig } from "../ike/config/ipsec-config.js";
 import { resolveConnections } from "../ike/core/connection.js";
 import type { IkeEvent } from "../ike/core/events.js";
 import { callControl, DEFAULT_CONTROL_SOCKET, serveControl } from "../ipsec/control.js";
-import { IpsecDaemon } from "../ipsec/ipsec-daemon.js";
+import { IpsecDaemon, type DaemonCounters } from "../ipsec/ipsec-daemon.js";
+import type { SaCounters } from "../ipsec/datapath.js";
 import type { IkeSaStatus } from "../ipsec/sa-status.js";
 import { makeOutput, table } from "./output.js";
 import { parseCommandArgs, usageError } from "./usage.js";
@@ -66,8 +67,11 @@ export async function ipsecCommand(args: string[]): Promise<number> {
       return 0;
     }
     case "sas": {
-      const reply = (await callControl(control, "GET", "/v1/sas")) as { sas: IkeSaStatus[] };
-      out.result(reply, () => renderSas(reply.sas));
+      const reply = (await callControl(control, "GET", "/v1/sas")) as {
+        sas: IkeSaStatus[];
+        counters?: DaemonCounters;
+      };
+      out.result(reply, () => [renderSas(reply.sas), ...datapathLine(reply.counters)].join("\n"));
       return 0;
     }
     case "rekey": {
@@ -158,6 +162,32 @@ async function serve(
   return 0;
 }
 
+/** Inbound packets an SA refused, by reason (RFC 4303 §3.4.3, §3.4.4; RFC 4301 §5.2). */
+function droppedIn(counters: SaCounters | undefined): string {
+  const reasons = [
+    [counters?.replayDrops, "replay"],
+    [counters?.integrityFailures, "integrity"],
+    [counters?.policyDrops, "policy"],
+    [counters?.expiredDrops, "expired"],
+    [counters?.invalidPayloads, "padding"],
+  ] as const;
+  const shown = reasons.filter(([n]) => (n ?? 0) > 0).map(([n, what]) => `${n} ${what}`);
+  return shown.length > 0 ? shown.join(", ") : counters ? "0" : "-";
+}
+
+/** One line for what the datapath dropped outside any SA, when it dropped anything. */
+function datapathLine(counters: DaemonCounters | undefined): string[] {
+  const d = counters?.datapath;
+  const parts = [
+    [counters?.unknownEspPackets, "ESP packets for unknown SPIs"],
+    [d?.inboundMalformed, "malformed ESP packets"],
+    [d?.outboundPolicyDrops, "outbound packets no policy covers"],
+    [d?.tun.writeDrops, "packets the TUN device refused (queue full)"],
+  ] as const;
+  const shown = parts.filter(([n]) => (n ?? 0) > 0).map(([n, what]) => `${n} ${what}`);
+  return shown.length > 0 ? [`datapath: ${shown.join(", ")}`] : [];
+}
+
 function renderSas(sas: IkeSaStatus[]): string {
   if (sas.length === 0) return "no IKE SAs";
   const lines: string[] = [];
@@ -181,6 +211,7 @@ function renderSas(sas: IkeSaStatus[]): string {
             "REMOTE TS",
             "BYTES IN/OUT",
             "PACKETS IN/OUT",
+            "DROPPED IN",
           ],
           sa.children.map((c) => [
             `  ${c.name}`,
@@ -192,6 +223,7 @@ function renderSas(sas: IkeSaStatus[]): string {
             c.remoteTs.join(","),
             c.counters ? `${c.counters.bytesIn}/${c.counters.bytesOut}` : "-",
             c.counters ? `${c.counters.packetsIn}/${c.counters.packetsOut}` : "-",
+            droppedIn(c.counters),
           ]),
         ),
       );

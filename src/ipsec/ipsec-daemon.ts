@@ -10,10 +10,16 @@ import { systemRandom } from "../ike/crypto/random.js";
 import { IkeSockets, type UdpPath } from "../ike/driver/ike-sockets.js";
 import { PaviseError } from "../util/errors.js";
 import { RecordingDatapath, type IpsecDatapath } from "./datapath.js";
-import { TunEspDatapath } from "./tun-esp-datapath.js";
+import { TunEspDatapath, type DatapathStats } from "./tun-esp-datapath.js";
 import { tunAddonAvailable } from "../esp/driver/tun-device.js";
 import type { EspEvent } from "../esp/core/esp-engine.js";
 import { describeIkeSa, type IkeSaStatus } from "./sa-status.js";
+
+export interface DaemonCounters {
+  unknownEspPackets: number;
+  /** With the ESP datapath. */
+  datapath?: DatapathStats;
+}
 
 export interface IpsecDaemonOptions {
   configFile: string;
@@ -251,8 +257,13 @@ export class IpsecDaemon {
     return this.endpoint.ikeSas().map((sa) => describeIkeSa(sa, now, this.datapath));
   }
 
-  counters(): { unknownEspPackets: number } {
-    return { unknownEspPackets: this.unknownEsp };
+  /** Counters no SA accounts for: ESP for SPIs we do not have, and the datapath's own. */
+  counters(): DaemonCounters {
+    const datapath = this.esp?.stats();
+    return {
+      unknownEspPackets: this.unknownEsp + (datapath?.unknownSpi ?? 0),
+      ...(datapath ? { datapath } : {}),
+    };
   }
 
   /** Deletes every IKE SA (telling the peers), then closes the sockets. */

@@ -46,8 +46,7 @@ function cipher(encr: number, keyLength: number | undefined): string {
 /** A selector as strongSwan prints it: a prefix when the range is one, else start-end. */
 function selector(ts: TrafficSelector): string {
   const prefixes = rangeToPrefixes(ts);
-  const range =
-    prefixes.length === 1 ? prefixes[0]! : `${formatAddress(ts.start)}-${formatAddress(ts.end)}`;
+  const range = prefixes.length === 1 ? prefixes[0]! : `${formatAddress(ts.start)}-${formatAddress(ts.end)}`;
   const ports =
     ts.portStart === 0 && ts.portEnd === 65535
       ? ""

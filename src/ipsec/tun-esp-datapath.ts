@@ -1,10 +1,20 @@
 import type { ChildSaKeys } from "../ike/core/events.js";
 import { systemRandom } from "../ike/crypto/random.js";
-import { EspEngine, type EspEndpoint, type EspEvent } from "../esp/core/esp-engine.js";
+import {
+  EspEngine,
+  type EspEndpoint,
+  type EspEngineCounters,
+  type EspEvent,
+} from "../esp/core/esp-engine.js";
 import { espIvSource } from "../esp/core/esp-iv.js";
 import { PolicyRouting } from "../esp/driver/policy-routing.js";
-import { setTunMtu, splitBatch, tunLinkUp, TunDevice } from "../esp/driver/tun-device.js";
+import { setTunMtu, splitBatch, tunLinkUp, TunDevice, type TunCounters } from "../esp/driver/tun-device.js";
 import type { InstalledSa, IpsecDatapath, SaCounters } from "./datapath.js";
+
+/** `pavise ipsec sas --json` → counters.datapath. */
+export interface DatapathStats extends EspEngineCounters {
+  tun: TunCounters;
+}
 
 export interface TunEspDatapathOptions {
   /** Name of the TUN device (one per daemon). */
@@ -77,6 +87,11 @@ export class TunEspDatapath implements IpsecDatapath {
 
   installed(): InstalledSa[] {
     return this.engine.installed();
+  }
+
+  /** Counters of the datapath as a whole: what no SA can account for, and the TUN device's. */
+  stats(): DatapathStats {
+    return { ...this.engine.engineStats(), tun: { ...this.tun.counters } };
   }
 
   counters(spiIn: number): SaCounters | undefined {

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { callControl } from "../ipsec/control.js";
 import type { IkeSaStatus } from "../ipsec/sa-status.js";
+import type { DaemonCounters } from "../ipsec/ipsec-daemon.js";
 import { PaviseError } from "../util/errors.js";
 import { distPath } from "../util/package-paths.js";
 import type { HostRuntime, LabProcess } from "./host-runtime.js";
@@ -15,6 +16,8 @@ export interface PaviseIpsec {
   configPath: string;
   controlSocket: string;
   sas(): Promise<IkeSaStatus[]>;
+  /** What no SA accounts for: unknown SPIs, the datapath's own drops. */
+  counters(): Promise<DaemonCounters>;
   initiate(name: string): Promise<IkeSaStatus>;
   terminate(name: string): Promise<number>;
   rekey(name: string, child?: string): Promise<number>;
@@ -78,6 +81,8 @@ export async function startPaviseIpsec(
     configPath,
     controlSocket,
     sas: async () => ((await callControl(controlSocket, "GET", "/v1/sas")) as { sas: IkeSaStatus[] }).sas,
+    counters: async () =>
+      ((await callControl(controlSocket, "GET", "/v1/sas")) as { counters: DaemonCounters }).counters,
     initiate: async (name) =>
       (
         (await callControl(controlSocket, "POST", `/v1/initiate?name=${encodeURIComponent(name)}`)) as {

@@ -199,6 +199,9 @@ describe("replayed, forged and malformed ESP packets sent to Pavise", () => {
       ...Array.from({ length: 100 }, () => bytes(Math.floor(random() * 1200))),
     ];
     const kernelBefore = await udpCounters(lab, "n1");
+    const daemonBefore = await pavise.counters();
+    // RFC 3948 §2.2: on port 4500, what is not a marker or keepalive is ESP; 8 octets at least.
+    const espShaped = toNatT.filter((d) => d.length >= 8 && d.readUInt32BE(0) !== 0).length;
     expect(await inject(toIke, 500)).toBe(toIke.length);
     for (let i = 0; i < toNatT.length; i += 50) {
       expect(await inject(toNatT.slice(i, i + 50))).toBe(Math.min(50, toNatT.length - i));
@@ -209,6 +212,10 @@ describe("replayed, forged and malformed ESP packets sent to Pavise", () => {
     expect(isSameProcessAlive(pavise.process)).toBe(true);
     const after = await counters();
     expect(after).toEqual(before);
+    // Each ESP-shaped datagram was counted as ESP for an unknown SPI (the markers too).
+    const daemonAfter = await pavise.counters();
+    expect(daemonAfter.unknownEspPackets - daemonBefore.unknownEspPackets).toBeGreaterThanOrEqual(espShaped);
+    expect(daemonAfter.datapath?.inboundMalformed).toBe(daemonBefore.datapath?.inboundMalformed);
 
     // IKE still works (a Child SA rekey) and the new SA carries traffic.
     const old = pair.ours.spiIn;
