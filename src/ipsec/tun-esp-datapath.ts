@@ -39,6 +39,10 @@ export interface TunEspDatapathOptions {
  */
 export class TunEspDatapath implements IpsecDatapath {
   private readonly engine = new EspEngine({ clock: Date.now, iv: espIvSource(systemRandom) });
+  /** Each installed SA's policy (name, peer, selectors), to recognise a rekeyed SA's successor. */
+  private readonly policies = new Map<number, string>();
+  /** Rekeyed SAs still accepting late inbound packets, by inbound SPI. */
+  private readonly lingering = new Map<number, NodeJS.Timeout>();
   /** Decrypted packets waiting for the end of this I/O phase, to be written in one batch. */
   private delivered: Uint8Array[] = [];
   private flushScheduled = false;
@@ -76,10 +80,33 @@ export class TunEspDatapath implements IpsecDatapath {
 
   installChildSa(keys: ChildSaKeys): void {
     this.engine.installChildSa(keys);
+    this.policies.set(keys.spiIn, policyKey(keys));
     this.routing.routeChildSa(keys.spiIn, keys);
   }
 
+  /**
+   * Removes a Child SA. One that was rekeyed (a successor with the same policy is installed)
+   * keeps accepting inbound packets for REKEYED_LINGER_MS, for those the peer sent before it
+   * switched (strongSwan's delete_rekeyed_delay); outbound already uses the successor.
+   */
   removeChildSa(spiIn: number, spiOut?: number): void {
+    const policy = this.policies.get(spiIn);
+    const succeeded =
+      policy !== undefined && [...this.policies].some(([other, key]) => other !== spiIn && key === policy);
+    this.policies.delete(spiIn);
+    if (succeeded && !this.lingering.has(spiIn)) {
+      const timer = setTimeout(() => this.removeNow(spiIn, spiOut), REKEYED_LINGER_MS);
+      timer.unref();
+      this.lingering.set(spiIn, timer);
+      return;
+    }
+    this.removeNow(spiIn, spiOut);
+  }
+
+  private removeNow(spiIn: number, spiOut?: number): void {
+    const timer = this.lingering.get(spiIn);
+    if (timer) clearTimeout(timer);
+    this.lingering.delete(spiIn);
     this.engine.removeChildSa(spiIn, spiOut);
     // A rekeyed SA leaves its successor with the same selectors: its routes stay.
     this.routing.unroute(spiIn);
@@ -156,9 +183,24 @@ export class TunEspDatapath implements IpsecDatapath {
 
   /** Removes the routes and rules, then the TUN device. */
   async close(): Promise<void> {
+    for (const spiIn of [...this.lingering.keys()]) this.removeNow(spiIn);
     await this.routing.close();
     this.tun.close();
   }
+}
+
+/** How long a rekeyed SA still accepts inbound packets (strongSwan: delete_rekeyed_delay = 5 s). */
+const REKEYED_LINGER_MS = 5000;
+
+function policyKey(keys: ChildSaKeys): string {
+  const ts = (list: ChildSaKeys["localTs"]): string =>
+    list
+      .map(
+        (t) =>
+          `${t.protocol}:${Buffer.from(t.start).toString("hex")}-${Buffer.from(t.end).toString("hex")}:${t.portStart}-${t.portEnd}`,
+      )
+      .join(",");
+  return `${keys.name}|${keys.remoteAddress}|${keys.mode}|${ts(keys.localTs)}|${ts(keys.remoteTs)}`;
 }
 
 function sameEndpoint(a: EspEndpoint, b: EspEndpoint): boolean {

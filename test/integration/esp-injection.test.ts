@@ -229,4 +229,38 @@ describe("replayed, forged and malformed ESP packets sent to Pavise", () => {
         `daemon alive, Child SA rekeyed ${old} → ${pair.ours.spiIn} afterwards and carrying traffic`,
     );
   });
+
+  it("keeps a rekeyed SA's inbound side for late packets for 5 s, then forgets its SPI", async () => {
+    const [late] = await captureEsp(1);
+    const oldSpi = pair.ours.spiIn;
+    const reported = (): boolean =>
+      pavise.log().includes(`unknown SPI ${Number.parseInt(oldSpi, 16).toString(16)} `);
+    const rekeyedAt = Date.now();
+    expect(await pavise.rekey("c1", "net")).toBe(1);
+    pair = await bothAgree(pavise, charon, (p) => p.ours.spiIn !== oldSpi);
+    expect(pair.ours.spiIn).not.toBe(oldSpi);
+
+    // Right after the rekey, a packet on the old SA still finds it (here: as a replay).
+    await inject([late!.payload]);
+    await handledSoFar();
+    expect(reported(), "the old SPI reported as unknown during the linger").toBe(false);
+    expect(Date.now() - rekeyedAt).toBeLessThan(4_000);
+
+    // After strongSwan's delete_rekeyed_delay (5 s) the SA is gone: the same packet is unknown.
+    await until(
+      "the old SPI to be reported as unknown",
+      async () => {
+        await inject([late!.payload]);
+        await handledSoFar();
+        return reported();
+      },
+      (seen) => seen,
+      15_000,
+      250,
+    );
+    const forgottenAfter = Date.now() - rekeyedAt;
+    expect(forgottenAfter).toBeGreaterThanOrEqual(4_500);
+    expect(await pingThrough(lab, 2)).toBe(2);
+    console.log(`rekeyed SA ${oldSpi} accepted late packets, forgotten ${forgottenAfter} ms after the rekey`);
+  });
 });
