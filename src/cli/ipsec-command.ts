@@ -8,11 +8,14 @@ import type { SaCounters } from "../ipsec/datapath.js";
 import type { IkeSaStatus } from "../ipsec/sa-status.js";
 import { makeOutput, table } from "./output.js";
 import { parseCommandArgs, usageError } from "./usage.js";
+import { parseDuration } from "../config/durations.js";
 
 export const IPSEC_USAGE = `usage:
   pavise ipsec serve --config FILE [--control PATH] [--datapath esp|record] [--tun NAME]
-                     [--routing-table N] [--json]              run the IKEv2 endpoint (foreground;
-                                                               tunnel routes in table N, default ${DEFAULT_ROUTING_TABLE})
+                     [--routing-table N] [--nat-keepalive DURATION] [--json]
+                                                               run the IKEv2 endpoint (foreground;
+                                                               tunnel routes in table N, default ${DEFAULT_ROUTING_TABLE};
+                                                               NAT keepalives every DURATION, default 20s, 0 off)
   pavise ipsec check --config FILE [--json]                    validate a configuration
   pavise ipsec sas [--control PATH] [--json]                   IKE and Child SAs of the running endpoint
   pavise ipsec initiate NAME [--control PATH] [--json]         set up a connection and wait for it
@@ -27,6 +30,7 @@ function parse(args: string[]) {
     datapath: { type: "string" },
     tun: { type: "string" },
     "routing-table": { type: "string" },
+    "nat-keepalive": { type: "string" },
     json: { type: "boolean" },
   } as const;
   return parseCommandArgs(args, options, IPSEC_USAGE);
@@ -46,10 +50,16 @@ export async function ipsecCommand(args: string[]): Promise<number> {
       }
       const table = values["routing-table"];
       const routingTable = table === undefined ? undefined : parseRoutingTable(table);
+      const keepalive = values["nat-keepalive"];
+      const natKeepaliveMs = keepalive === undefined ? undefined : parseDuration(keepalive);
+      if (keepalive !== undefined && natKeepaliveMs === undefined) {
+        throw usageError(`--nat-keepalive: '${keepalive}' is not a duration (20s, 500ms, 0)`, IPSEC_USAGE);
+      }
       return serve(values.config, control, values.json === true, {
         ...(datapath ? { datapath } : {}),
         ...(values.tun ? { tunName: values.tun } : {}),
         ...(routingTable === undefined ? {} : { routingTable }),
+        ...(natKeepaliveMs === undefined ? {} : { natKeepaliveMs }),
       });
     }
     case "check": {
@@ -136,7 +146,12 @@ async function serve(
   configFile: string,
   control: string,
   json: boolean,
-  datapathOptions: { datapath?: "esp" | "record"; tunName?: string; routingTable?: number },
+  datapathOptions: {
+    datapath?: "esp" | "record";
+    tunName?: string;
+    routingTable?: number;
+    natKeepaliveMs?: number;
+  },
 ): Promise<number> {
   const print = (event: IkeEvent | { type: "started"; addresses: string[] }): void => {
     const stamp = new Date().toISOString();

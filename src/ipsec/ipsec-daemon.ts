@@ -11,12 +11,15 @@ import { IkeSockets, type UdpPath } from "../ike/driver/ike-sockets.js";
 import { PaviseError } from "../util/errors.js";
 import { RecordingDatapath, type IpsecDatapath } from "./datapath.js";
 import { TunEspDatapath, type DatapathStats } from "./tun-esp-datapath.js";
+import { DEFAULT_NAT_KEEPALIVE_MS, keepalivesDue, NAT_KEEPALIVE } from "./nat-keepalive.js";
 import { tunAddonAvailable } from "../esp/driver/tun-device.js";
 import type { EspEvent } from "../esp/core/esp-engine.js";
 import { describeIkeSa, type IkeSaStatus } from "./sa-status.js";
 
 export interface DaemonCounters {
   unknownEspPackets: number;
+  /** One-octet keepalives sent (RFC 3948 §2.3). */
+  natKeepalivesSent: number;
   /** With the ESP datapath. */
   datapath?: DatapathStats;
 }
@@ -28,6 +31,8 @@ export interface IpsecDaemonOptions {
    * when the TUN addon is built, "record" (with a warning) otherwise.
    */
   datapath?: "esp" | "record";
+  /** NAT keepalive interval (RFC 3948 §2.3; default 20 s); 0 turns them off. */
+  natKeepaliveMs?: number;
   /** TUN device name for the ESP datapath (default pavise0). */
   tunName?: string;
   /** Pavise's routing table for the ESP datapath's routes (default 4500; see policy-routing-plan.ts). */
@@ -46,6 +51,8 @@ export class IpsecDaemon {
   private timerAt: number | undefined;
   private readonly waiters = new Set<(event: IkeEvent) => void>();
   private unknownEsp = 0;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private keepalivesSent = 0;
   private esp: TunEspDatapath | undefined;
 
   private constructor(
@@ -107,6 +114,7 @@ export class IpsecDaemon {
       throw error;
     }
     options.log({ type: "started", addresses });
+    daemon.scheduleKeepalives(options.natKeepaliveMs ?? DEFAULT_NAT_KEEPALIVE_MS);
     for (const connection of config.connections) {
       if (connection.children.some((c) => c.startAction === "start")) daemon.startInitiate(connection.name);
     }
@@ -181,6 +189,33 @@ export class IpsecDaemon {
     });
     this.pump();
     return sa;
+  }
+
+  /** Sends NAT keepalives on encapsulated Child SA paths that were quiet for `intervalMs`. */
+  private scheduleKeepalives(intervalMs: number, delayMs = intervalMs): void {
+    if (intervalMs <= 0) return;
+    this.keepaliveTimer = setTimeout(() => {
+      const paths = this.endpoint.ikeSas().flatMap((sa) =>
+        sa.childSas().flatMap((child) =>
+          child.encap
+            ? [
+                {
+                  from: { address: child.localAddress, port: child.encap.localPort },
+                  to: { address: child.remoteAddress, port: child.encap.remotePort },
+                },
+              ]
+            : [],
+        ),
+      );
+      const now = Date.now();
+      const plan = keepalivesDue(paths, (p) => this.sockets?.lastSent(p.from, p.to), now, intervalMs);
+      for (const path of plan.send) {
+        this.sockets?.sendEsp(path.from, path.to, [NAT_KEEPALIVE]);
+        this.keepalivesSent++;
+      }
+      this.scheduleKeepalives(intervalMs, Math.max(100, (plan.nextAt ?? now + intervalMs) - now));
+    }, delayMs);
+    this.keepaliveTimer.unref();
   }
 
   /** The datapath's lifetimes reach IKE: a soft limit rekeys the Child SA, a hard one deletes it. */
@@ -262,6 +297,7 @@ export class IpsecDaemon {
     const datapath = this.esp?.stats();
     return {
       unknownEspPackets: this.unknownEsp + (datapath?.unknownSpi ?? 0),
+      natKeepalivesSent: this.keepalivesSent,
       ...(datapath ? { datapath } : {}),
     };
   }
@@ -275,6 +311,7 @@ export class IpsecDaemon {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     if (this.timer) clearTimeout(this.timer);
+    if (this.keepaliveTimer) clearTimeout(this.keepaliveTimer);
     this.sockets?.close();
     await this.esp?.close();
   }

@@ -32,6 +32,8 @@ export async function startPaviseIpsec(
   runtime: HostRuntime,
   host: string,
   configText: string,
+  /** More `pavise ipsec serve` flags, e.g. ["--nat-keepalive", "1s"]. */
+  serveArgs: readonly string[] = [],
 ): Promise<PaviseIpsec> {
   instances += 1;
   const dir = join(runtime.labDir, "hosts", host, `pavise-ipsec-${process.pid}-${instances}`);
@@ -50,6 +52,7 @@ export async function startPaviseIpsec(
       configPath,
       "--control",
       controlSocket,
+      ...serveArgs,
     ],
     { role: `pavise-ipsec-${instances}`, log: join(dir, "serve.log") },
   );

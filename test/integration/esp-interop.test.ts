@@ -8,6 +8,7 @@ import { startEchoServer, startTraffic } from "../../src/lab/probes/traffic.js";
 import type { Charon, ChildSaInfo } from "../../src/lab/strongswan/charon.js";
 import {
   C1_INNER,
+  N1,
   N1_INNER,
   establishEspTunnel,
   mbits,
@@ -15,6 +16,7 @@ import {
   startEspLab,
   type ChildSaPair,
 } from "../support/esp-tunnel.js";
+import { startUdpCapture, type CapturedUdp } from "../support/udp-capture.js";
 
 // Traffic through Pavise's own ESP datapath (TUN + ESP in UDP/4500) to and from strongSwan
 // (kernel-libipsec), AES-128-GCM, tunnel mode: ICMP, TCP (iperf3, and 100 MiB each way checked
@@ -194,5 +196,31 @@ describe("ESP traffic between Pavise and strongSwan", () => {
         await lab.runtime.stop(server);
       }
     }
+  });
+
+  it("sends NAT keepalives (one 0xFF octet, RFC 3948 §2.3) on a quiet path, and none while ESP flows", async () => {
+    await pavise.stop();
+    ({ pavise } = await establishEspTunnel(lab, charon, { serveArgs: ["--nat-keepalive", "1s"] }));
+    // tcpdump on c1: UDP from Pavise's port 4500 with a one-octet payload (UDP length 9).
+    const capture = await startUdpCapture(lab.runtime, "c1", {
+      nic: "eth0",
+      filter: `udp src port 4500 and src host ${N1} and udp[4:2] = 9`,
+      count: 2,
+    });
+    let keepalives: CapturedUdp[];
+    try {
+      keepalives = await capture.datagrams(10_000);
+    } finally {
+      await capture.stop();
+    }
+    expect(keepalives.map((k) => [...k.payload])).toEqual([[0xff], [0xff]]);
+    // A path that carries ESP needs none: ping every 200 ms for 3 s, then count again.
+    const quietBefore = (await pavise.counters()).natKeepalivesSent;
+    expect(quietBefore).toBeGreaterThanOrEqual(2);
+    const busy = await lab.exec("c1", ["ping", "-c", "15", "-i", "0.2", "-I", C1_INNER, N1_INNER]);
+    expect(busy.stdout).toMatch(/15 received/);
+    expect((await pavise.counters()).natKeepalivesSent - quietBefore).toBeLessThanOrEqual(1);
+    // strongSwan takes them as keepalives: the SA stays up and carries traffic.
+    expect(await pingThrough(lab, 2)).toBe(2);
   });
 });

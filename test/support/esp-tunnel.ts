@@ -27,6 +27,8 @@ const PSK = "pavise-esp-psk";
 export interface EspTunnelOptions {
   /** ESP proposal on both sides, in the one syntax both speak (default aes128gcm16). */
   esp?: string;
+  /** More `pavise ipsec serve` flags. */
+  serveArgs?: string[];
 }
 
 export function paviseEspConfig(options: EspTunnelOptions = {}): string {
@@ -129,7 +131,7 @@ export async function establishEspTunnel(
   charon: Charon,
   options: EspTunnelOptions = {},
 ): Promise<{ pavise: PaviseIpsec; pair: ChildSaPair }> {
-  const pavise = await startPaviseIpsec(lab.runtime, "n1", paviseEspConfig(options));
+  const pavise = await startPaviseIpsec(lab.runtime, "n1", paviseEspConfig(options), options.serveArgs);
   try {
     await charon.loadConfig(charonEspConfig(options));
     await charon.initiate({ child: "n1", ike: "n1", timeoutMs: 10_000 });

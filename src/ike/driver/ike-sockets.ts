@@ -29,6 +29,8 @@ interface BoundSocket {
  */
 export class IkeSockets {
   private readonly sockets = new Map<string, BoundSocket>();
+  /** When something was last sent from a NAT-T socket to a peer ("from>to"), for keepalives. */
+  private readonly lastSentAt = new Map<string, number>();
 
   private constructor(private readonly listener: DatagramListener) {}
 
@@ -111,6 +113,12 @@ export class IkeSockets {
     if (!socket) return;
     const framed = frameIkeMessage(path.localPort === natTPort ? NAT_T_PORT : IKE_PORT, message);
     socket.send({ address: path.remoteAddress, port: path.remotePort }, [framed]);
+    if (path.localPort === natTPort) {
+      this.lastSentAt.set(
+        `${path.localAddress}:${path.localPort}>${path.remoteAddress}:${path.remotePort}`,
+        Date.now(),
+      );
+    }
   }
 
   /** Sends ESP packets in UDP (RFC 3948: no marker) from one of our NAT-T sockets to one peer. */
@@ -120,6 +128,15 @@ export class IkeSockets {
     datagrams: readonly Uint8Array[],
   ): void {
     this.sockets.get(`${from.address}:${from.port}`)?.send(to, datagrams);
+    this.lastSentAt.set(`${from.address}:${from.port}>${to.address}:${to.port}`, Date.now());
+  }
+
+  /** When a NAT-T socket last sent anything to a peer (ESP, IKE or a keepalive). */
+  lastSent(
+    from: { address: string; port: number },
+    to: { address: string; port: number },
+  ): number | undefined {
+    return this.lastSentAt.get(`${from.address}:${from.port}>${to.address}:${to.port}`);
   }
 
   close(): void {
