@@ -1,14 +1,17 @@
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Lab } from "../../src/lab/lab.js";
-import type { PaviseIpsec } from "../../src/lab/pavise-ipsec.js";
+import { startPaviseIpsec, type PaviseIpsec } from "../../src/lab/pavise-ipsec.js";
 import { sendBulk, startBulkReceiver } from "../../src/lab/probes/bulk-transfer.js";
 import { startEchoServer, startTraffic } from "../../src/lab/probes/traffic.js";
 import type { Charon } from "../../src/lab/strongswan/charon.js";
 import {
   C1_INNER,
   N1_INNER,
+  charonEspConfig,
   establishEspTunnel,
   mbits,
+  paviseEspConfig,
   pingThrough,
   startEspLab,
 } from "../support/esp-tunnel.js";
@@ -203,4 +206,23 @@ describe("each ESP algorithm between strongSwan and Pavise", () => {
       console.log(`${algorithm.esp} (Pavise: ${ours.algorithms}): 16 MiB TCP ${figures.join(", ")}`);
     });
   }
+
+  // Transport mode runs between two Pavise hosts (esp-pavise-pair.test.ts). strongSwan's
+  // kernel-libipsec has no transport mode: this proves that the limit is there, not in Pavise,
+  // and fails (asking for a real interop test) once a strongSwan here can do it.
+  it("transport mode: Pavise agrees to it, strongSwan's kernel-libipsec cannot install it", async () => {
+    await pavise?.stop();
+    pavise = await startPaviseIpsec(lab.runtime, "n1", paviseEspConfig({ transport: true }));
+    await charon.loadConfig(charonEspConfig({ transport: true }));
+    const failed = await charon.initiate({ child: "n1", ike: "n1", timeoutMs: 10_000 }).then(
+      () => undefined,
+      (error: Error) => error,
+    );
+    expect(failed?.message).toMatch(/CHILD_SA 'n1' failed/);
+    const log = readFileSync(charon.logPath, "utf8");
+    expect(log).toMatch(/received USE_TRANSPORT_MODE notify/); // Pavise accepted transport mode
+    expect(log).toMatch(/failed to create SAD entry/); // kernel-libipsec refused the SA
+    expect(pavise.log()).toMatch(/CHILD SA net up: .*transport/);
+    await charon.terminate({ ike: "n1" }).catch(() => undefined);
+  });
 });

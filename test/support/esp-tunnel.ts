@@ -29,6 +29,8 @@ export interface EspTunnelOptions {
   esp?: string;
   /** More `pavise ipsec serve` flags. */
   serveArgs?: string[];
+  /** Transport mode: the selectors are the outer addresses (default: tunnel, inner addresses). */
+  transport?: boolean;
 }
 
 export function paviseEspConfig(options: EspTunnelOptions = {}): string {
@@ -42,9 +44,10 @@ connections:
     remote: { auth: psk, id: ${C1} }
     children:
       net:
-        local_ts: [${N1_INNER}/32]
-        remote_ts: [${C1_INNER}/32]
+        local_ts: [${options.transport ? N1 : N1_INNER}/32]
+        remote_ts: [${options.transport ? C1 : C1_INNER}/32]
         esp_proposals: [${options.esp ?? "aes128gcm16"}]
+        mode: ${options.transport ? "transport" : "tunnel"}
 secrets:
   ike:
     - id: [${N1}, ${C1}]
@@ -59,8 +62,9 @@ export function charonEspConfig(options: EspTunnelOptions = {}): string {
     remoteAddress: N1,
     psk: PSK,
     espProposals: options.esp ?? "aes128gcm16",
-    localTs: [`${C1_INNER}/32`],
-    remoteTs: [`${N1_INNER}/32`],
+    localTs: [`${options.transport ? C1 : C1_INNER}/32`],
+    remoteTs: [`${options.transport ? N1 : N1_INNER}/32`],
+    mode: options.transport ? "transport" : "tunnel",
   });
 }
 
