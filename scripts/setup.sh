@@ -16,6 +16,7 @@ packages=(
   etcd-server etcd-client                                               # cluster state (etcd 3.4)
   strongswan-charon strongswan-swanctl libcharon-extra-plugins          # IPsec reference peer (kernel-libipsec)
   iperf3                                                                # throughput references
+  keepalived                                                            # failover reference (VRRP, bench:failover)
   tcpdump                                                               # ESP packets the injection tests replay
   gcc make python3 libc6-dev                                            # the TUN addon (native/tun, node-gyp)
 )
