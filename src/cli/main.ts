@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
 import { PaviseError, describeError } from "../util/errors.js";
+import { configCommand } from "./config-command.js";
 import { ipsecCommand } from "./ipsec-command.js";
 import { labCommand } from "./lab-command.js";
 import { usageError } from "./usage.js";
@@ -10,6 +11,7 @@ const USAGE = `usage: pavise COMMAND [ARGS] [--json]
 commands:
   lab        a cluster of network namespaces on this machine (pavise lab help)
   ipsec      the IKEv2/IPsec endpoint (pavise ipsec help)
+  config     the cluster configuration file (pavise config help)
   version    print the version
   help       this text`;
 
@@ -27,6 +29,8 @@ async function main(argv: string[]): Promise<number> {
       return labCommand(rest);
     case "ipsec":
       return ipsecCommand(rest);
+    case "config":
+      return configCommand(rest);
     case "version":
     case "--version":
       process.stdout.write(`pavise ${version()}\n`);

@@ -1,0 +1,80 @@
+import type { ArpConfig, ClusterTiming } from "./model.js";
+
+/**
+ * What a cluster file may leave out, chosen so a Serviceguard administrator gets the behaviour
+ * they expect and a node never keeps an address after its lease could have lapsed.
+ * FACTS.md ("etcd") has the measurements behind the timing.
+ */
+
+/**
+ * MEMBER_TIMEOUT: 2 s, the smallest lease etcd grants with its default Raft timing (heartbeat
+ * 100 ms, election 1 s). 1 s works only with heartbeat 50 ms / election 500 ms (as the lab
+ * runs etcd); Serviceguard's own default is 14 s. etcd leases are whole seconds.
+ */
+export const DEFAULT_MEMBER_TIMEOUT_MS = 2_000;
+
+/**
+ * The rest of the timing follows member_timeout unless given:
+ * - keepalive_interval: a third of it (as etcd's own clients renew), so one renewal can be late
+ *   and the next still lands before fence_after;
+ * - fence_after: 60 % of it, so a node stops its packages and drops their addresses well before
+ *   the others may see its lease expire;
+ * - event_loop_budget: a quarter of it; a stall longer than this fences the node as well, and
+ *   fence_after + event_loop_budget stays below member_timeout, so a fence decision that comes
+ *   late by a whole budget still comes before the lease can lapse.
+ */
+export function defaultTiming(memberTimeoutMs: number): ClusterTiming {
+  return {
+    memberTimeoutMs,
+    keepaliveIntervalMs: Math.round(memberTimeoutMs / 3),
+    fenceAfterMs: Math.round(memberTimeoutMs * 0.6),
+    eventLoopBudgetMs: Math.round(memberTimeoutMs / 4),
+  };
+}
+
+/**
+ * Gratuitous ARP: a burst of 3, 150 ms apart. One GARP updates a peer's cache in ≈6 ms; without
+ * one a peer kept the old MAC ≈11 s (FACTS.md); the repeats cover a lost packet.
+ */
+export const DEFAULT_ARP: ArpConfig = { count: 3, intervalMs: 150 };
+
+/** Package defaults, as cmmakepkg writes them unless noted. */
+export const PACKAGE_DEFAULTS = {
+  type: "failover",
+  /** node_name "*": every node, in the order of the nodes list. */
+  nodes: "*",
+  autoRun: true,
+  failoverPolicy: "configured_node",
+  failbackPolicy: "manual",
+  nodeFailFast: false,
+} as const;
+
+/** Service defaults: service_restart none, service_halt_timeout 10 s. */
+export const SERVICE_DEFAULTS = {
+  restarts: 0,
+  /**
+   * Serviceguard restarts at once; a short pause keeps an "unlimited" service that fails on
+   * start from spinning a core.
+   */
+  restartDelayMs: 1_000,
+  haltTimeoutMs: 10_000,
+  failFast: false,
+} as const;
+
+/**
+ * Start and halt scripts: Serviceguard's default is no_timeout, but a hung halt script would
+ * block a failover for ever, so Pavise always has one; raise it for slow starts.
+ */
+export const DEFAULT_SCRIPT_TIMEOUT_MS = 60_000;
+
+/**
+ * Generic resources start "down" on each node until their monitor or an operator says "up"
+ * (Serviceguard: status unknown, and a package does not start on unknown); monitors run every
+ * 10 s.
+ */
+export const RESOURCE_DEFAULTS = { initial: "down", monitorIntervalMs: 10_000 } as const;
+
+/** Prefix of every etcd key of the cluster. */
+export function defaultEtcdPrefix(clusterName: string): string {
+  return `/pavise/${clusterName}/`;
+}
