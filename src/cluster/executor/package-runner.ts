@@ -1,0 +1,272 @@
+/**
+ * Starts and halts one package on this node by carrying out its steps (package-steps.ts)
+ * through a table of drivers, logging each one to the package log. Start stops at the first
+ * step that fails and says what to do; the package is then half-started ("failed"), and halt
+ * takes down whatever is there. Halt never stops half-way: every service is halted, every
+ * address removed and the halt script run even when an earlier step failed, because an address
+ * left behind could end up held by two nodes. A halt while the start is still running stops the
+ * start first (its script is killed), then halts.
+ */
+
+import type { PackageConfig, ServiceConfig, SubnetConfig } from "../config/model.js";
+import {
+  describeStep,
+  haltSteps,
+  type PackageStep,
+  type PlacedAddress,
+  startSteps,
+} from "./package-steps.js";
+import { describeScriptOutcome, type ScriptKind, type ScriptOutcome } from "./script-runner.js";
+import type { ScriptConfig } from "../config/model.js";
+import type { ServiceEvent } from "./service-supervision.js";
+import type { ServiceHaltOutcome } from "./service-supervisor.js";
+
+/** A running service, as the runner sees it. */
+export interface ServiceHandle {
+  readonly name: string;
+  readonly pid: number | undefined;
+  halt(): Promise<ServiceHaltOutcome>;
+}
+
+/** What the runner needs done; the real ones are in package-drivers.ts, tests bring their own. */
+export interface PackageDrivers {
+  runScript(kind: ScriptKind, script: ScriptConfig, abort: AbortSignal): Promise<ScriptOutcome>;
+  /** Adds and announces the address; resolves with the NIC it went on. */
+  addAddress(address: PlacedAddress): Promise<string>;
+  /** Removes the address wherever it is on this node. */
+  removeAddress(address: PlacedAddress): Promise<void>;
+  /** Starts the service under supervision; its events come through `onServiceEvent`. */
+  startService(service: ServiceConfig, onServiceEvent: (event: ServiceEvent) => void): Promise<ServiceHandle>;
+  log(text: string): void;
+}
+
+export type PackageRunState =
+  | { kind: "down" }
+  | { kind: "starting" }
+  | { kind: "up"; since: number }
+  /** A start step failed, or a service ran out of restarts: halt it. */
+  | { kind: "failed"; reason: string }
+  | { kind: "halting" };
+
+export interface StepProblem {
+  step: string;
+  message: string;
+  hint: string;
+}
+
+export type StartResult = { ok: true; ms: number } | { ok: false; problem: StepProblem };
+export interface HaltResult {
+  ok: boolean;
+  ms: number;
+  problems: StepProblem[];
+}
+
+export type PackageEvent =
+  | { kind: "service"; package: string; service: string; event: ServiceEvent }
+  /** The package can no longer run here (a service failed for good): halt it and fail it over. */
+  | { kind: "package-failed"; package: string; reason: string };
+
+export class PackageRunner {
+  private current: PackageRunState = { kind: "down" };
+  private services: ServiceHandle[] = [];
+  private starting: Promise<StartResult> | undefined;
+  private abort = new AbortController();
+  private startScriptRan = false;
+
+  constructor(
+    readonly pkg: PackageConfig,
+    private readonly subnets: readonly SubnetConfig[],
+    private readonly drivers: PackageDrivers,
+    private readonly onEvent: (event: PackageEvent) => void = () => undefined,
+  ) {}
+
+  get state(): PackageRunState {
+    return this.current;
+  }
+
+  /** The services started in this run, with their current PIDs. */
+  runningServices(): readonly ServiceHandle[] {
+    return this.services;
+  }
+
+  start(): Promise<StartResult> {
+    if (this.current.kind !== "down") {
+      return Promise.resolve({
+        ok: false,
+        problem: {
+          step: "start",
+          message: `package ${this.pkg.name} is ${this.current.kind} on this node, not down`,
+          hint: `halt it first (pavise pkg halt ${this.pkg.name})`,
+        },
+      });
+    }
+    this.starting = this.runStart();
+    return this.starting;
+  }
+
+  async halt(): Promise<HaltResult> {
+    if (this.current.kind === "down") return { ok: true, ms: 0, problems: [] };
+    if (this.current.kind === "halting") {
+      return {
+        ok: false,
+        ms: 0,
+        problems: [{ step: "halt", message: "a halt is already running", hint: "wait for it" }],
+      };
+    }
+    const began = Date.now();
+    if (this.current.kind === "starting") {
+      this.drivers.log(`halt requested while starting: stopping the start`);
+      this.abort.abort();
+      await this.starting;
+    }
+    this.current = { kind: "halting" };
+    this.drivers.log(`halting package ${this.pkg.name}`);
+    const problems: StepProblem[] = [];
+    for (const step of haltSteps(this.pkg, this.subnets)) {
+      if (step.kind === "halt-script" && !this.startScriptRan && this.pkg.startScript) continue;
+      const problem = await this.haltStep(step);
+      if (problem) {
+        problems.push(problem);
+        this.drivers.log(`${problem.step} failed: ${problem.message} — ${problem.hint}`);
+      }
+    }
+    this.services = [];
+    this.startScriptRan = false;
+    this.abort = new AbortController();
+    this.current = { kind: "down" };
+    const ms = Date.now() - began;
+    this.drivers.log(
+      problems.length === 0
+        ? `package ${this.pkg.name} halted in ${ms} ms`
+        : `package ${this.pkg.name} halted in ${ms} ms with ${problems.length} problem(s)`,
+    );
+    return { ok: problems.length === 0, ms, problems };
+  }
+
+  private async runStart(): Promise<StartResult> {
+    const began = Date.now();
+    this.current = { kind: "starting" };
+    this.drivers.log(`starting package ${this.pkg.name}`);
+    for (const step of startSteps(this.pkg, this.subnets)) {
+      if (this.abort.signal.aborted)
+        return this.failStart({
+          step: describeStep(step),
+          message: "the package is halting",
+          hint: "none: it was halted on purpose",
+        });
+      const problem = await this.startStep(step);
+      if (problem) return this.failStart(problem);
+    }
+    if (this.abort.signal.aborted)
+      return this.failStart({
+        step: "start",
+        message: "the package is halting",
+        hint: "none: it was halted on purpose",
+      });
+    const ms = Date.now() - began;
+    this.current = { kind: "up", since: Date.now() };
+    this.drivers.log(`package ${this.pkg.name} is up (started in ${ms} ms)`);
+    return { ok: true, ms };
+  }
+
+  private failStart(problem: StepProblem): StartResult {
+    this.current = { kind: "failed", reason: `${problem.step}: ${problem.message}` };
+    this.drivers.log(`start failed at ${problem.step}: ${problem.message} — ${problem.hint}`);
+    return { ok: false, problem };
+  }
+
+  private async startStep(step: PackageStep): Promise<StepProblem | undefined> {
+    const name = describeStep(step);
+    try {
+      switch (step.kind) {
+        case "start-script": {
+          this.startScriptRan = true;
+          const outcome = await this.drivers.runScript("start", step.script, this.abort.signal);
+          if (outcome.kind === "ok") return undefined;
+          return {
+            step: name,
+            message: describeScriptOutcome("start", outcome),
+            hint: scriptHint("start", outcome, this.pkg.name),
+          };
+        }
+        case "add-address":
+          await this.drivers.addAddress(step.address);
+          return undefined;
+        case "start-service": {
+          const handle = await this.drivers.startService(step.service, (event) =>
+            this.onServiceEvent(step.service, event),
+          );
+          this.services.push(handle);
+          return undefined;
+        }
+        default:
+          return undefined;
+      }
+    } catch (err) {
+      return { step: name, message: (err as Error).message, hint: errorHint(err, this.pkg.name) };
+    }
+  }
+
+  private async haltStep(step: PackageStep): Promise<StepProblem | undefined> {
+    const name = describeStep(step);
+    try {
+      switch (step.kind) {
+        case "halt-services": {
+          const order = step.services.map((s) => s.name);
+          const handles = [...this.services].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
+          await Promise.all(handles.map((h) => h.halt()));
+          return undefined;
+        }
+        case "remove-address":
+          await this.drivers.removeAddress(step.address);
+          return undefined;
+        case "halt-script": {
+          const outcome = await this.drivers.runScript("halt", step.script, new AbortController().signal);
+          if (outcome.kind === "ok") return undefined;
+          return {
+            step: name,
+            message: describeScriptOutcome("halt", outcome),
+            hint: scriptHint("halt", outcome, this.pkg.name),
+          };
+        }
+        default:
+          return undefined;
+      }
+    } catch (err) {
+      return { step: name, message: (err as Error).message, hint: errorHint(err, this.pkg.name) };
+    }
+  }
+
+  private onServiceEvent(service: ServiceConfig, event: ServiceEvent): void {
+    this.onEvent({ kind: "service", package: this.pkg.name, service: service.name, event });
+    if (event.kind === "failed" && this.current.kind !== "halting") {
+      const reason = `service ${service.name} failed for good after ${event.restarts} restart(s)`;
+      this.current = { kind: "failed", reason };
+      this.drivers.log(`package ${this.pkg.name} has failed on this node: ${reason}`);
+      this.onEvent({ kind: "package-failed", package: this.pkg.name, reason });
+    }
+  }
+}
+
+function scriptHint(kind: ScriptKind, outcome: ScriptOutcome, pkg: string): string {
+  const key = kind === "start" ? "run_script_timeout" : "halt_script_timeout";
+  switch (outcome.kind) {
+    case "timed-out":
+      return `make the ${kind} script finish sooner or raise its timeout (${key}); its output is in the package log`;
+    case "failed":
+      return `read the ${kind} script's output in the package log and fix it${kind === "start" ? `, then halt the package (pavise pkg halt ${pkg}) and run it again` : ""}`;
+    case "not-started":
+      return "check that /bin/sh exists and the daemon may start processes";
+    default:
+      return kind === "start"
+        ? `halt the package (pavise pkg halt ${pkg}) to clean up what was started`
+        : "none";
+  }
+}
+
+function errorHint(err: unknown, pkg: string): string {
+  const hint = (err as { hint?: unknown }).hint;
+  return typeof hint === "string"
+    ? hint
+    : `read the package log, then halt the package (pavise pkg halt ${pkg})`;
+}
