@@ -1,0 +1,132 @@
+/**
+ * Every key Pavise keeps in etcd, in one place. All live under the cluster's prefix
+ * (etcd.prefix, by default "/pavise/<cluster name>/"; it ends with "/"):
+ *
+ *   <prefix>config                    the applied cluster configuration (pavise config apply)
+ *   <prefix>nodes/<node>              JSON NodeRecord, bound to the node's lease: present while
+ *                                     the node is a member; gone ≈TTL after it fails
+ *   <prefix>owners/<package>/<node>   the node owns the package (may start it, runs it), bound to
+ *                                     that node's lease, so ownership dies with its owner. A
+ *                                     failover package has at most one key under
+ *                                     owners/<package>/: it is taken by a transaction that needs
+ *                                     the whole prefix empty (ownership.ts). A multi-node package
+ *                                     has one per node that runs it. Value: JSON OwnerRecord.
+ *   <prefix>leader                    the node that writes placements: taken by a transaction
+ *                                     on create_revision == 0, bound to its lease (leader.ts)
+ *   <prefix>placements                JSON package → nodes, written only by the leader, with a
+ *                                     transaction that checks it still holds <prefix>leader
+ *   <prefix>events/<time>-<node>-<n>  the event log: JSON ClusterEvent, one key per event; the
+ *                                     key sorts by the writer's wall clock (13-digit ms), the
+ *                                     key's mod revision gives the cluster-wide order
+ *
+ * Names of nodes and packages are checked at the configuration boundary; here a name that
+ * would break the layout (empty, or with "/") is refused with the name in the error.
+ */
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+export interface NodeRecord {
+  name: string;
+  /** The lease the key is bound to (decimal). */
+  lease: string;
+  /** When the node joined (ms since the epoch, the node's wall clock). */
+  since: number;
+  /** Whatever else the daemon reports (status, subnets up, resources). */
+  [extra: string]: unknown;
+}
+
+export interface OwnerRecord {
+  node: string;
+  lease: string;
+  /** When ownership was taken (ms since the epoch, the owner's wall clock). */
+  since: number;
+}
+
+export interface ClusterEvent {
+  /** ms since the epoch, the writer's wall clock. */
+  time: number;
+  node: string;
+  kind: string;
+  message: string;
+  [extra: string]: unknown;
+}
+
+function checkName(what: string, name: string): string {
+  if (!NAME.test(name)) {
+    throw new TypeError(
+      `${what} ${JSON.stringify(name)} cannot be part of an etcd key: use letters, digits, ".", "_", "-"`,
+    );
+  }
+  return name;
+}
+
+export class ClusterKeys {
+  constructor(readonly prefix: string) {
+    if (!prefix.startsWith("/") || !prefix.endsWith("/")) {
+      throw new TypeError(`etcd prefix ${JSON.stringify(prefix)} must start and end with "/"`);
+    }
+  }
+
+  /** The default prefix of a cluster. */
+  static forCluster(name: string): ClusterKeys {
+    return new ClusterKeys(`/pavise/${checkName("cluster name", name)}/`);
+  }
+
+  get config(): string {
+    return `${this.prefix}config`;
+  }
+
+  get nodesPrefix(): string {
+    return `${this.prefix}nodes/`;
+  }
+
+  node(name: string): string {
+    return `${this.nodesPrefix}${checkName("node name", name)}`;
+  }
+
+  get ownersPrefix(): string {
+    return `${this.prefix}owners/`;
+  }
+
+  /** Every owner key of one package (the prefix a failover acquisition needs empty). */
+  packageOwners(pkg: string): string {
+    return `${this.ownersPrefix}${checkName("package name", pkg)}/`;
+  }
+
+  owner(pkg: string, node: string): string {
+    return `${this.packageOwners(pkg)}${checkName("node name", node)}`;
+  }
+
+  get leader(): string {
+    return `${this.prefix}leader`;
+  }
+
+  get placements(): string {
+    return `${this.prefix}placements`;
+  }
+
+  get eventsPrefix(): string {
+    return `${this.prefix}events/`;
+  }
+
+  event(time: number, node: string, n: number): string {
+    return `${this.eventsPrefix}${String(Math.floor(time)).padStart(13, "0")}-${checkName("node name", node)}-${n}`;
+  }
+
+  /** The node a nodes/ key names, or undefined for a key that is not one. */
+  parseNode(key: string): string | undefined {
+    if (!key.startsWith(this.nodesPrefix)) return undefined;
+    const name = key.slice(this.nodesPrefix.length);
+    return NAME.test(name) ? name : undefined;
+  }
+
+  /** The package and node an owners/ key names, or undefined. */
+  parseOwner(key: string): { package: string; node: string } | undefined {
+    if (!key.startsWith(this.ownersPrefix)) return undefined;
+    const [pkg, node, ...rest] = key.slice(this.ownersPrefix.length).split("/");
+    if (rest.length > 0 || pkg === undefined || node === undefined || !NAME.test(pkg) || !NAME.test(node)) {
+      return undefined;
+    }
+    return { package: pkg, node };
+  }
+}

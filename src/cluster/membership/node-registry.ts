@@ -1,0 +1,78 @@
+import type { EtcdClient } from "../etcd/client.js";
+import type { ClusterEvent, ClusterKeys, NodeRecord } from "./layout.js";
+
+/**
+ * The node keys (membership as the others see it) and the event log. A node key is bound to the
+ * node's lease: it is there while the node is a member, and etcd deletes it when the lease ends.
+ */
+
+/** Writes (or updates) my node key, bound to my lease; fails with ETCD_LEASE_NOT_FOUND once it has ended. */
+export async function publishNode(
+  client: EtcdClient,
+  keys: ClusterKeys,
+  record: NodeRecord,
+): Promise<number> {
+  return client.put(keys.node(record.name), JSON.stringify(record), { lease: record.lease });
+}
+
+/** Leaves on purpose: deletes my node key if it is still bound to my lease. */
+export async function withdrawNode(
+  client: EtcdClient,
+  keys: ClusterKeys,
+  me: { name: string; lease: string },
+): Promise<boolean> {
+  const key = keys.node(me.name);
+  const result = await client.txn({
+    compare: [{ key, target: "lease", op: "==", value: me.lease }],
+    success: [{ op: "delete", key }],
+    failure: [],
+  });
+  return result.succeeded;
+}
+
+export async function readNodes(
+  client: EtcdClient,
+  keys: ClusterKeys,
+): Promise<{ nodes: (NodeRecord & { modRevision: number })[]; revision: number }> {
+  const range = await client.range(keys.nodesPrefix);
+  const nodes: (NodeRecord & { modRevision: number })[] = [];
+  for (const kv of range.kvs) {
+    const name = keys.parseNode(kv.key);
+    if (name === undefined) continue;
+    try {
+      nodes.push({
+        ...(JSON.parse(kv.value) as NodeRecord),
+        name,
+        lease: kv.lease,
+        modRevision: kv.modRevision,
+      });
+    } catch {
+      nodes.push({ name, lease: kv.lease, since: 0, modRevision: kv.modRevision });
+    }
+  }
+  return { nodes, revision: range.revision };
+}
+
+let eventCounter = 0;
+
+/** Appends one event to the cluster's event log. */
+export async function appendEvent(
+  client: EtcdClient,
+  keys: ClusterKeys,
+  event: { node: string; kind: string; message: string; time?: number; [extra: string]: unknown },
+): Promise<number> {
+  const time = event.time ?? Date.now();
+  eventCounter += 1;
+  return client.put(keys.event(time, event.node, eventCounter), JSON.stringify({ ...event, time }));
+}
+
+/** The event log in cluster order (by the revision each event was written at). */
+export async function readEvents(
+  client: EtcdClient,
+  keys: ClusterKeys,
+): Promise<(ClusterEvent & { revision: number })[]> {
+  const range = await client.range(keys.eventsPrefix);
+  return range.kvs
+    .map((kv) => ({ ...(JSON.parse(kv.value) as ClusterEvent), revision: kv.modRevision }))
+    .sort((a, b) => a.revision - b.revision);
+}
