@@ -69,7 +69,7 @@ describe("cluster configuration file", () => {
         tls: undefined,
         prefix: "/pavise/pavise/",
       },
-      timing: { memberTimeoutMs: 2000, keepaliveIntervalMs: 667, fenceAfterMs: 1200, eventLoopBudgetMs: 500 },
+      timing: { memberTimeoutMs: 2000, keepaliveIntervalMs: 333, fenceAfterMs: 1200, eventLoopBudgetMs: 500 },
       arp: { count: 3, intervalMs: 150 },
       subnets: [
         { name: "public", cidr: "198.18.1.0/24", heartbeat: false },
@@ -165,11 +165,11 @@ describe("cluster configuration file", () => {
     });
   });
 
-  it("fills in the documented defaults: 2s lease, renew every third, fence at 60 %, 3 ARPs 150 ms apart", () => {
+  it("fills in the documented defaults: 2s lease, renew every sixth, fence at 60 %, 3 ARPs 150 ms apart", () => {
     const config = clusterConfigFromObject(minimal());
     expect(config.timing).toEqual({
       memberTimeoutMs: 2000,
-      keepaliveIntervalMs: 667,
+      keepaliveIntervalMs: 333,
       fenceAfterMs: 1200,
       eventLoopBudgetMs: 500,
     });
@@ -191,7 +191,7 @@ describe("cluster configuration file", () => {
     raw.timing = { member_timeout: "1s" };
     expect(clusterConfigFromObject(raw).timing).toEqual({
       memberTimeoutMs: 1000,
-      keepaliveIntervalMs: 333,
+      keepaliveIntervalMs: 167,
       fenceAfterMs: 600,
       eventLoopBudgetMs: 250,
     });
@@ -849,5 +849,10 @@ packages:
     for (const what of combined) cases.find((c) => c.what === what)?.change(raw);
     const keys = problemsOf(stringify(raw)).map((p) => p.key);
     for (const what of combined) expect(keys).toContain(cases.find((c) => c.what === what)?.key);
+  });
+
+  it('names an empty key as "" (found by the fuzz)', () => {
+    const problems = problemsOf(`"": stray\n${example}`);
+    expect(problems.map((p) => [p.key, p.message])).toContainEqual(['""', "unknown key"]);
   });
 });

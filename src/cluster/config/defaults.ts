@@ -15,8 +15,10 @@ export const DEFAULT_MEMBER_TIMEOUT_MS = 2_000;
 
 /**
  * The rest of the timing follows member_timeout unless given:
- * - keepalive_interval: a third of it (as etcd's own clients renew), so one renewal can be late
- *   and the next still lands before fence_after;
+ * - keepalive_interval: a sixth of it. etcd needs 0.55–1.1 s to elect a new leader here
+ *   (renewals fail meanwhile), so fence_after must exceed keepalive_interval plus that, or every
+ *   node fences itself at each leader change (measured: test/integration/cluster-etcd-fence.test.ts);
+ *   frequent renewals leave the most of fence_after for riding out an election;
  * - fence_after: 60 % of it, so a node stops its packages and drops their addresses well before
  *   the others may see its lease expire;
  * - event_loop_budget: a quarter of it; a stall longer than this fences the node as well, and
@@ -26,7 +28,7 @@ export const DEFAULT_MEMBER_TIMEOUT_MS = 2_000;
 export function defaultTiming(memberTimeoutMs: number): ClusterTiming {
   return {
     memberTimeoutMs,
-    keepaliveIntervalMs: Math.round(memberTimeoutMs / 3),
+    keepaliveIntervalMs: Math.round(memberTimeoutMs / 6),
     fenceAfterMs: Math.round(memberTimeoutMs * 0.6),
     eventLoopBudgetMs: Math.round(memberTimeoutMs / 4),
   };

@@ -12,8 +12,10 @@ export type Raw = Record<string, unknown>;
 export const isRecord = (value: unknown): value is Raw =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
+/** "packages[0].services"; an empty key (`"": x` in YAML) shows as "" so the problem names it. */
 export function keyPath(path: string, key: string): string {
-  return path ? `${path}.${key}` : key;
+  const shown = key === "" ? '""' : key;
+  return path ? `${path}.${shown}` : shown;
 }
 
 /**

@@ -29,7 +29,7 @@ export function validateTiming(timing: ClusterTiming, problems: ProblemList): vo
       "timing.keepalive_interval",
       formatMs(keepalive),
       "is shorter than 50ms: renewing this often only loads etcd",
-      `leave it out (default ${formatMs(Math.round(ttl / 3))}, a third of member_timeout)`,
+      `leave it out (default ${formatMs(Math.round(ttl / 6))}, a sixth of member_timeout)`,
     );
   } else if (keepalive >= fence) {
     problems.add(
