@@ -9,6 +9,7 @@ export const FAULT_USAGE = `usage: pavise lab fault FAULT ARGS [--lab NAME] [--j
   freeze PROCESS            SIGSTOP it (a hung daemon)
   thaw PROCESS              SIGCONT it
   nic-down HOST NIC         take a NIC down          nic-up HOST NIC    and up again
+  carrier-down HOST NIC     pull its cable (switch port down)   carrier-up HOST NIC   plug it back
   cut HOST [--lan LAN] [--direction in|out|both]     cut a host off a LAN (default: all, both ways)
   cut-between A B [--one-way]                        cut the path between two hosts
   crash HOST                kill everything in the host and take its links down
@@ -75,6 +76,14 @@ export async function labFaultCommand(
       const host = positional(rest, 0, "HOST");
       const nic = positional(rest, 1, "NIC");
       await (fault === "nic-down" ? faults.nicDown(host, nic) : faults.nicUp(host, nic));
+      done = { fault, host, nic };
+      break;
+    }
+    case "carrier-down":
+    case "carrier-up": {
+      const host = positional(rest, 0, "HOST");
+      const nic = positional(rest, 1, "NIC");
+      await (fault === "carrier-down" ? faults.carrierDown(host, nic) : faults.carrierUp(host, nic));
       done = { fault, host, nic };
       break;
     }

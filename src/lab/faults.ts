@@ -52,6 +52,24 @@ export class LabFaults {
     await run(["ip", "-n", this.lab.host(host).namespace, "link", "set", nic, "up"]);
   }
 
+  /**
+   * A pulled cable: the switch port goes down, so the host's NIC stays administratively up but
+   * loses its carrier (NO-CARRIER), as a real link failure looks to the node.
+   */
+  async carrierDown(host: string, nic: string): Promise<void> {
+    await this.switchPort(host, nic, "down");
+  }
+
+  /** The cable plugged back in. */
+  async carrierUp(host: string, nic: string): Promise<void> {
+    await this.switchPort(host, nic, "up");
+  }
+
+  private async switchPort(host: string, nic: string, state: "up" | "down"): Promise<void> {
+    const port = this.lab.nic(host, nic).switchPort;
+    await run(["ip", "-n", this.lab.plan.switchNamespace, "link", "set", port, state]);
+  }
+
   /** Cuts a host off from one LAN (or from all of its LANs), in one or both directions. */
   async cutFromLan(host: string, options: { subnet?: string; direction?: CutDirection } = {}): Promise<Cut> {
     const direction = options.direction ?? "both";

@@ -113,6 +113,14 @@ describe("pavise lab (CLI)", () => {
       expect(fault("nic-down", "n1", "lan0").code).toBe(0);
       expect(ping("198.18.1.11")).not.toBe(0);
       expect(fault("nic-up", "n1", "lan0").code).toBe(0);
+      // A pulled cable: the NIC stays up on the node but has no carrier.
+      expect(fault("carrier-down", "n1", "lan0").code).toBe(0);
+      const noCarrier = spawnSync("ip", ["-n", "tclif-n1", "-o", "link", "show", "lan0"], {
+        encoding: "utf8",
+      });
+      expect(noCarrier.stdout).toContain("NO-CARRIER");
+      expect(ping("198.18.1.11")).not.toBe(0);
+      expect(fault("carrier-up", "n1", "lan0").code).toBe(0);
 
       const bad = fault("nic-down", "n1", "eth9");
       expect(bad.code).toBe(1);
