@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { PaviseError, describeError } from "../util/errors.js";
 import { configCommand } from "./config-command.js";
+import { daemonCommand } from "./daemon-command.js";
 import { ipsecCommand } from "./ipsec-command.js";
 import { labCommand } from "./lab-command.js";
 import { usageError } from "./usage.js";
@@ -12,6 +13,7 @@ commands:
   lab        a cluster of network namespaces on this machine (pavise lab help)
   ipsec      the IKEv2/IPsec endpoint (pavise ipsec help)
   config     the cluster configuration file (pavise config help)
+  daemon     run a node's cluster agent (pavise daemon --config FILE --node NAME)
   version    print the version
   help       this text`;
 
@@ -31,6 +33,8 @@ async function main(argv: string[]): Promise<number> {
       return ipsecCommand(rest);
     case "config":
       return configCommand(rest);
+    case "daemon":
+      return daemonCommand(rest);
     case "version":
     case "--version":
       process.stdout.write(`pavise ${version()}\n`);

@@ -15,6 +15,10 @@
  *                                     on create_revision == 0, bound to its lease (leader.ts)
  *   <prefix>placements                JSON package → nodes, written only by the leader, with a
  *                                     transaction that checks it still holds <prefix>leader
+ *   <prefix>status/<package>/<node>   JSON PackageReport: how the package fares on that node
+ *                                     (starting, up, halting, failed), written by that node's
+ *                                     daemon, bound to its lease; "failed" stays until the node
+ *                                     leaves, so the leader keeps the package off it (failedOn)
  *   <prefix>events/<time>-<node>-<n>  the event log: JSON ClusterEvent, one key per event; the
  *                                     key sorts by the writer's wall clock (13-digit ms), the
  *                                     key's mod revision gives the cluster-wide order
@@ -49,6 +53,17 @@ export interface ClusterEvent {
   kind: string;
   message: string;
   [extra: string]: unknown;
+}
+
+/** What a node's daemon reports about one package it runs or ran (status/<package>/<node>). */
+export interface PackageReport {
+  package: string;
+  node: string;
+  status: "starting" | "up" | "halting" | "failed";
+  /** Why it failed, for the event log and pavise status. */
+  reason?: string;
+  /** When this status began (ms since the epoch, the node's wall clock). */
+  since: number;
 }
 
 function checkName(what: string, name: string): string {
@@ -105,6 +120,15 @@ export class ClusterKeys {
     return `${this.prefix}placements`;
   }
 
+  get statusPrefix(): string {
+    return `${this.prefix}status/`;
+  }
+
+  /** The report of one package on one node. */
+  status(pkg: string, node: string): string {
+    return `${this.statusPrefix}${checkName("package name", pkg)}/${checkName("node name", node)}`;
+  }
+
   get eventsPrefix(): string {
     return `${this.prefix}events/`;
   }
@@ -124,6 +148,16 @@ export class ClusterKeys {
   parseOwner(key: string): { package: string; node: string } | undefined {
     if (!key.startsWith(this.ownersPrefix)) return undefined;
     const [pkg, node, ...rest] = key.slice(this.ownersPrefix.length).split("/");
+    if (rest.length > 0 || pkg === undefined || node === undefined || !NAME.test(pkg) || !NAME.test(node)) {
+      return undefined;
+    }
+    return { package: pkg, node };
+  }
+
+  /** The package and node a status/ key names, or undefined. */
+  parseStatus(key: string): { package: string; node: string } | undefined {
+    if (!key.startsWith(this.statusPrefix)) return undefined;
+    const [pkg, node, ...rest] = key.slice(this.statusPrefix.length).split("/");
     if (rest.length > 0 || pkg === undefined || node === undefined || !NAME.test(pkg) || !NAME.test(node)) {
       return undefined;
     }

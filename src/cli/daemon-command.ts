@@ -1,0 +1,67 @@
+import { readClusterConfig } from "../cluster/config/cluster-config.js";
+import { type AgentLogLine, NodeAgent } from "../cluster/agent/node-agent.js";
+import { parseCommandArgs, usageError } from "./usage.js";
+
+export const DAEMON_USAGE = `usage:
+  pavise daemon --config FILE --node NAME [--json] [--log-dir DIR]
+      run this node's cluster agent (cmcld): join the cluster through etcd, run the packages
+      placed here, take part in electing the leader. One line per event on stdout (JSON lines
+      with --json); package logs in DIR (default /var/log/pavise). SIGTERM halts this node's
+      packages (they move to other nodes), leaves the cluster and exits 0.`;
+
+/** Runs until SIGTERM or SIGINT; resolves with the exit code. */
+export async function daemonCommand(args: string[]): Promise<number> {
+  const { values } = parseCommandArgs(
+    args,
+    {
+      config: { type: "string" },
+      node: { type: "string" },
+      json: { type: "boolean" },
+      "log-dir": { type: "string" },
+      help: { type: "boolean" },
+    },
+    DAEMON_USAGE,
+    0,
+  );
+  if (values.help) {
+    process.stdout.write(`${DAEMON_USAGE}\n`);
+    return 0;
+  }
+  if (values.config === undefined) throw usageError("daemon needs --config FILE", DAEMON_USAGE);
+  if (values.node === undefined) throw usageError("daemon needs --node NAME", DAEMON_USAGE);
+  const config = readClusterConfig(values.config);
+  const json = values.json === true;
+  const log = (line: AgentLogLine): void => {
+    const { at, node, event, message } = line;
+    process.stdout.write(
+      json ? `${JSON.stringify(line)}\n` : `${new Date(at).toISOString()} ${node} ${event}: ${message}\n`,
+    );
+  };
+
+  // Signals that come while the agent is still starting are kept and acted on once it has.
+  let signalled: NodeJS.Signals | undefined;
+  let onSignal: ((signal: NodeJS.Signals) => void) | undefined;
+  const handler = (signal: NodeJS.Signals): void => {
+    if (signalled) return;
+    signalled = signal;
+    onSignal?.(signal);
+  };
+  process.on("SIGTERM", handler);
+  process.on("SIGINT", handler);
+
+  const agent = await NodeAgent.start({
+    config,
+    node: values.node,
+    ...(values["log-dir"] !== undefined ? { logDirectory: values["log-dir"] } : {}),
+    log,
+  });
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    if (signalled) resolve(signalled);
+    else onSignal = resolve;
+  });
+  log({ at: Date.now(), node: values.node, event: "signal", message: `${signal}: leaving the cluster` });
+  await agent.leave();
+  process.off("SIGTERM", handler);
+  process.off("SIGINT", handler);
+  return 0;
+}

@@ -1,0 +1,628 @@
+/**
+ * The node agent behind `pavise daemon`: it ties membership (MemberSession), the leader's
+ * scheduling, this node's reconciliation and the executor together. It decides nothing itself:
+ * the scheduler (pure) decides where packages run, reconcile() (pure) decides this node's
+ * steps; the agent reads etcd, carries the steps out and reports.
+ *
+ * - Membership: one MemberSession at a time. When it fences, every package address is removed
+ *   at once, then every package halted, the session ended with a revoke (so the others may take
+ *   over at once), and a new session started.
+ * - Leader: every node campaigns when the leader key is gone; the one that holds it schedules
+ *   from the cluster state whenever a key under the prefix changes (debounced) and writes the
+ *   placements, only while it still holds the key (writePlacements checks it).
+ * - Reconcile: on every change (and once a second, to be sure), this node's steps from the
+ *   placements, the owner keys and the executor; a start takes the owner key first.
+ * - Reports: status/<package>/<node> (layout.ts) says starting, up, halting or failed; a package
+ *   the executor reports as failed is reported so the leader moves it, and halted here.
+ * - Leaving (SIGTERM): the node key says "halted", so the leader moves its packages; they halt
+ *   here (dependents first), their keys go, the node key goes, the lease is revoked.
+ * - Starting: package addresses found on the node were left by an earlier run and are removed
+ *   before joining.
+ *
+ * All etcd traffic but the lease (its worker) and joining goes through one client with a short
+ * per-member timeout, so that a member that went away costs a takeover a quarter of a lease
+ * once, not a second on every client (owner keys too: owned-packages.ts).
+ */
+
+import type { ClusterConfig } from "../config/model.js";
+import { EtcdClient } from "../etcd/client.js";
+import type { EtcdWatch } from "../etcd/watch.js";
+import { NODE_OWNER } from "../executor/address-placement.js";
+import { type ExecutorEvent, NodeExecutor } from "../executor/node-executor.js";
+import type { FenceEvent } from "../membership/fence-guard.js";
+import { campaign, writePlacements } from "../membership/leader.js";
+import { ClusterKeys, type PackageReport } from "../membership/layout.js";
+import { MemberSession } from "../membership/member-session.js";
+import { appendEvent, publishNode, withdrawNode } from "../membership/node-registry.js";
+import { schedule } from "../scheduler/scheduler.js";
+import { type ClusterSnapshot, clusterStateFrom, readSnapshot } from "./cluster-state.js";
+import { OwnedPackages } from "./owned-packages.js";
+import { type LocalState, reconcile, type ReconcileStep } from "./reconcile.js";
+
+/** One line of the daemon's log: what happened, on which node, when. */
+export interface AgentLogLine {
+  at: number;
+  node: string;
+  event: string;
+  message: string;
+  [extra: string]: unknown;
+}
+
+export interface NodeAgentOptions {
+  config: ClusterConfig;
+  node: string;
+  /** Package logs (default /var/log/pavise). */
+  logDirectory?: string;
+  log: (line: AgentLogLine) => void;
+  /** How long changes are gathered before the leader schedules and the node reconciles (default 5 ms). */
+  debounceMs?: number;
+  /** Reconcile this often even without a change (default 1000 ms). */
+  resyncMs?: number;
+}
+
+export class NodeAgent {
+  private readonly client: EtcdClient;
+  private readonly keys: ClusterKeys;
+  private session: MemberSession | undefined;
+  /** The owner keys the current session holds. */
+  private owned: OwnedPackages | undefined;
+  private leader = false;
+  private leaving = false;
+  private stopped = false;
+  private snapshot: ClusterSnapshot | undefined;
+  private readonly busy = new Set<string>();
+  private readonly failedHere = new Map<string, string>();
+  private watch: EtcdWatch | undefined;
+  private watchLoop: Promise<void> | undefined;
+  private kickTimer: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> | undefined;
+  private dirty = false;
+  private joining: Promise<void> | undefined;
+  private readonly exclusive: Map<string, boolean>;
+
+  private constructor(
+    private readonly options: NodeAgentOptions,
+    private readonly executor: NodeExecutor,
+  ) {
+    this.client = new EtcdClient({
+      endpoints: options.config.etcd.endpoints,
+      tls: options.config.etcd.tls,
+      // A member that does not answer within a quarter of the lease is of no use to a failover
+      // that must finish within about one lease: move on to the next (the default waits 1 s).
+      attemptTimeoutMs: Math.min(1000, Math.max(250, Math.floor(options.config.timing.memberTimeoutMs / 4))),
+    });
+    this.keys = new ClusterKeys(options.config.etcd.prefix);
+    this.exclusive = new Map(options.config.packages.map((p) => [p.name, p.type === "failover"]));
+  }
+
+  static async start(options: NodeAgentOptions): Promise<NodeAgent> {
+    // The executor reports from its start on; the agent exists once the executor does.
+    const sink: { agent?: NodeAgent } = {};
+    const executor = await NodeExecutor.start({
+      config: options.config,
+      nodeName: options.node,
+      ...(options.logDirectory !== undefined ? { logDirectory: options.logDirectory } : {}),
+      onEvent: (event) => sink.agent?.onExecutorEvent(event),
+    });
+    const agent = new NodeAgent(options, executor);
+    sink.agent = agent;
+    agent.log("starting", `node ${options.node} of cluster ${options.config.name}`);
+    await agent.removeLeftoverAddresses();
+    agent.startWatch();
+    // Not awaited: joining retries until etcd answers, and SIGTERM must work meanwhile.
+    void agent.join();
+    agent.resyncTimer = setInterval(() => agent.kick(), options.resyncMs ?? 1000);
+    return agent;
+  }
+
+  /**
+   * A new daemon owns nothing yet, so a package address on this node was left by an earlier run
+   * (a daemon killed, a node that came back): it goes before the node joins, or the node would
+   * answer ARP for an address another node owns.
+   */
+  private async removeLeftoverAddresses(): Promise<void> {
+    for (const pkg of this.options.config.packages) {
+      for (const { address } of pkg.addresses) {
+        const removed = await this.executor.addresses.remove(pkg.name, address);
+        if (removed.length > 0) {
+          this.log(
+            "cleanup",
+            `removed ${address} (package ${pkg.name}) from ${removed.join(", ")}: left by an earlier run`,
+          );
+        }
+      }
+    }
+  }
+
+  get isLeader(): boolean {
+    return this.leader;
+  }
+
+  /**
+   * Leaves the cluster cleanly (SIGTERM): says so in the node key, halts every package here,
+   * releases the keys, withdraws and revokes the lease. Resolves once done.
+   */
+  async leave(timeoutMs = 60_000): Promise<void> {
+    if (this.leaving) return;
+    this.leaving = true;
+    this.log("leaving", "halting this node's packages");
+    await this.publishRecord().catch((err: unknown) => this.log("problem", `node key: ${describe(err)}`));
+    this.kick();
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && !this.allDown()) await sleep(20);
+    if (!this.allDown()) this.log("problem", "packages still up when leaving: halting them now");
+    await this.haltEverything();
+    // A join under way ends by itself now (leaving); its session, if it got one, ends here.
+    if (this.joining) await this.joining;
+    const session = this.session;
+    this.session = undefined;
+    this.owned = undefined;
+    if (session) {
+      await withdrawNode(this.client, this.keys, { name: this.options.node, lease: session.lease.id }).catch(
+        () => false,
+      );
+      await session
+        .end({ revoke: true })
+        .catch((err: unknown) => this.log("problem", `revoke: ${describe(err)}`));
+    }
+    await this.stop();
+    this.log("left", `node ${this.options.node} left the cluster`);
+  }
+
+  /** Stops everything this agent runs (not the packages: leave() halts those first). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.kickTimer) clearTimeout(this.kickTimer);
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.watch?.close();
+    await this.watchLoop;
+    await this.refreshing;
+    if (this.joining) await this.joining;
+    if (this.session) await this.session.end({ revoke: false }).catch(() => undefined);
+    this.session = undefined;
+    this.owned = undefined;
+    await this.executor.stop();
+    this.client.close();
+  }
+
+  // ---- membership
+
+  private join(): Promise<void> {
+    this.joining ??= (async () => {
+      for (let attempt = 0; !this.stopped && !this.leaving; attempt++) {
+        let fencedEarly: FenceEvent | undefined;
+        let session: MemberSession | undefined;
+        // Filled in once the session exists; the fence may come before that.
+        const ref: { owned?: OwnedPackages } = {};
+        try {
+          session = await MemberSession.start({
+            etcd: { ...this.options.config.etcd, endpoints: this.endpointsFromCurrent() },
+            timing: this.options.config.timing,
+            node: this.options.node,
+            record: this.record(),
+            onFence: (event) => {
+              ref.owned?.fence();
+              if (session) void this.onFenced(session, event);
+              else fencedEarly = event;
+            },
+          });
+        } catch (err) {
+          this.log("problem", `cannot join the cluster: ${describe(err)}`, { attempt });
+          await sleep(Math.min(2000, 100 * 2 ** Math.min(attempt, 5)));
+          continue;
+        }
+        const owned = new OwnedPackages(this.client, this.keys, session);
+        ref.owned = owned;
+        if (fencedEarly) owned.fence();
+        this.session = session;
+        this.owned = owned;
+        this.log("joined", `lease ${session.lease.id}`);
+        if (fencedEarly) {
+          void this.onFenced(session, fencedEarly);
+          return;
+        }
+        void this.campaign();
+        this.kick();
+        return;
+      }
+    })().finally(() => {
+      this.joining = undefined;
+    });
+    return this.joining;
+  }
+
+  /**
+   * The endpoints, beginning with the one the agent's client talks to now: after a fence, a new
+   * session that began with a member that is gone would wait for it to time out first.
+   */
+  private endpointsFromCurrent(): string[] {
+    const endpoints = this.options.config.etcd.endpoints;
+    const i = endpoints.indexOf(this.client.transport.currentEndpoint);
+    return i <= 0 ? endpoints : [...endpoints.slice(i), ...endpoints.slice(0, i)];
+  }
+
+  private async onFenced(session: MemberSession, event: FenceEvent): Promise<void> {
+    if (this.session !== session) return;
+    this.session = undefined;
+    this.owned = undefined;
+    this.leader = false;
+    this.log("fenced", `${event.reason}: ${event.detail}; dropping addresses and halting packages`, {
+      reason: event.reason,
+    });
+    await this.haltEverything();
+    // The reports died with the lease; a new session starts with a clean slate.
+    this.failedHere.clear();
+    await session
+      .end({ revoke: true })
+      .catch((err: unknown) => this.log("problem", `revoke after fence: ${describe(err)}`));
+    this.log("fence-done", "packages halted, lease revoked; joining again");
+    // A join still finishing (a fence during MemberSession.start) ends without a session.
+    if (this.joining) await this.joining;
+    if (!this.stopped && !this.leaving && !this.session) await this.join();
+  }
+
+  /** Addresses first (in parallel), then every package halted (in parallel). */
+  private async haltEverything(): Promise<void> {
+    const held = this.executor.addresses.held().filter((a) => a.owner !== NODE_OWNER);
+    await Promise.all(
+      held.map((a) => this.executor.addresses.remove(a.owner, a.address).catch(() => undefined)),
+    );
+    await Promise.all(
+      this.options.config.packages
+        .filter((p) => this.localState(p.name) !== "down")
+        .map(async (p) => {
+          const result = await this.executor.haltPackage(p.name).catch(() => undefined);
+          if (result) this.log("halted", `package ${p.name} (${result.ms} ms)`, { package: p.name });
+        }),
+    );
+  }
+
+  private async campaign(): Promise<void> {
+    const session = this.session;
+    if (!session || this.leader || this.leaving) return;
+    try {
+      // Through the agent's client, which has already left a member that went away (the
+      // session's own client may still be waiting for it); the same guard as session.campaign.
+      if (!session.mayAct()) return;
+      const result = await campaign(this.client, this.keys, {
+        node: this.options.node,
+        lease: session.lease.id,
+      });
+      if (result.leader && this.session === session && !this.leader) {
+        this.leader = true;
+        this.log("leader", `node ${this.options.node} is the cluster leader`);
+        this.kick();
+      }
+    } catch (err) {
+      this.log("problem", `campaign: ${describe(err)}`);
+    }
+  }
+
+  private record(): Record<string, unknown> {
+    return {
+      status: this.leaving ? "halted" : "up",
+      subnetsUp: this.executor.addresses.subnetsUp(),
+      resources: {},
+    };
+  }
+
+  private async publishRecord(): Promise<void> {
+    const session = this.session;
+    if (!session) return;
+    await publishNode(this.client, this.keys, {
+      ...this.record(),
+      name: this.options.node,
+      lease: session.lease.id,
+      since: Date.now(),
+    });
+  }
+
+  // ---- watching etcd
+
+  private startWatch(): void {
+    // A member that went away keeps a watch silent: ask after its health often.
+    const watch = this.client.watch(this.keys.prefix, { prefix: true, healthCheckMs: 250 });
+    this.watch = watch;
+    this.watchLoop = (async () => {
+      try {
+        for await (const batch of watch) {
+          if (batch.kind !== "events") {
+            if (batch.kind === "resumed") {
+              this.log("watch", `resumed on ${batch.endpoint}: ${batch.reason}`);
+            }
+            this.kick();
+            continue;
+          }
+          const changes = batch.events.filter((e) => !e.kv.key.startsWith(this.keys.eventsPrefix));
+          if (changes.some((e) => e.type === "delete" && e.kv.key === this.keys.leader)) {
+            this.leader = false;
+            void this.campaign();
+          }
+          if (changes.length > 0) this.kick();
+        }
+      } catch (err) {
+        if (!this.stopped) this.log("problem", `watch ended: ${describe(err)}`);
+      }
+    })();
+  }
+
+  private kick(): void {
+    if (this.stopped || this.kickTimer) return;
+    this.kickTimer = setTimeout(() => {
+      this.kickTimer = undefined;
+      void this.refresh();
+    }, this.options.debounceMs ?? 5);
+  }
+
+  /** One round: read the keys, schedule if leader, reconcile. One round at a time. */
+  private async refresh(): Promise<void> {
+    if (this.refreshing) {
+      this.dirty = true;
+      return;
+    }
+    this.refreshing = (async () => {
+      do {
+        this.dirty = false;
+        let fresh = false;
+        try {
+          this.snapshot = await readSnapshot(this.client, this.keys);
+          fresh = true;
+          // The watch may lag (its member gone): a missing leader key is seen here too.
+          if (this.snapshot.leaderLease === undefined && !this.leader) await this.campaign();
+          else if (this.leader && this.snapshot.leaderLease !== this.session?.lease.id) this.leader = false;
+          if (this.leader) await this.lead(this.snapshot);
+        } catch (err) {
+          this.log("problem", `reading the cluster: ${describe(err)}`);
+          // The client has moved on to the next member: try again soon, not at the next resync.
+          setTimeout(() => this.kick(), 20);
+        }
+        this.reconcileNow(fresh);
+      } while (this.dirty && !this.stopped);
+    })().finally(() => {
+      this.refreshing = undefined;
+    });
+    await this.refreshing;
+  }
+
+  private async lead(snapshot: ClusterSnapshot): Promise<void> {
+    const session = this.session;
+    if (!session || !session.mayAct()) return;
+    const state = clusterStateFrom(this.options.config, snapshot);
+    const plan = schedule(this.options.config, state, Date.now());
+    if (snapshot.placements && JSON.stringify(plan.placements) === JSON.stringify(snapshot.placements))
+      return;
+    const written = await writePlacements(
+      this.client,
+      this.keys,
+      { lease: session.lease.id },
+      plan.placements,
+    );
+    if (!written) {
+      this.leader = false;
+      this.log("not-leader", "the leader key is no longer mine");
+      return;
+    }
+    this.log("placements", JSON.stringify(plan.placements), { placements: plan.placements });
+    for (const action of plan.actions) {
+      const where = action.kind === "move" ? `${action.from} -> ${action.to}` : action.node;
+      this.event(`plan-${action.kind}`, `${action.kind} ${action.package} ${where}: ${action.reason}`, {
+        package: action.package,
+      });
+    }
+  }
+
+  // ---- reconciling this node
+
+  private localState(pkg: string): LocalState {
+    return this.executor.runner(pkg).state.kind;
+  }
+
+  private allDown(): boolean {
+    return (
+      this.busy.size === 0 &&
+      (this.owned?.packages.length ?? 0) === 0 &&
+      this.options.config.packages.every((p) => this.localState(p.name) === "down")
+    );
+  }
+
+  /**
+   * Carries out this node's steps. From a snapshot that could not be read again (`fresh`
+   * false) nothing new is started: the placements count as unknown, so what runs keeps running
+   * and a leaving node still halts.
+   */
+  private reconcileNow(fresh: boolean): void {
+    const session = this.session;
+    const snapshot = this.snapshot;
+    if (!session || !snapshot || this.stopped) return;
+    const owners: Record<string, string[]> = {};
+    for (const o of snapshot.owners) (owners[o.package] ??= []).push(o.node);
+    const local: Record<string, LocalState> = {};
+    for (const p of this.options.config.packages) local[p.name] = this.localState(p.name);
+    const steps = reconcile({
+      node: this.options.node,
+      packages: this.options.config.packages.map((p) => ({ name: p.name, exclusive: p.type === "failover" })),
+      placements: fresh ? snapshot.placements : undefined,
+      owners,
+      held: this.owned?.packages ?? [],
+      local,
+      busy: [...this.busy],
+      failedHere: [...this.failedHere.keys()],
+      mayAct: session.mayAct(),
+      leaving: this.leaving,
+    });
+    if (steps.length === 0) return;
+    for (const step of steps) this.busy.add(step.package);
+    void (async () => {
+      for (const step of steps) {
+        try {
+          await this.carryOut(session, step);
+        } catch (err) {
+          this.log("problem", `${step.kind} ${step.package}: ${describe(err)}`, { package: step.package });
+        } finally {
+          this.busy.delete(step.package);
+        }
+      }
+      this.kick();
+    })();
+  }
+
+  private async carryOut(session: MemberSession, step: ReconcileStep): Promise<void> {
+    const pkg = step.package;
+    if (this.session !== session) return;
+    switch (step.kind) {
+      case "start": {
+        const owned = this.owned;
+        if (!owned) return;
+        const acquired = await owned.acquire(pkg, this.exclusive.get(pkg) ?? true);
+        if (!acquired.acquired) {
+          const holders = acquired.holders.map((h) => h.node).join(", ") || "nobody (not allowed to act)";
+          this.log("waiting", `package ${pkg}: ownership held by ${holders}`, { package: pkg });
+          return;
+        }
+        if (!owned.mayRun(pkg) || this.session !== session) return;
+        this.log("starting", `package ${pkg}: ${step.reason}`, { package: pkg });
+        await this.report(session, pkg, "starting");
+        const result = await this.executor.startPackage(pkg);
+        // Fenced meanwhile: the fence halted it; that is no failure of the package.
+        if (this.session !== session) return;
+        if (result.ok) {
+          await this.report(session, pkg, "up");
+          this.event("started", `package ${pkg} started in ${result.ms} ms`, { package: pkg, ms: result.ms });
+        } else {
+          const reason = `${result.problem.step}: ${result.problem.message}`;
+          await this.fail(session, pkg, reason);
+        }
+        return;
+      }
+      case "halt": {
+        this.log("halting", `package ${pkg}: ${step.reason}`, { package: pkg });
+        if (!this.failedHere.has(pkg)) await this.report(session, pkg, "halting");
+        const result = await this.executor.haltPackage(pkg);
+        const problems = result.problems.map((p) => `${p.step}: ${p.message}`);
+        if (!this.failedHere.has(pkg)) await this.clearReport(session, pkg);
+        if (this.session === session && this.owned?.packages.includes(pkg)) await this.owned.release(pkg);
+        this.event(
+          "halted",
+          `package ${pkg} halted in ${result.ms} ms${problems.length ? ` (${problems.join("; ")})` : ""}`,
+          {
+            package: pkg,
+            ms: result.ms,
+          },
+        );
+        return;
+      }
+      case "release":
+        await this.owned?.release(pkg);
+        this.log("released", `package ${pkg}: ${step.reason}`, { package: pkg });
+        return;
+    }
+  }
+
+  private async fail(session: MemberSession, pkg: string, reason: string): Promise<void> {
+    if (this.failedHere.has(pkg) || this.session !== session) return;
+    this.failedHere.set(pkg, reason);
+    this.event("package-failed", `package ${pkg} failed on ${this.options.node}: ${reason}`, {
+      package: pkg,
+    });
+    await this.report(session, pkg, "failed", reason);
+    this.kick();
+  }
+
+  private async report(
+    session: MemberSession,
+    pkg: string,
+    status: PackageReport["status"],
+    reason?: string,
+  ): Promise<void> {
+    const report: PackageReport = {
+      package: pkg,
+      node: this.options.node,
+      status,
+      ...(reason !== undefined ? { reason } : {}),
+      since: Date.now(),
+    };
+    try {
+      await this.client.put(this.keys.status(pkg, this.options.node), JSON.stringify(report), {
+        lease: session.lease.id,
+      });
+    } catch (err) {
+      this.log("problem", `report ${pkg} ${status}: ${describe(err)}`, { package: pkg });
+    }
+  }
+
+  private async clearReport(session: MemberSession, pkg: string): Promise<void> {
+    const key = this.keys.status(pkg, this.options.node);
+    try {
+      await this.client.txn({
+        compare: [{ key, target: "lease", op: "==", value: session.lease.id }],
+        success: [{ op: "delete", key }],
+        failure: [],
+      });
+    } catch (err) {
+      this.log("problem", `clear report ${pkg}: ${describe(err)}`, { package: pkg });
+    }
+  }
+
+  // ---- executor events
+
+  private onExecutorEvent(event: ExecutorEvent): void {
+    switch (event.kind) {
+      case "package-failed": {
+        const session = this.session;
+        // Without a session (fenced) everything is being halted anyway; nobody to report to.
+        if (session) void this.fail(session, event.package, event.reason);
+        else this.log("package-failed", `package ${event.package}: ${event.reason} (while fenced)`);
+        return;
+      }
+      case "service":
+        this.log(
+          "service",
+          `package ${event.package} service ${event.service}: ${JSON.stringify(event.event)}`,
+          {
+            package: event.package,
+          },
+        );
+        return;
+      case "subnet-down":
+      case "subnet-up":
+        this.log(event.kind, `subnet ${event.subnet}`);
+        void this.publishRecord().catch((err: unknown) => this.log("problem", `node key: ${describe(err)}`));
+        return;
+      case "address-moved":
+        this.log(
+          event.kind,
+          `${event.address} ${event.from ?? "-"} -> ${event.to} (${event.reason}, ${event.tookMs} ms)`,
+        );
+        return;
+      case "link-changed":
+        this.log(event.kind, `${event.nic} ${event.up ? "up" : "down"}`);
+        return;
+      case "problem":
+        this.log("problem", event.message);
+        return;
+    }
+  }
+
+  // ---- output
+
+  private log(event: string, message: string, extra: Record<string, unknown> = {}): void {
+    this.options.log({ at: Date.now(), node: this.options.node, event, message, ...extra });
+  }
+
+  /** A log line that also goes to the cluster's event log in etcd. */
+  private event(kind: string, message: string, extra: Record<string, unknown> = {}): void {
+    this.log(kind, message, extra);
+    void appendEvent(this.client, this.keys, { node: this.options.node, kind, message, ...extra }).catch(
+      () => undefined,
+    );
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

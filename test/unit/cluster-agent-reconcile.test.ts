@@ -1,0 +1,167 @@
+import { describe, expect, it } from "vitest";
+import { reconcile, type ReconcileInput } from "../../src/cluster/agent/reconcile.js";
+
+// A node's own steps from the placements, the owner keys and its executor (reconcile.ts).
+
+function input(over: Partial<ReconcileInput> = {}): ReconcileInput {
+  return {
+    node: "n2",
+    packages: [
+      { name: "db", exclusive: true },
+      { name: "web", exclusive: true },
+      { name: "exporter", exclusive: false },
+    ],
+    placements: {},
+    owners: {},
+    held: [],
+    local: {},
+    busy: [],
+    failedHere: [],
+    mayAct: true,
+    leaving: false,
+    ...over,
+  };
+}
+
+describe("reconcile", () => {
+  it("starts a package placed here that nobody holds", () => {
+    expect(reconcile(input({ placements: { web: ["n2"] } }))).toEqual([
+      { kind: "start", package: "web", reason: "placed on n2" },
+    ]);
+  });
+
+  it("does nothing before the leader has written placements", () => {
+    expect(reconcile(input({ placements: undefined }))).toEqual([]);
+  });
+
+  it("keeps running what it holds while no placements are written (a new leader is on its way)", () => {
+    expect(
+      reconcile(
+        input({ placements: undefined, held: ["web"], local: { web: "up" }, owners: { web: ["n2"] } }),
+      ),
+    ).toEqual([]);
+  });
+
+  it("waits while another node still holds a failover package placed here (it halts and releases first)", () => {
+    expect(reconcile(input({ placements: { web: ["n2"] }, owners: { web: ["n1"] } }))).toEqual([]);
+  });
+
+  it("starts a multi-node package even though other nodes hold theirs", () => {
+    expect(
+      reconcile(input({ placements: { exporter: ["n1", "n2", "n3"] }, owners: { exporter: ["n1", "n3"] } })),
+    ).toEqual([{ kind: "start", package: "exporter", reason: "placed on n2" }]);
+  });
+
+  it("halts a package placed elsewhere (the daemon releases the key after the halt)", () => {
+    expect(
+      reconcile(
+        input({ placements: { web: ["n3"] }, held: ["web"], local: { web: "up" }, owners: { web: ["n2"] } }),
+      ),
+    ).toEqual([{ kind: "halt", package: "web", reason: "placed on n3" }]);
+  });
+
+  it("halts a package placed nowhere", () => {
+    expect(reconcile(input({ placements: { web: [] }, held: ["web"], local: { web: "up" } }))).toEqual([
+      { kind: "halt", package: "web", reason: "placed nowhere" },
+    ]);
+  });
+
+  it("leaves alone a package that runs here as placed", () => {
+    expect(reconcile(input({ placements: { web: ["n2"] }, held: ["web"], local: { web: "up" } }))).toEqual(
+      [],
+    );
+  });
+
+  it("halts everything it runs when it may not act, and starts nothing", () => {
+    expect(
+      reconcile(
+        input({
+          mayAct: false,
+          placements: { web: ["n2"], db: ["n2"] },
+          held: ["web"],
+          local: { web: "up" },
+        }),
+      ),
+    ).toEqual([{ kind: "halt", package: "web", reason: "node n2 may not act (lease not confirmed)" }]);
+  });
+
+  it("halts a package that runs here without its ownership key", () => {
+    expect(reconcile(input({ placements: { web: ["n2"] }, local: { web: "starting" } }))).toEqual([
+      { kind: "halt", package: "web", reason: "node n2 does not hold its ownership key" },
+    ]);
+  });
+
+  it("halts a package that failed here, even while still placed here, and does not start it again", () => {
+    expect(
+      reconcile(
+        input({ placements: { web: ["n2"] }, held: ["web"], local: { web: "failed" }, failedHere: ["web"] }),
+      ),
+    ).toEqual([{ kind: "halt", package: "web", reason: "failed on n2" }]);
+    expect(reconcile(input({ placements: { web: ["n2"] }, failedHere: ["web"] }))).toEqual([]);
+  });
+
+  it("halts a package the executor reports failed (subnet down) though its runner is still up", () => {
+    expect(
+      reconcile(
+        input({ placements: { web: ["n2"] }, held: ["web"], local: { web: "up" }, failedHere: ["web"] }),
+      ),
+    ).toEqual([{ kind: "halt", package: "web", reason: "failed on n2" }]);
+  });
+
+  it("releases a key it holds for a package that is down and not placed here", () => {
+    expect(reconcile(input({ placements: { web: ["n3"] }, held: ["web"] }))).toEqual([
+      { kind: "release", package: "web", reason: "down on n2" },
+    ]);
+  });
+
+  it("leaves busy and halting packages alone", () => {
+    expect(
+      reconcile(
+        input({
+          placements: { web: ["n3"], db: ["n2"] },
+          held: ["web"],
+          local: { web: "halting" },
+          busy: ["db"],
+        }),
+      ),
+    ).toEqual([]);
+  });
+
+  it("when leaving: halts everything, dependents first (reverse file order), starts nothing", () => {
+    expect(
+      reconcile(
+        input({
+          leaving: true,
+          placements: { db: ["n2"], web: ["n2"], exporter: ["n2"] },
+          held: ["db", "web"],
+          local: { db: "up", web: "up" },
+        }),
+      ),
+    ).toEqual([
+      { kind: "halt", package: "web", reason: "node n2 is leaving" },
+      { kind: "halt", package: "db", reason: "node n2 is leaving" },
+    ]);
+  });
+
+  it("orders halts, then releases, then starts (file order)", () => {
+    expect(
+      reconcile(
+        input({
+          placements: { db: ["n2"], web: ["n1"], exporter: ["n2"] },
+          held: ["web", "exporter"],
+          local: { web: "up" },
+        }),
+      ),
+    ).toEqual([
+      { kind: "halt", package: "web", reason: "placed on n1" },
+      { kind: "start", package: "db", reason: "placed on n2" },
+      { kind: "start", package: "exporter", reason: "placed on n2" },
+    ]);
+  });
+
+  it("halts a package the configuration no longer has", () => {
+    expect(reconcile(input({ local: { old: "up" }, held: ["old"] }))).toEqual([
+      { kind: "halt", package: "old", reason: "no longer in the configuration" },
+    ]);
+  });
+});
