@@ -86,7 +86,8 @@ async function main(): Promise<number> {
         const result = await failoverRun(system, scenario);
         progress(
           `  client's longest gap ${Math.round(result.gapMs)} ms (address taken over after ${result.takeoverMs} ms; ` +
-            `${result.answered}/${result.sent} answered; two owners ${Math.round(result.overlapMs)} ms)`,
+            `${result.answered}/${result.sent} answered; two owners ${Math.round(result.overlapMs)} ms` +
+            `${result.etcdLeaderCrashed ? "; etcd's leader was on n1" : ""})`,
         );
         results.push(result);
       }

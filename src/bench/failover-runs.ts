@@ -8,6 +8,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { etcdHealth } from "../lab/etcd.js";
 import { startKeepalived } from "../lab/keepalived.js";
 import { Lab } from "../lab/lab.js";
 import type { LabProcess } from "../lab/host-runtime.js";
@@ -139,6 +140,10 @@ export async function failoverRun(
       intervalMs: 10,
     });
     await sleep(500);
+    const etcdLeaderCrashed =
+      system === "pavise" && scenario === "crash"
+        ? (await etcdHealth(lab.runtime, lab.plan.etcd, "n2")).find((m) => m.leader)?.host === "n1"
+        : undefined;
     const faultAt = Date.now();
     if (scenario === "crash") await lab.faults.crashHost("n1");
     else await lab.runtime.stop(daemons.get("n1")!, "SIGTERM");
@@ -164,6 +169,7 @@ export async function failoverRun(
       overlapMs,
       answered: report.received,
       sent: report.sent,
+      ...(etcdLeaderCrashed === undefined ? {} : { etcdLeaderCrashed }),
     };
   } finally {
     await lab.down();

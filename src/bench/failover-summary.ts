@@ -19,6 +19,8 @@ export interface FailoverRun {
   /** Requests answered / sent by the client during the run. */
   answered: number;
   sent: number;
+  /** Pavise only: the crashed node was etcd's leader, so etcd had to elect one first. */
+  etcdLeaderCrashed?: boolean;
 }
 
 export interface FailoverFigure {
@@ -33,6 +35,8 @@ export interface FailoverFigure {
 
 export interface FailoverSummary {
   figures: FailoverFigure[];
+  /** Pavise crash runs in which the etcd leader went down with the node, and their gaps. */
+  etcdLeaderCrashes: { runs: number; gapsMs: number[] };
   /** keepalived's median crash gap over Pavise's (how many times faster Pavise is back). */
   crashSpeedup: number | undefined;
   targets: { name: string; limitMs: number; valueMs: number | undefined; met: boolean | undefined }[];
@@ -77,8 +81,12 @@ export function summariseFailover(runs: readonly FailoverRun[]): FailoverSummary
     valueMs,
     met: valueMs === undefined ? undefined : strict ? valueMs < limitMs : valueMs <= limitMs,
   });
+  const leaderCrashes = runs.filter(
+    (r) => r.system === "pavise" && r.scenario === "crash" && r.etcdLeaderCrashed,
+  );
   return {
     figures,
+    etcdLeaderCrashes: { runs: leaderCrashes.length, gapsMs: leaderCrashes.map((r) => r.gapMs) },
     crashSpeedup:
       paviseCrash && keepalivedCrash && paviseCrash.gapMedianMs > 0
         ? keepalivedCrash.gapMedianMs / paviseCrash.gapMedianMs
@@ -121,6 +129,14 @@ export function renderFailoverSummary(summary: FailoverSummary): string {
   const line = (cells: string[]) =>
     cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
   const out = [line(header), ...rows.map(line), ""];
+  const leader = summary.etcdLeaderCrashes;
+  const crashRuns = summary.figures.find((f) => f.system === "pavise" && f.scenario === "crash")?.runs ?? 0;
+  if (crashRuns > 0) {
+    out.push(
+      `Pavise crash runs in which etcd's leader went down with n1 (etcd elects first): ${leader.runs} of ${crashRuns}` +
+        (leader.runs > 0 ? ` (gaps ${leader.gapsMs.map(ms).join(", ")})` : ""),
+    );
+  }
   if (summary.crashSpeedup !== undefined) {
     out.push(`node crash, client's gap: keepalived / Pavise = ${summary.crashSpeedup.toFixed(2)}×`);
   }

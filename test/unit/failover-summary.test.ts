@@ -46,9 +46,21 @@ describe("bench:failover summary", () => {
       ["planned move gap (max)", false],
       ["two owners at once (max)", true],
     ]);
+    expect(summary.etcdLeaderCrashes).toEqual({ runs: 0, gapsMs: [] });
     const text = renderFailoverSummary(summary);
     expect(text).toContain("keepalived / Pavise = 1.94×");
     expect(text).toContain("target planned move gap (max) < 500 ms: 600 ms (NOT met)");
+  });
+
+  it("counts the crash runs in which etcd's leader went down too", () => {
+    const summary = summariseFailover([
+      { ...run("pavise", "crash", 1200), etcdLeaderCrashed: false },
+      { ...run("pavise", "crash", 2700), etcdLeaderCrashed: true },
+    ]);
+    expect(summary.etcdLeaderCrashes).toEqual({ runs: 1, gapsMs: [2700] });
+    expect(renderFailoverSummary(summary)).toContain(
+      "went down with n1 (etcd elects first): 1 of 2 (gaps 2,700 ms)",
+    );
   });
 
   it("fails the ownership target on any overlap, and says what was not measured", () => {
