@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { etcdHealth } from "../lab/etcd.js";
 import { startKeepalived } from "../lab/keepalived.js";
+import { labClusterFile } from "../lab/lab-cluster-file.js";
 import { Lab } from "../lab/lab.js";
 import type { LabProcess } from "../lab/host-runtime.js";
 import { AddressWatch } from "../lab/probes/address-watch.js";
@@ -45,33 +46,6 @@ async function waitFor<T>(
 const upHolders = async (lab: Lab): Promise<string[]> =>
   (await addressHolders(lab.plan, VIP)).filter((h) => h.up).map((h) => h.host);
 
-/** The cluster file for the lab: 1 s member timeout (the lab's etcd runs 50/500 ms Raft). */
-export function benchClusterFile(): string {
-  const echo = `${process.execPath} ${distPath("lab/probes/traffic-agent.js")} serve --proto udp --port ${PORT}`;
-  return `cluster_name: bench
-etcd:
-  endpoints: [http://198.18.2.11:2379, http://198.18.2.12:2379, http://198.18.2.13:2379]
-timing:
-  member_timeout: 1s
-subnets:
-  - { name: public, cidr: 198.18.1.0/24 }
-  - { name: heartbeat, cidr: 198.18.2.0/24, heartbeat: yes }
-nodes:
-${NODES.map(
-  (n) => `  - name: ${n}
-    interfaces:
-      - { subnet: public, primary: lan0, standby: [lan1] }
-      - { subnet: heartbeat, primary: hb0 }`,
-).join("\n")}
-packages:
-  - package_name: web
-    node_name: [${NODES.join(", ")}]
-    ip_address: [{ address: ${VIP}, subnet: public }]
-    services:
-      - { name: echo, command: "${echo}", restart: unlimited }
-`;
-}
-
 /** Starts the system in the lab and waits until n1 serves the address. */
 async function startSystem(lab: Lab, system: FailoverRun["system"]): Promise<Map<string, LabProcess>> {
   const daemons = new Map<string, LabProcess>();
@@ -97,7 +71,7 @@ async function startSystem(lab: Lab, system: FailoverRun["system"]): Promise<Map
     }
   } else {
     const file = join(lab.runtime.labDir, "cluster.yaml");
-    writeFileSync(file, benchClusterFile());
+    writeFileSync(file, labClusterFile({ address: VIP, echoPort: PORT }));
     for (const host of NODES) {
       daemons.set(
         host,

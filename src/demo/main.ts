@@ -9,11 +9,20 @@ import { startCharon, type Charon } from "../lab/strongswan/charon.js";
 import { startPaviseIpsec } from "../lab/pavise-ipsec.js";
 import { renderPskTunnel } from "../lab/strongswan/swanctl-config.js";
 import { PaviseError, describeError } from "../util/errors.js";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { LabProcess } from "../lab/host-runtime.js";
+import { labClusterFile } from "../lab/lab-cluster-file.js";
+import { arpAnswerers } from "../lab/probes/arp.js";
+import { etcdHealth } from "../lab/etcd.js";
+import { addressHolders } from "../lab/probes/holders.js";
+import { distPath } from "../util/package-paths.js";
 
 /**
  * The main job, as far as Pavise goes today: a lab cluster on this machine, shown working —
- * the network and etcd, a rehearsed fault measured by the traffic probe, and the strongSwan
- * reference tunnel. The cluster and IPsec issues grow this into the full failover demo.
+ * the network and etcd, a rehearsed fault measured by the traffic probe, the strongSwan
+ * reference tunnel, Pavise's IKEv2/ESP gateway, and a package failing over between nodes. The
+ * IPsec-that-moves issue joins the last two.
  */
 
 const started = Date.now();
@@ -144,6 +153,8 @@ async function main(): Promise<void> {
     await pavise.stop();
   }
 
+  await packageFailover(lab);
+
   if (values.down) {
     step("Removing the lab (--down)");
     const report = await lab.down();
@@ -156,6 +167,84 @@ async function main(): Promise<void> {
     say(`  ./pavise lab exec c1 -- ping -c 3 ${n1}   run anything inside a lab host`);
     say(`  ./pavise lab down                               remove it, leaving the machine as it was`);
   }
+}
+
+const PACKAGE_ADDRESS = "198.18.1.50";
+const ECHO_PORT = 7100;
+
+/**
+ * A package failing over: `pavise daemon` on n1–n3 runs package web (198.18.1.50 and a UDP echo
+ * service) on n1; c1 sends it a request every 10 ms; n1 crashes, web comes back on n2; then a
+ * planned move (n2's daemon stops) takes it to n3. The client's longest gap is what a user sees.
+ */
+async function packageFailover(lab: Lab): Promise<void> {
+  step("A package failing over: pavise daemon on n1, n2, n3; package web (198.18.1.50 + a UDP service)");
+  const file = join(lab.runtime.labDir, "cluster.yaml");
+  writeFileSync(file, labClusterFile({ address: PACKAGE_ADDRESS, echoPort: ECHO_PORT }));
+  say(`  cluster file: ${file} (./pavise config check ${file})`);
+  const daemons = new Map<string, LabProcess>();
+  for (const host of ["n1", "n2", "n3"]) {
+    daemons.set(
+      host,
+      await lab.runtime.spawn(
+        host,
+        [process.execPath, distPath("cli/main.js"), "daemon", "--config", file, "--node", host],
+        {
+          role: "pavise-daemon",
+        },
+      ),
+    );
+    if (host === "n1") await pause(300); // n1 first: it is web's first choice
+  }
+  const holder = async (): Promise<string[]> =>
+    (await addressHolders(lab.plan, PACKAGE_ADDRESS)).filter((h) => h.up).map((h) => h.host);
+  const waitForHolder = async (ok: (h: string[]) => boolean): Promise<string[]> => {
+    for (let i = 0; i < 400; i++) {
+      const h = await holder();
+      if (ok(h)) return h;
+      await pause(25);
+    }
+    throw new PaviseError("DEMO_FAILOVER", "the package address did not move as expected", {
+      hint: `read the daemons' logs: ${[...daemons.values()].map((d) => d.log).join(", ")}`,
+    });
+  };
+  await waitForHolder((h) => h.length === 1 && h[0] === "n1");
+  say(
+    `  web is up on n1: ${PACKAGE_ADDRESS} on n1/lan0, ARP answered by ${(await arpAnswerers(lab.plan, "public", PACKAGE_ADDRESS)).map((a) => `${a.host}/${a.nic}`).join(", ")}`,
+  );
+
+  for (const [fault, from, to] of [
+    ["crash", "n1", "n2"],
+    ["planned move", "n2", "n3"],
+  ] as const) {
+    const traffic = await startTraffic(lab.runtime, {
+      from: "c1",
+      to: PACKAGE_ADDRESS,
+      proto: "udp",
+      port: ECHO_PORT,
+      intervalMs: 10,
+    });
+    await pause(500);
+    const etcdLeaderHere =
+      fault === "crash" &&
+      (await etcdHealth(lab.runtime, lab.plan.etcd, to)).find((m) => m.leader)?.host === from;
+    const at = Date.now();
+    if (fault === "crash") await lab.faults.crashHost(from);
+    else await lab.runtime.stop(daemons.get(from)!, "SIGTERM");
+    const now = await waitForHolder((h) => h.length === 1 && h[0] === to);
+    const takeover = Date.now() - at;
+    await pause(1000);
+    const report = await traffic.stop();
+    say(
+      `  ${fault === "crash" ? `${from} crashes` : `${from}'s daemon stops (SIGTERM)`}: web runs on ${now.join(", ")} after ${takeover} ms; ` +
+        `c1's longest gap ${Math.round(report.maxGapMs)} ms, ${report.received}/${report.sent} answered` +
+        (etcdLeaderHere ? ` (etcd's leader was on ${from}: etcd elected a new one first)` : ""),
+    );
+  }
+  say(
+    `  ARP for ${PACKAGE_ADDRESS} is answered by: ${(await arpAnswerers(lab.plan, "public", PACKAGE_ADDRESS)).map((a) => `${a.host}/${a.nic}`).join(", ")}`,
+  );
+  say("  (npm run bench:failover measures this against keepalived, over repeated runs)");
 }
 
 const GATEWAY_INNER = "198.18.20.11";

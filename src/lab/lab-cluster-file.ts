@@ -1,0 +1,46 @@
+/**
+ * A cluster file (src/cluster/config) for the default lab: nodes n1–n3 with lan0 (primary) and
+ * lan1 (standby) on the public LAN and hb0 on the heartbeat LAN, the lab's etcd members, a 1 s
+ * member timeout (the lab runs etcd with 50/500 ms Raft timing, which grants 1 s leases), and
+ * one failover package `web`: a relocatable address and a UDP echo service (the lab's traffic
+ * agent), so a client's traffic probe sees exactly when the package answers. The demo and
+ * bench:failover run their clusters from it.
+ */
+import { distPath } from "../util/package-paths.js";
+
+export interface LabClusterOptions {
+  /** The package's relocatable address on the public LAN. */
+  address: string;
+  /** UDP port of the package's echo service. */
+  echoPort: number;
+  nodes?: string[];
+}
+
+export function labClusterFile(options: LabClusterOptions): string {
+  const nodes = options.nodes ?? ["n1", "n2", "n3"];
+  const echo = `${process.execPath} ${distPath("lab/probes/traffic-agent.js")} serve --proto udp --port ${options.echoPort}`;
+  return `cluster_name: lab
+etcd:
+  endpoints: [http://198.18.2.11:2379, http://198.18.2.12:2379, http://198.18.2.13:2379]
+timing:
+  member_timeout: 1s
+subnets:
+  - { name: public, cidr: 198.18.1.0/24 }
+  - { name: heartbeat, cidr: 198.18.2.0/24, heartbeat: yes }
+nodes:
+${nodes
+  .map(
+    (n) => `  - name: ${n}
+    interfaces:
+      - { subnet: public, primary: lan0, standby: [lan1] }
+      - { subnet: heartbeat, primary: hb0 }`,
+  )
+  .join("\n")}
+packages:
+  - package_name: web
+    node_name: [${nodes.join(", ")}]
+    ip_address: [{ address: ${options.address}, subnet: public }]
+    services:
+      - { name: echo, command: "${echo}", restart: unlimited }
+`;
+}
