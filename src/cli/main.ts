@@ -3,8 +3,10 @@ import { readFileSync } from "node:fs";
 import { PaviseError, describeError } from "../util/errors.js";
 import { configCommand } from "./config-command.js";
 import { daemonCommand } from "./daemon-command.js";
+import { eventsCommand } from "./events-command.js";
 import { ipsecCommand } from "./ipsec-command.js";
 import { labCommand } from "./lab-command.js";
+import { statusCommand } from "./status-command.js";
 import { usageError } from "./usage.js";
 
 const USAGE = `usage: pavise COMMAND [ARGS] [--json]
@@ -14,6 +16,8 @@ commands:
   ipsec      the IKEv2/IPsec endpoint (pavise ipsec help)
   config     the cluster configuration file (pavise config help)
   daemon     run a node's cluster agent (pavise daemon --config FILE --node NAME)
+  status     the cluster, its nodes and packages, from etcd (pavise status --config FILE [-v])
+  events     the cluster's event log, from etcd (pavise events --config FILE [--since 10m] [--follow])
   version    print the version
   help       this text`;
 
@@ -35,6 +39,10 @@ async function main(argv: string[]): Promise<number> {
       return configCommand(rest);
     case "daemon":
       return daemonCommand(rest);
+    case "status":
+      return statusCommand(rest);
+    case "events":
+      return eventsCommand(rest);
     case "version":
     case "--version":
       process.stdout.write(`pavise ${version()}\n`);

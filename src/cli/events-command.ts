@@ -1,0 +1,92 @@
+import { parseDuration } from "../config/durations.js";
+import { connectCluster, etcdProblem } from "./cluster-etcd.js";
+import { eventLine, eventsFrom, eventsSince } from "./events-render.js";
+import { makeOutput } from "./output.js";
+import { parseCommandArgs, usageError } from "./usage.js";
+
+export const EVENTS_USAGE = `usage:
+  pavise events --config FILE [--since DURATION] [--follow] [--json]
+      the cluster's event log from etcd, in the order it was written: time, node, what
+      happened. --since 10m shows only the last ten minutes (ms, s, m, h, d); --follow keeps
+      watching for new events until Ctrl-C (with --json: one JSON object per line).`;
+
+export async function eventsCommand(args: string[]): Promise<number> {
+  const { values } = parseCommandArgs(
+    args,
+    {
+      config: { type: "string" },
+      since: { type: "string" },
+      follow: { type: "boolean", short: "f" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    EVENTS_USAGE,
+    0,
+  );
+  if (values.help) {
+    process.stdout.write(`${EVENTS_USAGE}\n`);
+    return 0;
+  }
+  if (values.config === undefined) throw usageError("events needs --config FILE", EVENTS_USAGE);
+  let since: number | undefined;
+  if (values.since !== undefined) {
+    const ms = parseDuration(values.since);
+    if (ms === undefined) {
+      throw usageError(
+        `--since ${JSON.stringify(values.since)} is not a duration (e.g. 30s, 10m, 2h)`,
+        EVENTS_USAGE,
+      );
+    }
+    since = Date.now() - ms;
+  }
+  const json = values.json === true;
+  const { file, config, client, keys } = connectCluster(values.config);
+  try {
+    let range;
+    try {
+      range = await client.range(keys.eventsPrefix);
+    } catch (err) {
+      throw etcdProblem(err, file, config);
+    }
+    const events = eventsSince(eventsFrom(range.kvs), since);
+    if (!values.follow) {
+      makeOutput(json).result({ cluster: config.name, revision: range.revision, events }, () =>
+        events.length === 0 ? "no events" : events.map(eventLine).join("\n"),
+      );
+      return 0;
+    }
+    const print = (e: (typeof events)[number]): void => {
+      process.stdout.write(json ? `${JSON.stringify(e)}\n` : `${eventLine(e)}\n`);
+    };
+    for (const e of events) print(e);
+    return await follow(range.revision + 1, print);
+  } finally {
+    client.close();
+  }
+
+  async function follow(
+    from: number,
+    print: (e: ReturnType<typeof eventsFrom>[number]) => void,
+  ): Promise<number> {
+    const watch = client.watch(keys.eventsPrefix, { prefix: true, startRevision: from });
+    const stop = (): void => watch.close();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+    try {
+      for await (const batch of watch) {
+        if (batch.kind === "events") {
+          for (const e of eventsFrom(batch.events.filter((ev) => ev.type === "put").map((ev) => ev.kv)))
+            print(e);
+        } else if (batch.kind === "compacted") {
+          process.stderr.write(`events before revision ${batch.compactRevision} were compacted away\n`);
+        } else if (!json) {
+          process.stderr.write(`watch resumed on ${batch.endpoint}: ${batch.reason}\n`);
+        }
+      }
+    } finally {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+    }
+    return 0;
+  }
+}

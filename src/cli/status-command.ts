@@ -1,0 +1,57 @@
+import { clusterStateFrom, readSnapshot } from "../cluster/agent/cluster-state.js";
+import { connectCluster, etcdProblem } from "./cluster-etcd.js";
+import { makeOutput } from "./output.js";
+import { type EtcdMemberAnswer, renderStatus, statusExitCode, statusView } from "./status-render.js";
+import { parseCommandArgs, usageError } from "./usage.js";
+
+export const STATUS_USAGE = `usage:
+  pavise status --config FILE [-v] [--json]
+      the cluster at a glance (cmviewcl), read from etcd: the cluster and its leader, etcd's
+      members, the nodes, the packages (STATUS, STATE, node, AUTO_RUN, placement); -v adds each
+      package's addresses and where they are, services, failed nodes and dependencies.
+      Exit status: 0 when every package that should run runs, 1 otherwise, 2 for a usage error.`;
+
+/** Reads the cluster once, prints it, and returns the exit code. */
+export async function statusCommand(args: string[]): Promise<number> {
+  const { values } = parseCommandArgs(
+    args,
+    {
+      config: { type: "string" },
+      verbose: { type: "boolean", short: "v" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    STATUS_USAGE,
+    0,
+  );
+  if (values.help) {
+    process.stdout.write(`${STATUS_USAGE}\n`);
+    return 0;
+  }
+  if (values.config === undefined) throw usageError("status needs --config FILE", STATUS_USAGE);
+  const { file, config, client, keys } = connectCluster(values.config);
+  try {
+    const [snapshot, etcd] = await Promise.all([
+      readSnapshot(client, keys).catch((err: unknown) => {
+        throw etcdProblem(err, file, config);
+      }),
+      Promise.all(
+        config.etcd.endpoints.map(async (endpoint): Promise<EtcdMemberAnswer> => {
+          try {
+            const s = await client.status(endpoint, 1000);
+            return { endpoint, reachable: true, memberId: s.memberId, leader: s.leader };
+          } catch (err) {
+            return { endpoint, reachable: false, error: (err as Error).message };
+          }
+        }),
+      ),
+    ]);
+    const view = statusView({ config, state: clusterStateFrom(config, snapshot), snapshot, etcd });
+    makeOutput(values.json === true).result(view, () =>
+      renderStatus(view, { verbose: values.verbose === true }),
+    );
+    return statusExitCode(view);
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,281 @@
+/**
+ * What `pavise status` shows (Serviceguard's cmviewcl): the cluster, its nodes and packages,
+ * built from the configuration, the cluster state read from etcd and how etcd's members
+ * answered. Pure: the command reads etcd, this file decides what it means and how it looks.
+ */
+
+import type { ClusterSnapshot } from "../cluster/agent/cluster-state.js";
+import type { ClusterConfig, PackageConfig } from "../cluster/config/model.js";
+import type { ClusterState, NodeStatus, PackageStatus } from "../cluster/state.js";
+import { table } from "./output.js";
+
+/** How one etcd member answered a status request. */
+export interface EtcdMemberAnswer {
+  endpoint: string;
+  reachable: boolean;
+  /** The member's ID (hex or decimal, as etcd gave it). */
+  memberId?: string;
+  /** The leader the member knows, "0" for none. */
+  leader?: string;
+  error?: string;
+}
+
+export interface StatusInput {
+  config: ClusterConfig;
+  state: ClusterState;
+  snapshot: ClusterSnapshot;
+  etcd: EtcdMemberAnswer[];
+}
+
+export interface EtcdView {
+  endpoints: EtcdMemberAnswer[];
+  reachable: number;
+  members: number;
+  /** A majority of the configured members answered and agree there is a leader. */
+  quorum: boolean;
+  /** Endpoint of the member that leads etcd's Raft, when one answered as leader. */
+  leaderEndpoint: string | undefined;
+}
+
+export interface NodeView {
+  name: string;
+  status: NodeStatus;
+  /** When it joined or last changed (ms since the epoch); undefined when not known. */
+  since: number | undefined;
+  subnetsUp: string[];
+}
+
+export interface AddressView {
+  address: string;
+  subnet: string;
+  /** Node that holds it (the owner), or undefined while the package runs nowhere. */
+  node: string | undefined;
+  /** NIC on that node: as the owner reported it, else the subnet's primary NIC in the configuration. */
+  nic: string | undefined;
+  /** "reported" (by the owner's daemon) or "configured" (the primary NIC, assumed). */
+  nicFrom: "reported" | "configured" | undefined;
+}
+
+export interface PackageView {
+  name: string;
+  type: PackageConfig["type"];
+  /** cmviewcl STATUS. */
+  status: PackageStatus;
+  /** cmviewcl STATE: running while a node holds its ownership key. */
+  state: "running" | "halted";
+  /** Nodes running it (one for a failover package). */
+  nodes: string[];
+  /** auto_run / package switching. */
+  switching: boolean;
+  /** Where the leader placed it, when that differs from where it runs. */
+  placedOn: string[] | undefined;
+  /** Should it run (switching on, not halted by an operator, not in maintenance)? */
+  shouldRun: boolean;
+  since: number | undefined;
+  addresses: AddressView[];
+  services: string[];
+  failedOn: { node: string; reason: string | undefined }[];
+  dependencies: { name: string; package: string; condition: string; location: string; met: boolean }[];
+}
+
+export interface StatusView {
+  cluster: {
+    name: string;
+    /** up while at least one node is up. */
+    status: "up" | "down";
+    /** The node holding the leader key (writes placements), undefined while none does. */
+    leader: string | undefined;
+    revision: number;
+  };
+  etcd: EtcdView;
+  nodes: NodeView[];
+  packages: PackageView[];
+  /** Every package that should run runs (the exit status: 0 when true). */
+  healthy: boolean;
+}
+
+function etcdView(config: ClusterConfig, answers: EtcdMemberAnswer[]): EtcdView {
+  const reachable = answers.filter((a) => a.reachable);
+  const withLeader = reachable.filter((a) => a.leader !== undefined && a.leader !== "0");
+  const members = Math.max(config.etcd.endpoints.length, answers.length);
+  const leaderId = withLeader[0]?.leader;
+  const leaderEndpoint = reachable.find((a) => a.memberId !== undefined && a.memberId === leaderId)?.endpoint;
+  return {
+    endpoints: answers,
+    reachable: reachable.length,
+    members,
+    quorum: withLeader.length > members / 2,
+    leaderEndpoint,
+  };
+}
+
+function addressesOf(
+  config: ClusterConfig,
+  pkg: PackageConfig,
+  node: string | undefined,
+  reported: unknown,
+): AddressView[] {
+  const nics = new Map<string, string>();
+  if (Array.isArray(reported)) {
+    for (const entry of reported as unknown[]) {
+      const e = entry as { address?: unknown; nic?: unknown };
+      if (typeof e?.address === "string" && typeof e.nic === "string") nics.set(e.address, e.nic);
+    }
+  }
+  return pkg.addresses.map((a) => {
+    if (node === undefined) return { ...a, node, nic: undefined, nicFrom: undefined };
+    const nic = nics.get(a.address);
+    if (nic !== undefined) return { ...a, node, nic, nicFrom: "reported" };
+    const primary = config.nodes
+      .find((n) => n.name === node)
+      ?.interfaces.find((i) => i.subnet === a.subnet)?.primary;
+    return { ...a, node, nic: primary, nicFrom: primary === undefined ? undefined : "configured" };
+  });
+}
+
+function sameNodes(a: string[], b: string[]): boolean {
+  return a.length === b.length && [...a].sort().join(",") === [...b].sort().join(",");
+}
+
+/** Everything `pavise status` shows, as one value (also what --json prints). */
+export function statusView(input: StatusInput): StatusView {
+  const { config, state, snapshot } = input;
+  const nodes: NodeView[] = config.nodes.map((n) => {
+    const s = state.nodes[n.name];
+    return {
+      name: n.name,
+      status: s?.status ?? "failed",
+      since: s && s.since > 0 ? s.since : undefined,
+      subnetsUp: s?.subnetsUp ?? [],
+    };
+  });
+  const leaderLease = snapshot.leaderLease;
+  const leader =
+    leaderLease === undefined
+      ? undefined
+      : Object.values(snapshot.nodes).find((n) => n.lease === leaderLease)?.name;
+  const packages: PackageView[] = config.packages.map((pkg) => {
+    const s = state.packages[pkg.name];
+    const running = s?.runningOn ?? [];
+    const placed = state.placements[pkg.name];
+    const shouldRun = (s?.switching ?? pkg.autoRun) && !s?.haltedByOperator && !s?.maintenance;
+    const owner = running[0];
+    const ownerReport = snapshot.reports.find((r) => r.package === pkg.name && r.node === owner) as
+      (Record<string, unknown> & { addresses?: unknown }) | undefined;
+    return {
+      name: pkg.name,
+      type: pkg.type,
+      status: s?.status ?? "down",
+      state: running.length > 0 ? "running" : "halted",
+      nodes: running,
+      switching: s?.switching ?? pkg.autoRun,
+      placedOn: placed !== undefined && !sameNodes(placed, running) ? placed : undefined,
+      shouldRun,
+      since: s && s.since > 0 ? s.since : undefined,
+      addresses: addressesOf(config, pkg, owner, ownerReport?.addresses),
+      services: pkg.services.map((svc) => svc.name),
+      failedOn: (s?.failedOn ?? []).map((node) => ({
+        node,
+        reason: snapshot.reports.find((r) => r.package === pkg.name && r.node === node)?.reason,
+      })),
+      dependencies: pkg.dependencies.map((d) => ({
+        name: d.name,
+        package: d.package,
+        condition: d.condition,
+        location: d.location,
+        met: (state.packages[d.package]?.status === "up") === (d.condition === "up"),
+      })),
+    };
+  });
+  return {
+    cluster: {
+      name: config.name,
+      status: nodes.some((n) => n.status === "up") ? "up" : "down",
+      leader,
+      revision: snapshot.revision,
+    },
+    etcd: etcdView(config, input.etcd),
+    nodes,
+    packages,
+    healthy: packages.every((p) => !p.shouldRun || p.status === "up"),
+  };
+}
+
+/** 0 when every package that should run runs, 1 otherwise (a monitor's answer). */
+export function statusExitCode(view: StatusView): 0 | 1 {
+  return view.healthy ? 0 : 1;
+}
+
+function time(ms: number | undefined): string {
+  return ms === undefined ? "-" : new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+function etcdText(etcd: EtcdView): string {
+  const leader = etcd.leaderEndpoint === undefined ? "" : `, leader ${etcd.leaderEndpoint}`;
+  const quorum = etcd.quorum ? "quorum" : "NO QUORUM";
+  return `${etcd.reachable}/${etcd.members} members answer, ${quorum}${leader}`;
+}
+
+function verbosePackage(p: PackageView): string[] {
+  const lines = [``, `PACKAGE ${p.name} (${p.type})`];
+  const addresses = p.addresses.map(
+    (a) =>
+      `${a.address} (${a.subnet}) ` +
+      (a.node === undefined
+        ? "not held"
+        : `on ${a.node}${a.nic === undefined ? "" : ` ${a.nic}${a.nicFrom === "configured" ? " (primary)" : ""}`}`),
+  );
+  lines.push(`  addresses:     ${addresses.length > 0 ? addresses.join("; ") : "-"}`);
+  lines.push(`  services:      ${p.services.length > 0 ? p.services.join(", ") : "-"}`);
+  const failed = p.failedOn.map((f) => (f.reason === undefined ? f.node : `${f.node} (${f.reason})`));
+  lines.push(`  failed on:     ${failed.length > 0 ? failed.join("; ") : "-"}`);
+  const deps = p.dependencies.map(
+    (d) => `${d.name}: ${d.package} ${d.condition} ${d.location} (${d.met ? "met" : "not met"})`,
+  );
+  lines.push(`  dependencies:  ${deps.length > 0 ? deps.join("; ") : "-"}`);
+  lines.push(`  since:         ${time(p.since)}`);
+  return lines;
+}
+
+/** The human rendering: cmviewcl's tables (and, with verbose, a block per package). */
+export function renderStatus(view: StatusView, options: { verbose?: boolean } = {}): string {
+  const out: string[] = [];
+  out.push(
+    table(
+      ["CLUSTER", "STATUS", "LEADER", "ETCD"],
+      [[view.cluster.name, view.cluster.status, view.cluster.leader ?? "-", etcdText(view.etcd)]],
+    ),
+  );
+  if (options.verbose) {
+    for (const e of view.etcd.endpoints) {
+      out.push(
+        `  etcd ${e.endpoint}: ${e.reachable ? "answers" : `unreachable (${e.error ?? "no answer"})`}`,
+      );
+    }
+  }
+  out.push("");
+  out.push(
+    table(
+      ["NODE", "STATUS", "SINCE"],
+      view.nodes.map((n) => [n.name, n.status, time(n.since)]),
+    ),
+  );
+  out.push("");
+  out.push(
+    table(
+      ["PACKAGE", "STATUS", "STATE", "AUTO_RUN", "NODE", "PLACED"],
+      view.packages.map((p) => [
+        p.name,
+        p.status,
+        p.state,
+        p.switching ? "enabled" : "disabled",
+        p.nodes.length > 0 ? p.nodes.join(",") : "-",
+        p.placedOn === undefined ? "" : p.placedOn.length > 0 ? p.placedOn.join(",") : "(nowhere)",
+      ]),
+    ),
+  );
+  if (options.verbose) for (const p of view.packages) out.push(...verbosePackage(p));
+  const down = view.packages.filter((p) => p.shouldRun && p.status !== "up").map((p) => p.name);
+  if (down.length > 0) out.push("", `not running as they should: ${down.join(", ")}`);
+  return out.join("\n");
+}
