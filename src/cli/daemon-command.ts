@@ -7,7 +7,9 @@ export const DAEMON_USAGE = `usage:
       run this node's cluster agent (cmcld): join the cluster through etcd, run the packages
       placed here, take part in electing the leader. One line per event on stdout (JSON lines
       with --json); package logs in DIR (default /var/log/pavise). SIGTERM halts this node's
-      packages (they move to other nodes), leaves the cluster and exits 0.`;
+      packages (they move to other nodes), leaves the cluster and exits 0. A guardian process
+      (its lines are "guard") outlives a daemon killed any other way and removes this node's
+      package addresses and kills its services before the node's lease lapses.`;
 
 /** Runs until SIGTERM or SIGINT; resolves with the exit code. */
 export async function daemonCommand(args: string[]): Promise<number> {
@@ -54,6 +56,7 @@ export async function daemonCommand(args: string[]): Promise<number> {
     node: values.node,
     ...(values["log-dir"] !== undefined ? { logDirectory: values["log-dir"] } : {}),
     log,
+    guard: { json },
   });
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     if (signalled) resolve(signalled);

@@ -29,6 +29,8 @@ import { EtcdClient } from "../etcd/client.js";
 import type { EtcdWatch } from "../etcd/watch.js";
 import { NODE_OWNER } from "../executor/address-placement.js";
 import { type ExecutorEvent, NodeExecutor } from "../executor/node-executor.js";
+import { DaemonGuard } from "../guard/daemon-guard.js";
+import { guardHolding } from "../guard/guard-holding.js";
 import type { FenceEvent } from "../membership/fence-guard.js";
 import { campaign, writePlacements } from "../membership/leader.js";
 import { ClusterKeys, type PackageReport } from "../membership/layout.js";
@@ -58,6 +60,12 @@ export interface NodeAgentOptions {
   debounceMs?: number;
   /** Reconcile this often even without a change (default 1000 ms). */
   resyncMs?: number;
+  /**
+   * Start a guardian process that removes this node's package addresses and kills its services
+   * if the daemon dies without leaving (SIGKILL, crash): src/cluster/guard/. Its log lines go to
+   * the daemon's stdout, as JSON when `json`.
+   */
+  guard?: { json: boolean };
 }
 
 export class NodeAgent {
@@ -80,6 +88,7 @@ export class NodeAgent {
   private dirty = false;
   private joining: Promise<void> | undefined;
   private readonly exclusive: Map<string, boolean>;
+  private guard: DaemonGuard | undefined;
 
   private constructor(
     private readonly options: NodeAgentOptions,
@@ -99,6 +108,15 @@ export class NodeAgent {
   static async start(options: NodeAgentOptions): Promise<NodeAgent> {
     // The executor reports from its start on; the agent exists once the executor does.
     const sink: { agent?: NodeAgent } = {};
+    // The guardian first: nothing may run here before it watches.
+    const problems: string[] = [];
+    const guard = options.guard
+      ? DaemonGuard.start({
+          node: options.node,
+          json: options.guard.json,
+          onProblem: (message) => (sink.agent ? sink.agent.log("problem", message) : problems.push(message)),
+        })
+      : undefined;
     const executor = await NodeExecutor.start({
       config: options.config,
       nodeName: options.node,
@@ -106,7 +124,9 @@ export class NodeAgent {
       onEvent: (event) => sink.agent?.onExecutorEvent(event),
     });
     const agent = new NodeAgent(options, executor);
+    agent.guard = guard;
     sink.agent = agent;
+    for (const message of problems) agent.log("problem", message);
     agent.log("starting", `node ${options.node} of cluster ${options.config.name}`);
     await agent.removeLeftoverAddresses();
     agent.startWatch();
@@ -184,6 +204,8 @@ export class NodeAgent {
     this.owned = undefined;
     await this.executor.stop();
     this.client.close();
+    // What still runs now runs on purpose (stop() keeps packages): the guardian leaves quietly.
+    this.guard?.release();
   }
 
   // ---- membership
@@ -275,6 +297,26 @@ export class NodeAgent {
           const result = await this.executor.haltPackage(p.name).catch(() => undefined);
           if (result) this.log("halted", `package ${p.name} (${result.ms} ms)`, { package: p.name });
         }),
+    );
+    this.updateGuard();
+  }
+
+  /** Tells the guardian what this node holds now (written ahead for packages being started). */
+  private updateGuard(): void {
+    if (!this.guard) return;
+    const packages = this.options.config.packages.map((p) => p.name);
+    this.guard.hold(
+      guardHolding({
+        config: this.options.config,
+        node: this.options.config.nodes.find((n) => n.name === this.options.node)!,
+        held: this.executor.addresses.held(),
+        active: packages.filter((p) => this.busy.has(p) || this.localState(p) !== "down"),
+        groups: packages.flatMap((p) =>
+          this.executor
+            .supervisors(p)
+            .flatMap((s) => (s.pid !== undefined ? [{ package: p, service: s.name, pgid: s.pid }] : [])),
+        ),
+      }),
     );
   }
 
@@ -453,6 +495,7 @@ export class NodeAgent {
     });
     if (steps.length === 0) return;
     for (const step of steps) this.busy.add(step.package);
+    this.updateGuard();
     void (async () => {
       for (const step of steps) {
         try {
@@ -461,6 +504,7 @@ export class NodeAgent {
           this.log("problem", `${step.kind} ${step.package}: ${describe(err)}`, { package: step.package });
         } finally {
           this.busy.delete(step.package);
+          this.updateGuard();
         }
       }
       this.kick();
@@ -567,6 +611,7 @@ export class NodeAgent {
   // ---- executor events
 
   private onExecutorEvent(event: ExecutorEvent): void {
+    this.updateGuard();
     switch (event.kind) {
       case "package-failed": {
         const session = this.session;
