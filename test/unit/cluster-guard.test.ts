@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { NodeConfig } from "../../src/cluster/config/model.js";
 import { NODE_OWNER } from "../../src/cluster/executor/address-placement.js";
-import { type GuardAction, GuardCore, parseGuardMessage } from "../../src/cluster/guard/guard-core.js";
+import {
+  GUARD_EXIT_SILENCED,
+  type GuardAction,
+  GuardCore,
+  parseGuardMessage,
+} from "../../src/cluster/guard/guard-core.js";
 import { guardHolding } from "../../src/cluster/guard/guard-holding.js";
 
 const VIP = { package: "web", address: "198.18.1.50", prefixLength: 24, nic: "lan0" };
@@ -14,6 +19,125 @@ function drain(core: GuardCore): GuardAction[] {
   for (let a = core.pollAction(); a; a = core.pollAction()) out.push(a);
   return out;
 }
+
+const ALIVE = '{"type":"alive"}\n';
+
+// #5, "daemon frozen past the lease TTL then thawed": a frozen daemon keeps its pipe open, so
+// only its silence tells; the clock here is virtual (ms).
+describe("the guardian's liveness deadline (a frozen daemon)", () => {
+  const DEADLINE = 600;
+
+  function watching(): GuardCore {
+    const core = new GuardCore({ deadlineMs: DEADLINE, now: 1000 });
+    core.handleData(hold([VIP], [ECHO]), 1000);
+    return core;
+  }
+
+  it("heartbeats keep the deadline moving; a deadline just met by a heartbeat does nothing", () => {
+    const core = watching();
+    expect(core.pollTimeout()).toBe(1600);
+    core.handleData(ALIVE, 1150);
+    expect(core.pollTimeout()).toBe(1750);
+    core.handleTimeout(1749);
+    core.handleData(ALIVE, 1749);
+    core.handleTimeout(1750);
+    expect(core.state.kind).toBe("watching");
+    expect(core.pollTimeout()).toBe(2349);
+    expect(drain(core)).toEqual([]);
+  });
+
+  it("a deadline just missed: addresses removed first, then groups killed; no exit, the daemon lives", () => {
+    const core = watching();
+    core.handleData(ALIVE, 1100);
+    core.handleTimeout(1699);
+    expect(drain(core)).toEqual([]);
+    core.handleTimeout(1700);
+    const actions = drain(core);
+    expect(actions.map((a) => a.kind)).toEqual(["log", "remove-address", "kill-group"]);
+    expect(actions[0]).toMatchObject({
+      event: "guard",
+      message: expect.stringContaining("silent for 600 ms") as string,
+    });
+    expect(actions[1]).toEqual({ kind: "remove-address", ...VIP });
+    expect(actions[2]).toEqual({ kind: "kill-group", ...ECHO });
+    expect(core.state).toEqual({ kind: "silenced", since: 1700 });
+    expect(core.pollTimeout()).toBeUndefined();
+  });
+
+  it("a heartbeat after the guardian acted undoes nothing: it reports and exits", () => {
+    const core = watching();
+    core.handleTimeout(1600);
+    drain(core);
+    core.handleData(ALIVE + hold([VIP], [ECHO]), 2400);
+    const actions = drain(core);
+    expect(actions).toEqual([
+      {
+        kind: "log",
+        event: "guard",
+        message: expect.stringContaining("spoke again after 1400 ms of silence") as string,
+      },
+      { kind: "exit", code: GUARD_EXIT_SILENCED },
+    ]);
+    expect(core.state.kind).toBe("done");
+    core.handleEnd();
+    core.handleTimeout(10_000);
+    expect(drain(core)).toEqual([]);
+  });
+
+  it("the pipe ending after the guardian acted: nothing more to do", () => {
+    const core = watching();
+    core.handleTimeout(1600);
+    drain(core);
+    core.handleEnd();
+    expect(drain(core)).toEqual([
+      { kind: "log", event: "guard", message: "the daemon is gone; its holding was already dropped" },
+      { kind: "exit", code: 0 },
+    ]);
+  });
+
+  it("silent from the start (frozen before the first line): the deadline runs from the guardian's start", () => {
+    const core = new GuardCore({ deadlineMs: DEADLINE, now: 50 });
+    expect(core.pollTimeout()).toBe(650);
+    core.handleTimeout(650);
+    expect(drain(core)).toEqual([
+      { kind: "log", event: "guard", message: expect.stringContaining("this node holds nothing") as string },
+    ]);
+    expect(core.state.kind).toBe("silenced");
+  });
+
+  it("only whole lines count as signs of life", () => {
+    const core = watching();
+    core.handleData('{"type":"al', 1500);
+    expect(core.pollTimeout()).toBe(1600);
+    core.handleData('ive"}\n', 1550);
+    expect(core.pollTimeout()).toBe(2150);
+  });
+
+  it("after a release the deadline stops (the daemon is leaving)", () => {
+    const core = watching();
+    core.handleData('{"type":"release"}\n', 1100);
+    expect(core.pollTimeout()).toBeUndefined();
+    core.handleTimeout(5000);
+    expect(drain(core)).toEqual([]);
+  });
+
+  it("without a deadline only the end of the pipe counts", () => {
+    const core = new GuardCore();
+    core.handleData(hold([VIP], [ECHO]));
+    expect(core.pollTimeout()).toBeUndefined();
+    core.handleTimeout(1e9);
+    expect(drain(core)).toEqual([]);
+  });
+
+  it("refuses a deadline that is not a positive number", () => {
+    expect(() => new GuardCore({ deadlineMs: 0 })).toThrow(/deadlineMs/);
+    expect(() => new GuardCore({ deadlineMs: Number.NaN })).toThrow(/deadlineMs/);
+  });
+
+  it("parses alive", () => {
+    expect(parseGuardMessage('{"type":"alive"}')).toEqual({ type: "alive" });
+  });
+});
 
 describe("the guardian's decisions (GuardCore)", () => {
   it("daemon gone while holding: addresses removed first, then groups killed, then exit", () => {

@@ -6,7 +6,7 @@
  *
  * - Membership: one MemberSession at a time. When it fences, every package address is removed
  *   at once, then every package halted, the session ended with a revoke (so the others may take
- *   over at once), and a new session started.
+ *   over at once), a fresh guardian started (src/cluster/guard/) and a new session started.
  * - Leader: every node campaigns when the leader key is gone; the one that holds it schedules
  *   from the cluster state whenever a key under the prefix changes (debounced) and writes the
  *   placements, only while it still holds the key (writePlacements checks it).
@@ -114,7 +114,9 @@ export class NodeAgent {
       ? DaemonGuard.start({
           node: options.node,
           json: options.guard.json,
+          deadlineMs: options.config.timing.fenceAfterMs,
           onProblem: (message) => (sink.agent ? sink.agent.log("problem", message) : problems.push(message)),
+          onSilenced: (message) => sink.agent?.log("guard-ended", message),
         })
       : undefined;
     const executor = await NodeExecutor.start({
@@ -213,6 +215,9 @@ export class NodeAgent {
   private join(): Promise<void> {
     this.joining ??= (async () => {
       for (let attempt = 0; !this.stopped && !this.leaving; attempt++) {
+        // A guardian that ended (it acted on a stall while this node was not a member, or it
+        // failed) is replaced before the node may take anything.
+        if (this.guard?.gone) this.replaceGuard();
         let fencedEarly: FenceEvent | undefined;
         let session: MemberSession | undefined;
         // Filled in once the session exists; the fence may come before that.
@@ -278,6 +283,7 @@ export class NodeAgent {
     await session
       .end({ revoke: true })
       .catch((err: unknown) => this.log("problem", `revoke after fence: ${describe(err)}`));
+    this.replaceGuard();
     this.log("fence-done", "packages halted, lease revoked; joining again");
     // A join still finishing (a fence during MemberSession.start) ends without a session.
     if (this.joining) await this.joining;
@@ -298,6 +304,25 @@ export class NodeAgent {
           if (result) this.log("halted", `package ${p.name} (${result.ms} ms)`, { package: p.name });
         }),
     );
+    this.updateGuard();
+  }
+
+  /**
+   * After a fence (or before joining, when the guardian has ended) nothing is held here: the
+   * guardian is replaced by a fresh one, since one that acted on a frozen daemon's silence has
+   * ended (guard-core.ts) and this node must not rejoin unguarded.
+   */
+  private replaceGuard(): void {
+    const guardOptions = this.options.guard;
+    if (!this.guard || !guardOptions) return;
+    this.guard.release();
+    this.guard = DaemonGuard.start({
+      node: this.options.node,
+      json: guardOptions.json,
+      deadlineMs: this.options.config.timing.fenceAfterMs,
+      onProblem: (message) => this.log("problem", message),
+      onSilenced: (message) => this.log("guard-ended", message),
+    });
     this.updateGuard();
   }
 

@@ -8,6 +8,13 @@
  * (DESIGN.md principle 3). A daemon that leaves normally says "release" first: the guardian then
  * ends quietly.
  *
+ * Liveness: a frozen daemon (SIGSTOP, a stall of the whole process) keeps its pipe open, so its
+ * end says nothing. The daemon therefore also writes "alive" from its main thread's timer, and a
+ * guardian given a deadline (fence_after) acts as for a crash when no line came for that long —
+ * before the frozen node's lease can lapse. It never kills the daemon: thawed, the daemon finds
+ * itself fenced and rejoins with a new guardian. A line arriving after the guardian acted undoes
+ * nothing: this guardian reports it and exits.
+ *
  * Pure: the driver (guard-main.ts) feeds it the pipe's text and its end, and carries out the
  * actions in order.
  */
@@ -37,7 +44,9 @@ export type GuardMessage =
   /** Everything the node holds now (replaces the previous holding). */
   | ({ type: "hold" } & GuardHolding)
   /** The daemon is leaving normally with everything halted: the end of the pipe is no alarm. */
-  | { type: "release" };
+  | { type: "release" }
+  /** The daemon's main thread still runs (any whole line counts as much). */
+  | { type: "alive" };
 
 export type GuardAction =
   | ({ kind: "remove-address" } & GuardAddress)
@@ -46,25 +55,100 @@ export type GuardAction =
   | { kind: "exit"; code: number };
 
 export type GuardState =
-  { kind: "watching"; holding: GuardHolding } | { kind: "released" } | { kind: "done" };
+  | { kind: "watching"; holding: GuardHolding }
+  | { kind: "released" }
+  /** The daemon went silent past the deadline and its holding was dropped (at `since`). */
+  | { kind: "silenced"; since: number }
+  | { kind: "done" };
 
 export const EMPTY_HOLDING: GuardHolding = { addresses: [], groups: [] };
 
+/**
+ * The guardian's exit code when the daemon spoke again after the guardian acted on its
+ * silence: expected, and the daemon (fenced) starts a new guardian; not a failure.
+ */
+export const GUARD_EXIT_SILENCED = 3;
+
+export interface GuardCoreOptions {
+  /**
+   * How long the daemon may go without a line before the guardian acts (timing.fence_after);
+   * none: only the end of the pipe counts.
+   */
+  deadlineMs?: number;
+  /** The clock at the start (monotonic, ms): the deadline runs from here until the first line. */
+  now?: number;
+}
+
+/**
+ * Driver order: handleData(text, now) for every read, handleEnd() when the pipe ends,
+ * handleTimeout(now) when pollTimeout()'s time has come; after each, pollAction() until empty.
+ */
 export class GuardCore {
   private current: GuardState = { kind: "watching", holding: EMPTY_HOLDING };
   private partial = "";
   private readonly actions: GuardAction[] = [];
+  private readonly deadlineMs: number | undefined;
+  private lastHeard: number;
+
+  constructor(options: GuardCoreOptions = {}) {
+    const { deadlineMs } = options;
+    if (deadlineMs !== undefined && (!Number.isFinite(deadlineMs) || deadlineMs <= 0)) {
+      throw new RangeError(`deadlineMs must be a positive number of ms, not ${deadlineMs}`);
+    }
+    this.deadlineMs = deadlineMs;
+    this.lastHeard = options.now ?? 0;
+  }
 
   get state(): GuardState {
     return this.current;
   }
 
-  /** Text read from the pipe (any chunking). */
-  handleData(text: string): void {
+  /** Text read from the pipe (any chunking), at `now` (needed only with a deadline). */
+  handleData(text: string, now = this.lastHeard): void {
     if (this.current.kind === "done") return;
     const lines = (this.partial + text).split("\n");
     this.partial = lines.pop() ?? "";
-    for (const line of lines) if (line.trim() !== "") this.handleLine(line);
+    for (const line of lines) {
+      if (line.trim() === "") continue;
+      if (this.current.kind === "silenced") {
+        // Too late: what was dropped stays dropped; the daemon, fenced, starts a new guardian.
+        const silentMs = Math.round(now - this.lastHeard);
+        this.current = { kind: "done" };
+        this.partial = "";
+        this.log(
+          "guard",
+          `the daemon spoke again after ${silentMs} ms of silence; its holding was already dropped and stays so (it is fenced): this guardian exits`,
+        );
+        this.actions.push({ kind: "exit", code: GUARD_EXIT_SILENCED });
+        return;
+      }
+      this.lastHeard = Math.max(this.lastHeard, now);
+      this.handleLine(line);
+    }
+  }
+
+  /** When handleTimeout() must be called next, or undefined when no deadline runs. */
+  pollTimeout(): number | undefined {
+    if (this.deadlineMs === undefined || this.current.kind !== "watching") return undefined;
+    return this.lastHeard + this.deadlineMs;
+  }
+
+  /** The clock reached pollTimeout() (or any time: early calls do nothing). */
+  handleTimeout(now: number): void {
+    const due = this.pollTimeout();
+    if (due === undefined || now < due || this.current.kind !== "watching") return;
+    const { addresses, groups } = this.current.holding;
+    this.current = { kind: "silenced", since: now };
+    const silentMs = Math.round(now - this.lastHeard);
+    if (addresses.length === 0 && groups.length === 0) {
+      this.log("guard", `the daemon has been silent for ${silentMs} ms (frozen?); this node holds nothing`);
+      return;
+    }
+    this.log(
+      "guard",
+      `the daemon has been silent for ${silentMs} ms (frozen?): removing ${describeAddresses(addresses)} and killing ${describeGroups(groups)} before its lease can lapse`,
+    );
+    this.drop(addresses, groups);
   }
 
   /** The pipe ended: the daemon has exited, one way or another. */
@@ -82,6 +166,11 @@ export class GuardCore {
       this.actions.push({ kind: "exit", code: 0 });
       return;
     }
+    if (state.kind === "silenced") {
+      this.log("guard", "the daemon is gone; its holding was already dropped");
+      this.actions.push({ kind: "exit", code: 0 });
+      return;
+    }
     const { addresses, groups } = state.holding;
     if (addresses.length === 0 && groups.length === 0) {
       this.log("guard", "the daemon is gone; this node held nothing");
@@ -92,14 +181,18 @@ export class GuardCore {
       "guard",
       `the daemon is gone: removing ${describeAddresses(addresses)} and killing ${describeGroups(groups)} before its lease lapses`,
     );
-    // Addresses first: an address answering ARP is what another node would collide with.
-    for (const a of addresses) this.actions.push({ kind: "remove-address", ...a });
-    for (const g of groups) this.actions.push({ kind: "kill-group", ...g });
+    this.drop(addresses, groups);
     this.actions.push({ kind: "exit", code: 0 });
   }
 
   pollAction(): GuardAction | undefined {
     return this.actions.shift();
+  }
+
+  private drop(addresses: GuardAddress[], groups: GuardGroup[]): void {
+    // Addresses first: an address answering ARP is what another node would collide with.
+    for (const a of addresses) this.actions.push({ kind: "remove-address", ...a });
+    for (const g of groups) this.actions.push({ kind: "kill-group", ...g });
   }
 
   private handleLine(line: string): void {
@@ -108,6 +201,7 @@ export class GuardCore {
       this.log("guard-problem", `ignored a message: ${parsed}`);
       return;
     }
+    if (parsed.type === "alive") return;
     // A hold after a release (a daemon that went on after all) makes the end an alarm again.
     this.current =
       parsed.type === "release"
@@ -130,6 +224,7 @@ export function parseGuardMessage(line: string): GuardMessage | string {
   }
   if (!isObject(value)) return "not an object";
   if (value.type === "release") return { type: "release" };
+  if (value.type === "alive") return { type: "alive" };
   if (value.type !== "hold") return `unknown type ${JSON.stringify(value.type)}`;
   if (!Array.isArray(value.addresses) || !Array.isArray(value.groups)) {
     return "hold needs addresses and groups (arrays)";

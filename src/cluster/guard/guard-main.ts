@@ -1,19 +1,22 @@
 /**
- * The guardian process (`node dist/cluster/guard/guard-main.js --node NAME [--json]`), started
+ * The guardian process (`node dist/cluster/guard/guard-main.js --node NAME [--deadline-ms MS]
+ * [--json]`), started
  * by the daemon in its own session so that it outlives a SIGKILL of the daemon. Its standard
  * input is a pipe from the daemon (guard-core.ts says what comes over it); its output goes to
  * the daemon's log, in the daemon's format. Thin on purpose: GuardCore decides, this carries out.
  */
 
 import { spawn } from "node:child_process";
+import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { type GuardAction, type GuardAddress, GuardCore } from "./guard-core.js";
 
 const { values } = parseArgs({
-  options: { node: { type: "string" }, json: { type: "boolean" } },
+  options: { node: { type: "string" }, json: { type: "boolean" }, "deadline-ms": { type: "string" } },
   strict: true,
 });
 const node = values.node ?? "?";
+const deadlineMs = values["deadline-ms"] === undefined ? undefined : Number(values["deadline-ms"]);
 const json = values.json === true;
 const daemonPid = process.ppid;
 
@@ -47,10 +50,11 @@ function killGroup(pgid: number): string {
   }
 }
 
+/** Carries out what the core decided; exits when it says so. */
 async function act(core: GuardCore, since: number): Promise<void> {
   const removals: Promise<void>[] = [];
   const done: string[] = [];
-  let exitCode = 0;
+  let exitCode: number | undefined;
   for (let action: GuardAction | undefined = core.pollAction(); action; action = core.pollAction()) {
     switch (action.kind) {
       case "log":
@@ -76,20 +80,44 @@ async function act(core: GuardCore, since: number): Promise<void> {
   }
   await Promise.all(removals);
   if (done.length > 0) log("guard", `done in ${Date.now() - since} ms: ${done.join("; ")}`, { daemonPid });
-  process.exit(exitCode);
+  if (exitCode !== undefined) process.exit(exitCode);
 }
 
-const core = new GuardCore();
-log("guard", `watching daemon pid ${daemonPid} (guard pid ${process.pid})`, {
-  daemonPid,
-  guardPid: process.pid,
-});
+const core = new GuardCore({ ...(deadlineMs !== undefined ? { deadlineMs } : {}), now: performance.now() });
+log(
+  "guard",
+  `watching daemon pid ${daemonPid} (guard pid ${process.pid})${deadlineMs !== undefined ? `, acting after ${deadlineMs} ms of silence` : ""}`,
+  { daemonPid, guardPid: process.pid },
+);
+// One timer: the core's next deadline, set again after every input (guard-core.ts).
+let timer: NodeJS.Timeout | undefined;
+function armTimer(): void {
+  if (timer) clearTimeout(timer);
+  timer = undefined;
+  const due = core.pollTimeout();
+  if (due === undefined) return;
+  timer = setTimeout(
+    () => {
+      timer = undefined;
+      const now = performance.now();
+      core.handleTimeout(now);
+      void act(core, Date.now());
+      armTimer();
+    },
+    Math.max(0, Math.ceil(due - performance.now())),
+  );
+}
 process.stdin.setEncoding("utf8");
-process.stdin.on("data", (text: string) => core.handleData(text));
+process.stdin.on("data", (text: string) => {
+  core.handleData(text, performance.now());
+  void act(core, Date.now());
+  armTimer();
+});
 let ended = false;
 const onEnd = (): void => {
   if (ended) return;
   ended = true;
+  if (timer) clearTimeout(timer);
   const since = Date.now();
   core.handleEnd();
   void act(core, since);
@@ -97,6 +125,7 @@ const onEnd = (): void => {
 process.stdin.once("end", onEnd);
 process.stdin.once("close", onEnd);
 process.stdin.once("error", onEnd);
+armTimer();
 // Signals meant for the daemon's terminal or group are not for the guardian: it ends when the
 // daemon does.
 process.on("SIGHUP", () => undefined);

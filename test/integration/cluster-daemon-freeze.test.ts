@@ -1,0 +1,344 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Lab } from "../../src/lab/lab.js";
+import type { LabProcess } from "../../src/lab/host-runtime.js";
+import { overlaps } from "../../src/lab/probes/address-timeline.js";
+import { AddressWatch } from "../../src/lab/probes/address-watch.js";
+import { startTraffic } from "../../src/lab/probes/traffic.js";
+import { distPath } from "../../src/util/package-paths.js";
+import { run } from "../../src/util/run.js";
+import { freshLab, testLabSpec } from "../support/fresh-lab.js";
+import { until } from "../support/until.js";
+
+// Fault test of #5, "daemon frozen past the lease TTL then thawed (it must have dropped its
+// addresses before anyone else took them)": n1's daemon is stopped with SIGSTOP; its pipe to
+// the guardian (src/cluster/guard/) stays open, but its heartbeats stop, and after fence_after
+// (600 ms) the guardian removes web's address and kills web's service — before n1's lease
+// (member_timeout 1 s) lapses and n2 takes web over: never two owners, by the address timeline
+// and by ARP. Thawed with SIGCONT, n1's daemon finds itself fenced, leaves web on n2, starts a
+// fresh guardian and rejoins. Needs root and a build.
+const root = process.getuid?.() === 0;
+const LAB = "tdfrz";
+const VIP = "198.18.1.50";
+const UDP_PORT = 7404;
+
+function clusterFile(lab: Lab): string {
+  const endpoints = lab.plan.etcd.members.map((m) => m.clientUrl).join(", ");
+  const echo = `exec ${process.execPath} ${distPath("lab/probes/traffic-agent.js")} serve --proto udp --port ${UDP_PORT}`;
+  const node = (name: string): string => `  - name: ${name}
+    interfaces:
+      - { subnet: public, primary: lan0, standby: [lan1] }
+      - { subnet: heartbeat, primary: hb0 }
+`;
+  return `cluster_name: ${LAB}
+etcd:
+  endpoints: [${endpoints}]
+timing:
+  member_timeout: 1s
+arp:
+  count: 3
+  interval: 100ms
+subnets:
+  - { name: public, cidr: 198.18.1.0/24 }
+  - { name: heartbeat, cidr: 198.18.2.0/24, heartbeat: yes }
+nodes:
+${node("n1")}${node("n2")}${node("n3")}
+packages:
+  - name: web
+    node_name: [n1, n2, n3]
+    ip_address:
+      - { address: ${VIP}, subnet: public }
+    services:
+      - name: echo
+        command: "${echo}"
+        restart: 2
+        restart_delay: 100ms
+        halt_timeout: 2s
+`;
+}
+
+/** PIDs of web's echo service in a host's network namespace. */
+async function echoPids(lab: Lab, host: string): Promise<number[]> {
+  const listed = await run(["ip", "netns", "pids", lab.host(host).namespace], { allowFailure: true });
+  return listed.stdout
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map(Number)
+    .filter((pid) => {
+      try {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+        return argv.includes("serve") && argv.includes(`${UDP_PORT}`);
+      } catch {
+        return false;
+      }
+    });
+}
+
+/** Gone or a zombie (killed; its new parent has not reaped it yet). */
+function processGone(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
+    return state === "Z" || state === "X";
+  } catch {
+    return true;
+  }
+}
+
+describe.skipIf(!root)("pavise daemon frozen past its lease, then thawed (the guardian's deadline)", () => {
+  let lab: Lab;
+  let dir: string;
+  let watch: AddressWatch | undefined;
+  let frozen: LabProcess | undefined;
+  const daemons = new Map<string, LabProcess>();
+  const logs = new Map<string, string>();
+  const allLogs: string[] = [];
+
+  async function startDaemon(node: string): Promise<LabProcess> {
+    const proc = await lab.runtime.spawn(
+      node,
+      [
+        process.execPath,
+        distPath("cli/main.js"),
+        "daemon",
+        "--config",
+        join(dir, "cluster.yaml"),
+        "--node",
+        node,
+        "--log-dir",
+        join(dir, `logs-${node}`),
+      ],
+      { role: "pavise-daemon", log: join(dir, `daemon-${node}-${allLogs.length + 1}.log`) },
+    );
+    daemons.set(node, proc);
+    logs.set(node, proc.log);
+    allLogs.push(proc.log);
+    await until(
+      "the daemon on " + node + " to join",
+      () => Promise.resolve(logged(node, "joined")),
+      (yes) => yes,
+      15_000,
+    );
+    return proc;
+  }
+
+  function readLog(file: string | undefined): string {
+    try {
+      return file === undefined ? "" : readFileSync(file, "utf8");
+    } catch {
+      return "";
+    }
+  }
+
+  function daemonEvents(node: string): { event: string; message: string }[] {
+    return readLog(logs.get(node))
+      .split("\n")
+      .filter((line) => line.trim() !== "")
+      .map((line) => {
+        const m = /^\S+ \S+ ([\w-]+): (.*)$/.exec(line);
+        return { event: m?.[1] ?? "", message: m?.[2] ?? line };
+      });
+  }
+
+  function logged(node: string, event: string, message = ""): boolean {
+    return daemonEvents(node).some((e) => e.event === event && e.message.includes(message));
+  }
+
+  /** Every guardian's PID, in the order they started, from the node's daemon log. */
+  function guardPids(node: string): number[] {
+    return daemonEvents(node)
+      .filter((e) => e.event === "guard" && e.message.includes("guard pid"))
+      .map((e) => Number(/guard pid (\d+)/.exec(e.message)?.[1]));
+  }
+
+  async function holders(): Promise<string[]> {
+    return (await lab.holders(VIP)).map((h) => h.host);
+  }
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "pavise-tdfrz-"));
+    lab = await freshLab(testLabSpec(LAB, { etcd: true }));
+    writeFileSync(join(dir, "cluster.yaml"), clusterFile(lab));
+  });
+
+  afterAll(async () => {
+    await watch?.stop().catch(() => undefined);
+    // A daemon still frozen (a failed test) cannot act on SIGTERM.
+    if (frozen) {
+      try {
+        lab?.faults.thaw(frozen);
+      } catch {
+        // gone already
+      }
+    }
+    // SIGTERM: each daemon halts its packages and its guardian leaves with it.
+    for (const proc of daemons.values()) await lab?.runtime.stop(proc, "SIGTERM").catch(() => undefined);
+    await sleep(1500);
+    for (const proc of daemons.values()) await lab?.runtime.stop(proc).catch(() => undefined);
+    await lab?.down();
+    for (const file of allLogs) console.log(`--- ${file.slice(dir.length + 1)}\n${readLog(file)}`);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("n1's guardian drops web's address and kills its service on the frozen daemon's silence, before n2 starts web", async () => {
+    await startDaemon("n1");
+    await startDaemon("n2");
+    await startDaemon("n3");
+    await until("web's address on n1 only", holders, (h) => h.length === 1 && h[0] === "n1", 15_000);
+    await until(
+      "web started on n1",
+      () => Promise.resolve(logged("n1", "started", "package web started")),
+      (yes) => yes,
+      15_000,
+    );
+    const services = await until(
+      "web's echo service on n1",
+      () => echoPids(lab, "n1"),
+      (p) => p.length === 1,
+    );
+    const [guard] = guardPids("n1");
+    expect(guard).toBeGreaterThan(1);
+    expect(processGone(guard!)).toBe(false);
+    expect(logged("n1", "guard", "acting after 600 ms of silence")).toBe(true);
+    expect((await lab.arpAnswerers("public", VIP)).map((a) => a.host)).toEqual(["n1"]);
+
+    watch = await AddressWatch.start(
+      ["n1", "n2", "n3"].map((host) => ({ host, namespace: lab.host(host).namespace })),
+    );
+    const traffic = await startTraffic(lab.runtime, {
+      from: "c1",
+      to: VIP,
+      proto: "udp",
+      port: UDP_PORT,
+      intervalMs: 10,
+    });
+    // Who answers ARP for web's address, sampled back to back (each sample waits 1 s).
+    let sampling = true;
+    const arpSamples: { at: number; hosts: string[] }[] = [];
+    const arpLoop = (async () => {
+      while (sampling) {
+        const at = Date.now();
+        arpSamples.push({
+          at,
+          hosts: (await lab.arpAnswerers("public", VIP)).map((a) => a.host ?? a.mac).sort(),
+        });
+      }
+    })();
+    // When each of n1's service processes is gone, polled every 2 ms.
+    const goneAt = new Map<number, number>();
+    let polling = true;
+    const pollLoop = (async () => {
+      while (polling) {
+        for (const pid of services) if (!goneAt.has(pid) && processGone(pid)) goneAt.set(pid, Date.now());
+        await sleep(2);
+      }
+    })();
+    await sleep(500);
+
+    const frozenAt = Date.now();
+    frozen = daemons.get("n1")!;
+    lab.faults.freeze(frozen);
+    await until("web's address on n2", holders, (h) => h.includes("n2"), 20_000);
+    const takenAfter = Date.now() - frozenAt;
+    await until(
+      "web started on n2",
+      () => Promise.resolve(logged("n2", "started", "package web started")),
+      (yes) => yes,
+      15_000,
+    );
+    await sleep(1000);
+    const report = await traffic.stop();
+    sampling = false;
+    polling = false;
+    await Promise.all([arpLoop, pollLoop]);
+    const timeline = await watch.stop();
+    watch = undefined;
+
+    // Never two holders; n1's removal (by its guardian: n1's daemon was frozen) before n2's add.
+    expect(overlaps(timeline, VIP)).toEqual([]);
+    const dropped = timeline.events.find(
+      (e) => e.host === "n1" && e.address === VIP && e.change === "del" && e.at >= frozenAt - 50,
+    );
+    const added = timeline.events.find((e) => e.host === "n2" && e.address === VIP && e.change === "add");
+    expect(dropped).toBeDefined();
+    expect(added).toBeDefined();
+    expect(dropped!.at).toBeLessThan(added!.at);
+    for (const pid of services) {
+      expect(goneAt.get(pid), `echo pid ${pid} on n1`).toBeDefined();
+      expect(goneAt.get(pid)!).toBeLessThan(added!.at);
+    }
+    expect(await echoPids(lab, "n1")).toEqual([]);
+    expect(await echoPids(lab, "n2")).toHaveLength(1);
+    expect(logged("n1", "guard", "the daemon has been silent for")).toBe(true);
+    // The guardian killed the services, not the daemon, and waits for it.
+    expect(processGone(frozen.pid)).toBe(false);
+    expect(processGone(guard!)).toBe(false);
+    expect(arpSamples.length).toBeGreaterThan(1);
+    for (const s of arpSamples) expect(s.hosts.length, `ARP answerers at ${s.at}`).toBeLessThanOrEqual(1);
+    expect((await lab.arpAnswerers("public", VIP)).map((a) => a.host)).toEqual(["n2"]);
+    expect(await holders()).toEqual(["n2"]);
+    expect(report.received).toBeGreaterThan(0);
+    const servicesGone = Math.max(...services.map((pid) => goneAt.get(pid)!));
+    console.log(
+      `pavise daemon SIGSTOP on n1: guardian removed ${VIP} ${Math.round(dropped!.at - frozenAt)} ms and its service was gone ` +
+        `${servicesGone - frozenAt} ms after the freeze; n2 added ${VIP} ${Math.round(added!.at - frozenAt)} ms after ` +
+        `(${takenAfter} ms seen); client's longest gap ${Math.round(report.maxGapMs)} ms, ${report.received}/${report.sent} answered; ` +
+        `ARP samples ${arpSamples.map((s) => s.hosts.join("+") || "-").join(" ")}`,
+    );
+  });
+
+  it("thawed, n1's daemon learns it was fenced, leaves web on n2, and rejoins with a fresh guardian", async () => {
+    const [oldGuard] = guardPids("n1");
+    watch = await AddressWatch.start(
+      ["n1", "n2", "n3"].map((host) => ({ host, namespace: lab.host(host).namespace })),
+    );
+    const thawedAt = Date.now();
+    lab.faults.thaw(frozen!);
+    frozen = undefined;
+    await until(
+      "n1 to see it was fenced",
+      () => Promise.resolve(logged("n1", "fenced")),
+      (yes) => yes,
+      10_000,
+    );
+    await until(
+      "n1 to rejoin",
+      () => Promise.resolve(daemonEvents("n1").filter((e) => e.event === "joined").length),
+      (n) => n === 2,
+      15_000,
+    );
+    const rejoinedAfter = Date.now() - thawedAt;
+    await until(
+      "n1's old guardian to exit",
+      () => Promise.resolve(processGone(oldGuard!)),
+      (yes) => yes,
+      5_000,
+    );
+    await sleep(1500);
+    const timeline = await watch.stop();
+    watch = undefined;
+    expect(overlaps(timeline, VIP)).toEqual([]);
+    // n1 never put web's address back.
+    expect(timeline.events.filter((e) => e.host === "n1" && e.change === "add")).toEqual([]);
+    expect(logged("n1", "guard", "spoke again")).toBe(true);
+    expect(logged("n1", "problem", "guardian")).toBe(false);
+    // Whether the daemon saw the old guardian end ("guard-ended") or released it first is a race;
+    // either way no problem is reported and a fresh guardian watches.
+    const guards = guardPids("n1");
+    expect(guards).toHaveLength(2);
+    expect(processGone(guards[1]!)).toBe(false);
+    expect(logged("n1", "started")).toBe(true); // the first start only
+    expect(daemonEvents("n1").filter((e) => e.event === "started")).toHaveLength(1);
+    expect(await holders()).toEqual(["n2"]);
+    expect(await echoPids(lab, "n1")).toEqual([]);
+    expect(await echoPids(lab, "n2")).toHaveLength(1);
+    expect((await lab.arpAnswerers("public", VIP)).map((a) => a.host)).toEqual(["n2"]);
+    const fence = daemonEvents("n1").find((e) => e.event === "fenced");
+    console.log(
+      `pavise daemon SIGCONT on n1: ${fence?.message ?? "?"}; rejoined ${rejoinedAfter} ms after the thaw`,
+    );
+  });
+});
