@@ -217,6 +217,10 @@ describe.skipIf(!root)("pavise status and pavise events on a lab cluster", () =>
     const startedOnN2 = log.findIndex((e) => e.node === "n2" && e.kind === "started" && e.package === "web");
     expect(startedOnN1).toBeGreaterThanOrEqual(0);
     expect(startedOnN2).toBeGreaterThan(startedOnN1);
+    // The (new) leader said why: n1 failed, before web started on n2.
+    const n1Failed = log.findIndex((e) => e.kind === "node-failed" && e.message.includes("node n1 failed"));
+    expect(n1Failed).toBeGreaterThan(startedOnN1);
+    expect(n1Failed).toBeLessThan(startedOnN2);
     const recent = await cli("n2", ["events", "--config", join(dir, "cluster.yaml"), "--since", "1h"]);
     console.log(`$ pavise events --config cluster.yaml --since 1h\n${recent.stdout}`);
     expect(recent.stdout).toMatch(/ n2 {2}started: package web started in \d+ ms/);

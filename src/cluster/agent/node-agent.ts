@@ -38,6 +38,7 @@ import { MemberSession } from "../membership/member-session.js";
 import { appendEvent, publishNode, withdrawNode } from "../membership/node-registry.js";
 import { schedule } from "../scheduler/scheduler.js";
 import { type ClusterSnapshot, clusterStateFrom, readSnapshot } from "./cluster-state.js";
+import type { ClusterState, NodeStatus } from "../state.js";
 import { OwnedPackages } from "./owned-packages.js";
 import { type LocalState, reconcile, type ReconcileStep } from "./reconcile.js";
 
@@ -75,6 +76,8 @@ export class NodeAgent {
   /** The owner keys the current session holds. */
   private owned: OwnedPackages | undefined;
   private leader = false;
+  /** Node statuses as the leader last saw them, for node-failed/-halted/-up events. */
+  private readonly nodeStatusSeen = new Map<string, NodeStatus>();
   private leaving = false;
   private stopped = false;
   private snapshot: ClusterSnapshot | undefined;
@@ -439,6 +442,7 @@ export class NodeAgent {
           if (this.snapshot.leaderLease === undefined && !this.leader) await this.campaign();
           else if (this.leader && this.snapshot.leaderLease !== this.session?.lease.id) this.leader = false;
           if (this.leader) await this.lead(this.snapshot);
+          else this.noteNodesUp(this.snapshot);
         } catch (err) {
           this.log("problem", `reading the cluster: ${describe(err)}`);
           // The client has moved on to the next member: try again soon, not at the next resync.
@@ -456,6 +460,7 @@ export class NodeAgent {
     const session = this.session;
     if (!session || !session.mayAct()) return;
     const state = clusterStateFrom(this.options.config, snapshot);
+    this.reportNodeChanges(state.nodes);
     const plan = schedule(this.options.config, state, Date.now());
     if (snapshot.placements && JSON.stringify(plan.placements) === JSON.stringify(snapshot.placements))
       return;
@@ -476,6 +481,37 @@ export class NodeAgent {
       this.event(`plan-${action.kind}`, `${action.kind} ${action.package} ${where}: ${action.reason}`, {
         package: action.package,
       });
+    }
+  }
+
+  /**
+   * A follower remembers which nodes it saw up, so that when it becomes leader because the
+   * leader's node failed, it still reports that failure (the failed status is left for the
+   * leader to note).
+   */
+  private noteNodesUp(snapshot: ClusterSnapshot): void {
+    for (const [name, node] of Object.entries(clusterStateFrom(this.options.config, snapshot).nodes)) {
+      if (node.status === "up") this.nodeStatusSeen.set(name, "up");
+    }
+  }
+
+  /**
+   * The leader tells the event log when a node fails, leaves or comes back (cmviewcl's node
+   * STATUS changes), so `pavise events` explains the moves that follow. A status never seen
+   * before is only noted.
+   */
+  private reportNodeChanges(nodes: ClusterState["nodes"]): void {
+    for (const [name, node] of Object.entries(nodes)) {
+      const before = this.nodeStatusSeen.get(name);
+      this.nodeStatusSeen.set(name, node.status);
+      if (before === undefined || before === node.status) continue;
+      const what =
+        node.status === "failed"
+          ? `node ${name} failed (its lease lapsed)`
+          : node.status === "halted"
+            ? `node ${name} halted (left the cluster on purpose)`
+            : `node ${name} is up`;
+      this.event(`node-${node.status}`, what, { subject: name });
     }
   }
 
