@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -8,8 +8,7 @@ import type { LabProcess } from "../../src/lab/host-runtime.js";
 import { overlaps } from "../../src/lab/probes/address-timeline.js";
 import { AddressWatch } from "../../src/lab/probes/address-watch.js";
 import { startTraffic } from "../../src/lab/probes/traffic.js";
-import { distPath } from "../../src/util/package-paths.js";
-import { run } from "../../src/util/run.js";
+import { DaemonCluster, VIP, daemonClusterFile, echoPids, processGone } from "../support/daemon-cluster.js";
 import { freshLab, testLabSpec } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
 
@@ -20,129 +19,18 @@ import { until } from "../support/until.js";
 // up, and a daemon stopped with SIGTERM takes its guardian along quietly. Needs root and a build.
 const root = process.getuid?.() === 0;
 const LAB = "tdkil";
-const VIP = "198.18.1.50";
 const UDP_PORT = 7403;
-
-function clusterFile(lab: Lab): string {
-  const endpoints = lab.plan.etcd.members.map((m) => m.clientUrl).join(", ");
-  const echo = `exec ${process.execPath} ${distPath("lab/probes/traffic-agent.js")} serve --proto udp --port ${UDP_PORT}`;
-  const node = (name: string): string => `  - name: ${name}
-    interfaces:
-      - { subnet: public, primary: lan0, standby: [lan1] }
-      - { subnet: heartbeat, primary: hb0 }
-`;
-  return `cluster_name: ${LAB}
-etcd:
-  endpoints: [${endpoints}]
-timing:
-  member_timeout: 1s
-arp:
-  count: 3
-  interval: 100ms
-subnets:
-  - { name: public, cidr: 198.18.1.0/24 }
-  - { name: heartbeat, cidr: 198.18.2.0/24, heartbeat: yes }
-nodes:
-${node("n1")}${node("n2")}${node("n3")}
-packages:
-  - name: web
-    node_name: [n1, n2, n3]
-    ip_address:
-      - { address: ${VIP}, subnet: public }
-    services:
-      - name: echo
-        command: "${echo}"
-        restart: 2
-        restart_delay: 100ms
-        halt_timeout: 2s
-`;
-}
-
-/** PIDs of web's echo service in a host's network namespace. */
-async function echoPids(lab: Lab, host: string): Promise<number[]> {
-  const listed = await run(["ip", "netns", "pids", lab.host(host).namespace], { allowFailure: true });
-  return listed.stdout
-    .split("\n")
-    .filter((line) => line.trim() !== "")
-    .map(Number)
-    .filter((pid) => {
-      try {
-        const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-        return argv.includes("serve") && argv.includes(`${UDP_PORT}`);
-      } catch {
-        return false;
-      }
-    });
-}
-
-/** Gone or a zombie (killed; its new parent has not reaped it yet). */
-function processGone(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const state = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
-    return state === "Z" || state === "X";
-  } catch {
-    return true;
-  }
-}
 
 describe.skipIf(!root)("pavise daemon SIGKILLed while its services run (the guardian)", () => {
   let lab: Lab;
   let dir: string;
+  let cluster: DaemonCluster;
+  const startDaemon = (node: string, options?: { json?: boolean }): Promise<LabProcess> =>
+    cluster.startDaemon(node, options);
+  const daemonEvents = (node: string): { event: string; message: string }[] => cluster.daemonEvents(node);
+  const logged = (node: string, event: string, message?: string): boolean =>
+    cluster.logged(node, event, message);
   let watch: AddressWatch | undefined;
-  const daemons = new Map<string, LabProcess>();
-  const logs = new Map<string, string>();
-  const allLogs: string[] = [];
-
-  async function startDaemon(node: string): Promise<LabProcess> {
-    const proc = await lab.runtime.spawn(
-      node,
-      [
-        process.execPath,
-        distPath("cli/main.js"),
-        "daemon",
-        "--config",
-        join(dir, "cluster.yaml"),
-        "--node",
-        node,
-        "--log-dir",
-        join(dir, `logs-${node}`),
-      ],
-      { role: "pavise-daemon", log: join(dir, `daemon-${node}-${allLogs.length + 1}.log`) },
-    );
-    daemons.set(node, proc);
-    logs.set(node, proc.log);
-    allLogs.push(proc.log);
-    await until(
-      "the daemon on " + node + " to join",
-      () => Promise.resolve(logged(node, "joined")),
-      (yes) => yes,
-      15_000,
-    );
-    return proc;
-  }
-
-  function readLog(file: string | undefined): string {
-    try {
-      return file === undefined ? "" : readFileSync(file, "utf8");
-    } catch {
-      return "";
-    }
-  }
-
-  function daemonEvents(node: string): { event: string; message: string }[] {
-    return readLog(logs.get(node))
-      .split("\n")
-      .filter((line) => line.trim() !== "")
-      .map((line) => {
-        const m = /^\S+ \S+ ([\w-]+): (.*)$/.exec(line);
-        return { event: m?.[1] ?? "", message: m?.[2] ?? line };
-      });
-  }
-
-  function logged(node: string, event: string, message = ""): boolean {
-    return daemonEvents(node).some((e) => e.event === event && e.message.includes(message));
-  }
 
   /** The guardian's PID, from its first line in the node's latest daemon log. */
   function guardPid(node: string): number {
@@ -159,17 +47,22 @@ describe.skipIf(!root)("pavise daemon SIGKILLed while its services run (the guar
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "pavise-tdkil-"));
     lab = await freshLab(testLabSpec(LAB, { etcd: true }));
-    writeFileSync(join(dir, "cluster.yaml"), clusterFile(lab));
+    writeFileSync(
+      join(dir, "cluster.yaml"),
+      daemonClusterFile(lab, { name: LAB, service: { echoPort: UDP_PORT } }),
+    );
+    cluster = new DaemonCluster(lab, dir);
   });
 
   afterAll(async () => {
     await watch?.stop().catch(() => undefined);
     // SIGTERM: each daemon halts its packages and its guardian leaves with it.
-    for (const proc of daemons.values()) await lab?.runtime.stop(proc, "SIGTERM").catch(() => undefined);
+    for (const proc of cluster.daemons.values())
+      await lab?.runtime.stop(proc, "SIGTERM").catch(() => undefined);
     await sleep(1500);
-    for (const proc of daemons.values()) await lab?.runtime.stop(proc).catch(() => undefined);
+    for (const proc of cluster.daemons.values()) await lab?.runtime.stop(proc).catch(() => undefined);
     await lab?.down();
-    for (const file of allLogs) console.log(`--- ${file.slice(dir.length + 1)}\n${readLog(file)}`);
+    cluster?.printLogs();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -186,7 +79,7 @@ describe.skipIf(!root)("pavise daemon SIGKILLed while its services run (the guar
     );
     const services = await until(
       "web's echo service on n1",
-      () => echoPids(lab, "n1"),
+      () => echoPids(lab, "n1", UDP_PORT),
       (p) => p.length === 1,
     );
     const guard = guardPid("n1");
@@ -227,8 +120,8 @@ describe.skipIf(!root)("pavise daemon SIGKILLed while its services run (the guar
     await sleep(500);
 
     const killedAt = Date.now();
-    await lab.runtime.stop(daemons.get("n1")!, "SIGKILL");
-    daemons.delete("n1");
+    await lab.runtime.stop(cluster.daemons.get("n1")!, "SIGKILL");
+    cluster.daemons.delete("n1");
     await until("web's address on n2", holders, (h) => h.includes("n2"), 20_000);
     const takenAfter = Date.now() - killedAt;
     await until(
@@ -259,8 +152,8 @@ describe.skipIf(!root)("pavise daemon SIGKILLed while its services run (the guar
       expect(goneAt.get(pid), `echo pid ${pid} on n1`).toBeDefined();
       expect(goneAt.get(pid)!).toBeLessThan(added!.at);
     }
-    expect(await echoPids(lab, "n1")).toEqual([]);
-    expect(await echoPids(lab, "n2")).toHaveLength(1);
+    expect(await echoPids(lab, "n1", UDP_PORT)).toEqual([]);
+    expect(await echoPids(lab, "n2", UDP_PORT)).toHaveLength(1);
     expect(logged("n1", "guard", "the daemon is gone")).toBe(true);
     await until(
       "n1's guardian to exit",
@@ -290,19 +183,19 @@ describe.skipIf(!root)("pavise daemon SIGKILLed while its services run (the guar
     expect(daemonEvents("n1").filter((e) => e.event === "joined")).toHaveLength(1);
     expect(logged("n1", "fenced")).toBe(false);
     expect(await holders()).toEqual(["n2"]);
-    expect(await echoPids(lab, "n1")).toEqual([]);
+    expect(await echoPids(lab, "n1", UDP_PORT)).toEqual([]);
     expect((await lab.arpAnswerers("public", VIP)).map((a) => a.host)).toEqual(["n2"]);
     expect(processGone(guardPid("n1"))).toBe(false);
   });
 
   it("a daemon stopped with SIGTERM takes its guardian along quietly", async () => {
-    const n2 = daemons.get("n2")!;
+    const n2 = cluster.daemons.get("n2")!;
     const guard = guardPid("n2");
     watch = await AddressWatch.start(
       ["n1", "n2", "n3"].map((host) => ({ host, namespace: lab.host(host).namespace })),
     );
     await lab.runtime.stop(n2, "SIGTERM");
-    daemons.delete("n2");
+    cluster.daemons.delete("n2");
     await until(
       "n2's daemon to leave",
       () => Promise.resolve(logged("n2", "left")),

@@ -1,14 +1,20 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { etcdHealth, etcdctlArgs } from "../../src/lab/etcd.js";
 import type { LabProcess } from "../../src/lab/host-runtime.js";
 import type { Lab } from "../../src/lab/lab.js";
 import type { StatusView } from "../../src/cli/status-render.js";
 import type { LoggedEvent } from "../../src/cli/events-render.js";
 import { distPath } from "../../src/util/package-paths.js";
+import {
+  DaemonCluster,
+  VIP,
+  daemonClusterFile,
+  etcdLeaderAwayFrom,
+  readLog,
+} from "../support/daemon-cluster.js";
 import { freshLab, testLabSpec } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
 
@@ -19,65 +25,13 @@ import { until } from "../support/until.js";
 // Needs root and a build (dist/cli/main.js).
 const root = process.getuid?.() === 0;
 const LAB = "tstat";
-const VIP = "198.18.1.50";
-
-function clusterFile(lab: Lab, endpoints = lab.plan.etcd.members.map((m) => m.clientUrl)): string {
-  const node = (name: string): string => `  - name: ${name}
-    interfaces:
-      - { subnet: public, primary: lan0, standby: [lan1] }
-      - { subnet: heartbeat, primary: hb0 }
-`;
-  return `cluster_name: ${LAB}
-etcd:
-  endpoints: [${endpoints.join(", ")}]
-timing:
-  member_timeout: 1s
-subnets:
-  - { name: public, cidr: 198.18.1.0/24 }
-  - { name: heartbeat, cidr: 198.18.2.0/24, heartbeat: yes }
-nodes:
-${node("n1")}${node("n2")}${node("n3")}
-packages:
-  - name: web
-    node_name: [n1, n2, n3]
-    ip_address:
-      - { address: ${VIP}, subnet: public }
-    services:
-      - { name: sleeper, command: "exec sleep 100000", halt_timeout: 2s }
-`;
-}
-
-/** Moves etcd's leadership off a host (as cluster-daemon.test.ts does), so its crash costs no election. */
-async function etcdLeaderAwayFrom(lab: Lab, host: string): Promise<void> {
-  const roles = await etcdHealth(lab.runtime, lab.plan.etcd, host);
-  if (roles.some((m) => m.leader && m.host !== host)) return;
-  const target = lab.plan.etcd.members.find((m) => m.host !== host)!;
-  const urls = lab.plan.etcd.members.map((m) => m.clientUrl);
-  const list = await lab.exec(target.host, [
-    ...etcdctlArgs(lab.runtime, lab.plan.etcd, urls),
-    "member",
-    "list",
-  ]);
-  const id = list.stdout
-    .split("\n")
-    .map((line) => line.split(",").map((f) => f.trim()))
-    .find((fields) => fields[2] === target.name)?.[0];
-  if (!id) throw new Error(`no member id for ${target.name} in: ${list.stdout}`);
-  const current = lab.plan.etcd.members.find((m) => m.host === host)!.clientUrl;
-  await lab.exec(target.host, [...etcdctlArgs(lab.runtime, lab.plan.etcd, [current]), "move-leader", id]);
-  await until(
-    `etcd's leader to leave ${host}`,
-    () => etcdHealth(lab.runtime, lab.plan.etcd, host),
-    (r) => r.some((m) => m.leader && m.host !== host),
-    10_000,
-    100,
-  );
-}
 
 describe.skipIf(!root)("pavise status and pavise events on a lab cluster", () => {
   let lab: Lab;
   let dir: string;
+  /** Processes to end in afterAll besides the daemons (the events follower). */
   const procs: LabProcess[] = [];
+  let cluster: DaemonCluster;
 
   function cli(host: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     return lab.exec(host, [process.execPath, distPath("cli/main.js"), ...args], { allowFailure: true });
@@ -88,53 +42,26 @@ describe.skipIf(!root)("pavise status and pavise events on a lab cluster", () =>
     return { code: r.code, view: JSON.parse(r.stdout) as StatusView };
   }
 
-  function readLog(file: string): string {
-    try {
-      return readFileSync(file, "utf8");
-    } catch {
-      return "";
-    }
-  }
-
-  async function startDaemon(node: string): Promise<void> {
-    const proc = await lab.runtime.spawn(
-      node,
-      [
-        process.execPath,
-        distPath("cli/main.js"),
-        "daemon",
-        "--config",
-        join(dir, "cluster.yaml"),
-        "--node",
-        node,
-        "--log-dir",
-        join(dir, `logs-${node}`),
-      ],
-      { role: "pavise-daemon", log: join(dir, `daemon-${node}.log`) },
-    );
-    procs.push(proc);
-    await until(
-      `the daemon on ${node} to join`,
-      () => Promise.resolve(readLog(proc.log)),
-      (text) => / joined: /.test(text),
-      15_000,
-    );
-  }
-
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "pavise-tstat-"));
     lab = await freshLab(testLabSpec(LAB, { etcd: true }));
-    writeFileSync(join(dir, "cluster.yaml"), clusterFile(lab));
+    writeFileSync(join(dir, "cluster.yaml"), daemonClusterFile(lab, { name: LAB, service: "sleeper" }));
+    cluster = new DaemonCluster(lab, dir);
     // Where no etcd listens: the lab's etcd hosts, on a port nobody serves.
     const wrong = lab.plan.etcd.members.map((m) => m.clientUrl.replace(/:\d+$/, ":2399"));
-    writeFileSync(join(dir, "wrong.yaml"), clusterFile(lab, wrong));
-    for (const node of ["n1", "n2", "n3"]) await startDaemon(node);
+    writeFileSync(
+      join(dir, "wrong.yaml"),
+      daemonClusterFile(lab, { name: LAB, service: "sleeper", endpoints: wrong }),
+    );
+    for (const node of ["n1", "n2", "n3"]) await cluster.startDaemon(node);
   });
 
   afterAll(async () => {
-    for (const proc of procs) await lab?.runtime.stop(proc).catch(() => undefined);
+    for (const proc of [...procs, ...(cluster?.daemons.values() ?? [])]) {
+      await lab?.runtime.stop(proc).catch(() => undefined);
+    }
     await lab?.down();
-    for (const proc of procs) console.log(`--- ${proc.log.slice(dir.length + 1)}\n${readLog(proc.log)}`);
+    cluster?.printLogs();
     rmSync(dir, { recursive: true, force: true });
   });
 
