@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { etcdHealth } from "../lab/etcd.js";
 import { startKeepalived } from "../lab/keepalived.js";
-import { labClusterFile } from "../lab/lab-cluster-file.js";
+import { labClusterFile, startLabDaemons } from "../lab/lab-cluster-file.js";
 import { Lab } from "../lab/lab.js";
 import type { LabProcess } from "../lab/host-runtime.js";
 import { AddressWatch } from "../lab/probes/address-watch.js";
@@ -19,7 +19,6 @@ import { addressHolders } from "../lab/probes/holders.js";
 import { startEchoServer, startTraffic } from "../lab/probes/traffic.js";
 import { defaultLabSpec } from "../lab/spec.js";
 import { PaviseError } from "../util/errors.js";
-import { distPath } from "../util/package-paths.js";
 import type { FailoverRun, FailoverScenario } from "./failover-summary.js";
 
 export const LAB_NAME = "bfail";
@@ -72,20 +71,7 @@ async function startSystem(lab: Lab, system: FailoverRun["system"]): Promise<Map
   } else {
     const file = join(lab.runtime.labDir, "cluster.yaml");
     writeFileSync(file, labClusterFile({ address: VIP, echoPort: PORT }));
-    for (const host of NODES) {
-      daemons.set(
-        host,
-        await lab.runtime.spawn(
-          host,
-          [process.execPath, distPath("cli/main.js"), "daemon", "--config", file, "--node", host],
-          {
-            role: "pavise-daemon",
-          },
-        ),
-      );
-      // n1 first, so that it is up when the leader places the package (its first choice).
-      if (host === "n1") await sleep(300);
-    }
+    for (const [host, proc] of await startLabDaemons(lab, file, NODES)) daemons.set(host, proc);
   }
   await waitFor(
     "n1 to hold the address",

@@ -11,12 +11,10 @@ import { renderPskTunnel } from "../lab/strongswan/swanctl-config.js";
 import { PaviseError, describeError } from "../util/errors.js";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { LabProcess } from "../lab/host-runtime.js";
-import { labClusterFile } from "../lab/lab-cluster-file.js";
+import { labClusterFile, startLabDaemons } from "../lab/lab-cluster-file.js";
 import { arpAnswerers } from "../lab/probes/arp.js";
 import { etcdHealth } from "../lab/etcd.js";
 import { addressHolders } from "../lab/probes/holders.js";
-import { distPath } from "../util/package-paths.js";
 
 /**
  * The main job, as far as Pavise goes today: a lab cluster on this machine, shown working —
@@ -182,20 +180,7 @@ async function packageFailover(lab: Lab): Promise<void> {
   const file = join(lab.runtime.labDir, "cluster.yaml");
   writeFileSync(file, labClusterFile({ address: PACKAGE_ADDRESS, echoPort: ECHO_PORT }));
   say(`  cluster file: ${file} (./pavise config check ${file})`);
-  const daemons = new Map<string, LabProcess>();
-  for (const host of ["n1", "n2", "n3"]) {
-    daemons.set(
-      host,
-      await lab.runtime.spawn(
-        host,
-        [process.execPath, distPath("cli/main.js"), "daemon", "--config", file, "--node", host],
-        {
-          role: "pavise-daemon",
-        },
-      ),
-    );
-    if (host === "n1") await pause(300); // n1 first: it is web's first choice
-  }
+  const daemons = await startLabDaemons(lab, file);
   const holder = async (): Promise<string[]> =>
     (await addressHolders(lab.plan, PACKAGE_ADDRESS)).filter((h) => h.up).map((h) => h.host);
   const waitForHolder = async (ok: (h: string[]) => boolean): Promise<string[]> => {

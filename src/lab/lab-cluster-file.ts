@@ -4,9 +4,12 @@
  * member timeout (the lab runs etcd with 50/500 ms Raft timing, which grants 1 s leases), and
  * one failover package `web`: a relocatable address and a UDP echo service (the lab's traffic
  * agent), so a client's traffic probe sees exactly when the package answers. The demo and
- * bench:failover run their clusters from it.
+ * bench:failover run their clusters from it, with {@link startLabDaemons}.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { distPath } from "../util/package-paths.js";
+import type { Lab } from "./lab.js";
+import type { LabProcess } from "./host-runtime.js";
 
 export interface LabClusterOptions {
   /** The package's relocatable address on the public LAN. */
@@ -43,4 +46,23 @@ packages:
     services:
       - { name: echo, command: "${echo}", restart: unlimited }
 `;
+}
+
+/**
+ * Starts `pavise daemon --config FILE --node NODE` on each node (tracked lab processes). The first
+ * node gets a head start so that it is up when the leader first places the package: it is the
+ * package's first choice.
+ */
+export async function startLabDaemons(
+  lab: Lab,
+  file: string,
+  nodes: readonly string[] = ["n1", "n2", "n3"],
+): Promise<Map<string, LabProcess>> {
+  const daemons = new Map<string, LabProcess>();
+  for (const [index, node] of nodes.entries()) {
+    const argv = [process.execPath, distPath("cli/main.js"), "daemon", "--config", file, "--node", node];
+    daemons.set(node, await lab.runtime.spawn(node, argv, { role: "pavise-daemon" }));
+    if (index === 0) await sleep(300);
+  }
+  return daemons;
 }

@@ -9,7 +9,7 @@
  */
 
 import { type ChildProcessByStdio, spawn } from "node:child_process";
-import { readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { hasSubscribedNetlinkSocket } from "../../util/netlink-subscribed.js";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -153,36 +153,4 @@ async function waitUntilSubscribed(
     }
     await sleep(2);
   }
-}
-
-/**
- * Whether the process has a NETLINK_ROUTE socket with multicast groups: /proc/PID/net/netlink
- * lists the sockets of its namespace, /proc/PID/fd says which are its own.
- */
-function hasSubscribedNetlinkSocket(pid: number): boolean {
-  let table: string;
-  let fds: string[];
-  try {
-    table = readFileSync(`/proc/${pid}/net/netlink`, "utf8");
-    fds = readdirSync(`/proc/${pid}/fd`);
-  } catch {
-    return false;
-  }
-  const inodes = new Set<string>();
-  for (const fd of fds) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m?.[1]) inodes.add(m[1]);
-    } catch {
-      // closed meanwhile
-    }
-  }
-  // sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
-  return table
-    .split("\n")
-    .slice(1)
-    .some((row) => {
-      const cols = row.trim().split(/\s+/);
-      return cols[1] === "0" && /[1-9a-f]/i.test(cols[3] ?? "") && inodes.has(cols[9] ?? "");
-    });
 }

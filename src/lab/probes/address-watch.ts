@@ -12,7 +12,7 @@
  * address-timeline.ts), so `ip link set lan0 down` is not a release.
  */
 import { type ChildProcessByStdio, spawn } from "node:child_process";
-import { readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { hasSubscribedNetlinkSocket } from "../../util/netlink-subscribed.js";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -208,36 +208,6 @@ async function waitUntilSubscribed(m: Monitor, deadline: number): Promise<void> 
     }
     await sleep(10);
   }
-}
-
-function hasSubscribedNetlinkSocket(pid: number): boolean {
-  let table: string;
-  let fds: string[];
-  try {
-    table = readFileSync(`/proc/${pid}/net/netlink`, "utf8");
-    fds = readdirSync(`/proc/${pid}/fd`);
-  } catch {
-    return false;
-  }
-  const inodes = new Set<string>();
-  for (const fd of fds) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m?.[1]) inodes.add(m[1]);
-    } catch {
-      // fd closed meanwhile
-    }
-  }
-  // sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
-  return table
-    .split("\n")
-    .slice(1)
-    .some((row) => {
-      const cols = row.trim().split(/\s+/);
-      return (
-        cols[1] === "0" && cols[3] !== undefined && /[1-9a-f]/i.test(cols[3]) && inodes.has(cols[9] ?? "")
-      );
-    });
 }
 
 async function snapshot(h: WatchedHost): Promise<AddressHolding[]> {
