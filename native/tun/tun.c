@@ -28,6 +28,7 @@
 
 #include "addon.h"
 #include "offload.h"
+#include "poll-reader.h"
 
 #define MAX_BATCH 1024
 #define MAX_PACKET 65535
@@ -197,9 +198,7 @@ static napi_value tun_write_batch(napi_env env, napi_callback_info info) {
 /* ---- reader ---- */
 
 typedef struct reader {
-  uv_poll_t poll; /* first: the handle pointer is the reader pointer */
-  napi_env env;
-  int fd;
+  poll_reader_t base; /* first (poll-reader.h) */
   uint32_t batch;
   uint32_t max_packet;
   bool vnet;        /* reads carry a virtio_net_hdr and may be TSO super-packets */
@@ -208,61 +207,21 @@ typedef struct reader {
   uint8_t *super;   /* one read with vnet: header + up to 64 KiB */
   uint32_t segment_drops;
   uint32_t lengths[MAX_SEGMENTS];
-  napi_ref on_batch;
-  napi_ref on_error;
-  napi_async_context async;
-  bool stopped;
-  struct reader_box *box;
 } reader_t;
 
-/* The JS handle: an external that points at this box. box->r is set while the reader runs;
- * stopping the reader (by JS, by a read error or by garbage collection) clears both links. */
-typedef struct reader_box {
-  reader_t *r;
-} reader_box_t;
-
-static void reader_closed(uv_handle_t *handle) {
-  reader_t *r = (reader_t *)handle;
+static void free_reader(poll_reader_t *base) {
+  reader_t *r = (reader_t *)base;
   free(r->scratch);
   free(r->super);
   free(r);
 }
 
-static void reader_stop(reader_t *r) {
-  if (r->stopped) return;
-  r->stopped = true;
-  if (r->box != NULL) {
-    r->box->r = NULL;
-    r->box = NULL;
-  }
-  uv_poll_stop(&r->poll);
-  napi_delete_reference(r->env, r->on_batch);
-  napi_delete_reference(r->env, r->on_error);
-  napi_async_destroy(r->env, r->async);
-  uv_close((uv_handle_t *)&r->poll, reader_closed);
-}
-
-static void call_js(reader_t *r, napi_ref fn_ref, size_t argc, napi_value *argv) {
-  addon_call(r->env, r->async, fn_ref, argc, argv);
-}
-
-/* A read error on a TUN (EBADFD after the device went away, EIO) does not clear: report it once
- * and stop the reader. */
-static void deliver_error(reader_t *r, int err) {
-  napi_env env = r->env;
-  napi_handle_scope scope;
-  napi_open_handle_scope(env, &scope);
-  napi_value arg = make_error(env, err, "read from TUN");
-  call_js(r, r->on_error, 1, &arg);
-  reader_stop(r);
-  napi_close_handle_scope(env, scope);
-}
-
 static void on_readable(uv_poll_t *handle, int status, int events) {
   reader_t *r = (reader_t *)handle;
-  if (r->stopped) return;
+  if (r->base.stopped) return;
+  /* A read error on a TUN (EBADFD after the device went away, EIO) does not clear. */
   if (status < 0) {
-    deliver_error(r, -status);
+    poll_reader_fail(&r->base, -status, "read from TUN");
     return;
   }
   uint32_t count = 0;
@@ -271,7 +230,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   for (uint32_t reads = 0; reads < r->batch; reads++) {
     if (r->vnet && (used + SEGMENT_ROOM > r->scratch_size || count + 256 > MAX_SEGMENTS)) break;
     uint8_t *into = r->vnet ? r->super : r->scratch + used;
-    ssize_t n = read(r->fd, into, r->vnet ? VNET_HDR_LEN + MAX_PACKET : r->max_packet);
+    ssize_t n = read(r->base.fd, into, r->vnet ? VNET_HDR_LEN + MAX_PACKET : r->max_packet);
     if (n < 0) {
       if (errno == EINTR) {
         reads--;
@@ -297,7 +256,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     used += produced;
   }
   if (count > 0) {
-    napi_env env = r->env;
+    napi_env env = r->base.env;
     napi_handle_scope scope;
     napi_open_handle_scope(env, &scope);
     napi_value argv[2], ab;
@@ -306,17 +265,11 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
         napi_create_arraybuffer(env, count * sizeof(uint32_t), &lens, &ab) == napi_ok &&
         napi_create_typedarray(env, napi_uint32_array, count, ab, 0, &argv[1]) == napi_ok) {
       memcpy(lens, r->lengths, count * sizeof(uint32_t));
-      call_js(r, r->on_batch, 2, argv);
+      addon_call(env, r->base.async, r->base.on_batch, 2, argv);
     }
     napi_close_handle_scope(env, scope);
   }
-  if (err != 0 && !r->stopped) deliver_error(r, err);
-}
-
-static void box_finalize(napi_env env, void *data, void *hint) {
-  reader_box_t *box = data;
-  if (box->r != NULL) reader_stop(box->r);
-  free(box);
+  if (err != 0 && !r->base.stopped) poll_reader_fail(&r->base, err, "read from TUN");
 }
 
 /* startReader(fd, onBatch(buf, lengths), onError(err), batch, maxPacket, vnet) -> handle */
@@ -336,103 +289,21 @@ static napi_value tun_start_reader(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "TUN_ADDON", "batch must be 1..1024 and maxPacket 20..65535");
     return NULL;
   }
-  uv_loop_t *loop;
-  CHECK(env, napi_get_uv_event_loop(env, &loop));
   reader_t *r = calloc(1, sizeof *r);
-  if (r == NULL) return throw_errno(env, ENOMEM, "startReader");
-  if (argc >= 6) napi_get_value_bool(env, argv[5], &r->vnet);
-  r->scratch_size = (size_t)batch * max_packet + (r->vnet ? SEGMENT_ROOM : 0);
-  r->scratch = malloc(r->scratch_size);
-  r->super = r->vnet ? malloc(VNET_HDR_LEN + MAX_PACKET) : NULL;
-  if (r->scratch == NULL || (r->vnet && r->super == NULL)) {
-    free(r->scratch);
-    free(r->super);
-    free(r);
-    return throw_errno(env, ENOMEM, "startReader");
+  if (r != NULL) {
+    if (argc >= 6) napi_get_value_bool(env, argv[5], &r->vnet);
+    r->batch = batch;
+    r->max_packet = max_packet;
+    r->scratch_size = (size_t)batch * max_packet + (r->vnet ? SEGMENT_ROOM : 0);
+    r->scratch = malloc(r->scratch_size);
+    r->super = r->vnet ? malloc(VNET_HDR_LEN + MAX_PACKET) : NULL;
+    if (r->scratch == NULL || (r->vnet && r->super == NULL)) {
+      free_reader(&r->base);
+      r = NULL;
+    }
   }
-  r->env = env;
-  r->fd = fd;
-  r->batch = batch;
-  r->max_packet = max_packet;
-  int rc = uv_poll_init(loop, &r->poll, fd);
-  if (rc < 0) {
-    free(r->scratch);
-    free(r->super);
-    free(r);
-    return throw_errno(env, -rc, "uv_poll_init");
-  }
-  napi_value resource, name;
-  napi_create_object(env, &resource);
-  napi_create_string_utf8(env, "PaviseTunReader", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_reference(env, argv[1], 1, &r->on_batch) != napi_ok ||
-      napi_create_reference(env, argv[2], 1, &r->on_error) != napi_ok ||
-      napi_async_init(env, resource, name, &r->async) != napi_ok) {
-    /* Partially set up: close the handle; references (if any) leak harmlessly at exit. */
-    r->stopped = true;
-    uv_close((uv_handle_t *)&r->poll, reader_closed);
-    napi_throw_error(env, "TUN_ADDON", "startReader: cannot keep the callbacks");
-    return NULL;
-  }
-  rc = uv_poll_start(&r->poll, UV_READABLE, on_readable);
-  if (rc < 0) {
-    reader_stop(r);
-    return throw_errno(env, -rc, "uv_poll_start");
-  }
-  reader_box_t *box = malloc(sizeof *box);
-  if (box == NULL) {
-    reader_stop(r);
-    return throw_errno(env, ENOMEM, "startReader");
-  }
-  box->r = r;
-  r->box = box;
-  napi_value handle;
-  if (napi_create_external(env, box, box_finalize, NULL, &handle) != napi_ok) {
-    reader_stop(r);
-    free(box);
-    napi_throw_error(env, "TUN_ADDON", "startReader: cannot make the handle");
-    return NULL;
-  }
-  return handle;
-}
-
-static reader_box_t *get_box(napi_env env, napi_value v) {
-  void *data = NULL;
-  if (napi_get_value_external(env, v, &data) != napi_ok || data == NULL) {
-    napi_throw_type_error(env, "TUN_ADDON", "not a reader handle");
-    return NULL;
-  }
-  return data;
-}
-
-/* stopReader(handle): stops the poll (idempotent). Close the fd only after this. */
-static napi_value tun_stop_reader(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1) return NULL;
-  reader_box_t *box = get_box(env, argv[0]);
-  if (box == NULL) return NULL;
-  if (box->r != NULL) reader_stop(box->r);
-  return NULL;
-}
-
-/* refReader(handle, bool): whether the reader keeps the event loop alive. */
-static napi_value tun_ref_reader(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 2) return NULL;
-  reader_box_t *box = get_box(env, argv[0]);
-  if (box == NULL) return NULL;
-  bool on = true;
-  napi_get_value_bool(env, argv[1], &on);
-  if (box->r != NULL && !box->r->stopped) {
-    if (on)
-      uv_ref((uv_handle_t *)&box->r->poll);
-    else
-      uv_unref((uv_handle_t *)&box->r->poll);
-  }
-  return NULL;
+  return poll_reader_start(env, r == NULL ? NULL : &r->base, fd, argv[1], argv[2], "PaviseTunReader",
+                           on_readable, free_reader);
 }
 
 /* ---- the offload functions on bytes, for tests (test/unit/tun-offload.test.ts) ---- */
@@ -511,8 +382,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"write", NULL, tun_write, NULL, NULL, NULL, napi_enumerable, NULL},
       {"writeBatch", NULL, tun_write_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"startReader", NULL, tun_start_reader, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"stopReader", NULL, tun_stop_reader, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"refReader", NULL, tun_ref_reader, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"stopReader", NULL, poll_reader_stop_js, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"refReader", NULL, poll_reader_ref_js, NULL, NULL, NULL, napi_enumerable, NULL},
       {"offloadSegment", NULL, tun_offload_segment, NULL, NULL, NULL, napi_enumerable, NULL},
       {"offloadCoalesce", NULL, tun_offload_coalesce, NULL, NULL, NULL, napi_enumerable, NULL},
   };

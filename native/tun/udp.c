@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "addon.h"
+#include "poll-reader.h"
 
 #define UDP_BATCH 32
 #define UDP_MAX_MESSAGE 65536
@@ -38,14 +39,7 @@
 #define SOCKET_BUFFER (8 << 20)
 
 typedef struct udp_reader {
-  uv_poll_t poll; /* first: the handle pointer is the reader pointer */
-  napi_env env;
-  int fd;
-  bool stopped;
-  napi_ref on_batch;
-  napi_ref on_error;
-  napi_async_context async;
-  struct udp_box *box;
+  poll_reader_t base; /* first (poll-reader.h) */
   uint8_t *scratch; /* UDP_BATCH * UDP_MAX_MESSAGE */
   struct mmsghdr msgs[UDP_BATCH];
   struct iovec iov[UDP_BATCH];
@@ -54,10 +48,6 @@ typedef struct udp_reader {
   uint32_t lengths[UDP_MAX_DATAGRAMS];
   uint8_t sources[UDP_MAX_DATAGRAMS * SOURCE_BYTES];
 } udp_reader_t;
-
-typedef struct udp_box {
-  udp_reader_t *r;
-} udp_box_t;
 
 static bool get_address(napi_env env, napi_value v, uint32_t port, struct sockaddr_storage *ss,
                         socklen_t *len) {
@@ -201,24 +191,10 @@ static napi_value udp_send(napi_env env, napi_callback_info info) {
   return out;
 }
 
-static void reader_closed(uv_handle_t *handle) {
-  udp_reader_t *r = (udp_reader_t *)handle;
+static void free_reader(poll_reader_t *base) {
+  udp_reader_t *r = (udp_reader_t *)base;
   free(r->scratch);
   free(r);
-}
-
-static void reader_stop(udp_reader_t *r) {
-  if (r->stopped) return;
-  r->stopped = true;
-  if (r->box != NULL) {
-    r->box->r = NULL;
-    r->box = NULL;
-  }
-  uv_poll_stop(&r->poll);
-  napi_delete_reference(r->env, r->on_batch);
-  napi_delete_reference(r->env, r->on_error);
-  napi_async_destroy(r->env, r->async);
-  uv_close((uv_handle_t *)&r->poll, reader_closed);
 }
 
 static void write_source(uint8_t *out, const struct sockaddr_storage *ss) {
@@ -250,15 +226,10 @@ static uint16_t gro_size(struct msghdr *msg) {
 
 static void on_readable(uv_poll_t *handle, int status, int events) {
   udp_reader_t *r = (udp_reader_t *)handle;
-  if (r->stopped) return;
-  napi_env env = r->env;
+  if (r->base.stopped) return;
+  napi_env env = r->base.env;
   if (status < 0) {
-    napi_handle_scope scope;
-    napi_open_handle_scope(env, &scope);
-    napi_value arg = make_error(env, -status, "read from UDP socket");
-    addon_call(env, r->async, r->on_error, 1, &arg);
-    reader_stop(r);
-    napi_close_handle_scope(env, scope);
+    poll_reader_fail(&r->base, -status, "read from UDP socket");
     return;
   }
   for (uint32_t i = 0; i < UDP_BATCH; i++) {
@@ -272,7 +243,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     r->msgs[i].msg_hdr.msg_control = r->control[i];
     r->msgs[i].msg_hdr.msg_controllen = sizeof r->control[i];
   }
-  int got = recvmmsg(r->fd, r->msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+  int got = recvmmsg(r->base.fd, r->msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
   if (got <= 0) return; /* EAGAIN, or an ICMP error queued on the socket: nothing to deliver */
   /* Datagrams are handed over back to back: move each message's bytes down to close gaps. */
   uint32_t count = 0;
@@ -304,15 +275,9 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
       napi_create_buffer_copy(env, (size_t)count * SOURCE_BYTES, r->sources, &srcs, &argv[2]) ==
           napi_ok) {
     memcpy(lens, r->lengths, count * sizeof(uint32_t));
-    addon_call(env, r->async, r->on_batch, 3, argv);
+    addon_call(env, r->base.async, r->base.on_batch, 3, argv);
   }
   napi_close_handle_scope(env, scope);
-}
-
-static void box_finalize(napi_env env, void *data, void *hint) {
-  udp_box_t *box = data;
-  if (box->r != NULL) reader_stop(box->r);
-  free(box);
 }
 
 /* udpStartReader(fd, onBatch(buffer, lengths, sources), onError(err)) -> handle */
@@ -326,91 +291,13 @@ static napi_value udp_start_reader(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (!get_fd(env, argv[0], &fd)) return NULL;
-  uv_loop_t *loop;
-  CHECK(env, napi_get_uv_event_loop(env, &loop));
   udp_reader_t *r = calloc(1, sizeof *r);
-  if (r == NULL) return throw_errno(env, ENOMEM, "udpStartReader");
-  r->scratch = malloc((size_t)UDP_BATCH * UDP_MAX_MESSAGE);
-  if (r->scratch == NULL) {
+  if (r != NULL && (r->scratch = malloc((size_t)UDP_BATCH * UDP_MAX_MESSAGE)) == NULL) {
     free(r);
-    return throw_errno(env, ENOMEM, "udpStartReader");
+    r = NULL;
   }
-  r->env = env;
-  r->fd = fd;
-  int rc = uv_poll_init(loop, &r->poll, fd);
-  if (rc < 0) {
-    free(r->scratch);
-    free(r);
-    return throw_errno(env, -rc, "uv_poll_init");
-  }
-  napi_value resource, name;
-  napi_create_object(env, &resource);
-  napi_create_string_utf8(env, "PaviseUdpReader", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_reference(env, argv[1], 1, &r->on_batch) != napi_ok ||
-      napi_create_reference(env, argv[2], 1, &r->on_error) != napi_ok ||
-      napi_async_init(env, resource, name, &r->async) != napi_ok) {
-    r->stopped = true;
-    uv_close((uv_handle_t *)&r->poll, reader_closed);
-    napi_throw_error(env, "TUN_ADDON", "udpStartReader: cannot keep the callbacks");
-    return NULL;
-  }
-  rc = uv_poll_start(&r->poll, UV_READABLE, on_readable);
-  if (rc < 0) {
-    reader_stop(r);
-    return throw_errno(env, -rc, "uv_poll_start");
-  }
-  udp_box_t *box = malloc(sizeof *box);
-  if (box == NULL) {
-    reader_stop(r);
-    return throw_errno(env, ENOMEM, "udpStartReader");
-  }
-  box->r = r;
-  r->box = box;
-  napi_value handle;
-  if (napi_create_external(env, box, box_finalize, NULL, &handle) != napi_ok) {
-    reader_stop(r);
-    free(box);
-    napi_throw_error(env, "TUN_ADDON", "udpStartReader: cannot make the handle");
-    return NULL;
-  }
-  return handle;
-}
-
-/* udpStopReader(handle): stops the poll (idempotent). Close the fd only after this. */
-static napi_value udp_stop_reader(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  void *data = NULL;
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL) {
-    napi_throw_type_error(env, "TUN_ADDON", "not a UDP reader handle");
-    return NULL;
-  }
-  udp_box_t *box = data;
-  if (box->r != NULL) reader_stop(box->r);
-  return NULL;
-}
-
-/* udpRefReader(handle, bool): whether the reader keeps the event loop alive. */
-static napi_value udp_ref_reader(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  void *data = NULL;
-  bool on = true;
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 2 || napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL) {
-    napi_throw_type_error(env, "TUN_ADDON", "not a UDP reader handle");
-    return NULL;
-  }
-  napi_get_value_bool(env, argv[1], &on);
-  udp_box_t *box = data;
-  if (box->r != NULL && !box->r->stopped) {
-    if (on)
-      uv_ref((uv_handle_t *)&box->r->poll);
-    else
-      uv_unref((uv_handle_t *)&box->r->poll);
-  }
-  return NULL;
+  return poll_reader_start(env, r == NULL ? NULL : &r->base, fd, argv[1], argv[2], "PaviseUdpReader",
+                           on_readable, free_reader);
 }
 
 napi_value udp_register(napi_env env, napi_value exports) {
@@ -418,8 +305,8 @@ napi_value udp_register(napi_env env, napi_value exports) {
       {"udpOpen", NULL, udp_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpSend", NULL, udp_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpStartReader", NULL, udp_start_reader, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"udpStopReader", NULL, udp_stop_reader, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"udpRefReader", NULL, udp_ref_reader, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"udpStopReader", NULL, poll_reader_stop_js, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"udpRefReader", NULL, poll_reader_ref_js, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok)
     return NULL;
