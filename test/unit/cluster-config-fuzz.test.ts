@@ -11,29 +11,12 @@ import type { ClusterConfig } from "../../src/cluster/config/model.js";
 import { renderCheck } from "../../src/cli/config-command.js";
 import { PaviseError } from "../../src/util/errors.js";
 import { seededRandom } from "../support/seeded-random.js";
+import { mutateText, YAML_SYNTAX_TOKENS } from "../support/yaml-mutations.js";
 
 const example = readFileSync(new URL("../../examples/cluster.yaml", import.meta.url), "utf8");
 
 const TOKENS = [
-  "",
-  " ",
-  "\n",
-  ":",
-  "- ",
-  "[",
-  "]",
-  "{",
-  "}",
-  ",",
-  "#",
-  "'",
-  '"',
-  "&a",
-  "*a",
-  "!!int",
-  "~",
-  "0",
-  "-1",
+  ...YAML_SYNTAX_TOKENS,
   "1e999",
   "null",
   "yes",
@@ -154,14 +137,7 @@ describe("cluster file reader under random input", () => {
     const next = seededRandom(20261127);
     const outcomes = { accepted: 0, rejected: 0 };
     for (let i = 0; i < 2000; i++) {
-      let text = example;
-      const edits = 1 + Math.floor(next() * 4);
-      for (let e = 0; e < edits; e++) {
-        const at = Math.floor(next() * text.length);
-        const cut = Math.floor(next() * 6);
-        const token = TOKENS[Math.floor(next() * TOKENS.length)] ?? "";
-        text = text.slice(0, at) + token + text.slice(at + cut);
-      }
+      const text = mutateText(example, next, TOKENS);
       outcomes[
         expectProperOutcome(
           () => parseClusterConfig(text, "fuzz.yaml"),

@@ -3,27 +3,10 @@ import { describe, expect, it } from "vitest";
 import { parseLabSpec } from "../../src/lab/spec.js";
 import { PaviseError } from "../../src/util/errors.js";
 import { seededRandom } from "../support/seeded-random.js";
+import { mutateText, YAML_SYNTAX_TOKENS } from "../support/yaml-mutations.js";
 
 const TOKENS = [
-  "",
-  " ",
-  "\n",
-  ":",
-  "- ",
-  "[",
-  "]",
-  "{",
-  "}",
-  ",",
-  "#",
-  "'",
-  '"',
-  "&a",
-  "*a",
-  "!!int",
-  "~",
-  "0",
-  "-1",
+  ...YAML_SYNTAX_TOKENS,
   "1e9",
   "null",
   "true",
@@ -45,14 +28,7 @@ describe("lab file parser under random input", () => {
     const next = seededRandom(20261127);
     let accepted = 0;
     for (let i = 0; i < 3000; i++) {
-      let text = base;
-      const edits = 1 + Math.floor(next() * 4);
-      for (let e = 0; e < edits; e++) {
-        const at = Math.floor(next() * text.length);
-        const cut = Math.floor(next() * 6);
-        const token = TOKENS[Math.floor(next() * TOKENS.length)] ?? "";
-        text = text.slice(0, at) + token + text.slice(at + cut);
-      }
+      const text = mutateText(base, next, TOKENS);
       try {
         parseLabSpec(text, "fuzz.yaml");
         accepted++;
