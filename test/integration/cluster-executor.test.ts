@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ClusterConfig, PackageConfig, ServiceConfig } from "../../src/cluster/config/model.js";
+import type { ClusterConfig, ServiceConfig } from "../../src/cluster/config/model.js";
 import { type ExecutorEvent, NodeExecutor } from "../../src/cluster/executor/node-executor.js";
 import { namedNamespace } from "../../src/cluster/executor/node-namespace.js";
 import type { Lab } from "../../src/lab/lab.js";
@@ -13,6 +13,7 @@ import { distPath } from "../../src/util/package-paths.js";
 import { run } from "../../src/util/run.js";
 import { freshLab, testLabSpec } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
+import { packageConfig } from "../support/cluster-fixtures.js";
 
 // Needs root and a build (the echo service is the compiled traffic agent): npm run build first.
 // The executor runs in this process and acts inside n1's namespace (namedNamespace), as the
@@ -39,27 +40,7 @@ function service(name: string, command: string, overrides: Partial<ServiceConfig
   };
 }
 
-function pkg(name: string, overrides: Partial<PackageConfig>): PackageConfig {
-  return {
-    name,
-    type: "failover",
-    nodes: ["n1", "n2"],
-    autoRun: true,
-    failoverPolicy: "configured_node",
-    failbackPolicy: "manual",
-    priority: undefined,
-    dependencies: [],
-    addresses: [],
-    monitoredSubnets: [],
-    services: [],
-    resources: [],
-    startScript: undefined,
-    haltScript: undefined,
-    nodeFailFast: false,
-    logFile: undefined,
-    ...overrides,
-  };
-}
+const pkg = packageConfig;
 
 function echo(proto: "udp" | "tcp", port: number): string {
   return `exec ${process.execPath} ${distPath("lab/probes/traffic-agent.js")} serve --proto ${proto} --port ${port}`;

@@ -3,31 +3,14 @@ import { clusterStateFrom, snapshotFrom } from "../../src/cluster/agent/cluster-
 import type { ClusterConfig, PackageConfig } from "../../src/cluster/config/model.js";
 import type { KeyValue } from "../../src/cluster/etcd/wire.js";
 import { ClusterKeys } from "../../src/cluster/membership/layout.js";
+import { packageConfig } from "../support/cluster-fixtures.js";
 
 // etcd keys → ClusterState (cluster-state.ts): what the leader schedules from.
 
 const keys = new ClusterKeys("/pavise/t/");
 
 function pkg(name: string, over: Partial<PackageConfig> = {}): PackageConfig {
-  return {
-    name,
-    type: "failover",
-    nodes: ["n1", "n2", "n3"],
-    autoRun: true,
-    failoverPolicy: "configured_node",
-    failbackPolicy: "manual",
-    priority: undefined,
-    dependencies: [],
-    addresses: [],
-    monitoredSubnets: [],
-    services: [],
-    resources: [],
-    startScript: undefined,
-    haltScript: undefined,
-    nodeFailFast: false,
-    logFile: undefined,
-    ...over,
-  };
+  return packageConfig(name, { nodes: ["n1", "n2", "n3"], ...over });
 }
 
 const config: ClusterConfig = {

@@ -7,25 +7,17 @@ import {
   type ServiceHandle,
 } from "../../src/cluster/executor/package-runner.js";
 import type { ScriptOutcome } from "../../src/cluster/executor/script-runner.js";
+import { packageConfig } from "../support/cluster-fixtures.js";
 import type { ServiceEvent } from "../../src/cluster/executor/service-supervision.js";
 
 const subnets: SubnetConfig[] = [{ name: "public", cidr: "198.18.1.0/24", heartbeat: false }];
 
 function pkg(overrides: Partial<PackageConfig> = {}): PackageConfig {
-  return {
-    name: "web",
-    type: "failover",
-    nodes: ["n1", "n2"],
-    autoRun: true,
-    failoverPolicy: "configured_node",
-    failbackPolicy: "manual",
-    priority: undefined,
-    dependencies: [],
+  return packageConfig("web", {
     addresses: [
       { address: "198.18.1.50", subnet: "public" },
       { address: "198.18.1.51", subnet: "public" },
     ],
-    monitoredSubnets: [],
     services: [
       { name: "db", command: "db", restarts: 0, restartDelayMs: 0, haltTimeoutMs: 1_000, failFast: false },
       {
@@ -37,13 +29,10 @@ function pkg(overrides: Partial<PackageConfig> = {}): PackageConfig {
         failFast: false,
       },
     ],
-    resources: [],
     startScript: { command: "start", timeoutMs: 1_000 },
     haltScript: { command: "halt", timeoutMs: 1_000 },
-    nodeFailFast: false,
-    logFile: undefined,
     ...overrides,
-  };
+  });
 }
 
 /** Drivers that record what they were asked, in order, and fail where told to. */

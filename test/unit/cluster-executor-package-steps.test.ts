@@ -9,27 +9,19 @@ import {
 import { managedNicSysctls } from "../../src/cluster/executor/nic-settings.js";
 import { formatLogLines, packageLogPath } from "../../src/cluster/executor/package-log.js";
 import { describeStep, haltSteps, startSteps } from "../../src/cluster/executor/package-steps.js";
+import { packageConfig } from "../support/cluster-fixtures.js";
 
 const subnets: SubnetConfig[] = [
   { name: "public", cidr: "198.18.1.0/24", heartbeat: false },
   { name: "backup", cidr: "198.18.4.0/23", heartbeat: false },
 ];
 
-function packageConfig(overrides: Partial<PackageConfig> = {}): PackageConfig {
-  return {
-    name: "web",
-    type: "failover",
-    nodes: ["n1", "n2"],
-    autoRun: true,
-    failoverPolicy: "configured_node",
-    failbackPolicy: "manual",
-    priority: undefined,
-    dependencies: [],
+function webPackage(overrides: Partial<PackageConfig> = {}): PackageConfig {
+  return packageConfig("web", {
     addresses: [
       { address: "198.18.1.50", subnet: "public" },
       { address: "198.18.4.9", subnet: "backup" },
     ],
-    monitoredSubnets: [],
     services: [
       {
         name: "db",
@@ -48,18 +40,15 @@ function packageConfig(overrides: Partial<PackageConfig> = {}): PackageConfig {
         failFast: false,
       },
     ],
-    resources: [],
     startScript: { command: "true", timeoutMs: 1_000 },
     haltScript: { command: "true", timeoutMs: 1_000 },
-    nodeFailFast: false,
-    logFile: undefined,
     ...overrides,
-  };
+  });
 }
 
 describe("package steps", () => {
   it("starts with the script, then the addresses with their subnet's prefix, then the services", () => {
-    expect(startSteps(packageConfig(), subnets).map(describeStep)).toEqual([
+    expect(startSteps(webPackage(), subnets).map(describeStep)).toEqual([
       "start script",
       "address 198.18.1.50/24",
       "address 198.18.4.9/23",
@@ -69,7 +58,7 @@ describe("package steps", () => {
   });
 
   it("halts in reverse: services (all at once), addresses, halt script", () => {
-    expect(haltSteps(packageConfig(), subnets).map(describeStep)).toEqual([
+    expect(haltSteps(webPackage(), subnets).map(describeStep)).toEqual([
       "halting services http, db",
       "removing address 198.18.4.9/23",
       "removing address 198.18.1.50/24",
@@ -78,7 +67,7 @@ describe("package steps", () => {
   });
 
   it("leaves out what the package does not have", () => {
-    const bare = packageConfig({
+    const bare = webPackage({
       services: [],
       startScript: undefined,
       haltScript: undefined,
@@ -89,7 +78,7 @@ describe("package steps", () => {
   });
 
   it("names the key and the subnets when an address is on an unknown subnet", () => {
-    const bad = packageConfig({ addresses: [{ address: "198.18.9.1", subnet: "nowhere" }] });
+    const bad = webPackage({ addresses: [{ address: "198.18.9.1", subnet: "nowhere" }] });
     expect(() => startSteps(bad, subnets)).toThrow(/subnet nowhere/);
     let caught: unknown;
     try {
