@@ -2,6 +2,9 @@ import { readClusterConfig } from "../cluster/config/cluster-config.js";
 import { type AgentLogLine, NodeAgent } from "../cluster/agent/node-agent.js";
 import { parseCommandArgs, usageError } from "./usage.js";
 
+/** The exit status after a fail-fast (node_fail_fast / service fail_fast): not 0, not 1 or 2. */
+export const FAIL_FAST_EXIT = 3;
+
 export const DAEMON_USAGE = `usage:
   pavise daemon --config FILE --node NAME [--json] [--log-dir DIR]
       run this node's cluster agent (cmcld): join the cluster through etcd, run the packages
@@ -9,7 +12,9 @@ export const DAEMON_USAGE = `usage:
       with --json); package logs in DIR (default /var/log/pavise). SIGTERM halts this node's
       packages (they move to other nodes), leaves the cluster and exits 0. A guardian process
       (its lines are "guard") outlives a daemon killed any other way and removes this node's
-      package addresses and kills its services before the node's lease lapses.`;
+      package addresses and kills its services before the node's lease lapses. When a package
+      with node_fail_fast, or a service with fail_fast, fails here, the node leaves at once
+      (addresses dropped, services killed, lease revoked) and the daemon exits with status 3.`;
 
 /** Runs until SIGTERM or SIGINT; resolves with the exit code. */
 export async function daemonCommand(args: string[]): Promise<number> {
@@ -51,17 +56,27 @@ export async function daemonCommand(args: string[]): Promise<number> {
   process.on("SIGTERM", handler);
   process.on("SIGINT", handler);
 
+  let failedFast: ((reason: string) => void) | undefined;
+  const failFast = new Promise<string>((resolve) => (failedFast = resolve));
   const agent = await NodeAgent.start({
     config,
     node: values.node,
     ...(values["log-dir"] !== undefined ? { logDirectory: values["log-dir"] } : {}),
     log,
     guard: { json },
+    onFailFast: (reason) => failedFast?.(reason),
   });
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    if (signalled) resolve(signalled);
-    else onSignal = resolve;
-  });
+  const signal = await Promise.race([
+    new Promise<NodeJS.Signals>((resolve) => {
+      if (signalled) resolve(signalled);
+      else onSignal = resolve;
+    }),
+    failFast.then(() => "fail-fast" as const),
+  ]);
+  if (signal === "fail-fast") {
+    // Everything is down and the lease revoked; timers of the agent would keep Node alive.
+    process.exit(FAIL_FAST_EXIT);
+  }
   log({ at: Date.now(), node: values.node, event: "signal", message: `${signal}: leaving the cluster` });
   await agent.leave();
   process.off("SIGTERM", handler);

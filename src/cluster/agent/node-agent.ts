@@ -41,6 +41,8 @@ import { type ClusterSnapshot, clusterStateFrom, readSnapshot } from "./cluster-
 import type { ClusterState, NodeStatus } from "../state.js";
 import { OwnedPackages } from "./owned-packages.js";
 import { type LocalState, reconcile, type ReconcileStep } from "./reconcile.js";
+import { monitoredResources, ResourceMonitors } from "./resource-monitors.js";
+import { failFastReason } from "./fail-fast.js";
 
 /** One line of the daemon's log: what happened, on which node, when. */
 export interface AgentLogLine {
@@ -67,6 +69,11 @@ export interface NodeAgentOptions {
    * the daemon's stdout, as JSON when `json`.
    */
   guard?: { json: boolean };
+  /**
+   * A package with node_fail_fast or a service with fail_fast failed here: the agent has dropped
+   * this node's addresses, killed its services and revoked its lease; the daemon should exit.
+   */
+  onFailFast?: (reason: string) => void;
 }
 
 export class NodeAgent {
@@ -92,6 +99,8 @@ export class NodeAgent {
   private joining: Promise<void> | undefined;
   private readonly exclusive: Map<string, boolean>;
   private guard: DaemonGuard | undefined;
+  private readonly monitors: ResourceMonitors;
+  private failingFast = false;
 
   private constructor(
     private readonly options: NodeAgentOptions,
@@ -106,6 +115,15 @@ export class NodeAgent {
     });
     this.keys = new ClusterKeys(options.config.etcd.prefix);
     this.exclusive = new Map(options.config.packages.map((p) => [p.name, p.type === "failover"]));
+    this.monitors = new ResourceMonitors(monitoredResources(options.config, options.node), {
+      node: options.node,
+      onChange: (name, status, detail) => {
+        this.event(`resource-${status}`, `resource ${name} is ${status} on ${options.node} (${detail})`, {
+          resource: name,
+        });
+        void this.publishRecord().catch((err: unknown) => this.log("problem", `node key: ${describe(err)}`));
+      },
+    });
   }
 
   static async start(options: NodeAgentOptions): Promise<NodeAgent> {
@@ -135,6 +153,7 @@ export class NodeAgent {
     agent.log("starting", `node ${options.node} of cluster ${options.config.name}`);
     await agent.removeLeftoverAddresses();
     agent.startWatch();
+    agent.monitors.start();
     // Not awaited: joining retries until etcd answers, and SIGTERM must work meanwhile.
     void agent.join();
     agent.resyncTimer = setInterval(() => agent.kick(), options.resyncMs ?? 1000);
@@ -200,6 +219,7 @@ export class NodeAgent {
     this.stopped = true;
     if (this.kickTimer) clearTimeout(this.kickTimer);
     if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.monitors.stop();
     this.watch?.close();
     await this.watchLoop;
     await this.refreshing;
@@ -223,6 +243,7 @@ export class NodeAgent {
         if (this.guard?.gone) this.replaceGuard();
         let fencedEarly: FenceEvent | undefined;
         let session: MemberSession | undefined;
+        const joinedWith = JSON.stringify(this.record());
         // Filled in once the session exists; the fence may come before that.
         const ref: { owned?: OwnedPackages } = {};
         try {
@@ -230,7 +251,7 @@ export class NodeAgent {
             etcd: { ...this.options.config.etcd, endpoints: this.endpointsFromCurrent() },
             timing: this.options.config.timing,
             node: this.options.node,
-            record: this.record(),
+            record: JSON.parse(joinedWith) as Record<string, unknown>,
             onFence: (event) => {
               ref.owned?.fence();
               if (session) void this.onFenced(session, event);
@@ -248,6 +269,12 @@ export class NodeAgent {
         this.session = session;
         this.owned = owned;
         this.log("joined", `lease ${session.lease.id}`);
+        // A resource or subnet that changed while joining was not in the record joined with.
+        if (JSON.stringify(this.record()) !== joinedWith) {
+          void this.publishRecord().catch((err: unknown) =>
+            this.log("problem", `node key: ${describe(err)}`),
+          );
+        }
         if (fencedEarly) {
           void this.onFenced(session, fencedEarly);
           return;
@@ -280,6 +307,12 @@ export class NodeAgent {
     this.log("fenced", `${event.reason}: ${event.detail}; dropping addresses and halting packages`, {
       reason: event.reason,
     });
+    const failFast = this.options.config.packages.find(
+      (p) => p.nodeFailFast && this.localState(p.name) !== "down",
+    );
+    if (failFast) {
+      return this.failFast(session, `fenced while running ${failFast.name}, which has node_fail_fast`);
+    }
     await this.haltEverything();
     // The reports died with the lease; a new session starts with a clean slate.
     this.failedHere.clear();
@@ -291,6 +324,43 @@ export class NodeAgent {
     // A join still finishing (a fence during MemberSession.start) ends without a session.
     if (this.joining) await this.joining;
     if (!this.stopped && !this.leaving && !this.session) await this.join();
+  }
+
+  /**
+   * The node leaves the cluster at once (node_fail_fast / service fail_fast; Serviceguard halts
+   * the node): addresses dropped, every service group killed without waiting for its halt
+   * timeout, halt scripts not run, the lease revoked so another node takes over now, and the
+   * daemon told to exit. Its guardian then finds nothing left to remove.
+   */
+  private async failFast(session: MemberSession, reason: string): Promise<void> {
+    if (this.failingFast) return;
+    this.failingFast = true;
+    this.session = undefined;
+    this.owned = undefined;
+    this.leader = false;
+    this.log("fail-fast", `${reason}: this node leaves the cluster at once`);
+    const held = this.executor.addresses.held().filter((a) => a.owner !== NODE_OWNER);
+    await Promise.all(
+      held.map((a) => this.executor.addresses.remove(a.owner, a.address).catch(() => undefined)),
+    );
+    for (const pkg of this.options.config.packages) {
+      for (const service of this.executor.supervisors(pkg.name)) {
+        const pgid = service.pid;
+        // halt() ends its restarts; the SIGKILL does not wait for service_halt_timeout.
+        void service.halt();
+        if (pgid !== undefined) killGroup(pgid);
+      }
+    }
+    await appendEvent(this.client, this.keys, {
+      node: this.options.node,
+      kind: "node-fail-fast",
+      message: `node ${this.options.node} left the cluster at once: ${reason}`,
+    }).catch(() => undefined);
+    await session
+      .end({ revoke: true })
+      .catch((err: unknown) => this.log("problem", `revoke after fail-fast: ${describe(err)}`));
+    this.stopped = true;
+    this.options.onFailFast?.(reason);
   }
 
   /** Addresses first (in parallel), then every package halted (in parallel). */
@@ -373,7 +443,7 @@ export class NodeAgent {
     return {
       status: this.leaving ? "halted" : "up",
       subnetsUp: this.executor.addresses.subnetsUp(),
-      resources: {},
+      resources: this.monitors.statuses(),
     };
   }
 
@@ -624,8 +694,10 @@ export class NodeAgent {
     }
   }
 
-  private async fail(session: MemberSession, pkg: string, reason: string): Promise<void> {
+  private async fail(session: MemberSession, pkg: string, reason: string, service?: string): Promise<void> {
     if (this.failedHere.has(pkg) || this.session !== session) return;
+    const failFast = failFastReason(this.options.config, pkg, service);
+    if (failFast) return this.failFast(session, `${reason}; ${failFast}`);
     this.failedHere.set(pkg, reason);
     this.event("package-failed", `package ${pkg} failed on ${this.options.node}: ${reason}`, {
       package: pkg,
@@ -677,7 +749,7 @@ export class NodeAgent {
       case "package-failed": {
         const session = this.session;
         // Without a session (fenced) everything is being halted anyway; nobody to report to.
-        if (session) void this.fail(session, event.package, event.reason);
+        if (session) void this.fail(session, event.package, event.reason, event.service);
         else this.log("package-failed", `package ${event.package}: ${event.reason} (while fenced)`);
         return;
       }
@@ -727,6 +799,14 @@ export class NodeAgent {
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, "SIGKILL");
+  } catch {
+    // Already gone.
+  }
 }
 
 function sleep(ms: number): Promise<void> {

@@ -64,7 +64,7 @@ export interface HaltResult {
 export type PackageEvent =
   | { kind: "service"; package: string; service: string; event: ServiceEvent }
   /** The package can no longer run here (a service failed for good): halt it and fail it over. */
-  | { kind: "package-failed"; package: string; reason: string };
+  | { kind: "package-failed"; package: string; reason: string; service?: string };
 
 export class PackageRunner {
   private current: PackageRunState = { kind: "down" };
@@ -243,7 +243,7 @@ export class PackageRunner {
       const reason = `service ${service.name} failed for good after ${event.restarts} restart(s)`;
       this.current = { kind: "failed", reason };
       this.drivers.log(`package ${this.pkg.name} has failed on this node: ${reason}`);
-      this.onEvent({ kind: "package-failed", package: this.pkg.name, reason });
+      this.onEvent({ kind: "package-failed", package: this.pkg.name, reason, service: service.name });
     }
   }
 }

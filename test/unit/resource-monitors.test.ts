@@ -1,0 +1,111 @@
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  type MonitoredResource,
+  monitoredResources,
+  ResourceMonitors,
+} from "../../src/cluster/agent/resource-monitors.js";
+import { packageConfig } from "../support/cluster-fixtures.js";
+import { until } from "../support/until.js";
+
+const sfp = (command: string, intervalMs = 200): MonitoredResource => ({
+  name: "sfp",
+  command,
+  intervalMs,
+  initial: "up",
+});
+
+describe("monitoredResources", () => {
+  it("takes the resources with a monitor of the packages that list the node, each name once", () => {
+    const monitor = { command: "check-sfp", intervalMs: 5000 };
+    const config = {
+      packages: [
+        packageConfig("web", {
+          nodes: ["n1", "n2"],
+          resources: [
+            { name: "sfp", monitor, initial: "down" },
+            { name: "manual", monitor: undefined, initial: "up" },
+          ],
+        }),
+        packageConfig("db", {
+          nodes: ["n2"],
+          resources: [{ name: "sfp", monitor: { command: "other", intervalMs: 1 }, initial: "up" }],
+        }),
+        packageConfig("far", {
+          nodes: ["n3"],
+          resources: [{ name: "disk", monitor, initial: "up" }],
+        }),
+      ],
+    };
+    expect(monitoredResources(config, "n2")).toEqual([
+      { name: "sfp", command: "check-sfp", intervalMs: 5000, initial: "down" },
+    ]);
+    expect(monitoredResources(config, "n3").map((r) => r.name)).toEqual(["disk"]);
+    expect(monitoredResources(config, "n4")).toEqual([]);
+  });
+});
+
+describe("ResourceMonitors with real commands", () => {
+  let monitors: ResourceMonitors | undefined;
+  afterEach(() => monitors?.stop());
+
+  function watch(resource: MonitoredResource): { changes: string[] } {
+    const seen = { changes: [] as string[] };
+    monitors = new ResourceMonitors([resource], {
+      node: "n1",
+      onChange: (name, status, detail) => seen.changes.push(`${name} ${status}: ${detail}`),
+    });
+    return seen;
+  }
+
+  it("starts from the initial status and reports a failing check as down, with its output", async () => {
+    const seen = watch(sfp("echo no light on port 1; exit 4"));
+    expect(monitors!.statuses()).toEqual({ sfp: "up" });
+    monitors!.start();
+    await until(
+      "sfp down",
+      () => Promise.resolve(monitors!.statuses().sfp),
+      (s) => s === "down",
+      5000,
+    );
+    expect(seen.changes).toEqual(["sfp down: monitor exited with status 4: no light on port 1"]);
+  });
+
+  it("reports a change only when the status changes, and follows the command's environment", async () => {
+    const flag = `/tmp/pavise-monitor-${process.pid}`;
+    const seen = watch(sfp(`test "$PAVISE_RESOURCE/$PAVISE_NODE" = sfp/n1 && test ! -e ${flag}`, 50));
+    monitors!.start();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(seen.changes).toEqual([]);
+    const { writeFileSync, rmSync } = await import("node:fs");
+    writeFileSync(flag, "");
+    try {
+      await until(
+        "sfp down",
+        () => Promise.resolve(monitors!.statuses().sfp),
+        (s) => s === "down",
+        5000,
+      );
+    } finally {
+      rmSync(flag, { force: true });
+    }
+    await until(
+      "sfp up again",
+      () => Promise.resolve(monitors!.statuses().sfp),
+      (s) => s === "up",
+      5000,
+    );
+    expect(seen.changes).toEqual(["sfp down: monitor exited with status 1", "sfp up: monitor exited 0"]);
+  });
+
+  it("counts a check that outlives its interval as down and kills it", async () => {
+    const seen = watch(sfp("sleep 30", 150));
+    monitors!.start();
+    await until(
+      "sfp down",
+      () => Promise.resolve(monitors!.statuses().sfp),
+      (s) => s === "down",
+      5000,
+    );
+    expect(seen.changes).toEqual(["sfp down: monitor did not finish within 150 ms"]);
+  });
+});
