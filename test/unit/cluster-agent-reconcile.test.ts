@@ -164,4 +164,74 @@ describe("reconcile", () => {
       { kind: "halt", package: "old", reason: "no longer in the configuration" },
     ]);
   });
+
+  describe("dependencies (dependency_condition / dependency_location)", () => {
+    // app is first in the file but needs db up on the same node; report needs db up anywhere;
+    // batch needs db down on its node.
+    const packages = [
+      {
+        name: "app",
+        exclusive: true,
+        dependencies: [{ package: "db", condition: "up" as const, location: "same_node" as const }],
+      },
+      {
+        name: "report",
+        exclusive: true,
+        dependencies: [{ package: "db", condition: "up" as const, location: "any_node" as const }],
+      },
+      {
+        name: "batch",
+        exclusive: true,
+        dependencies: [{ package: "db", condition: "down" as const, location: "same_node" as const }],
+      },
+      { name: "db", exclusive: true },
+    ];
+    const allHere = { app: ["n2"], report: ["n2"], batch: ["n2"], db: ["n2"] };
+
+    it("starts what is needed first and holds back what needs it until it is up", () => {
+      // batch needs db down here: db starting in the same round counts as running.
+      expect(reconcile(input({ packages, placements: allHere }))).toEqual([
+        { kind: "start", package: "db", reason: "placed on n2" },
+      ]);
+    });
+
+    it("starts a same_node dependent once the package it needs is up here, not while it is starting", () => {
+      const steps = (db: "starting" | "up") =>
+        reconcile(input({ packages, placements: { app: ["n2"], db: ["n2"] }, held: ["db"], local: { db } }));
+      expect(steps("starting")).toEqual([]);
+      expect(steps("up")).toEqual([{ kind: "start", package: "app", reason: "placed on n2" }]);
+    });
+
+    it("an any_node dependency may be up on another node; a same_node one may not", () => {
+      expect(
+        reconcile(
+          input({ packages, placements: { app: ["n2"], report: ["n2"], db: ["n1"] }, upOn: { db: ["n1"] } }),
+        ),
+      ).toEqual([{ kind: "start", package: "report", reason: "placed on n2" }]);
+    });
+
+    it("a package that needs another down waits while it runs here", () => {
+      expect(
+        reconcile(
+          input({ packages, placements: { batch: ["n2"], db: ["n2"] }, held: ["db"], local: { db: "up" } }),
+        ),
+      ).toEqual([]);
+    });
+
+    it("halts dependents before what they need", () => {
+      expect(
+        reconcile(
+          input({
+            packages,
+            placements: { app: [], db: [] },
+            held: ["app", "db"],
+            local: { app: "up", db: "up" },
+          }),
+        ),
+      ).toEqual([
+        { kind: "halt", package: "app", reason: "placed nowhere" },
+        { kind: "halt", package: "db", reason: "placed nowhere" },
+      ]);
+    });
+  });
 });

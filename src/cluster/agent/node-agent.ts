@@ -610,13 +610,22 @@ export class NodeAgent {
     if (!session || !snapshot || this.stopped) return;
     const owners: Record<string, string[]> = {};
     for (const o of snapshot.owners) (owners[o.package] ??= []).push(o.node);
+    const upOn: Record<string, string[]> = {};
+    for (const r of snapshot.reports) {
+      if (r.status === "up" && owners[r.package]?.includes(r.node)) (upOn[r.package] ??= []).push(r.node);
+    }
     const local: Record<string, LocalState> = {};
     for (const p of this.options.config.packages) local[p.name] = this.localState(p.name);
     const steps = reconcile({
       node: this.options.node,
-      packages: this.options.config.packages.map((p) => ({ name: p.name, exclusive: p.type === "failover" })),
+      packages: this.options.config.packages.map((p) => ({
+        name: p.name,
+        exclusive: p.type === "failover",
+        dependencies: p.dependencies,
+      })),
       placements: fresh ? snapshot.placements : undefined,
       owners,
+      upOn,
       held: this.owned?.packages ?? [],
       local,
       busy: [...this.busy],

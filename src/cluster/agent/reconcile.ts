@@ -6,7 +6,14 @@
  * holds, each package's state in the executor, the operations still under way, the packages
  * that failed here, whether the node may act (its lease provably valid) and whether it is
  * leaving. Output: steps in the order to carry them out — halts first (dependents before what
- * they need: reverse file order), then releases, then starts (file order).
+ * they need), then releases, then starts (what is needed before what needs it; file order
+ * among equals).
+ *
+ * Dependencies (Serviceguard's dependency_name / dependency_condition / dependency_location):
+ * a package is started only once each package it needs up is up where the dependency says —
+ * on this node (same_node), on another node (different_node) or anywhere (any_node) — and each
+ * package it needs down is not up there. Until then it waits: the next round, when the other
+ * package's status changes, starts it. The scheduler decides where; this decides when.
  *
  * The rules that keep a package from ever running on two nodes (DESIGN.md principle 3):
  * - a start is always "take the owner key, and only if that succeeded run the executor";
@@ -22,9 +29,11 @@ export type LocalState = "down" | "starting" | "up" | "failed" | "halting";
 export interface ReconcileInput {
   node: string;
   /** Configured packages in file order; exclusive: a failover package (one owner at a time). */
-  packages: readonly { name: string; exclusive: boolean }[];
+  packages: readonly ReconcilePackage[];
   /** Package → nodes, as the leader wrote them; undefined until it wrote any. */
   placements: Readonly<Record<string, readonly string[]>> | undefined;
+  /** Package → nodes where its owner reports it up (status/ keys), this node included. */
+  upOn?: Readonly<Record<string, readonly string[]>>;
   /** Package → nodes holding its owner key, as etcd has them. */
   owners: Readonly<Record<string, readonly string[]>>;
   /** Packages whose owner key this node's session holds. */
@@ -39,6 +48,18 @@ export interface ReconcileInput {
   mayAct: boolean;
   /** The daemon is leaving (SIGTERM): everything halts. */
   leaving: boolean;
+}
+
+export interface ReconcilePackage {
+  name: string;
+  exclusive: boolean;
+  dependencies?: readonly ReconcileDependency[];
+}
+
+export interface ReconcileDependency {
+  package: string;
+  condition: "up" | "down";
+  location: "same_node" | "different_node" | "any_node";
 }
 
 export type ReconcileStep =
@@ -57,7 +78,7 @@ export function reconcile(input: ReconcileInput): ReconcileStep[] {
   const starts: ReconcileStep[] = [];
   const configured = new Set(input.packages.map((p) => p.name));
   const names = [
-    ...input.packages,
+    ...dependencyOrder(input.packages),
     // Something the executor runs that the configuration no longer has: halt it.
     ...Object.keys(input.local)
       .filter((name) => !configured.has(name))
@@ -82,12 +103,67 @@ export function reconcile(input: ReconcileInput): ReconcileStep[] {
     if (wanted) {
       const others = (input.owners[name] ?? []).filter((n) => n !== input.node);
       if (pkg.exclusive && others.length > 0) continue; // they halt and release first
+      if (!dependenciesMet(input, pkg, starts)) continue; // a later round, once they are
       starts.push({ kind: "start", package: name, reason: `placed on ${input.node}` });
     } else if (holds) {
       releases.push({ kind: "release", package: name, reason: `down on ${input.node}` });
     }
   }
   return [...halts.reverse(), ...releases, ...starts];
+}
+
+/**
+ * Packages so that each comes after every package it depends on (any condition, any location);
+ * file order among equals. A cycle (refused by config check) keeps file order for its members.
+ */
+function dependencyOrder(packages: readonly ReconcilePackage[]): ReconcilePackage[] {
+  const byName = new Map(packages.map((p) => [p.name, p]));
+  const depth = new Map<string, number>();
+  const depthOf = (p: ReconcilePackage, path: Set<string>): number => {
+    const known = depth.get(p.name);
+    if (known !== undefined) return known;
+    if (path.has(p.name)) return 0;
+    path.add(p.name);
+    let d = 0;
+    for (const dep of p.dependencies ?? []) {
+      const other = byName.get(dep.package);
+      if (other && other !== p) d = Math.max(d, depthOf(other, path) + 1);
+    }
+    path.delete(p.name);
+    depth.set(p.name, d);
+    return d;
+  };
+  return packages
+    .map((p, index) => ({ p, index, d: depthOf(p, new Set()) }))
+    .sort((a, b) => a.d - b.d || a.index - b.index)
+    .map((e) => e.p);
+}
+
+/** `starting`: the starts this round has already chosen, which count as running here. */
+function dependenciesMet(
+  input: ReconcileInput,
+  pkg: ReconcilePackage,
+  starting: readonly ReconcileStep[],
+): boolean {
+  return (pkg.dependencies ?? []).every((dep) => {
+    const upHere = input.local[dep.package] === "up";
+    const upElsewhere = (input.upOn?.[dep.package] ?? []).some((node) => node !== input.node);
+    const up =
+      dep.location === "same_node"
+        ? upHere
+        : dep.location === "different_node"
+          ? upElsewhere
+          : upHere || upElsewhere;
+    if (dep.condition === "up") return up;
+    // Needs it down: not even starting or failing where it counts.
+    const runningHere =
+      RUNNING.has(input.local[dep.package] ?? "down") || starting.some((s) => s.package === dep.package);
+    return dep.location === "same_node"
+      ? !runningHere
+      : dep.location === "different_node"
+        ? !upElsewhere
+        : !runningHere && !upElsewhere;
+  });
 }
 
 function haltReason(
