@@ -470,6 +470,8 @@ export class NodeAgent {
           if (batch.kind !== "events") {
             if (batch.kind === "resumed") {
               this.log("watch", `resumed on ${batch.endpoint}: ${batch.reason}`);
+              // Back from a partition with the addresses still held: say again where they are.
+              this.announceAgain("etcd watch resumed");
             }
             this.kick();
             continue;
@@ -774,6 +776,7 @@ export class NodeAgent {
       case "subnet-down":
       case "subnet-up":
         this.log(event.kind, `subnet ${event.subnet}`);
+        if (event.kind === "subnet-up") this.announceAgain(`subnet ${event.subnet} up`);
         void this.publishRecord().catch((err: unknown) => this.log("problem", `node key: ${describe(err)}`));
         return;
       case "address-moved":
@@ -789,6 +792,18 @@ export class NodeAgent {
         this.log("problem", event.message);
         return;
     }
+  }
+
+  /**
+   * Gratuitous ARP for every package address held here, again (DESIGN.md: a burst, and again
+   * after a partition heals): peers that missed the first burst learn where the address is.
+   */
+  private announceAgain(why: string): void {
+    if (this.executor.addresses.held().every((a) => a.owner === NODE_OWNER)) return;
+    this.log("announce", `gratuitous ARP again for the package addresses here: ${why}`);
+    void this.executor.addresses
+      .announce()
+      .catch((err: unknown) => this.log("problem", `announce: ${describe(err)}`));
   }
 
   // ---- output
