@@ -357,5 +357,5 @@ describe("fence guard against a simulated etcd (seeded)", () => {
     expect(acts).toBeGreaterThan(100_000);
     expect(fences).toBeGreaterThan(100);
     expect(minLead).toBeGreaterThanOrEqual(OPTIONS.safetyMarginMs);
-  });
+  }, 60_000); // a fixed number of runs: slow on a loaded machine, never a timing assertion
 });
