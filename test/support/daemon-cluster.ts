@@ -19,7 +19,19 @@ export interface DaemonClusterFileOptions {
   /** etcd client URLs (default: the lab's members). */
   endpoints?: string[];
   /** web's service: a UDP echo server on this port (restarted twice), or just a sleeper. */
-  service: { echoPort: number } | "sleeper";
+  service?: { echoPort: number } | "sleeper";
+  /** The `packages:` entries instead of web (YAML, each line indented by two spaces). */
+  packages?: string;
+}
+
+/** A service entry (YAML, under a package's `services:`): a UDP echo server on `port`. */
+export function echoService(port: number, name = "echo"): string {
+  return `      - name: ${name}
+        command: "exec ${process.execPath} ${distPath("lab/probes/traffic-agent.js")} serve --proto udp --port ${port}"
+        restart: 2
+        restart_delay: 100ms
+        halt_timeout: 2s
+`;
 }
 
 export function daemonClusterFile(lab: Lab, options: DaemonClusterFileOptions): string {
@@ -30,14 +42,17 @@ export function daemonClusterFile(lab: Lab, options: DaemonClusterFileOptions): 
       - { subnet: heartbeat, primary: hb0 }
 `;
   const service =
-    options.service === "sleeper"
+    options.service === undefined || options.service === "sleeper"
       ? `      - { name: sleeper, command: "exec sleep 100000", halt_timeout: 2s }\n`
-      : `      - name: echo
-        command: "exec ${process.execPath} ${distPath("lab/probes/traffic-agent.js")} serve --proto udp --port ${options.service.echoPort}"
-        restart: 2
-        restart_delay: 100ms
-        halt_timeout: 2s
-`;
+      : echoService(options.service.echoPort);
+  const packages =
+    options.packages ??
+    `  - name: web
+    node_name: [n1, n2, n3]
+    ip_address:
+      - { address: ${VIP}, subnet: public }
+    services:
+${service}`;
   return `cluster_name: ${options.name}
 etcd:
   endpoints: [${endpoints.join(", ")}]
@@ -52,12 +67,7 @@ subnets:
 nodes:
 ${node("n1")}${node("n2")}${node("n3")}
 packages:
-  - name: web
-    node_name: [n1, n2, n3]
-    ip_address:
-      - { address: ${VIP}, subnet: public }
-    services:
-${service}`;
+${packages}`;
 }
 
 /**

@@ -83,6 +83,10 @@ export class NodeAgent {
   private snapshot: ClusterSnapshot | undefined;
   private readonly busy = new Set<string>();
   private readonly failedHere = new Map<string, string>();
+  /** Packages of failedHere that failed because this subnet had no NIC with link left here. */
+  private readonly failedForSubnet = new Map<string, string>();
+  /** The last report written per package, so that a moved address is reported with the same status. */
+  private readonly lastReports = new Map<string, PackageReport>();
   private watch: EtcdWatch | undefined;
   private watchLoop: Promise<void> | undefined;
   private kickTimer: NodeJS.Timeout | undefined;
@@ -283,6 +287,8 @@ export class NodeAgent {
     await this.haltEverything();
     // The reports died with the lease; a new session starts with a clean slate.
     this.failedHere.clear();
+    this.failedForSubnet.clear();
+    this.lastReports.clear();
     await session
       .end({ revoke: true })
       .catch((err: unknown) => this.log("problem", `revoke after fence: ${describe(err)}`));
@@ -538,6 +544,7 @@ export class NodeAgent {
     const session = this.session;
     const snapshot = this.snapshot;
     if (!session || !snapshot || this.stopped) return;
+    this.forgetSubnetFailures(session);
     const owners: Record<string, string[]> = {};
     for (const o of snapshot.owners) (owners[o.package] ??= []).push(o.node);
     const local: Record<string, LocalState> = {};
@@ -624,9 +631,10 @@ export class NodeAgent {
     }
   }
 
-  private async fail(session: MemberSession, pkg: string, reason: string): Promise<void> {
+  private async fail(session: MemberSession, pkg: string, reason: string, subnet?: string): Promise<void> {
     if (this.failedHere.has(pkg) || this.session !== session) return;
     this.failedHere.set(pkg, reason);
+    if (subnet !== undefined) this.failedForSubnet.set(pkg, subnet);
     this.event("package-failed", `package ${pkg} failed on ${this.options.node}: ${reason}`, {
       package: pkg,
     });
@@ -634,19 +642,47 @@ export class NodeAgent {
     this.kick();
   }
 
+  /**
+   * A package that failed here only because a subnet lost every NIC (monitored_subnet, or the
+   * subnet of one of its addresses) may run here again once that subnet has link and the package
+   * is down here: its "failed" report goes, so the leader counts this node again (Serviceguard
+   * counts a node whose subnet recovered as available again: failback_policy automatic brings
+   * the package back to it). A package that failed for another reason stays failed here.
+   */
+  private forgetSubnetFailures(session: MemberSession): void {
+    const up = this.executor.addresses.subnetsUp();
+    for (const [pkg, subnet] of this.failedForSubnet) {
+      if (!up.includes(subnet) || this.busy.has(pkg) || this.localState(pkg) !== "down") continue;
+      this.failedForSubnet.delete(pkg);
+      this.failedHere.delete(pkg);
+      this.lastReports.delete(pkg);
+      this.log("recovered", `package ${pkg} may run here again: subnet ${subnet} has link again`, {
+        package: pkg,
+      });
+      void this.clearReport(session, pkg).then(() => this.kick());
+    }
+  }
+
   private async report(
     session: MemberSession,
     pkg: string,
     status: PackageReport["status"],
     reason?: string,
+    since = Date.now(),
   ): Promise<void> {
+    const addresses = this.executor.addresses
+      .held()
+      .filter((a) => a.owner === pkg && a.nic !== undefined)
+      .map((a) => ({ address: a.address, nic: a.nic! }));
     const report: PackageReport = {
       package: pkg,
       node: this.options.node,
       status,
       ...(reason !== undefined ? { reason } : {}),
-      since: Date.now(),
+      since,
+      ...(addresses.length > 0 ? { addresses } : {}),
     };
+    this.lastReports.set(pkg, report);
     try {
       await this.client.put(this.keys.status(pkg, this.options.node), JSON.stringify(report), {
         lease: session.lease.id,
@@ -658,6 +694,7 @@ export class NodeAgent {
 
   private async clearReport(session: MemberSession, pkg: string): Promise<void> {
     const key = this.keys.status(pkg, this.options.node);
+    this.lastReports.delete(pkg);
     try {
       await this.client.txn({
         compare: [{ key, target: "lease", op: "==", value: session.lease.id }],
@@ -677,7 +714,7 @@ export class NodeAgent {
       case "package-failed": {
         const session = this.session;
         // Without a session (fenced) everything is being halted anyway; nobody to report to.
-        if (session) void this.fail(session, event.package, event.reason);
+        if (session) void this.fail(session, event.package, event.reason, event.subnet);
         else this.log("package-failed", `package ${event.package}: ${event.reason} (while fenced)`);
         return;
       }
@@ -695,12 +732,19 @@ export class NodeAgent {
         this.log(event.kind, `subnet ${event.subnet}`);
         void this.publishRecord().catch((err: unknown) => this.log("problem", `node key: ${describe(err)}`));
         return;
-      case "address-moved":
+      case "address-moved": {
         this.log(
           event.kind,
           `${event.address} ${event.from ?? "-"} -> ${event.to} (${event.reason}, ${event.tookMs} ms)`,
         );
+        // pavise status shows the NIC the owner reported: report the package again, same status.
+        const last = this.lastReports.get(event.owner);
+        const session = this.session;
+        if (session && last?.status === "up") {
+          void this.report(session, event.owner, last.status, last.reason, last.since);
+        }
         return;
+      }
       case "link-changed":
         this.log(event.kind, `${event.nic} ${event.up ? "up" : "down"}`);
         return;

@@ -64,6 +64,8 @@ export interface PackageReport {
   reason?: string;
   /** When this status began (ms since the epoch, the node's wall clock). */
   since: number;
+  /** The package's addresses on this node and the NIC each is on now (local LAN failover moves them). */
+  addresses?: { address: string; nic: string }[];
 }
 
 function checkName(what: string, name: string): string {
