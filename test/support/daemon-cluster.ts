@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { etcdHealth, etcdctlArgs } from "../../src/lab/etcd.js";
+import type { AddressOverlap } from "../../src/lab/probes/address-timeline.js";
 import type { LabProcess } from "../../src/lab/host-runtime.js";
 import type { Lab } from "../../src/lab/lab.js";
 import { distPath } from "../../src/util/package-paths.js";
@@ -104,8 +105,25 @@ export async function etcdLeaderAwayFrom(lab: Lab, host: string): Promise<string
   return after.find((m) => m.leader)!.host;
 }
 
+/** Overlaps, leaving out a crashed host from its crash on (its links are down: nobody reaches it). */
+export function liveOverlaps(all: AddressOverlap[], crashed: string, crashedAt: number): AddressOverlap[] {
+  return all.filter((o) => {
+    if (!o.hosts.includes(crashed) || o.from < crashedAt) return true;
+    return o.hosts.filter((h) => h !== crashed).length > 1;
+  });
+}
+
 /** PIDs of web's echo service (on `port`) in a host's network namespace. */
-export async function echoPids(lab: Lab, host: string, port: number): Promise<number[]> {
+export function echoPids(lab: Lab, host: string, port: number): Promise<number[]> {
+  return commandPids(lab, host, (argv) => argv.includes("serve") && argv.includes(`${port}`));
+}
+
+/** PIDs of the processes in a host's network namespace whose argv `matches`. */
+export async function commandPids(
+  lab: Lab,
+  host: string,
+  matches: (argv: string[]) => boolean,
+): Promise<number[]> {
   const listed = await run(["ip", "netns", "pids", lab.host(host).namespace], { allowFailure: true });
   return listed.stdout
     .split("\n")
@@ -113,8 +131,7 @@ export async function echoPids(lab: Lab, host: string, port: number): Promise<nu
     .map(Number)
     .filter((pid) => {
       try {
-        const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-        return argv.includes("serve") && argv.includes(`${port}`);
+        return matches(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0"));
       } catch {
         return false;
       }

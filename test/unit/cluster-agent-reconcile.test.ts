@@ -159,6 +159,45 @@ describe("reconcile", () => {
     ]);
   });
 
+  // app listed before db, which it needs up on the same node: the daemon started app first and
+  // ran it while db was still starting (or had failed to start).
+  describe("bug-dependent-started-before-its-dependency", () => {
+    const packages = [
+      { name: "app", exclusive: true, needs: ["db"] },
+      { name: "db", exclusive: true },
+    ];
+
+    it("starts what a package needs here first, and the package only once that is up here", () => {
+      const placements = { app: ["n2"], db: ["n2"] };
+      expect(reconcile(input({ packages, placements }))).toEqual([
+        { kind: "start", package: "db", reason: "placed on n2" },
+      ]);
+      expect(reconcile(input({ packages, placements, local: { db: "starting" }, held: ["db"] }))).toEqual([]);
+      expect(reconcile(input({ packages, placements, local: { db: "failed" }, held: ["db"] }))).toEqual([
+        { kind: "halt", package: "db", reason: "failed on n2" },
+      ]);
+      expect(reconcile(input({ packages, placements, local: { db: "up" }, held: ["db"] }))).toEqual([
+        { kind: "start", package: "app", reason: "placed on n2" },
+      ]);
+    });
+
+    it("halts the dependent before what it needs, whatever the file order", () => {
+      expect(
+        reconcile(
+          input({
+            packages,
+            placements: { app: ["n1"], db: ["n1"] },
+            held: ["app", "db"],
+            local: { app: "up", db: "up" },
+          }),
+        ),
+      ).toEqual([
+        { kind: "halt", package: "app", reason: "placed on n1" },
+        { kind: "halt", package: "db", reason: "placed on n1" },
+      ]);
+    });
+  });
+
   it("halts a package the configuration no longer has", () => {
     expect(reconcile(input({ local: { old: "up" }, held: ["old"] }))).toEqual([
       { kind: "halt", package: "old", reason: "no longer in the configuration" },

@@ -551,7 +551,13 @@ export class NodeAgent {
     for (const p of this.options.config.packages) local[p.name] = this.localState(p.name);
     const steps = reconcile({
       node: this.options.node,
-      packages: this.options.config.packages.map((p) => ({ name: p.name, exclusive: p.type === "failover" })),
+      packages: this.options.config.packages.map((p) => ({
+        name: p.name,
+        exclusive: p.type === "failover",
+        needs: p.dependencies
+          .filter((d) => d.condition === "up" && d.location === "same_node")
+          .map((d) => d.package),
+      })),
       placements: fresh ? snapshot.placements : undefined,
       owners,
       held: this.owned?.packages ?? [],

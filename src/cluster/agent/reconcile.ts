@@ -6,7 +6,11 @@
  * holds, each package's state in the executor, the operations still under way, the packages
  * that failed here, whether the node may act (its lease provably valid) and whether it is
  * leaving. Output: steps in the order to carry them out — halts first (dependents before what
- * they need: reverse file order), then releases, then starts (file order).
+ * they need), then releases, then starts (what a package needs here before it; otherwise file
+ * order). A package that needs another up on the same node (Serviceguard's dependency_condition
+ * up, dependency_location same_node) starts only once that one is up here: the daemon carries a
+ * batch out step by step and looks again when it is done, so the dependent follows in the next
+ * round, and never runs where what it needs failed to start.
  *
  * The rules that keep a package from ever running on two nodes (DESIGN.md principle 3):
  * - a start is always "take the owner key, and only if that succeeded run the executor";
@@ -21,8 +25,11 @@ export type LocalState = "down" | "starting" | "up" | "failed" | "halting";
 
 export interface ReconcileInput {
   node: string;
-  /** Configured packages in file order; exclusive: a failover package (one owner at a time). */
-  packages: readonly { name: string; exclusive: boolean }[];
+  /**
+   * Configured packages in file order; exclusive: a failover package (one owner at a time);
+   * needs: the packages that must be up on this node before it starts (up, same_node).
+   */
+  packages: readonly { name: string; exclusive: boolean; needs?: readonly string[] }[];
   /** Package → nodes, as the leader wrote them; undefined until it wrote any. */
   placements: Readonly<Record<string, readonly string[]>> | undefined;
   /** Package → nodes holding its owner key, as etcd has them. */
@@ -56,8 +63,8 @@ export function reconcile(input: ReconcileInput): ReconcileStep[] {
   const releases: ReconcileStep[] = [];
   const starts: ReconcileStep[] = [];
   const configured = new Set(input.packages.map((p) => p.name));
-  const names = [
-    ...input.packages,
+  const names: { name: string; exclusive: boolean; needs?: readonly string[] }[] = [
+    ...dependenciesFirst(input.packages),
     // Something the executor runs that the configuration no longer has: halt it.
     ...Object.keys(input.local)
       .filter((name) => !configured.has(name))
@@ -82,12 +89,37 @@ export function reconcile(input: ReconcileInput): ReconcileStep[] {
     if (wanted) {
       const others = (input.owners[name] ?? []).filter((n) => n !== input.node);
       if (pkg.exclusive && others.length > 0) continue; // they halt and release first
+      if ((pkg.needs ?? []).some((needed) => input.local[needed] !== "up")) continue;
       starts.push({ kind: "start", package: name, reason: `placed on ${input.node}` });
     } else if (holds) {
       releases.push({ kind: "release", package: name, reason: `down on ${input.node}` });
     }
   }
   return [...halts.reverse(), ...releases, ...starts];
+}
+
+/** The packages with what each needs here before it (depth first), otherwise in file order. */
+function dependenciesFirst<P extends { name: string; needs?: readonly string[] }>(
+  packages: readonly P[],
+): P[] {
+  const byName = new Map(packages.map((p) => [p.name, p]));
+  const ordered: P[] = [];
+  const placed = new Set<string>();
+  const visiting = new Set<string>();
+  const visit = (pkg: P): void => {
+    // A cycle (refused by pavise config check) is cut where it closes.
+    if (placed.has(pkg.name) || visiting.has(pkg.name)) return;
+    visiting.add(pkg.name);
+    for (const needed of pkg.needs ?? []) {
+      const target = byName.get(needed);
+      if (target) visit(target);
+    }
+    visiting.delete(pkg.name);
+    placed.add(pkg.name);
+    ordered.push(pkg);
+  };
+  for (const pkg of packages) visit(pkg);
+  return ordered;
 }
 
 function haltReason(
