@@ -103,12 +103,12 @@ describe.skipIf(!root)("pavise daemon: NICs of the public LAN fail on the owner"
       5_000,
       5,
     );
-    const movedAfter = Date.now() - pulledAt;
+    const seenAfter = Date.now() - pulledAt;
     await until(
       "c1 to have n1's lan1 MAC for web's address (the gratuitous ARP)",
       () => neighbourMac(lab, "c1", VIP),
       (mac) => mac === lab.nic("n1", "lan1").mac,
-      3_000,
+      5_000,
       5,
     );
     const learntAfter = Date.now() - pulledAt;
@@ -117,8 +117,14 @@ describe.skipIf(!root)("pavise daemon: NICs of the public LAN fail on the owner"
     const samples = await arp.stop();
     const timeline = await watch.stop();
     watch = undefined;
+    // When n1 added it on lan1, as its address monitor saw it.
+    const onLan1 = timeline.events.find(
+      (e) => e.host === "n1" && e.address === VIP && e.change === "add" && e.interface === "lan1",
+    );
+    expect(onLan1).toBeDefined();
     console.log(
-      `pavise daemon, n1 lan0 carrier lost: ${VIP} on n1 lan1 within ${movedAfter} ms, c1's neighbour entry on ` +
+      `pavise daemon, n1 lan0 carrier lost: ${VIP} on n1 lan1 ${Math.round(onLan1!.at - pulledAt)} ms after ` +
+        `(${seenAfter} ms seen), c1's neighbour entry on ` +
         `lan1's MAC within ${learntAfter} ms; client's longest gap ${Math.round(report.maxGapMs)} ms, ` +
         `${report.received}/${report.sent} answered`,
     );

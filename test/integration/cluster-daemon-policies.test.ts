@@ -17,6 +17,7 @@ import {
   echoService,
   etcdLeaderAwayFrom,
   liveOverlaps,
+  readLog,
 } from "../support/daemon-cluster.js";
 import { freshLab, testLabSpec } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
@@ -91,18 +92,26 @@ describe.skipIf(!root)(
       return commandPids(lab, host, (argv) => argv[0] === "sleep" && argv[1] === SLEEP_ARG);
     }
 
-    /** The node's latest daemon log: index of the first line that matches, -1 if none. */
-    function lineIndex(node: string, event: string, message: string): number {
-      return cluster.daemonEvents(node).findIndex((e) => e.event === event && e.message.startsWith(message));
+    /** When the package log of `pkg` on `node` last said `what` (its lines are stamped to the ms). */
+    function lastLogged(node: string, pkg: string, what: RegExp): number | undefined {
+      const lines = readLog(join(dir, `logs-${node}`, `${pkg}.log`)).split("\n");
+      const stamps = lines.flatMap((line) => {
+        const m = /^(\S+) executor: (.*)$/.exec(line);
+        return m && what.test(m[2]!) ? [Date.parse(m[1]!)] : [];
+      });
+      return stamps.at(-1);
     }
 
-    /** db is up on `node` before app starts there (Serviceguard: dependencies start first). */
+    /**
+     * db was up on `node` (its start done: address and service) before app's start began there,
+     * by their package logs (Serviceguard: a package starts after what it depends on).
+     */
     function expectDbBeforeApp(node: string): void {
-      const dbStarted = lineIndex(node, "started", "package db started");
-      const appStarting = lineIndex(node, "starting", "package app:");
-      expect(dbStarted, `db started on ${node}`).toBeGreaterThanOrEqual(0);
-      expect(appStarting, `app starting on ${node}`).toBeGreaterThanOrEqual(0);
-      expect(dbStarted, `db up before app starts on ${node}`).toBeLessThan(appStarting);
+      const dbUp = lastLogged(node, "db", /^package db is up/);
+      const appStarting = lastLogged(node, "app", /^starting package app$/);
+      expect(dbUp, `db up on ${node}`).toBeDefined();
+      expect(appStarting, `app starting on ${node}`).toBeDefined();
+      expect(dbUp!, `db up before app starts on ${node}`).toBeLessThanOrEqual(appStarting!);
     }
 
     /**
