@@ -12,8 +12,10 @@
  *   placements, only while it still holds the key (writePlacements checks it).
  * - Reconcile: on every change (and once a second, to be sure), this node's steps from the
  *   placements, the owner keys and the executor; a start takes the owner key first.
- * - Reports: status/<package>/<node> (layout.ts) says starting, up, halting or failed; a package
- *   the executor reports as failed is reported so the leader moves it, and halted here.
+ * - Reports: status/<package>/<node> (layout.ts) says starting, up, halting or failed, and on
+ *   which NIC each address is (again when a local LAN failover moves one); a package the
+ *   executor reports as failed is reported so the leader moves it, and halted here. A failure
+ *   caused by a subnet without link is forgotten once the subnet has link again.
  * - Leaving (SIGTERM): the node key says "halted", so the leader moves its packages; they halt
  *   here (dependents first), their keys go, the node key goes, the lease is revoked.
  * - Starting: package addresses found on the node were left by an earlier run and are removed
