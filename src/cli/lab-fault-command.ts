@@ -13,7 +13,7 @@ export const FAULT_USAGE = `usage: pavise lab fault FAULT ARGS [--lab NAME] [--j
   cut HOST [--lan LAN] [--direction in|out|both]     cut a host off a LAN (default: all, both ways)
   cut-between A B [--one-way]                        cut the path between two hosts
   crash HOST                kill everything in the host and take its links down
-  power-on HOST             bring a crashed host's links back up
+  power-on HOST             boot a crashed host again: run-time addresses gone, links up
   heal                      remove every cut
 usage: pavise lab probe PROBE ARGS [--lab NAME] [--json]
   holders ADDRESS           which hosts hold the address

@@ -125,9 +125,46 @@ export class LabFaults {
     return killed;
   }
 
-  /** Brings a crashed host back: links up, and its etcd member started again as at boot. */
+  /**
+   * Brings a crashed host back as a reboot would: the addresses added at run time (a package's
+   * relocatable ones, the node's own moved to a standby) are gone and its own addresses are
+   * back where the lab set them up, before its links come up — otherwise it would answer ARP
+   * for addresses another node has taken meanwhile — then links up and its etcd member started.
+   */
   async powerOn(host: string): Promise<void> {
     const planned = this.lab.host(host);
+    for (const nic of planned.nics) {
+      const shown = await run(["ip", "-n", planned.namespace, "-j", "-4", "addr", "show", "dev", nic.name]);
+      const entries = JSON.parse(shown.stdout || "[]") as {
+        addr_info?: { local: string; prefixlen: number }[];
+      }[];
+      const held = entries.flatMap((e) => e.addr_info ?? []);
+      if (nic.address !== undefined && !held.some((a) => a.local === nic.address)) {
+        await run([
+          "ip",
+          "-n",
+          planned.namespace,
+          "addr",
+          "add",
+          `${nic.address}/${nic.prefixLength}`,
+          "dev",
+          nic.name,
+        ]);
+      }
+      for (const a of held) {
+        if (a.local === nic.address) continue;
+        await run([
+          "ip",
+          "-n",
+          planned.namespace,
+          "addr",
+          "del",
+          `${a.local}/${a.prefixlen}`,
+          "dev",
+          nic.name,
+        ]);
+      }
+    }
     await run(["ip", "-n", planned.namespace, "-batch", "-"], {
       input: planned.nics.map((nic) => `link set ${nic.name} up\n`).join(""),
     });

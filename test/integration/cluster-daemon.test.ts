@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitForEtcd } from "../../src/lab/etcd.js";
 import type { Lab } from "../../src/lab/lab.js";
 import type { LabProcess } from "../../src/lab/host-runtime.js";
-import { type AddressOverlap, overlaps } from "../../src/lab/probes/address-timeline.js";
+import { overlaps } from "../../src/lab/probes/address-timeline.js";
 import { AddressWatch } from "../../src/lab/probes/address-watch.js";
 import { startTraffic } from "../../src/lab/probes/traffic.js";
 import {
@@ -15,6 +15,7 @@ import {
   daemonClusterFile,
   echoPids,
   etcdLeaderAwayFrom,
+  liveOverlaps,
 } from "../support/daemon-cluster.js";
 import { freshLab, testLabSpec } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
@@ -28,14 +29,6 @@ import { until } from "../support/until.js";
 const root = process.getuid?.() === 0;
 const LAB = "tdmn";
 const UDP_PORT = 7402;
-
-/** Overlaps, leaving out a crashed host from its crash on (its links are down: nobody reaches it). */
-function liveOverlaps(all: AddressOverlap[], crashed: string, crashedAt: number): AddressOverlap[] {
-  return all.filter((o) => {
-    if (!o.hosts.includes(crashed) || o.from < crashedAt) return true;
-    return o.hosts.filter((h) => h !== crashed).length > 1;
-  });
-}
 
 describe.skipIf(!root)("pavise daemon on three lab nodes", () => {
   let lab: Lab;

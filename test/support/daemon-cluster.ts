@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { etcdHealth, etcdctlArgs } from "../../src/lab/etcd.js";
+import type { AddressOverlap } from "../../src/lab/probes/address-timeline.js";
 import type { LabProcess } from "../../src/lab/host-runtime.js";
 import type { Lab } from "../../src/lab/lab.js";
 import { distPath } from "../../src/util/package-paths.js";
@@ -19,7 +20,19 @@ export interface DaemonClusterFileOptions {
   /** etcd client URLs (default: the lab's members). */
   endpoints?: string[];
   /** web's service: a UDP echo server on this port (restarted twice), or just a sleeper. */
-  service: { echoPort: number } | "sleeper";
+  service?: { echoPort: number } | "sleeper";
+  /** The `packages:` entries instead of web (YAML, each line indented by two spaces). */
+  packages?: string;
+}
+
+/** A service entry (YAML, under a package's `services:`): a UDP echo server on `port`. */
+export function echoService(port: number, name = "echo"): string {
+  return `      - name: ${name}
+        command: "exec ${process.execPath} ${distPath("lab/probes/traffic-agent.js")} serve --proto udp --port ${port}"
+        restart: 2
+        restart_delay: 100ms
+        halt_timeout: 2s
+`;
 }
 
 export function daemonClusterFile(lab: Lab, options: DaemonClusterFileOptions): string {
@@ -30,14 +43,17 @@ export function daemonClusterFile(lab: Lab, options: DaemonClusterFileOptions): 
       - { subnet: heartbeat, primary: hb0 }
 `;
   const service =
-    options.service === "sleeper"
+    options.service === undefined || options.service === "sleeper"
       ? `      - { name: sleeper, command: "exec sleep 100000", halt_timeout: 2s }\n`
-      : `      - name: echo
-        command: "exec ${process.execPath} ${distPath("lab/probes/traffic-agent.js")} serve --proto udp --port ${options.service.echoPort}"
-        restart: 2
-        restart_delay: 100ms
-        halt_timeout: 2s
-`;
+      : echoService(options.service.echoPort);
+  const packages =
+    options.packages ??
+    `  - name: web
+    node_name: [n1, n2, n3]
+    ip_address:
+      - { address: ${VIP}, subnet: public }
+    services:
+${service}`;
   return `cluster_name: ${options.name}
 etcd:
   endpoints: [${endpoints.join(", ")}]
@@ -52,12 +68,7 @@ subnets:
 nodes:
 ${node("n1")}${node("n2")}${node("n3")}
 packages:
-  - name: web
-    node_name: [n1, n2, n3]
-    ip_address:
-      - { address: ${VIP}, subnet: public }
-    services:
-${service}`;
+${packages}`;
 }
 
 /**
@@ -94,8 +105,25 @@ export async function etcdLeaderAwayFrom(lab: Lab, host: string): Promise<string
   return after.find((m) => m.leader)!.host;
 }
 
+/** Overlaps, leaving out a crashed host from its crash on (its links are down: nobody reaches it). */
+export function liveOverlaps(all: AddressOverlap[], crashed: string, crashedAt: number): AddressOverlap[] {
+  return all.filter((o) => {
+    if (!o.hosts.includes(crashed) || o.from < crashedAt) return true;
+    return o.hosts.filter((h) => h !== crashed).length > 1;
+  });
+}
+
 /** PIDs of web's echo service (on `port`) in a host's network namespace. */
-export async function echoPids(lab: Lab, host: string, port: number): Promise<number[]> {
+export function echoPids(lab: Lab, host: string, port: number): Promise<number[]> {
+  return commandPids(lab, host, (argv) => argv.includes("serve") && argv.includes(`${port}`));
+}
+
+/** PIDs of the processes in a host's network namespace whose argv `matches`. */
+export async function commandPids(
+  lab: Lab,
+  host: string,
+  matches: (argv: string[]) => boolean,
+): Promise<number[]> {
   const listed = await run(["ip", "netns", "pids", lab.host(host).namespace], { allowFailure: true });
   return listed.stdout
     .split("\n")
@@ -103,8 +131,7 @@ export async function echoPids(lab: Lab, host: string, port: number): Promise<nu
     .map(Number)
     .filter((pid) => {
       try {
-        const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-        return argv.includes("serve") && argv.includes(`${port}`);
+        return matches(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0"));
       } catch {
         return false;
       }

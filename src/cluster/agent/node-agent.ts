@@ -12,8 +12,10 @@
  *   placements, only while it still holds the key (writePlacements checks it).
  * - Reconcile: on every change (and once a second, to be sure), this node's steps from the
  *   placements, the owner keys and the executor; a start takes the owner key first.
- * - Reports: status/<package>/<node> (layout.ts) says starting, up, halting or failed; a package
- *   the executor reports as failed is reported so the leader moves it, and halted here.
+ * - Reports: status/<package>/<node> (layout.ts) says starting, up, halting or failed, and on
+ *   which NIC each address is (again when a local LAN failover moves one); a package the
+ *   executor reports as failed is reported so the leader moves it, and halted here. A failure
+ *   caused by a subnet without link is forgotten once the subnet has link again.
  * - Leaving (SIGTERM): the node key says "halted", so the leader moves its packages; they halt
  *   here (dependents first), their keys go, the node key goes, the lease is revoked.
  * - Starting: package addresses found on the node were left by an earlier run and are removed
@@ -90,6 +92,10 @@ export class NodeAgent {
   private snapshot: ClusterSnapshot | undefined;
   private readonly busy = new Set<string>();
   private readonly failedHere = new Map<string, string>();
+  /** Packages of failedHere that failed because this subnet had no NIC with link left here. */
+  private readonly failedForSubnet = new Map<string, string>();
+  /** The last report written per package, so that a moved address is reported with the same status. */
+  private readonly lastReports = new Map<string, PackageReport>();
   private watch: EtcdWatch | undefined;
   private watchLoop: Promise<void> | undefined;
   private kickTimer: NodeJS.Timeout | undefined;
@@ -316,6 +322,8 @@ export class NodeAgent {
     await this.haltEverything();
     // The reports died with the lease; a new session starts with a clean slate.
     this.failedHere.clear();
+    this.failedForSubnet.clear();
+    this.lastReports.clear();
     await session
       .end({ revoke: true })
       .catch((err: unknown) => this.log("problem", `revoke after fence: ${describe(err)}`));
@@ -610,6 +618,7 @@ export class NodeAgent {
     const session = this.session;
     const snapshot = this.snapshot;
     if (!session || !snapshot || this.stopped) return;
+    this.forgetSubnetFailures(session);
     const owners: Record<string, string[]> = {};
     for (const o of snapshot.owners) (owners[o.package] ??= []).push(o.node);
     const upOn: Record<string, string[]> = {};
@@ -638,19 +647,25 @@ export class NodeAgent {
     if (steps.length === 0) return;
     for (const step of steps) this.busy.add(step.package);
     this.updateGuard();
+    // Halts and releases one by one, in reconcile's order (dependents first); then the starts
+    // all at once: each start reconcile gives is ready now (what it needs is up already), so
+    // independent packages do not wait for each other after a failover.
     void (async () => {
-      for (const step of steps) {
-        try {
-          await this.carryOut(session, step);
-        } catch (err) {
-          this.log("problem", `${step.kind} ${step.package}: ${describe(err)}`, { package: step.package });
-        } finally {
-          this.busy.delete(step.package);
-          this.updateGuard();
-        }
-      }
+      for (const step of steps.filter((s) => s.kind !== "start")) await this.runStep(session, step);
+      await Promise.all(steps.filter((s) => s.kind === "start").map((step) => this.runStep(session, step)));
       this.kick();
     })();
+  }
+
+  private async runStep(session: MemberSession, step: ReconcileStep): Promise<void> {
+    try {
+      await this.carryOut(session, step);
+    } catch (err) {
+      this.log("problem", `${step.kind} ${step.package}: ${describe(err)}`, { package: step.package });
+    } finally {
+      this.busy.delete(step.package);
+      this.updateGuard();
+    }
   }
 
   private async carryOut(session: MemberSession, step: ReconcileStep): Promise<void> {
@@ -705,11 +720,18 @@ export class NodeAgent {
     }
   }
 
-  private async fail(session: MemberSession, pkg: string, reason: string, service?: string): Promise<void> {
+  /** `cause`: the service that failed for good, or the subnet left without link, if either. */
+  private async fail(
+    session: MemberSession,
+    pkg: string,
+    reason: string,
+    cause: { service?: string | undefined; subnet?: string | undefined } = {},
+  ): Promise<void> {
     if (this.failedHere.has(pkg) || this.session !== session) return;
-    const failFast = failFastReason(this.options.config, pkg, service);
+    const failFast = failFastReason(this.options.config, pkg, cause.service);
     if (failFast) return this.failFast(session, `${reason}; ${failFast}`);
     this.failedHere.set(pkg, reason);
+    if (cause.subnet !== undefined) this.failedForSubnet.set(pkg, cause.subnet);
     this.event("package-failed", `package ${pkg} failed on ${this.options.node}: ${reason}`, {
       package: pkg,
     });
@@ -717,19 +739,47 @@ export class NodeAgent {
     this.kick();
   }
 
+  /**
+   * A package that failed here only because a subnet lost every NIC (monitored_subnet, or the
+   * subnet of one of its addresses) may run here again once that subnet has link and the package
+   * is down here: its "failed" report goes, so the leader counts this node again (Serviceguard
+   * counts a node whose subnet recovered as available again: failback_policy automatic brings
+   * the package back to it). A package that failed for another reason stays failed here.
+   */
+  private forgetSubnetFailures(session: MemberSession): void {
+    const up = this.executor.addresses.subnetsUp();
+    for (const [pkg, subnet] of this.failedForSubnet) {
+      if (!up.includes(subnet) || this.busy.has(pkg) || this.localState(pkg) !== "down") continue;
+      this.failedForSubnet.delete(pkg);
+      this.failedHere.delete(pkg);
+      this.lastReports.delete(pkg);
+      this.log("recovered", `package ${pkg} may run here again: subnet ${subnet} has link again`, {
+        package: pkg,
+      });
+      void this.clearReport(session, pkg).then(() => this.kick());
+    }
+  }
+
   private async report(
     session: MemberSession,
     pkg: string,
     status: PackageReport["status"],
     reason?: string,
+    since = Date.now(),
   ): Promise<void> {
+    const addresses = this.executor.addresses
+      .held()
+      .filter((a) => a.owner === pkg && a.nic !== undefined)
+      .map((a) => ({ address: a.address, nic: a.nic! }));
     const report: PackageReport = {
       package: pkg,
       node: this.options.node,
       status,
       ...(reason !== undefined ? { reason } : {}),
-      since: Date.now(),
+      since,
+      ...(addresses.length > 0 ? { addresses } : {}),
     };
+    this.lastReports.set(pkg, report);
     try {
       await this.client.put(this.keys.status(pkg, this.options.node), JSON.stringify(report), {
         lease: session.lease.id,
@@ -741,6 +791,7 @@ export class NodeAgent {
 
   private async clearReport(session: MemberSession, pkg: string): Promise<void> {
     const key = this.keys.status(pkg, this.options.node);
+    this.lastReports.delete(pkg);
     try {
       await this.client.txn({
         compare: [{ key, target: "lease", op: "==", value: session.lease.id }],
@@ -760,7 +811,7 @@ export class NodeAgent {
       case "package-failed": {
         const session = this.session;
         // Without a session (fenced) everything is being halted anyway; nobody to report to.
-        if (session) void this.fail(session, event.package, event.reason, event.service);
+        if (session) void this.fail(session, event.package, event.reason, event);
         else this.log("package-failed", `package ${event.package}: ${event.reason} (while fenced)`);
         return;
       }
@@ -779,12 +830,19 @@ export class NodeAgent {
         if (event.kind === "subnet-up") this.announceAgain(`subnet ${event.subnet} up`);
         void this.publishRecord().catch((err: unknown) => this.log("problem", `node key: ${describe(err)}`));
         return;
-      case "address-moved":
+      case "address-moved": {
         this.log(
           event.kind,
           `${event.address} ${event.from ?? "-"} -> ${event.to} (${event.reason}, ${event.tookMs} ms)`,
         );
+        // pavise status shows the NIC the owner reported: report the package again, same status.
+        const last = this.lastReports.get(event.owner);
+        const session = this.session;
+        if (session && last?.status === "up") {
+          void this.report(session, event.owner, last.status, last.reason, last.since);
+        }
         return;
+      }
       case "link-changed":
         this.log(event.kind, `${event.nic} ${event.up ? "up" : "down"}`);
         return;

@@ -171,7 +171,7 @@ export class NodeExecutor {
       if (!uses) continue;
       const reason = `subnet ${event.subnet} is down on node ${this.node.name}`;
       this.logFor(name).write("executor", `package ${name} has failed on this node: ${reason}`);
-      this.options.onEvent?.({ kind: "package-failed", package: name, reason });
+      this.options.onEvent?.({ kind: "package-failed", package: name, reason, subnet: event.subnet });
     }
   }
 }

@@ -63,8 +63,11 @@ export interface HaltResult {
 
 export type PackageEvent =
   | { kind: "service"; package: string; service: string; event: ServiceEvent }
-  /** The package can no longer run here (a service failed for good): halt it and fail it over. */
-  | { kind: "package-failed"; package: string; reason: string; service?: string };
+  /**
+   * The package can no longer run here (`service` failed for good, or `subnet` has no NIC with
+   * link left here): halt it and fail it over.
+   */
+  | { kind: "package-failed"; package: string; reason: string; service?: string; subnet?: string };
 
 export class PackageRunner {
   private current: PackageRunState = { kind: "down" };

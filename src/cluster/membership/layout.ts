@@ -16,9 +16,11 @@
  *   <prefix>placements                JSON package → nodes, written only by the leader, with a
  *                                     transaction that checks it still holds <prefix>leader
  *   <prefix>status/<package>/<node>   JSON PackageReport: how the package fares on that node
- *                                     (starting, up, halting, failed), written by that node's
- *                                     daemon, bound to its lease; "failed" stays until the node
- *                                     leaves, so the leader keeps the package off it (failedOn)
+ *                                     (starting, up, halting, failed) and the NICs its
+ *                                     addresses are on, written by that node's daemon, bound to
+ *                                     its lease; "failed" stays until the node leaves (or, for a
+ *                                     failure of a subnet, until the subnet has link again), so
+ *                                     the leader keeps the package off it (failedOn)
  *   <prefix>events/<time>-<node>-<n>  the event log: JSON ClusterEvent, one key per event; the
  *                                     key sorts by the writer's wall clock (13-digit ms), the
  *                                     key's mod revision gives the cluster-wide order
@@ -64,6 +66,8 @@ export interface PackageReport {
   reason?: string;
   /** When this status began (ms since the epoch, the node's wall clock). */
   since: number;
+  /** The package's addresses on this node and the NIC each is on now (local LAN failover moves them). */
+  addresses?: { address: string; nic: string }[];
 }
 
 function checkName(what: string, name: string): string {

@@ -1,0 +1,105 @@
+import type { LoggedEvent } from "../../src/cli/events-render.js";
+import type { StatusView } from "../../src/cli/status-render.js";
+import { etcdctlArgs } from "../../src/lab/etcd.js";
+import type { Lab } from "../../src/lab/lab.js";
+import { distPath } from "../../src/util/package-paths.js";
+
+// What a daemon-level fault test reads of a running cluster from the outside, as an operator or
+// a client would: `pavise status --json` and `pavise events --json`, the owner keys in etcd,
+// who answers ARP for an address and which MAC a client has for it.
+
+/** `pavise status --json`, run inside a lab host. */
+export async function statusView(lab: Lab, host: string, configFile: string): Promise<StatusView> {
+  const r = await lab.exec(host, [
+    process.execPath,
+    distPath("cli/main.js"),
+    "status",
+    "--config",
+    configFile,
+    "--json",
+  ]);
+  return JSON.parse(r.stdout) as StatusView;
+}
+
+/** `pavise events --json`: the cluster's event log, in cluster order. */
+export async function clusterEvents(lab: Lab, host: string, configFile: string): Promise<LoggedEvent[]> {
+  const r = await lab.exec(host, [
+    process.execPath,
+    distPath("cli/main.js"),
+    "events",
+    "--config",
+    configFile,
+    "--json",
+  ]);
+  return (JSON.parse(r.stdout) as { events: LoggedEvent[] }).events;
+}
+
+export interface OwnerKey {
+  node: string;
+  /** etcd's create_revision: a key taken again (even by the same node) has a new one. */
+  createRevision: number;
+  lease: string;
+}
+
+/** The owner keys of a package (layout.ts: <prefix>owners/<package>/<node>), read with etcdctl. */
+export async function ownerKeys(lab: Lab, host: string, cluster: string, pkg: string): Promise<OwnerKey[]> {
+  const prefix = `/pavise/${cluster}/owners/${pkg}/`;
+  const urls = lab.plan.etcd.members.map((m) => m.clientUrl);
+  const r = await lab.exec(host, [
+    ...etcdctlArgs(lab.runtime, lab.plan.etcd, urls),
+    "get",
+    "--prefix",
+    prefix,
+    "-w",
+    "json",
+  ]);
+  const parsed = JSON.parse(r.stdout) as { kvs?: { key: string; create_revision: number; lease?: number }[] };
+  return (parsed.kvs ?? []).map((kv) => ({
+    node: Buffer.from(kv.key, "base64").toString("utf8").slice(prefix.length),
+    createRevision: kv.create_revision,
+    lease: String(kv.lease ?? 0),
+  }));
+}
+
+/** The MAC a host's neighbour table has for an address (undefined: no entry). */
+export async function neighbourMac(lab: Lab, host: string, address: string): Promise<string | undefined> {
+  const result = await lab.exec(host, ["ip", "-j", "neigh", "show", address]);
+  const entries = JSON.parse(result.stdout || "[]") as { lladdr?: string }[];
+  return entries[0]?.lladdr;
+}
+
+export interface ArpSample {
+  at: number;
+  /** The hosts (or bare MACs) that answered one broadcast request, sorted. */
+  hosts: string[];
+}
+
+/**
+ * Asks who answers ARP for each address on the public LAN, back to back (each round waits 1 s
+ * for every reply), until stopped: two answers in one round would be two owners.
+ */
+export function sampleArp(
+  lab: Lab,
+  addresses: readonly string[],
+): { stop(): Promise<Map<string, ArpSample[]>> } {
+  const samples = new Map<string, ArpSample[]>(addresses.map((a) => [a, []]));
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      await Promise.all(
+        addresses.map(async (address) => {
+          const at = Date.now();
+          const answers = await lab.arpAnswerers("public", address, 1);
+          samples.get(address)!.push({ at, hosts: answers.map((a) => a.host ?? a.mac).sort() });
+        }),
+      );
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return samples;
+    },
+  };
+}
