@@ -262,7 +262,7 @@ function readPackageState(
 function requestedNode(value: unknown, key: string, fail: Fail): { requestedNode?: string } {
   if (value === undefined) return {};
   if (typeof value !== "string") fail(key, "a node name");
-  return { requestedNode: value as string };
+  return { requestedNode: value };
 }
 
 function packageState(name: string, runningOn: string[], status: PackageStatus): PackageState {

@@ -14,6 +14,9 @@
  *   placements, the owner keys and the executor; a start takes the owner key first.
  * - Reports: status/<package>/<node> (layout.ts) says starting, up, halting or failed; a package
  *   the executor reports as failed is reported so the leader moves it, and halted here.
+ * - Halted by an operator (admin/nodes/<node>, pavise node halt): the node key says "halted"
+ *   and the daemon keeps running, in the cluster; the leader moves its packages away. When the
+ *   operator runs it again (pavise node run) the key says "up" again.
  * - Leaving (SIGTERM): the node key says "halted", so the leader moves its packages; they halt
  *   here (dependents first), their keys go, the node key goes, the lease is revoked.
  * - Starting: package addresses found on the node were left by an earlier run and are removed
@@ -79,6 +82,8 @@ export class NodeAgent {
   /** Node statuses as the leader last saw them, for node-failed/-halted/-up events. */
   private readonly nodeStatusSeen = new Map<string, NodeStatus>();
   private leaving = false;
+  /** An operator halted this node (admin/nodes/<node>), as last published in the node key. */
+  private operatorHalted = false;
   private stopped = false;
   private snapshot: ClusterSnapshot | undefined;
   private readonly busy = new Set<string>();
@@ -371,7 +376,7 @@ export class NodeAgent {
 
   private record(): Record<string, unknown> {
     return {
-      status: this.leaving ? "halted" : "up",
+      status: this.leaving || this.operatorHalted ? "halted" : "up",
       subnetsUp: this.executor.addresses.subnetsUp(),
       resources: {},
     };
@@ -438,6 +443,7 @@ export class NodeAgent {
         try {
           this.snapshot = await readSnapshot(this.client, this.keys);
           fresh = true;
+          await this.followOperatorHalt(this.snapshot);
           // The watch may lag (its member gone): a missing leader key is seen here too.
           if (this.snapshot.leaderLease === undefined && !this.leader) await this.campaign();
           else if (this.leader && this.snapshot.leaderLease !== this.session?.lease.id) this.leader = false;
@@ -454,6 +460,24 @@ export class NodeAgent {
       this.refreshing = undefined;
     });
     await this.refreshing;
+  }
+
+  /** Publishes status halted / up when an operator halted or ran this node (cmhaltnode, cmrunnode). */
+  private async followOperatorHalt(snapshot: ClusterSnapshot): Promise<void> {
+    const intent = snapshot.nodeIntents[this.options.node];
+    const halted = intent?.halted === true;
+    const published = snapshot.nodes[this.options.node]?.status === "halted";
+    if (halted === this.operatorHalted && (this.leaving || halted === published || !this.session)) return;
+    if (halted !== this.operatorHalted) {
+      this.operatorHalted = halted;
+      this.log(
+        halted ? "operator-halt" : "operator-run",
+        halted
+          ? `node halted by ${intent?.by ?? "an operator"}: its packages move away, the daemon keeps running`
+          : "node run by an operator: up again",
+      );
+    }
+    await this.publishRecord().catch((err: unknown) => this.log("problem", `node key: ${describe(err)}`));
   }
 
   private async lead(snapshot: ClusterSnapshot): Promise<void> {
@@ -509,7 +533,9 @@ export class NodeAgent {
         node.status === "failed"
           ? `node ${name} failed (its lease lapsed)`
           : node.status === "halted"
-            ? `node ${name} halted (left the cluster on purpose)`
+            ? node.haltedByOperator
+              ? `node ${name} halted by an operator (pavise node halt)`
+              : `node ${name} halted (left the cluster on purpose)`
             : `node ${name} is up`;
       this.event(`node-${node.status}`, what, { subject: name });
     }

@@ -30,7 +30,9 @@ export async function updateIntent<T extends object>(
     try {
       const result = await client.txn({
         compare: [{ key, target: "mod", op: "==", value: kv?.modRevision ?? 0 }],
-        success: [next === undefined ? { op: "delete", key } : { op: "put", key, value: JSON.stringify(next) }],
+        success: [
+          next === undefined ? { op: "delete", key } : { op: "put", key, value: JSON.stringify(next) },
+        ],
         failure: [],
       });
       if (result.succeeded) return { value: next, revision: result.revision };

@@ -16,12 +16,7 @@ import type { PackageView } from "./view.js";
  */
 
 export type ChoiceReason =
-  | "requested"
-  | "stay"
-  | "failback"
-  | "primary"
-  | "configured_node"
-  | "min_package_node";
+  "requested" | "stay" | "failback" | "primary" | "configured_node" | "min_package_node";
 
 export interface NodeChoice {
   node: string;
