@@ -78,15 +78,19 @@ export async function pkgCommand(argv: string[]): Promise<number> {
     const state = await readState(conn);
     const command = commandFor(conn.config, state, kind, pkg, node, on);
     const operator = currentOperator();
-    const sgNode =
-      command.kind !== "halt" && command.kind !== "maintenance" && command.node ? ` -n ${command.node}` : "";
-    const sgArg = command.kind === "maintenance" ? ` ${on ? "on" : "off"}` : "";
+    const target = "node" in command ? command.node : undefined;
+    const serviceguard =
+      command.kind === "move"
+        ? `cmhaltpkg ${pkg}; cmrunpkg -n ${command.node} ${pkg}; cmmodpkg -e ${pkg}`
+        : command.kind === "maintenance"
+          ? `cmmodpkg -m ${on ? "on" : "off"} ${pkg}`
+          : `${SERVICEGUARD[kind]}${target ? ` -n ${target}` : ""} ${pkg}`;
     return await runOperatorAction(
       conn,
       operator,
       {
-        command: `pavise pkg ${kind} ${pkg}${isMaintenance ? ` ${on ? "on" : "off"}` : ""}${"node" in command && command.node ? ` --node ${command.node}` : ""}`,
-        serviceguard: `${SERVICEGUARD[kind]}${sgArg}${sgNode} ${pkg}`,
+        command: `pavise pkg ${kind} ${pkg}${isMaintenance ? ` ${on ? "on" : "off"}` : ""}${target ? ` --node ${target}` : ""}`,
+        serviceguard,
         write: async () =>
           (
             await updateIntent<PackageIntent>(conn.client, conn.keys.adminPackage(pkg), (current) =>

@@ -20,6 +20,8 @@ export interface DaemonClusterFileOptions {
   endpoints?: string[];
   /** web's service: a UDP echo server on this port (restarted twice), or just a sleeper. */
   service: { echoPort: number } | "sleeper";
+  /** web's generic resources (set by an operator: pavise resource set), initially up. */
+  resources?: string[];
 }
 
 export function daemonClusterFile(lab: Lab, options: DaemonClusterFileOptions): string {
@@ -38,6 +40,10 @@ export function daemonClusterFile(lab: Lab, options: DaemonClusterFileOptions): 
         restart_delay: 100ms
         halt_timeout: 2s
 `;
+  const resources =
+    options.resources && options.resources.length > 0
+      ? `    generic_resources:\n${options.resources.map((r) => `      - { name: ${r}, initial: up }\n`).join("")}`
+      : "";
   return `cluster_name: ${options.name}
 etcd:
   endpoints: [${endpoints.join(", ")}]
@@ -56,7 +62,7 @@ packages:
     node_name: [n1, n2, n3]
     ip_address:
       - { address: ${VIP}, subnet: public }
-    services:
+${resources}    services:
 ${service}`;
 }
 

@@ -39,6 +39,8 @@ import { campaign, writePlacements } from "../membership/leader.js";
 import { ClusterKeys, type PackageReport } from "../membership/layout.js";
 import { MemberSession } from "../membership/member-session.js";
 import { appendEvent, publishNode, withdrawNode } from "../membership/node-registry.js";
+import { updateIntent } from "../operator/intent-store.js";
+import type { PackageIntent } from "../membership/layout.js";
 import { schedule } from "../scheduler/scheduler.js";
 import { type ClusterSnapshot, clusterStateFrom, readSnapshot } from "./cluster-state.js";
 import type { ClusterState, NodeStatus } from "../state.js";
@@ -82,6 +84,8 @@ export class NodeAgent {
   /** Node statuses as the leader last saw them, for node-failed/-halted/-up events. */
   private readonly nodeStatusSeen = new Map<string, NodeStatus>();
   private leaving = false;
+  /** Packages whose fulfilled node request the leader is clearing now. */
+  private readonly clearingRequests = new Set<string>();
   /** An operator halted this node (admin/nodes/<node>), as last published in the node key. */
   private operatorHalted = false;
   private stopped = false;
@@ -485,6 +489,7 @@ export class NodeAgent {
     if (!session || !session.mayAct()) return;
     const state = clusterStateFrom(this.options.config, snapshot);
     this.reportNodeChanges(state.nodes);
+    this.clearFulfilledRequests(state);
     const plan = schedule(this.options.config, state, Date.now());
     if (snapshot.placements && JSON.stringify(plan.placements) === JSON.stringify(snapshot.placements))
       return;
@@ -505,6 +510,33 @@ export class NodeAgent {
       this.event(`plan-${action.kind}`, `${action.kind} ${action.package} ${where}: ${action.reason}`, {
         package: action.package,
       });
+    }
+  }
+
+  /**
+   * A node request (cmrunpkg -n, pavise pkg move) is carried out once, as in Serviceguard: when
+   * the package is up on the node asked for, the leader drops the request, so that the package
+   * later fails over and stays by its policies rather than return there. The change is
+   * read-modify-write and only if the request is still the same one.
+   */
+  private clearFulfilledRequests(state: ClusterState): void {
+    for (const pkg of Object.values(state.packages)) {
+      const node = pkg.requestedNode;
+      if (node === undefined || this.clearingRequests.has(pkg.name)) continue;
+      if (pkg.status !== "up" || pkg.runningOn.length !== 1 || pkg.runningOn[0] !== node) continue;
+      this.clearingRequests.add(pkg.name);
+      void updateIntent<PackageIntent>(this.client, this.keys.adminPackage(pkg.name), (current) => {
+        if (current?.requestedNode !== node) return current;
+        const { requestedNode: _done, ...rest } = current;
+        return rest;
+      })
+        .then(() =>
+          this.log("request-done", `package ${pkg.name} runs on ${node} as requested`, { package: pkg.name }),
+        )
+        .catch((err: unknown) =>
+          this.log("problem", `clearing the node request of ${pkg.name}: ${describe(err)}`),
+        )
+        .finally(() => this.clearingRequests.delete(pkg.name));
     }
   }
 

@@ -15,7 +15,8 @@ export const INTENT_CONTENDED = "OPERATOR_INTENT_CONTENDED";
 
 /**
  * Applies `change` to the JSON value of `key` (undefined when absent); a change that returns
- * undefined deletes the key. Returns the value written and the revision it was written at.
+ * undefined deletes the key, one that returns `current` itself writes nothing. Returns the value
+ * written and the revision it was written at.
  */
 export async function updateIntent<T extends object>(
   client: EtcdClient,
@@ -27,6 +28,9 @@ export async function updateIntent<T extends object>(
     const kv = await client.get(key);
     const current = kv ? parseObject<T>(kv.value) : undefined;
     const next = change(current);
+    if (next === current && (kv === undefined || current !== undefined)) {
+      return { value: current, revision: kv?.modRevision ?? 0 };
+    }
     try {
       const result = await client.txn({
         compare: [{ key, target: "mod", op: "==", value: kv?.modRevision ?? 0 }],
