@@ -36,9 +36,10 @@ export async function waitForGoal(
       throw etcdProblem(err, conn.file, conn.config);
     }
     const progress = goalProgress(conn.config, snapshot, clusterStateFrom(conn.config, snapshot), goal);
-    if (progress.line !== last || progress.done) {
+    // The final state is the command's result line; progress shows the way there.
+    if (progress.line !== last && !progress.done) {
       last = progress.line;
-      options.out.progress(`${progress.line}${progress.done ? " — done" : ""} (${seconds(elapsed())})`);
+      options.out.progress(`${progress.line} (${seconds(elapsed())})`);
     }
     if (progress.done) return { done: true, ms: Math.round(elapsed()), line: progress.line };
     if (progress.failed !== undefined) {

@@ -303,7 +303,18 @@ describe("when an operator command is done", () => {
       line: "n1: up, runs web",
     });
     const reported = { n1: { status: "halted" }, n2: {}, n3: {} };
-    expect(progress(snapshot({ nodes: reported, owners: [["web", "n2"]], admin: intent }), halt)).toEqual({
+    const mon: [string, string][] = [
+      ["mon", "n2"],
+      ["mon", "n3"],
+    ];
+    // Off n1, but web not started on n2 yet: its packages have not moved.
+    expect(progress(snapshot({ nodes: reported, owners: mon, admin: intent }), halt)).toEqual({
+      done: false,
+      line: "n1: halted, moving web to n2",
+    });
+    expect(
+      progress(snapshot({ nodes: reported, owners: [["web", "n2"], ...mon], admin: intent }), halt),
+    ).toEqual({
       done: true,
       line: "n1: halted",
     });

@@ -7,7 +7,8 @@
  *                 node is not eligible — with the reasons, node by node.
  * - package down: no node runs it.
  * - package settled: it runs where the scheduler wants it (or nowhere), no start or halt under way.
- * - node halted:  its daemon reports halted and no package (but one in maintenance) runs there.
+ * - node halted:  its daemon reports halted, no package (but one in maintenance) runs there, and
+ *                 every package runs where the scheduler wants it (its packages moved).
  * - node up:      its daemon reports up.
  */
 
@@ -36,7 +37,9 @@ export function goalProgress(
   state: ClusterState,
   goal: Goal,
 ): GoalProgress {
-  return goal.kind === "package" ? packageProgress(config, state, goal) : nodeProgress(snapshot, state, goal);
+  return goal.kind === "package"
+    ? packageProgress(config, state, goal)
+    : nodeProgress(config, snapshot, state, goal);
 }
 
 /** "web: up on n2", "web: down". */
@@ -88,6 +91,7 @@ function packageProgress(
 }
 
 function nodeProgress(
+  config: ClusterConfig,
   snapshot: ClusterSnapshot,
   state: ClusterState,
   goal: Extract<Goal, { kind: "node" }>,
@@ -106,7 +110,18 @@ function nodeProgress(
     };
   }
   if (goal.want === "up") return { done: reported === "up", line };
-  return { done: reported === "halted" && here.length === 0, line };
+  if (reported !== "halted" || here.length > 0) return { done: false, line };
+  const wanted = schedule(config, state, 0).placements;
+  const unsettled = Object.values(state.packages).filter(
+    (p) =>
+      !p.maintenance &&
+      (!sameNodes(p.runningOn, wanted[p.name] ?? []) ||
+        (p.status !== "up" && p.status !== "down" && p.status !== "failed")),
+  );
+  const moving = unsettled.map((p) => `${p.name} to ${(wanted[p.name] ?? []).join(",") || "nowhere"}`);
+  return moving.length === 0
+    ? { done: true, line }
+    : { done: false, line: `${line}, moving ${moving.join(", ")}` };
 }
 
 function sameNodes(a: readonly string[], b: readonly string[]): boolean {
