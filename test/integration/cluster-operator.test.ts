@@ -165,6 +165,7 @@ describe.skipIf(!root)("pavise pkg / node / resource on a lab cluster", () => {
   it("switching disabled: the owner's daemon dies, web is not started elsewhere; enable starts it", async () => {
     await act(["pkg", "disable", "web"]);
     expect((await status()).packages.find((p) => p.name === "web")?.switching).toBe(false);
+    console.log(`$ pavise status\n${(await cli(["status"])).stdout}`);
     await lab.runtime.stop(cluster.daemons.get("n3")!, "SIGKILL");
     cluster.daemons.delete("n3");
     await until(
@@ -220,6 +221,7 @@ describe.skipIf(!root)("pavise pkg / node / resource on a lab cluster", () => {
     });
     expect(cluster.daemons.get("n1")).toBeDefined();
     expect(cluster.logged("n1", "operator-halt")).toBe(true);
+    console.log(`$ pavise status\n${(await cli(["status"])).stdout}`);
     console.log(
       `pavise node halt n1: web on n2, command done in ${ms} ms; client's longest gap ${Math.round(report.maxGapMs)} ms`,
     );
@@ -297,6 +299,7 @@ describe.skipIf(!root)("pavise pkg / node / resource on a lab cluster", () => {
       ).toBe(true);
     }
     const text = await cli(["events"]);
+    console.log(`$ pavise events\n${text.stdout}`);
     expect(text.stdout).toContain(`operator: ${OPERATOR}@${hostname()}: pavise pkg halt web (cmhaltpkg web)`);
     expect(text.stdout).toContain("node n1 halted by an operator");
   });
