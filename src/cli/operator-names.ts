@@ -35,3 +35,19 @@ export function knownResource(pkg: PackageConfig, name: string, usage: string): 
     usage,
   );
 }
+
+/**
+ * The node this command runs on, for commands whose node is optional (cmsetresource acts on the
+ * local node): the node named like this host (or its short name); otherwise a usage error
+ * asking for --node.
+ */
+export function nodeOfThisHost(config: ClusterConfig, host: string, usage: string): string {
+  const short = host.split(".")[0];
+  const match = config.nodes.find((n) => n.name === host || n.name === short);
+  if (match) return match.name;
+  throw usageError(
+    `this host (${host}) is not a node of cluster ${config.name}: say which node with --node ` +
+      `(${config.nodes.map((n) => n.name).join(", ")})`,
+    usage,
+  );
+}

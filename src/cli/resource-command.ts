@@ -5,7 +5,7 @@ import { connectCluster } from "./cluster-etcd.js";
 import { runOperatorAction } from "./operator-action.js";
 import { parseOperatorArgs } from "./operator-args.js";
 import { currentOperator } from "./operator-identity.js";
-import { knownNode, knownPackage, knownResource } from "./operator-names.js";
+import { knownNode, knownPackage, knownResource, nodeOfThisHost } from "./operator-names.js";
 import { usageError } from "./usage.js";
 
 export const RESOURCE_USAGE = `usage: pavise resource set PKG NAME up|down [--node N] --config FILE [--timeout 60s] [--no-wait] [--json]
@@ -38,14 +38,16 @@ export async function resourceCommand(argv: string[]): Promise<number> {
     const pkg = knownPackage(conn.config, pkgName, RESOURCE_USAGE);
     const resource = knownResource(pkg, resourceName, RESOURCE_USAGE);
     const node =
-      args.node !== undefined ? knownNode(conn.config, args.node, RESOURCE_USAGE) : thisNode(conn.config);
+      args.node !== undefined
+        ? knownNode(conn.config, args.node, RESOURCE_USAGE)
+        : nodeOfThisHost(conn.config, hostname(), RESOURCE_USAGE);
     const operator = currentOperator();
     return await runOperatorAction(
       conn,
       operator,
       {
         command: `pavise resource set ${pkg.name} ${resource} ${status} --node ${node}`,
-        serviceguard: `cmsetresource -r ${resource} -s ${status} (on ${node})`,
+        serviceguard: `cmsetresource -r ${resource} -s ${status}`,
         write: async () =>
           (
             await updateIntent<ResourceSetting>(conn.client, conn.keys.resource(node, resource), () => ({
@@ -61,16 +63,5 @@ export async function resourceCommand(argv: string[]): Promise<number> {
     );
   } finally {
     conn.client.close();
-  }
-
-  function thisNode(config: { nodes: { name: string }[] }): string {
-    const host = hostname();
-    const match = config.nodes.find((n) => n.name === host || n.name === host.split(".")[0]);
-    if (match) return match.name;
-    throw usageError(
-      `this host (${host}) is not a node of the cluster: say on which node with --node ` +
-        `(${config.nodes.map((n) => n.name).join(", ")})`,
-      RESOURCE_USAGE,
-    );
   }
 }

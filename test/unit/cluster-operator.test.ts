@@ -12,6 +12,7 @@ import { packagesStrandedByHalt } from "../../src/cluster/operator/node-halt-che
 import { applyPackageCommand } from "../../src/cluster/operator/package-intent.js";
 import { parseOperatorArgs } from "../../src/cli/operator-args.js";
 import { currentOperator } from "../../src/cli/operator-identity.js";
+import { knownNode, knownPackage, knownResource, nodeOfThisHost } from "../../src/cli/operator-names.js";
 import { clusterConfigFixture, packageConfig } from "../support/cluster-fixtures.js";
 
 // The pure parts of the operator's commands (pavise pkg / node / resource): the admin/ and
@@ -374,5 +375,20 @@ describe("operator arguments and identity", () => {
       eventNode: "lab-host",
     });
     expect(currentOperator({ USER: "bob" }, "h1").by).toBe("bob@h1");
+  });
+  it("names: did-you-mean for packages, nodes and resources; the node of this host for resource set", () => {
+    expect(() => knownPackage(config, "wbe", usage)).toThrow(
+      'no package "wbe" in cluster t (did you mean "web"?)',
+    );
+    expect(() => knownNode(config, "n4", usage)).toThrow(
+      /no node "n4" in cluster t \(did you mean "n1"\?\); nodes: n1, n2, n3/,
+    );
+    expect(() => knownResource(config.packages[0]!, "dsik", usage)).toThrow(/did you mean "disk"/);
+    expect(() => knownResource(config.packages[1]!, "disk", usage)).toThrow(/its resources: none/);
+    expect(nodeOfThisHost(config, "n2", usage)).toBe("n2");
+    expect(nodeOfThisHost(config, "n3.lab.example", usage)).toBe("n3");
+    expect(() => nodeOfThisHost(config, "vm", usage)).toThrow(
+      /this host \(vm\) is not a node of cluster t: say which node with --node/,
+    );
   });
 });
