@@ -61,9 +61,13 @@ export async function runOperatorAction(
     return 0;
   }
   const result = await waitForGoal(conn, action.goal, { timeoutMs: options.timeoutMs, out });
-  out.result(
-    { ...base, ok: result.done, waited: true, ms: result.ms, state: result.line, reason: result.reason },
-    () => (result.done ? `${result.line} (${(result.ms / 1000).toFixed(1)} s)` : `failed: ${result.reason}`),
-  );
-  return result.done ? 0 : 1;
+  const summary = { ...base, ok: result.done, waited: true, ms: result.ms, state: result.line };
+  if (result.done) {
+    out.result(summary, () => `${result.line} (${(result.ms / 1000).toFixed(1)} s)`);
+    return 0;
+  }
+  // Not there: the reason goes where errors go (stderr), or into the JSON result.
+  if (options.json) out.result({ ...summary, reason: result.reason }, () => "");
+  else process.stderr.write(`${action.command}: not done: ${result.reason}\n`);
+  return 1;
 }

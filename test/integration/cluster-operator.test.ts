@@ -241,6 +241,19 @@ describe.skipIf(!root)("pavise pkg / node / resource on a lab cluster", () => {
     expect(refused.stderr).toContain("web: resource disk is down on n1; resource disk is down on n3");
     expect(refused.stderr).toContain("--force");
     await expectOnlyOn("n2");
+    // Nor will it run on n3 by request: refused before anything is written.
+    const runThere = await cli(["pkg", "run", "web", "--node", "n3"]);
+    expect(runThere.code).toBe(1);
+    expect(runThere.stderr).toContain("web cannot run on n3: resource disk is down on n3");
+    // In maintenance the cluster leaves it as it is: a halt fails at once, with the reason.
+    await act(["pkg", "maintenance", "web", "on"]);
+    const halt = await cli(["pkg", "halt", "web"]);
+    console.log(`$ pavise pkg halt web  (exit ${halt.code})\n${halt.stderr}`);
+    expect(halt.code).toBe(1);
+    expect(halt.stderr).toContain("web is in maintenance: the cluster leaves it running");
+    await act(["pkg", "run", "web"]);
+    await act(["pkg", "maintenance", "web", "off"]);
+    await expectOnlyOn("n2");
     await act(["node", "halt", "n2", "--force"]);
     await expectOnlyOn(undefined);
     await act(["node", "run", "n2"]);

@@ -267,6 +267,18 @@ describe("when an operator command is done", () => {
     });
   });
 
+  it("halt of a package in maintenance: fails at once (the cluster would leave it running)", () => {
+    const snap = snapshot({
+      owners: [["web", "n1"]],
+      admin: [kv(keys.adminPackage("web"), { maintenance: true, halted: true })],
+    });
+    expect(progress(snap, { kind: "package", package: "web", want: "down" })).toEqual({
+      done: false,
+      failed: "web is in maintenance: the cluster leaves it running",
+      line: "web: up on n1",
+    });
+  });
+
   it("run --node: done when up on that node; fails at once when the node is not eligible", () => {
     const onN1 = snapshot({
       owners: [["web", "n1"]],

@@ -61,7 +61,14 @@ function packageProgress(
   if (!pkg) return { done: false, failed: `package ${goal.package} is not configured`, line };
   const running = pkg.runningOn;
   const stable = pkg.status === "up" || pkg.status === "down" || pkg.status === "failed";
-  if (goal.want === "down") return { done: running.length === 0 && stable, line };
+  if (goal.want === "down") {
+    const done = running.length === 0 && stable;
+    // In maintenance the cluster leaves it as it is: it would never halt.
+    if (!done && pkg.maintenance) {
+      return { done, failed: `${goal.package} is in maintenance: the cluster leaves it running`, line };
+    }
+    return { done, line };
+  }
   const wanted = schedule(config, state, 0).placements[goal.package] ?? [];
   const there = sameNodes(running, wanted) && stable;
   if (goal.want === "settled") return { done: there, line };
