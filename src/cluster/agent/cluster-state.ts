@@ -206,7 +206,9 @@ export function clusterStateFrom(config: ClusterConfig, snapshot: ClusterSnapsho
       status: packageStatus(runningOn, ownerReports, failedOn),
       runningOn,
       switching: intent.switching ?? pkg.autoRun,
-      disabledNodes: [...new Set(intent.disabledNodes ?? [])].sort((a, b) => order(config, a) - order(config, b)),
+      disabledNodes: [...new Set(intent.disabledNodes ?? [])].sort(
+        (a, b) => order(config, a) - order(config, b),
+      ),
       failedOn: [...new Set(failedOn)].sort((a, b) => order(config, a) - order(config, b)),
       haltedByOperator: intent.halted ?? false,
       maintenance: intent.maintenance ?? false,

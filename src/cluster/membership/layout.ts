@@ -263,6 +263,7 @@ function singleName(key: string, prefix: string): string | undefined {
 function namePair(key: string, prefix: string): [string, string] | undefined {
   if (!key.startsWith(prefix)) return undefined;
   const [a, b, ...rest] = key.slice(prefix.length).split("/");
-  if (rest.length > 0 || a === undefined || b === undefined || !NAME.test(a) || !NAME.test(b)) return undefined;
+  if (rest.length > 0 || a === undefined || b === undefined || !NAME.test(a) || !NAME.test(b))
+    return undefined;
   return [a, b];
 }
