@@ -6,6 +6,9 @@ import { daemonCommand } from "./daemon-command.js";
 import { eventsCommand } from "./events-command.js";
 import { ipsecCommand } from "./ipsec-command.js";
 import { labCommand } from "./lab-command.js";
+import { nodeCommand } from "./node-command.js";
+import { pkgCommand } from "./pkg-command.js";
+import { resourceCommand } from "./resource-command.js";
 import { statusCommand } from "./status-command.js";
 import { usageError } from "./usage.js";
 
@@ -18,6 +21,9 @@ commands:
   daemon     run a node's cluster agent (pavise daemon --config FILE --node NAME)
   status     the cluster, its nodes and packages, from etcd (pavise status --config FILE [-v])
   events     the cluster's event log, from etcd (pavise events --config FILE [--since 10m] [--follow])
+  pkg        run, halt, move, enable, disable a package; maintenance (pavise pkg help)
+  node       halt or run a node (pavise node help)
+  resource   set a package's generic resource up or down (pavise resource help)
   version    print the version
   help       this text`;
 
@@ -43,6 +49,12 @@ async function main(argv: string[]): Promise<number> {
       return statusCommand(rest);
     case "events":
       return eventsCommand(rest);
+    case "pkg":
+      return pkgCommand(rest);
+    case "node":
+      return nodeCommand(rest);
+    case "resource":
+      return resourceCommand(rest);
     case "version":
     case "--version":
       process.stdout.write(`pavise ${version()}\n`);

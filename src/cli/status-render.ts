@@ -43,6 +43,9 @@ export interface NodeView {
   /** When it joined or last changed (ms since the epoch); undefined when not known. */
   since: number | undefined;
   subnetsUp: string[];
+  /** Halted by an operator (pavise node halt), by whom when known. */
+  haltedByOperator: boolean;
+  haltedBy: string | undefined;
 }
 
 export interface AddressView {
@@ -67,6 +70,15 @@ export interface PackageView {
   nodes: string[];
   /** auto_run / package switching. */
   switching: boolean;
+  /** Node switching disabled on these nodes (cmmodpkg -d -n). */
+  disabledNodes: string[];
+  /** Halted by an operator (pavise pkg halt): stays down until run again. */
+  haltedByOperator: boolean;
+  maintenance: boolean;
+  /** The node an operator asked for (pavise pkg run --node / move). */
+  requestedNode: string | undefined;
+  /** Who changed the operator flags last, when known. */
+  changedBy: string | undefined;
   /** Where the leader placed it, when that differs from where it runs. */
   placedOn: string[] | undefined;
   /** Should it run (switching on, not halted by an operator, not in maintenance)? */
@@ -147,6 +159,8 @@ export function statusView(input: StatusInput): StatusView {
       status: s?.status ?? "failed",
       since: s && s.since > 0 ? s.since : undefined,
       subnetsUp: s?.subnetsUp ?? [],
+      haltedByOperator: s?.haltedByOperator === true,
+      haltedBy: snapshot.nodeIntents?.[n.name]?.halted ? snapshot.nodeIntents[n.name]?.by : undefined,
     };
   });
   const leaderLease = snapshot.leaderLease;
@@ -169,6 +183,11 @@ export function statusView(input: StatusInput): StatusView {
       state: running.length > 0 ? "running" : "halted",
       nodes: running,
       switching: s?.switching ?? pkg.autoRun,
+      disabledNodes: s?.disabledNodes ?? [],
+      haltedByOperator: s?.haltedByOperator ?? false,
+      maintenance: s?.maintenance ?? false,
+      requestedNode: s?.requestedNode,
+      changedBy: snapshot.packageIntents?.[pkg.name]?.by,
       placedOn: placed !== undefined && !sameNodes(placed, running) ? placed : undefined,
       shouldRun,
       since: s && s.since > 0 ? s.since : undefined,
@@ -216,6 +235,25 @@ function etcdText(etcd: EtcdView): string {
   return `${etcd.reachable}/${etcd.members} members answer, ${quorum}${leader}`;
 }
 
+/** A table whose last column (operator notes) is left out while no row has one. */
+function tableWithoutEmptyLast(header: string[], rows: string[][]): string {
+  if (rows.some((r) => (r[r.length - 1] ?? "") !== "")) return table(header, rows);
+  return table(
+    header.slice(0, -1),
+    rows.map((r) => r.slice(0, -1)),
+  );
+}
+
+/** The operator's flags in a few words: halted, maintenance, requested node, disabled nodes. */
+export function packageFlags(p: PackageView): string[] {
+  const flags: string[] = [];
+  if (p.haltedByOperator) flags.push("halted-by-operator");
+  if (p.maintenance) flags.push("maintenance");
+  if (p.requestedNode !== undefined) flags.push(`requested=${p.requestedNode}`);
+  if (p.disabledNodes.length > 0) flags.push(`node-switching-off=${p.disabledNodes.join(",")}`);
+  return flags;
+}
+
 function verbosePackage(p: PackageView): string[] {
   const lines = [``, `PACKAGE ${p.name} (${p.type})`];
   const addresses = p.addresses.map(
@@ -233,6 +271,12 @@ function verbosePackage(p: PackageView): string[] {
     (d) => `${d.name}: ${d.package} ${d.condition} ${d.location} (${d.met ? "met" : "not met"})`,
   );
   lines.push(`  dependencies:  ${deps.length > 0 ? deps.join("; ") : "-"}`);
+  lines.push(
+    `  switching:     ${p.switching ? "enabled" : "disabled"}${p.disabledNodes.length > 0 ? `; disabled on ${p.disabledNodes.join(", ")}` : ""}`,
+  );
+  lines.push(
+    `  operator:      ${packageFlags(p).join(" ") || "-"}${p.changedBy ? ` (last change by ${p.changedBy})` : ""}`,
+  );
   lines.push(`  since:         ${time(p.since)}`);
   return lines;
 }
@@ -255,15 +299,20 @@ export function renderStatus(view: StatusView, options: { verbose?: boolean } = 
   }
   out.push("");
   out.push(
-    table(
-      ["NODE", "STATUS", "SINCE"],
-      view.nodes.map((n) => [n.name, n.status, time(n.since)]),
+    tableWithoutEmptyLast(
+      ["NODE", "STATUS", "SINCE", "NOTE"],
+      view.nodes.map((n) => [
+        n.name,
+        n.status,
+        time(n.since),
+        n.haltedByOperator ? `halted by operator${n.haltedBy ? ` (${n.haltedBy})` : ""}` : "",
+      ]),
     ),
   );
   out.push("");
   out.push(
-    table(
-      ["PACKAGE", "STATUS", "STATE", "AUTO_RUN", "NODE", "PLACED"],
+    tableWithoutEmptyLast(
+      ["PACKAGE", "STATUS", "STATE", "AUTO_RUN", "NODE", "PLACED", "FLAGS"],
       view.packages.map((p) => [
         p.name,
         p.status,
@@ -271,6 +320,7 @@ export function renderStatus(view: StatusView, options: { verbose?: boolean } = 
         p.switching ? "enabled" : "disabled",
         p.nodes.length > 0 ? p.nodes.join(",") : "-",
         p.placedOn === undefined ? "" : p.placedOn.length > 0 ? p.placedOn.join(",") : "(nowhere)",
+        packageFlags(p).join(" "),
       ]),
     ),
   );

@@ -16,6 +16,8 @@ export interface NodeState {
   resources: Record<string, "up" | "down">;
   /** When the status last changed (ms since the epoch). */
   since: number;
+  /** Halted by an operator (pavise node halt, cmhaltnode) rather than leaving on its own. */
+  haltedByOperator?: boolean;
 }
 
 /** cmviewcl's package STATUS/STATE: what the owner reports. */
@@ -36,6 +38,11 @@ export interface PackageState {
   haltedByOperator: boolean;
   /** Maintenance mode: never started, halted or moved by the cluster. */
   maintenance: boolean;
+  /**
+   * The node an operator asked for (cmrunpkg -n, pavise pkg move): a failover package runs
+   * there while it is eligible, whatever its policies say; elsewhere by its policies.
+   */
+  requestedNode?: string | undefined;
   /** When its status last changed. */
   since: number;
 }

@@ -169,3 +169,40 @@ describe("pavise lab (CLI)", () => {
     expect(notUp.stderr).toContain("fix:");
   });
 });
+
+describe("pavise resource set (CLI)", () => {
+  const scratch = mkdtempSync(join(tmpdir(), "pavise-cli-res-"));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it("refuses a resource that its monitor command sets, before talking to etcd", () => {
+    const file = join(scratch, "cluster.yaml");
+    // etcd on a lab address nobody serves: the refusal must not need it.
+    writeFileSync(
+      file,
+      `cluster_name: tres
+etcd: { endpoints: [http://198.18.250.1:2379] }
+subnets:
+  - { name: public, cidr: 198.18.1.0/24 }
+nodes:
+  - name: n1
+    interfaces: [{ subnet: public, primary: lan0 }]
+packages:
+  - name: web
+    node_name: [n1]
+    generic_resources:
+      - name: uplink
+        monitor: { command: "ping -c1 -W1 198.18.1.1", interval: 5s }
+      - name: tape
+`,
+    );
+    const monitored = pavise("resource", "set", "web", "uplink", "down", "--node", "n1", "--config", file);
+    expect(monitored.code).toBe(2);
+    expect(monitored.stderr).toContain(
+      "generic resource uplink of package web is set by its monitor command",
+    );
+    expect(monitored.stderr).not.toMatch(/\n\s+at /);
+    const unknown = pavise("resource", "set", "web", "tap", "down", "--node", "n1", "--config", file);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('did you mean "tape"');
+  });
+});

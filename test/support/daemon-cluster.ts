@@ -21,6 +21,8 @@ export interface DaemonClusterFileOptions {
   endpoints?: string[];
   /** web's service: a UDP echo server on this port (restarted twice), or just a sleeper. */
   service?: { echoPort: number } | "sleeper";
+  /** web's generic resources (set by an operator: pavise resource set), initially up. */
+  resources?: string[];
   /** The `packages:` entries instead of web (YAML, each line indented by two spaces). */
   packages?: string;
 }
@@ -46,13 +48,17 @@ export function daemonClusterFile(lab: Lab, options: DaemonClusterFileOptions): 
     options.service === undefined || options.service === "sleeper"
       ? `      - { name: sleeper, command: "exec sleep 100000", halt_timeout: 2s }\n`
       : echoService(options.service.echoPort);
+  const resources =
+    options.resources && options.resources.length > 0
+      ? `    generic_resources:\n${options.resources.map((r) => `      - { name: ${r}, initial: up }\n`).join("")}`
+      : "";
   const packages =
     options.packages ??
     `  - name: web
     node_name: [n1, n2, n3]
     ip_address:
       - { address: ${VIP}, subnet: public }
-    services:
+${resources}    services:
 ${service}`;
   return `cluster_name: ${options.name}
 etcd:

@@ -86,6 +86,7 @@ export function randomCase(
     if (chance(0.1)) spec.failed_on = [pick(nodeNames)];
     if (chance(0.08)) spec.halted_by_operator = true;
     if (chance(0.08)) spec.maintenance = true;
+    if (chance(0.12)) spec.requested_node = pick(nodeNames);
     packages[name] = spec;
   });
 

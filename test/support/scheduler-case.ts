@@ -44,6 +44,7 @@ const PACKAGE_KEYS = [
   ...["type", "nodes", "auto_run", "failover_policy", "failback_policy", "priority", "depends"],
   ...["monitored_subnets", "ip_subnets", "resources"],
   ...["running", "status", "switching", "disabled_nodes", "failed_on", "halted_by_operator", "maintenance"],
+  "requested_node",
 ];
 
 export function parseCase(text: string, file: string): SchedulerCase {
@@ -254,7 +255,14 @@ function readPackageState(
     failedOn: names(spec.failed_on, `${key}.failed_on`, fail),
     haltedByOperator: flag(spec.halted_by_operator, false, `${key}.halted_by_operator`, fail),
     maintenance: flag(spec.maintenance, false, `${key}.maintenance`, fail),
+    ...requestedNode(spec.requested_node, `${key}.requested_node`, fail),
   };
+}
+
+function requestedNode(value: unknown, key: string, fail: Fail): { requestedNode?: string } {
+  if (value === undefined) return {};
+  if (typeof value !== "string") fail(key, "a node name");
+  return { requestedNode: value };
 }
 
 function packageState(name: string, runningOn: string[], status: PackageStatus): PackageState {

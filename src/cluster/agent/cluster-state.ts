@@ -1,21 +1,32 @@
 /**
  * The cluster state (state.ts) read back from etcd: what the leader schedules from. Reading is
- * one transaction of five gets (nodes/, owners/, status/, placements, leader), so every key comes from
- * the same revision; turning the keys into a ClusterState is the pure `clusterStateFrom`.
+ * one transaction of seven gets (nodes/, owners/, status/, placements, leader, admin/,
+ * resources/), so every key comes from the same revision; turning the keys into a ClusterState
+ * is the pure `clusterStateFrom`.
  *
  * - A configured node with a node key is up, or halted when its record says so (it is leaving:
  *   pavise daemon on SIGTERM); without one it failed (its lease ended, or it never joined).
  * - A package runs where its owner keys are; its status is what its owner reports (status/),
  *   "up" while the owner has not reported yet; it failed on every node whose report says so.
- * - Package switching follows auto_run until operators can change it (pavise pkg enable/disable
- *   is not there yet); no node switching, operator halts or maintenance yet either.
+ * - Operator intent (admin/, resources/: layout.ts) is merged in: a node an operator halted is
+ *   halted (while it is a member: a failed node stays failed); package switching is the
+ *   operator's or else auto_run; disabled nodes, operator halt, maintenance and the requested
+ *   node come from admin/packages/<package>; a resource an operator set on a node overrides
+ *   what that node's daemon reports.
  */
 
 import type { ClusterConfig } from "../config/model.js";
 import type { EtcdClient } from "../etcd/client.js";
 import { EtcdError } from "../etcd/errors.js";
 import type { KeyValue, Txn, TxnResult } from "../etcd/wire.js";
-import type { ClusterKeys, NodeRecord, PackageReport } from "../membership/layout.js";
+import type {
+  ClusterKeys,
+  NodeIntent,
+  NodeRecord,
+  PackageIntent,
+  PackageReport,
+  ResourceSetting,
+} from "../membership/layout.js";
 import type { ClusterState, NodeState, PackageState, PackageStatus } from "../state.js";
 
 /** The keys a ClusterState is made from, already parsed. */
@@ -31,6 +42,12 @@ export interface ClusterSnapshot {
   leaderLease: string | undefined;
   /** The etcd revision the snapshot was read at. */
   revision: number;
+  /** Operator intent per package (admin/packages/), as stored. */
+  packageIntents: Record<string, PackageIntent>;
+  /** Operator intent per node (admin/nodes/). */
+  nodeIntents: Record<string, NodeIntent>;
+  /** Generic resources set by operators: node → resource → setting. */
+  resourceSettings: Record<string, Record<string, ResourceSetting>>;
 }
 
 function parseJson<T>(value: string): T | undefined {
@@ -54,6 +71,9 @@ export function snapshotFrom(
     status: readonly KeyValue[];
     placements: KeyValue | undefined;
     leader?: KeyValue | undefined;
+    /** admin/ keys (packages and nodes). */
+    admin?: readonly KeyValue[];
+    resources?: readonly KeyValue[];
   },
   revision: number,
 ): ClusterSnapshot {
@@ -84,7 +104,61 @@ export function snapshotFrom(
       for (const [pkg, where] of Object.entries(parsed)) if (isStringArray(where)) placements[pkg] = where;
     }
   }
-  return { nodes, owners, reports, placements, leaderLease: parts.leader?.lease, revision };
+  return {
+    nodes,
+    owners,
+    reports,
+    placements,
+    leaderLease: parts.leader?.lease,
+    revision,
+    ...intentsFrom(keys, parts.admin ?? [], parts.resources ?? []),
+  };
+}
+
+/** The operator keys, parsed; a value that does not fit is skipped (the defaults apply). */
+function intentsFrom(
+  keys: ClusterKeys,
+  admin: readonly KeyValue[],
+  resources: readonly KeyValue[],
+): Pick<ClusterSnapshot, "packageIntents" | "nodeIntents" | "resourceSettings"> {
+  const packageIntents: Record<string, PackageIntent> = {};
+  const nodeIntents: Record<string, NodeIntent> = {};
+  const resourceSettings: Record<string, Record<string, ResourceSetting>> = {};
+  for (const kv of admin) {
+    const value = parseJson<Record<string, unknown>>(kv.value);
+    if (!value || typeof value !== "object") continue;
+    const pkg = keys.parseAdminPackage(kv.key);
+    if (pkg !== undefined) {
+      packageIntents[pkg] = packageIntentFrom(value);
+      continue;
+    }
+    const node = keys.parseAdminNode(kv.key);
+    if (node !== undefined) nodeIntents[node] = { ...changedBy(value), halted: value.halted === true };
+  }
+  for (const kv of resources) {
+    const names = keys.parseResource(kv.key);
+    const value = parseJson<Record<string, unknown>>(kv.value);
+    if (!names || !value || (value.status !== "up" && value.status !== "down")) continue;
+    (resourceSettings[names.node] ??= {})[names.name] = { ...changedBy(value), status: value.status };
+  }
+  return { packageIntents, nodeIntents, resourceSettings };
+}
+
+function packageIntentFrom(value: Record<string, unknown>): PackageIntent {
+  const intent: PackageIntent = changedBy(value);
+  if (typeof value.switching === "boolean") intent.switching = value.switching;
+  if (isStringArray(value.disabledNodes)) intent.disabledNodes = value.disabledNodes;
+  if (typeof value.halted === "boolean") intent.halted = value.halted;
+  if (typeof value.maintenance === "boolean") intent.maintenance = value.maintenance;
+  if (typeof value.requestedNode === "string") intent.requestedNode = value.requestedNode;
+  return intent;
+}
+
+function changedBy(value: Record<string, unknown>): { by?: string; at?: number } {
+  return {
+    ...(typeof value.by === "string" ? { by: value.by } : {}),
+    ...(typeof value.at === "number" ? { at: value.at } : {}),
+  };
 }
 
 /** The cluster as the scheduler sees it, from the configuration and the keys. Pure. */
@@ -93,16 +167,30 @@ export function clusterStateFrom(config: ClusterConfig, snapshot: ClusterSnapsho
   for (const node of config.nodes) {
     const record = snapshot.nodes[node.name];
     const configuredSubnets = node.interfaces.map((i) => i.subnet);
+    const haltedByOperator = snapshot.nodeIntents?.[node.name]?.halted === true;
+    const operatorResources: Record<string, "up" | "down"> = {};
+    for (const [name, setting] of Object.entries(snapshot.resourceSettings?.[node.name] ?? {})) {
+      operatorResources[name] = setting.status;
+    }
     nodes[node.name] = record
       ? {
           name: node.name,
-          status: record.status === "halted" ? "halted" : "up",
+          // Halted as soon as the operator says so: the leader need not wait for the daemon.
+          status: record.status === "halted" || haltedByOperator ? "halted" : "up",
           // A record without subnetsUp (an older daemon) counts every subnet as up.
           subnetsUp: isStringArray(record.subnetsUp) ? record.subnetsUp : configuredSubnets,
-          resources: readResources(record.resources),
+          resources: { ...readResources(record.resources), ...operatorResources },
           since: Number(record.since) || 0,
+          ...(haltedByOperator ? { haltedByOperator } : {}),
         }
-      : { name: node.name, status: "failed", subnetsUp: [], resources: {}, since: 0 };
+      : {
+          name: node.name,
+          status: "failed",
+          subnetsUp: [],
+          resources: operatorResources,
+          since: 0,
+          ...(haltedByOperator ? { haltedByOperator } : {}),
+        };
   }
   const packages: Record<string, PackageState> = {};
   for (const pkg of config.packages) {
@@ -112,15 +200,19 @@ export function clusterStateFrom(config: ClusterConfig, snapshot: ClusterSnapsho
     const reports = snapshot.reports.filter((r) => r.package === pkg.name);
     const failedOn = reports.filter((r) => r.status === "failed").map((r) => r.node);
     const ownerReports = reports.filter((r) => runningOn.includes(r.node));
+    const intent = snapshot.packageIntents?.[pkg.name] ?? {};
     packages[pkg.name] = {
       name: pkg.name,
       status: packageStatus(runningOn, ownerReports, failedOn),
       runningOn,
-      switching: pkg.autoRun,
-      disabledNodes: [],
+      switching: intent.switching ?? pkg.autoRun,
+      disabledNodes: [...new Set(intent.disabledNodes ?? [])].sort(
+        (a, b) => order(config, a) - order(config, b),
+      ),
       failedOn: [...new Set(failedOn)].sort((a, b) => order(config, a) - order(config, b)),
-      haltedByOperator: false,
-      maintenance: false,
+      haltedByOperator: intent.halted ?? false,
+      maintenance: intent.maintenance ?? false,
+      ...(intent.requestedNode !== undefined ? { requestedNode: intent.requestedNode } : {}),
       since: Math.max(0, ...reports.map((r) => r.since)),
     };
   }
@@ -165,6 +257,8 @@ export async function readSnapshot(client: EtcdClient, keys: ClusterKeys): Promi
       { op: "get", key: keys.statusPrefix, prefix: true },
       { op: "get", key: keys.placements },
       { op: "get", key: keys.leader },
+      { op: "get", key: keys.adminPrefix, prefix: true },
+      { op: "get", key: keys.resourcesPrefix, prefix: true },
     ],
     failure: [],
   });
@@ -174,7 +268,15 @@ export async function readSnapshot(client: EtcdClient, keys: ClusterKeys): Promi
   };
   return snapshotFrom(
     keys,
-    { nodes: kvs(0), owners: kvs(1), status: kvs(2), placements: kvs(3)[0], leader: kvs(4)[0] },
+    {
+      nodes: kvs(0),
+      owners: kvs(1),
+      status: kvs(2),
+      placements: kvs(3)[0],
+      leader: kvs(4)[0],
+      admin: kvs(5),
+      resources: kvs(6),
+    },
     result.revision,
   );
 }

@@ -16,6 +16,9 @@
  *   which NIC each address is (again when a local LAN failover moves one); a package the
  *   executor reports as failed is reported so the leader moves it, and halted here. A failure
  *   caused by a subnet without link is forgotten once the subnet has link again.
+ * - Halted by an operator (admin/nodes/<node>, pavise node halt): the node key says "halted"
+ *   and the daemon keeps running, in the cluster; the leader moves its packages away. When the
+ *   operator runs it again (pavise node run) the key says "up" again.
  * - Leaving (SIGTERM): the node key says "halted", so the leader moves its packages; they halt
  *   here (dependents first), their keys go, the node key goes, the lease is revoked.
  * - Starting: package addresses found on the node were left by an earlier run and are removed
@@ -38,6 +41,8 @@ import { campaign, writePlacements } from "../membership/leader.js";
 import { ClusterKeys, type PackageReport } from "../membership/layout.js";
 import { MemberSession } from "../membership/member-session.js";
 import { appendEvent, publishNode, withdrawNode } from "../membership/node-registry.js";
+import { updateIntent } from "../operator/intent-store.js";
+import type { PackageIntent } from "../membership/layout.js";
 import { schedule } from "../scheduler/scheduler.js";
 import { type ClusterSnapshot, clusterStateFrom, readSnapshot } from "./cluster-state.js";
 import type { ClusterState, NodeStatus } from "../state.js";
@@ -88,6 +93,10 @@ export class NodeAgent {
   /** Node statuses as the leader last saw them, for node-failed/-halted/-up events. */
   private readonly nodeStatusSeen = new Map<string, NodeStatus>();
   private leaving = false;
+  /** Packages whose fulfilled node request the leader is clearing now. */
+  private readonly clearingRequests = new Set<string>();
+  /** An operator halted this node (admin/nodes/<node>), as last published in the node key. */
+  private operatorHalted = false;
   private stopped = false;
   private snapshot: ClusterSnapshot | undefined;
   private readonly busy = new Set<string>();
@@ -449,7 +458,7 @@ export class NodeAgent {
 
   private record(): Record<string, unknown> {
     return {
-      status: this.leaving ? "halted" : "up",
+      status: this.leaving || this.operatorHalted ? "halted" : "up",
       subnetsUp: this.executor.addresses.subnetsUp(),
       resources: this.monitors.statuses(),
     };
@@ -518,6 +527,7 @@ export class NodeAgent {
         try {
           this.snapshot = await readSnapshot(this.client, this.keys);
           fresh = true;
+          await this.followOperatorHalt(this.snapshot);
           // The watch may lag (its member gone): a missing leader key is seen here too.
           if (this.snapshot.leaderLease === undefined && !this.leader) await this.campaign();
           else if (this.leader && this.snapshot.leaderLease !== this.session?.lease.id) this.leader = false;
@@ -536,11 +546,30 @@ export class NodeAgent {
     await this.refreshing;
   }
 
+  /** Publishes status halted / up when an operator halted or ran this node (cmhaltnode, cmrunnode). */
+  private async followOperatorHalt(snapshot: ClusterSnapshot): Promise<void> {
+    const intent = snapshot.nodeIntents[this.options.node];
+    const halted = intent?.halted === true;
+    const published = snapshot.nodes[this.options.node]?.status === "halted";
+    if (halted === this.operatorHalted && (this.leaving || halted === published || !this.session)) return;
+    if (halted !== this.operatorHalted) {
+      this.operatorHalted = halted;
+      this.log(
+        halted ? "operator-halt" : "operator-run",
+        halted
+          ? `node halted by ${intent?.by ?? "an operator"}: its packages move away, the daemon keeps running`
+          : "node run by an operator: up again",
+      );
+    }
+    await this.publishRecord().catch((err: unknown) => this.log("problem", `node key: ${describe(err)}`));
+  }
+
   private async lead(snapshot: ClusterSnapshot): Promise<void> {
     const session = this.session;
     if (!session || !session.mayAct()) return;
     const state = clusterStateFrom(this.options.config, snapshot);
     this.reportNodeChanges(state.nodes);
+    this.clearFulfilledRequests(state);
     const plan = schedule(this.options.config, state, Date.now());
     if (snapshot.placements && JSON.stringify(plan.placements) === JSON.stringify(snapshot.placements))
       return;
@@ -561,6 +590,33 @@ export class NodeAgent {
       this.event(`plan-${action.kind}`, `${action.kind} ${action.package} ${where}: ${action.reason}`, {
         package: action.package,
       });
+    }
+  }
+
+  /**
+   * A node request (cmrunpkg -n, pavise pkg move) is carried out once, as in Serviceguard: when
+   * the package is up on the node asked for, the leader drops the request, so that the package
+   * later fails over and stays by its policies rather than return there. The change is
+   * read-modify-write and only if the request is still the same one.
+   */
+  private clearFulfilledRequests(state: ClusterState): void {
+    for (const pkg of Object.values(state.packages)) {
+      const node = pkg.requestedNode;
+      if (node === undefined || this.clearingRequests.has(pkg.name)) continue;
+      if (pkg.status !== "up" || pkg.runningOn.length !== 1 || pkg.runningOn[0] !== node) continue;
+      this.clearingRequests.add(pkg.name);
+      void updateIntent<PackageIntent>(this.client, this.keys.adminPackage(pkg.name), (current) => {
+        if (current?.requestedNode !== node) return current;
+        const { requestedNode: _done, ...rest } = current;
+        return rest;
+      })
+        .then(() =>
+          this.log("request-done", `package ${pkg.name} runs on ${node} as requested`, { package: pkg.name }),
+        )
+        .catch((err: unknown) =>
+          this.log("problem", `clearing the node request of ${pkg.name}: ${describe(err)}`),
+        )
+        .finally(() => this.clearingRequests.delete(pkg.name));
     }
   }
 
@@ -589,7 +645,9 @@ export class NodeAgent {
         node.status === "failed"
           ? `node ${name} failed (its lease lapsed)`
           : node.status === "halted"
-            ? `node ${name} halted (left the cluster on purpose)`
+            ? node.haltedByOperator
+              ? `node ${name} halted by an operator (pavise node halt)`
+              : `node ${name} halted (left the cluster on purpose)`
             : `node ${name} is up`;
       this.event(`node-${node.status}`, what, { subject: name });
     }

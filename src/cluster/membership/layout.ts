@@ -25,6 +25,21 @@
  *                                     key sorts by the writer's wall clock (13-digit ms), the
  *                                     key's mod revision gives the cluster-wide order
  *
+ * Operator intent (pavise pkg / node / resource): written by the CLI, bound to no lease — it
+ * outlives the nodes and the daemons — and changed only read-modify-write, in a transaction
+ * that compares the key's mod_revision (operator/intent-store.ts), so two operators never
+ * overwrite each other's change:
+ *
+ *   <prefix>admin/packages/<package>  JSON PackageIntent: package switching (cmmodpkg -e/-d),
+ *                                     disabled nodes (cmmodpkg -d -n), halted by an operator
+ *                                     (cmhaltpkg), maintenance, the node asked for (cmrunpkg -n,
+ *                                     pavise pkg move); absent: the configuration's defaults
+ *   <prefix>admin/nodes/<node>        JSON NodeIntent: halted by an operator (cmhaltnode); the
+ *                                     node's daemon publishes status halted and stays running
+ *   <prefix>resources/<node>/<name>   JSON ResourceSetting: a generic resource's status on that
+ *                                     node as set by an operator (cmsetresource); it overrides
+ *                                     what the node's daemon reports
+ *
  * Names of nodes and packages are checked at the configuration boundary; here a name that
  * would break the layout (empty, or with "/") is refused with the name in the error.
  */
@@ -68,6 +83,35 @@ export interface PackageReport {
   since: number;
   /** The package's addresses on this node and the NIC each is on now (local LAN failover moves them). */
   addresses?: { address: string; nic: string }[];
+}
+
+/** Who changed an operator key, and when: kept in the key so pavise status can say it. */
+export interface ChangedBy {
+  /** user@host of the operator. */
+  by?: string;
+  /** ms since the epoch, the operator's wall clock. */
+  at?: number;
+}
+
+/** admin/packages/<package>: what operators asked of a package. Missing fields: the defaults. */
+export interface PackageIntent extends ChangedBy {
+  /** Package switching; absent: auto_run. */
+  switching?: boolean;
+  disabledNodes?: string[];
+  halted?: boolean;
+  maintenance?: boolean;
+  /** Run it there while that node is eligible (cmrunpkg -n, pavise pkg move). */
+  requestedNode?: string;
+}
+
+/** admin/nodes/<node>. */
+export interface NodeIntent extends ChangedBy {
+  halted: boolean;
+}
+
+/** resources/<node>/<name>. */
+export interface ResourceSetting extends ChangedBy {
+  status: "up" | "down";
 }
 
 function checkName(what: string, name: string): string {
@@ -141,6 +185,51 @@ export class ClusterKeys {
     return `${this.eventsPrefix}${String(Math.floor(time)).padStart(13, "0")}-${checkName("node name", node)}-${n}`;
   }
 
+  get adminPackagesPrefix(): string {
+    return `${this.prefix}admin/packages/`;
+  }
+
+  adminPackage(pkg: string): string {
+    return `${this.adminPackagesPrefix}${checkName("package name", pkg)}`;
+  }
+
+  get adminNodesPrefix(): string {
+    return `${this.prefix}admin/nodes/`;
+  }
+
+  adminNode(node: string): string {
+    return `${this.adminNodesPrefix}${checkName("node name", node)}`;
+  }
+
+  /** Every operator key of packages and nodes (one get). */
+  get adminPrefix(): string {
+    return `${this.prefix}admin/`;
+  }
+
+  get resourcesPrefix(): string {
+    return `${this.prefix}resources/`;
+  }
+
+  resource(node: string, name: string): string {
+    return `${this.resourcesPrefix}${checkName("node name", node)}/${checkName("resource name", name)}`;
+  }
+
+  /** The package an admin/packages/ key names, or undefined. */
+  parseAdminPackage(key: string): string | undefined {
+    return singleName(key, this.adminPackagesPrefix);
+  }
+
+  /** The node an admin/nodes/ key names, or undefined. */
+  parseAdminNode(key: string): string | undefined {
+    return singleName(key, this.adminNodesPrefix);
+  }
+
+  /** The node and resource a resources/ key names, or undefined. */
+  parseResource(key: string): { node: string; name: string } | undefined {
+    const pair = namePair(key, this.resourcesPrefix);
+    return pair && { node: pair[0], name: pair[1] };
+  }
+
   /** The node a nodes/ key names, or undefined for a key that is not one. */
   parseNode(key: string): string | undefined {
     if (!key.startsWith(this.nodesPrefix)) return undefined;
@@ -167,4 +256,18 @@ export class ClusterKeys {
     }
     return { package: pkg, node };
   }
+}
+
+function singleName(key: string, prefix: string): string | undefined {
+  if (!key.startsWith(prefix)) return undefined;
+  const name = key.slice(prefix.length);
+  return NAME.test(name) ? name : undefined;
+}
+
+function namePair(key: string, prefix: string): [string, string] | undefined {
+  if (!key.startsWith(prefix)) return undefined;
+  const [a, b, ...rest] = key.slice(prefix.length).split("/");
+  if (rest.length > 0 || a === undefined || b === undefined || !NAME.test(a) || !NAME.test(b))
+    return undefined;
+  return [a, b];
 }

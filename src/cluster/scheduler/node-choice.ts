@@ -3,6 +3,8 @@ import type { PackageView } from "./view.js";
 /**
  * Which node a failover package takes among those it can run on, by its policies:
  *
+ * - The node an operator asked for (cmrunpkg -n, pavise pkg move) comes first while it is a
+ *   candidate, over staying put, failback and failover_policy; when it is not, the rules below.
  * - It stays where it runs (`sticky`): no needless moves …
  * - … unless failback_policy is automatic: then it returns to its primary node (the first of
  *   its list) once that is eligible again — Serviceguard's rule, whatever the failover_policy;
@@ -13,7 +15,8 @@ import type { PackageView } from "./view.js";
  * The first rule keeps a plan stable: once carried out, scheduling again changes nothing.
  */
 
-export type ChoiceReason = "stay" | "failback" | "primary" | "configured_node" | "min_package_node";
+export type ChoiceReason =
+  "requested" | "stay" | "failback" | "primary" | "configured_node" | "min_package_node";
 
 export interface NodeChoice {
   node: string;
@@ -30,6 +33,9 @@ export function chooseNode(
   const first = candidates[0];
   if (first === undefined) return undefined;
   const stays = sticky !== undefined && candidates.includes(sticky);
+  if (pkg.requested !== undefined && candidates.includes(pkg.requested)) {
+    return { node: pkg.requested, why: stays && sticky === pkg.requested ? "stay" : "requested" };
+  }
   const { failoverPolicy, failbackPolicy } = pkg.config;
   if (failbackPolicy === "automatic") {
     const preferred = pkg.nodes[0];

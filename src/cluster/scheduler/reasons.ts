@@ -26,6 +26,7 @@ export function whyLeaves(
   // Its own choice, made while its node was still fine (later packages may have taken it since).
   if (note?.kind === "room")
     return `makes room for higher-priority package ${note.for} (different_node dependency)`;
+  if (note?.kind === "chosen" && note.why === "requested") return `moved by operator to ${target[0]}`;
   if (note?.kind === "chosen" && note.why === "failback") {
     const preferred = pkg.config.failoverPolicy === "configured_node" ? "preferred" : "primary";
     return `failback to ${preferred} node ${target[0]}`;
@@ -48,6 +49,7 @@ export function whyStarts(pkg: PackageView, node: string, note: PlacementNote | 
     case "room":
       return `makes room for higher-priority package ${note.for} (different_node dependency)`;
     case "chosen":
+      if (note.why === "requested") return "node requested by operator (cmrunpkg -n)";
       if (note.why === "min_package_node") return "fewest packages of the eligible nodes (min_package_node)";
       if (
         note.why === "primary" ||

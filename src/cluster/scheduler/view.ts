@@ -32,6 +32,8 @@ export interface PackageView {
   subnets: string[];
   disabledNodes: ReadonlySet<string>;
   failedOn: ReadonlySet<string>;
+  /** The node an operator asked for (cmrunpkg -n, pavise pkg move); failover packages only. */
+  requested: string | undefined;
   /** Own priority as a number, 1 most important; no_priority sorts after 3000. */
   rank: number;
   /** Rank raised to that of any package that needs it up: set by the place stage (priority.ts). */
@@ -115,6 +117,7 @@ function packageView(pkg: PackageConfig, index: number, state: ClusterState): Pa
     subnets: unique([...pkg.monitoredSubnets, ...pkg.addresses.map((address) => address.subnet)]),
     disabledNodes: new Set(own?.disabledNodes ?? []),
     failedOn: new Set(own?.failedOn ?? []),
+    requested: pkg.type === "failover" ? own?.requestedNode : undefined,
     rank,
     effectiveRank: rank,
     depth: 0,
