@@ -15,6 +15,7 @@ import { labClusterFile, startLabDaemons } from "../lab/lab-cluster-file.js";
 import { arpAnswerers } from "../lab/probes/arp.js";
 import { etcdHealth } from "../lab/etcd.js";
 import { addressHolders } from "../lab/probes/holders.js";
+import { distPath } from "../util/package-paths.js";
 
 /**
  * The main job, as far as Pavise goes today: a lab cluster on this machine, shown working —
@@ -172,8 +173,9 @@ const ECHO_PORT = 7100;
 
 /**
  * A package failing over: `pavise daemon` on n1–n3 runs package web (198.18.1.50 and a UDP echo
- * service) on n1; c1 sends it a request every 10 ms; n1 crashes, web comes back on n2; then a
- * planned move (n2's daemon stops) takes it to n3. The client's longest gap is what a user sees.
+ * service) on n1; c1 sends it a request every 10 ms; n1 crashes, web comes back on n2; then an
+ * operator moves it to n3 (pavise pkg move, run on n2 as an administrator would) and pavise
+ * status shows the cluster. The client's longest gap is what a user sees.
  */
 async function packageFailover(lab: Lab): Promise<void> {
   step("A package failing over: pavise daemon on n1, n2, n3; package web (198.18.1.50 + a UDP service)");
@@ -200,7 +202,7 @@ async function packageFailover(lab: Lab): Promise<void> {
 
   for (const [fault, from, to] of [
     ["crash", "n1", "n2"],
-    ["planned move", "n2", "n3"],
+    ["pavise pkg move", "n2", "n3"],
   ] as const) {
     const traffic = await startTraffic(lab.runtime, {
       from: "c1",
@@ -214,14 +216,16 @@ async function packageFailover(lab: Lab): Promise<void> {
       fault === "crash" &&
       (await etcdHealth(lab.runtime, lab.plan.etcd, to)).find((m) => m.leader)?.host === from;
     const at = Date.now();
+    let moved: Promise<unknown> = Promise.resolve();
     if (fault === "crash") await lab.faults.crashHost(from);
-    else await lab.runtime.stop(daemons.get(from)!, "SIGTERM");
+    else moved = pavise(lab, from, ["pkg", "move", "web", "--node", to, "--config", file]);
     const now = await waitForHolder((h) => h.length === 1 && h[0] === to);
     const takeover = Date.now() - at;
+    await moved;
     await pause(1000);
     const report = await traffic.stop();
     say(
-      `  ${fault === "crash" ? `${from} crashes` : `${from}'s daemon stops (SIGTERM)`}: web runs on ${now.join(", ")} after ${takeover} ms; ` +
+      `  ${fault === "crash" ? `${from} crashes` : `pavise pkg move web --node ${to}`}: web runs on ${now.join(", ")} after ${takeover} ms; ` +
         `c1's longest gap ${Math.round(report.maxGapMs)} ms, ${report.received}/${report.sent} answered` +
         (etcdLeaderHere ? ` (etcd's leader was on ${from}: etcd elected a new one first)` : ""),
     );
@@ -229,7 +233,27 @@ async function packageFailover(lab: Lab): Promise<void> {
   say(
     `  ARP for ${PACKAGE_ADDRESS} is answered by: ${(await arpAnswerers(lab.plan, "public", PACKAGE_ADDRESS)).map((a) => `${a.host}/${a.nic}`).join(", ")}`,
   );
+  say(`  pavise status --config ${file} (run on n2):`);
+  const status = await pavise(lab, "n2", ["status", "--config", file]);
+  say(status.stdout.replace(/^/gm, "    ").trimEnd());
   say("  (npm run bench:failover measures this against keepalived, over repeated runs)");
+}
+
+/** Runs the pavise CLI on a lab node, as an administrator logged in there would. */
+async function pavise(lab: Lab, host: string, args: string[]): Promise<{ stdout: string }> {
+  const result = await lab.exec(host, [process.execPath, distPath("cli/main.js"), ...args], {
+    allowFailure: true,
+  });
+  if (result.code !== 0 && args[0] !== "status") {
+    throw new PaviseError(
+      "DEMO_COMMAND",
+      `pavise ${args.join(" ")} on ${host} failed: ${result.stderr.trim()}`,
+      {
+        hint: "read the daemons' logs in the lab directory",
+      },
+    );
+  }
+  return result;
 }
 
 const GATEWAY_INNER = "198.18.20.11";
