@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { etcdHealth, etcdctlArgs } from "../../src/lab/etcd.js";
 import type { LabProcess } from "../../src/lab/host-runtime.js";
 import type { Lab } from "../../src/lab/lab.js";
+import { AddressWatch } from "../../src/lab/probes/address-watch.js";
 import { distPath } from "../../src/util/package-paths.js";
 import { run } from "../../src/util/run.js";
 import { until } from "./until.js";
@@ -19,7 +20,20 @@ export interface DaemonClusterFileOptions {
   /** etcd client URLs (default: the lab's members). */
   endpoints?: string[];
   /** web's service: a UDP echo server on this port (restarted twice), or just a sleeper. */
-  service: { echoPort: number } | "sleeper";
+  service: EchoService | "sleeper";
+  /** web's halt_script (timeout: Serviceguard's halt_script_timeout), e.g. one that hangs. */
+  haltScript?: { command: string; timeout: string };
+}
+
+export interface EchoService {
+  echoPort: number;
+  /** service_restart (default 2). */
+  restart?: number;
+  /**
+   * A file: while `<crashWhile>-<node>` exists, the service exits with status 1 as soon as it
+   * starts on that node (a flapping service), so a test can make it flap on one node only.
+   */
+  crashWhile?: string;
 }
 
 export function daemonClusterFile(lab: Lab, options: DaemonClusterFileOptions): string {
@@ -32,12 +46,10 @@ export function daemonClusterFile(lab: Lab, options: DaemonClusterFileOptions): 
   const service =
     options.service === "sleeper"
       ? `      - { name: sleeper, command: "exec sleep 100000", halt_timeout: 2s }\n`
-      : `      - name: echo
-        command: "exec ${process.execPath} ${distPath("lab/probes/traffic-agent.js")} serve --proto udp --port ${options.service.echoPort}"
-        restart: 2
-        restart_delay: 100ms
-        halt_timeout: 2s
-`;
+      : echoService(options.service);
+  const haltScript = options.haltScript
+    ? `    halt_script: { command: "${options.haltScript.command}", timeout: ${options.haltScript.timeout} }\n`
+    : "";
   return `cluster_name: ${options.name}
 etcd:
   endpoints: [${endpoints.join(", ")}]
@@ -57,7 +69,18 @@ packages:
     ip_address:
       - { address: ${VIP}, subnet: public }
     services:
-${service}`;
+${service}${haltScript}`;
+}
+
+function echoService(echo: EchoService): string {
+  const serve = `exec ${process.execPath} ${distPath("lab/probes/traffic-agent.js")} serve --proto udp --port ${echo.echoPort}`;
+  const crash = echo.crashWhile ? `if [ -e ${echo.crashWhile}-$PAVISE_NODE ]; then exit 1; fi; ` : "";
+  return `      - name: echo
+        command: "${crash}${serve}"
+        restart: ${echo.restart ?? 2}
+        restart_delay: 100ms
+        halt_timeout: 2s
+`;
 }
 
 /**
@@ -92,6 +115,41 @@ export async function etcdLeaderAwayFrom(lab: Lab, host: string): Promise<string
     100,
   );
   return after.find((m) => m.leader)!.host;
+}
+
+export interface ArpSample {
+  at: number;
+  /** Lab hosts (or MACs of strangers) that answered, sorted. */
+  hosts: string[];
+}
+
+/**
+ * Who answers ARP for web's address on the public LAN, asked back to back until `stop` (each
+ * sample waits about 1 s for answers): the client's view of "never two owners".
+ */
+export function sampleArpAnswers(lab: Lab): { stop(): Promise<ArpSample[]> } {
+  let sampling = true;
+  const samples: ArpSample[] = [];
+  const loop = (async () => {
+    while (sampling) {
+      const at = Date.now();
+      samples.push({ at, hosts: (await lab.arpAnswerers("public", VIP)).map((a) => a.host ?? a.mac).sort() });
+    }
+  })();
+  return {
+    async stop() {
+      sampling = false;
+      await loop;
+      return samples;
+    },
+  };
+}
+
+/** Watches the package addresses on n1..n3 (AddressWatch), for `overlaps`. */
+export function watchNodeAddresses(lab: Lab): Promise<AddressWatch> {
+  return AddressWatch.start(
+    ["n1", "n2", "n3"].map((host) => ({ host, namespace: lab.host(host).namespace })),
+  );
 }
 
 /** PIDs of web's echo service (on `port`) in a host's network namespace. */
