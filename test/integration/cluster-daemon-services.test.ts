@@ -100,7 +100,10 @@ describe.skipIf(!root)("pavise daemon with a flapping service and a hanging halt
     );
     cluster = new DaemonCluster(lab, dir);
     for (const node of NODES) await cluster.startDaemon(node);
-    await until("web's address on n1 only", holdersWithLink, (h) => h.length === 1 && h[0] === "n1", 15_000);
+    await cluster.explained(
+      "n1",
+      until("web's address on n1 only", holdersWithLink, (h) => h.length === 1 && h[0] === "n1", 15_000),
+    );
     await until("web's service on n1 only", servingNodes, (s) => s.length === 1 && s[0] === "n1", 15_000);
   });
 

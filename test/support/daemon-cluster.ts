@@ -253,6 +253,28 @@ export class DaemonCluster {
     return this.daemonEvents(node).some((e) => e.event === event && e.message.includes(message));
   }
 
+  /** `pavise status -v`, asked from a node. */
+  async statusText(host: string): Promise<string> {
+    const r = await this.lab.exec(
+      host,
+      [process.execPath, distPath("cli/main.js"), "status", "-v", "--config", join(this.dir, "cluster.yaml")],
+      { allowFailure: true },
+    );
+    return r.stdout + r.stderr;
+  }
+
+  /** Awaits `wait`; if it fails, prints what `pavise status -v` says first (why it did not happen). */
+  async explained<T>(host: string, wait: Promise<T>): Promise<T> {
+    try {
+      return await wait;
+    } catch (err) {
+      console.log(
+        `$ pavise status -v (from ${host}, after: ${(err as Error).message})\n${await this.statusText(host)}`,
+      );
+      throw err;
+    }
+  }
+
   /** Every daemon's log, for the test output. */
   printLogs(): void {
     for (const file of this.allLogs) console.log(`--- ${file.slice(this.dir.length + 1)}\n${readLog(file)}`);
