@@ -39,6 +39,7 @@ import { appendEvent, publishNode, withdrawNode } from "../membership/node-regis
 import { schedule } from "../scheduler/scheduler.js";
 import { type ClusterSnapshot, clusterStateFrom, readSnapshot } from "./cluster-state.js";
 import type { ClusterState, NodeStatus } from "../state.js";
+import { leadershipStep } from "./leadership.js";
 import { OwnedPackages } from "./owned-packages.js";
 import { type LocalState, reconcile, type ReconcileStep } from "./reconcile.js";
 
@@ -438,9 +439,19 @@ export class NodeAgent {
         try {
           this.snapshot = await readSnapshot(this.client, this.keys);
           fresh = true;
-          // The watch may lag (its member gone): a missing leader key is seen here too.
-          if (this.snapshot.leaderLease === undefined && !this.leader) await this.campaign();
-          else if (this.leader && this.snapshot.leaderLease !== this.session?.lease.id) this.leader = false;
+          // The watch may lag (its member gone): a missing leader key is seen here too. The
+          // snapshot may also predate this node's own campaign (leadership.ts).
+          const step = leadershipStep({
+            leaderLease: this.snapshot.leaderLease,
+            ownLease: this.session?.lease.id,
+            leading: this.leader,
+          });
+          if (step === "campaign") await this.campaign();
+          else if (step === "follow") this.leader = false;
+          else if (step === "lead" && this.session?.mayAct()) {
+            this.leader = true;
+            this.log("leader", `node ${this.options.node} is the cluster leader (it holds the leader key)`);
+          }
           if (this.leader) await this.lead(this.snapshot);
           else this.noteNodesUp(this.snapshot);
         } catch (err) {
