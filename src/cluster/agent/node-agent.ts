@@ -452,8 +452,13 @@ export class NodeAgent {
             this.leader = true;
             this.log("leader", `node ${this.options.node} is the cluster leader (it holds the leader key)`);
           }
-          if (this.leader) await this.lead(this.snapshot);
-          else this.noteNodesUp(this.snapshot);
+          if (this.leader) {
+            // This node reconciles against what it has just written, not the placements it
+            // replaced (bug leader-reconciled-replaced-placements: it started a package the same
+            // round it had placed it elsewhere, then halted it again).
+            const written = await this.lead(this.snapshot);
+            if (written) this.snapshot = { ...this.snapshot, placements: written };
+          } else this.noteNodesUp(this.snapshot);
         } catch (err) {
           this.log("problem", `reading the cluster: ${describe(err)}`);
           // The client has moved on to the next member: try again soon, not at the next resync.
@@ -467,14 +472,15 @@ export class NodeAgent {
     await this.refreshing;
   }
 
-  private async lead(snapshot: ClusterSnapshot): Promise<void> {
+  /** Schedules and writes the placements if they changed; returns what it wrote. */
+  private async lead(snapshot: ClusterSnapshot): Promise<Record<string, string[]> | undefined> {
     const session = this.session;
-    if (!session || !session.mayAct()) return;
+    if (!session || !session.mayAct()) return undefined;
     const state = clusterStateFrom(this.options.config, snapshot);
     this.reportNodeChanges(state.nodes);
     const plan = schedule(this.options.config, state, Date.now());
     if (snapshot.placements && JSON.stringify(plan.placements) === JSON.stringify(snapshot.placements))
-      return;
+      return undefined;
     const written = await writePlacements(
       this.client,
       this.keys,
@@ -484,7 +490,7 @@ export class NodeAgent {
     if (!written) {
       this.leader = false;
       this.log("not-leader", "the leader key is no longer mine");
-      return;
+      return undefined;
     }
     this.log("placements", JSON.stringify(plan.placements), { placements: plan.placements });
     for (const action of plan.actions) {
@@ -493,6 +499,7 @@ export class NodeAgent {
         package: action.package,
       });
     }
+    return plan.placements;
   }
 
   /**
