@@ -284,11 +284,21 @@ export class NodeAgent {
     await this.haltEverything();
     // The reports died with the lease; a new session starts with a clean slate.
     this.failedHere.clear();
-    await session
+    const ended = await session
       .end({ revoke: true })
-      .catch((err: unknown) => this.log("problem", `revoke after fence: ${describe(err)}`));
+      .catch((err: unknown): { revoked: boolean; error?: string } => ({
+        revoked: false,
+        error: describe(err),
+      }));
     this.replaceGuard();
-    this.log("fence-done", "packages halted, lease revoked; joining again");
+    // Say so when etcd did not confirm the revoke (no quorum, say): the old lease and its keys
+    // then stay until it lapses, and a takeover waits for that (bug fence-done-claimed-revoke).
+    this.log(
+      "fence-done",
+      ended.revoked
+        ? "packages halted, lease revoked; joining again"
+        : `packages halted; the lease was not revoked (${ended.error ?? "etcd did not confirm"}), it lapses by itself; joining again`,
+    );
     // A join still finishing (a fence during MemberSession.start) ends without a session.
     if (this.joining) await this.joining;
     if (!this.stopped && !this.leaving && !this.session) await this.join();
