@@ -4,6 +4,7 @@ import { etcdHealth, etcdctlArgs } from "../../src/lab/etcd.js";
 import type { AddressOverlap } from "../../src/lab/probes/address-timeline.js";
 import type { LabProcess } from "../../src/lab/host-runtime.js";
 import type { Lab } from "../../src/lab/lab.js";
+import { AddressWatch } from "../../src/lab/probes/address-watch.js";
 import { distPath } from "../../src/util/package-paths.js";
 import { run } from "../../src/util/run.js";
 import { until } from "./until.js";
@@ -20,18 +21,34 @@ export interface DaemonClusterFileOptions {
   /** etcd client URLs (default: the lab's members). */
   endpoints?: string[];
   /** web's service: a UDP echo server on this port (restarted twice), or just a sleeper. */
-  service?: { echoPort: number } | "sleeper";
+  service?: EchoService | "sleeper";
   /** web's generic resources (set by an operator: pavise resource set), initially up. */
   resources?: string[];
+  /** web's halt_script (timeout: Serviceguard's halt_script_timeout), e.g. one that hangs. */
+  haltScript?: { command: string; timeout: string };
   /** The `packages:` entries instead of web (YAML, each line indented by two spaces). */
   packages?: string;
 }
 
-/** A service entry (YAML, under a package's `services:`): a UDP echo server on `port`. */
-export function echoService(port: number, name = "echo"): string {
+export interface EchoService {
+  echoPort: number;
+  /** service_restart (default 2). */
+  restart?: number;
+  /**
+   * A file: while `<crashWhile>-<node>` exists, the service exits with status 1 as soon as it
+   * starts on that node (a flapping service), so a test can make it flap on one node only.
+   */
+  crashWhile?: string;
+}
+
+/** A service entry (YAML, under a package's `services:`): a UDP echo server. */
+export function echoService(echo: EchoService | number, name = "echo"): string {
+  const { echoPort, restart, crashWhile } = typeof echo === "number" ? { echoPort: echo } : echo;
+  const serve = `exec ${process.execPath} ${distPath("lab/probes/traffic-agent.js")} serve --proto udp --port ${echoPort}`;
+  const crash = crashWhile ? `if [ -e ${crashWhile}-$PAVISE_NODE ]; then exit 1; fi; ` : "";
   return `      - name: ${name}
-        command: "exec ${process.execPath} ${distPath("lab/probes/traffic-agent.js")} serve --proto udp --port ${port}"
-        restart: 2
+        command: "${crash}${serve}"
+        restart: ${restart ?? 2}
         restart_delay: 100ms
         halt_timeout: 2s
 `;
@@ -47,18 +64,21 @@ export function daemonClusterFile(lab: Lab, options: DaemonClusterFileOptions): 
   const service =
     options.service === undefined || options.service === "sleeper"
       ? `      - { name: sleeper, command: "exec sleep 100000", halt_timeout: 2s }\n`
-      : echoService(options.service.echoPort);
+      : echoService(options.service);
   const resources =
     options.resources && options.resources.length > 0
       ? `    generic_resources:\n${options.resources.map((r) => `      - { name: ${r}, initial: up }\n`).join("")}`
       : "";
+  const haltScript = options.haltScript
+    ? `    halt_script: { command: "${options.haltScript.command}", timeout: ${options.haltScript.timeout} }\n`
+    : "";
   const packages =
     options.packages ??
     `  - name: web
     node_name: [n1, n2, n3]
     ip_address:
       - { address: ${VIP}, subnet: public }
-${resources}    services:
+${resources}${haltScript}    services:
 ${service}`;
   return `cluster_name: ${options.name}
 etcd:
@@ -117,6 +137,41 @@ export function liveOverlaps(all: AddressOverlap[], crashed: string, crashedAt: 
     if (!o.hosts.includes(crashed) || o.from < crashedAt) return true;
     return o.hosts.filter((h) => h !== crashed).length > 1;
   });
+}
+
+export interface ArpSample {
+  at: number;
+  /** Lab hosts (or MACs of strangers) that answered, sorted. */
+  hosts: string[];
+}
+
+/**
+ * Who answers ARP for web's address on the public LAN, asked back to back until `stop` (each
+ * sample waits about 1 s for answers): the client's view of "never two owners".
+ */
+export function sampleArpAnswers(lab: Lab): { stop(): Promise<ArpSample[]> } {
+  let sampling = true;
+  const samples: ArpSample[] = [];
+  const loop = (async () => {
+    while (sampling) {
+      const at = Date.now();
+      samples.push({ at, hosts: (await lab.arpAnswerers("public", VIP)).map((a) => a.host ?? a.mac).sort() });
+    }
+  })();
+  return {
+    async stop() {
+      sampling = false;
+      await loop;
+      return samples;
+    },
+  };
+}
+
+/** Watches the package addresses on n1..n3 (AddressWatch), for `overlaps`. */
+export function watchNodeAddresses(lab: Lab): Promise<AddressWatch> {
+  return AddressWatch.start(
+    ["n1", "n2", "n3"].map((host) => ({ host, namespace: lab.host(host).namespace })),
+  );
 }
 
 /** PIDs of web's echo service (on `port`) in a host's network namespace. */
@@ -226,6 +281,28 @@ export class DaemonCluster {
 
   logged(node: string, event: string, message = ""): boolean {
     return this.daemonEvents(node).some((e) => e.event === event && e.message.includes(message));
+  }
+
+  /** `pavise status -v`, asked from a node. */
+  async statusText(host: string): Promise<string> {
+    const r = await this.lab.exec(
+      host,
+      [process.execPath, distPath("cli/main.js"), "status", "-v", "--config", join(this.dir, "cluster.yaml")],
+      { allowFailure: true },
+    );
+    return r.stdout + r.stderr;
+  }
+
+  /** Awaits `wait`; if it fails, prints what `pavise status -v` says first (why it did not happen). */
+  async explained<T>(host: string, wait: Promise<T>): Promise<T> {
+    try {
+      return await wait;
+    } catch (err) {
+      console.log(
+        `$ pavise status -v (from ${host}, after: ${(err as Error).message})\n${await this.statusText(host)}`,
+      );
+      throw err;
+    }
   }
 
   /** Every daemon's log, for the test output. */

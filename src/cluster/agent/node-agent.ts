@@ -46,6 +46,7 @@ import type { PackageIntent } from "../membership/layout.js";
 import { schedule } from "../scheduler/scheduler.js";
 import { type ClusterSnapshot, clusterStateFrom, readSnapshot } from "./cluster-state.js";
 import type { ClusterState, NodeStatus } from "../state.js";
+import { leadershipStep } from "./leadership.js";
 import { OwnedPackages } from "./owned-packages.js";
 import { type LocalState, reconcile, type ReconcileStep } from "./reconcile.js";
 import { monitoredResources, ResourceMonitors } from "./resource-monitors.js";
@@ -333,11 +334,21 @@ export class NodeAgent {
     this.failedHere.clear();
     this.failedForSubnet.clear();
     this.lastReports.clear();
-    await session
+    const ended = await session
       .end({ revoke: true })
-      .catch((err: unknown) => this.log("problem", `revoke after fence: ${describe(err)}`));
+      .catch((err: unknown): { revoked: boolean; error?: string } => ({
+        revoked: false,
+        error: describe(err),
+      }));
     this.replaceGuard();
-    this.log("fence-done", "packages halted, lease revoked; joining again");
+    // Say so when etcd did not confirm the revoke (no quorum, say): the old lease and its keys
+    // then stay until it lapses, and a takeover waits for that (bug fence-done-claimed-revoke).
+    this.log(
+      "fence-done",
+      ended.revoked
+        ? "packages halted, lease revoked; joining again"
+        : `packages halted; the lease was not revoked (${ended.error ?? "etcd did not confirm"}), it lapses by itself; joining again`,
+    );
     // A join still finishing (a fence during MemberSession.start) ends without a session.
     if (this.joining) await this.joining;
     if (!this.stopped && !this.leaving && !this.session) await this.join();
@@ -528,11 +539,26 @@ export class NodeAgent {
           this.snapshot = await readSnapshot(this.client, this.keys);
           fresh = true;
           await this.followOperatorHalt(this.snapshot);
-          // The watch may lag (its member gone): a missing leader key is seen here too.
-          if (this.snapshot.leaderLease === undefined && !this.leader) await this.campaign();
-          else if (this.leader && this.snapshot.leaderLease !== this.session?.lease.id) this.leader = false;
-          if (this.leader) await this.lead(this.snapshot);
-          else this.noteNodesUp(this.snapshot);
+          // The watch may lag (its member gone): a missing leader key is seen here too. The
+          // snapshot may also predate this node's own campaign (leadership.ts).
+          const step = leadershipStep({
+            leaderLease: this.snapshot.leaderLease,
+            ownLease: this.session?.lease.id,
+            leading: this.leader,
+          });
+          if (step === "campaign") await this.campaign();
+          else if (step === "follow") this.leader = false;
+          else if (step === "lead" && this.session?.mayAct()) {
+            this.leader = true;
+            this.log("leader", `node ${this.options.node} is the cluster leader (it holds the leader key)`);
+          }
+          if (this.leader) {
+            // This node reconciles against what it has just written, not the placements it
+            // replaced (bug leader-reconciled-replaced-placements: it started a package the same
+            // round it had placed it elsewhere, then halted it again).
+            const written = await this.lead(this.snapshot);
+            if (written) this.snapshot = { ...this.snapshot, placements: written };
+          } else this.noteNodesUp(this.snapshot);
         } catch (err) {
           this.log("problem", `reading the cluster: ${describe(err)}`);
           // The client has moved on to the next member: try again soon, not at the next resync.
@@ -564,15 +590,16 @@ export class NodeAgent {
     await this.publishRecord().catch((err: unknown) => this.log("problem", `node key: ${describe(err)}`));
   }
 
-  private async lead(snapshot: ClusterSnapshot): Promise<void> {
+  /** Schedules and writes the placements if they changed; returns what it wrote. */
+  private async lead(snapshot: ClusterSnapshot): Promise<Record<string, string[]> | undefined> {
     const session = this.session;
-    if (!session || !session.mayAct()) return;
+    if (!session || !session.mayAct()) return undefined;
     const state = clusterStateFrom(this.options.config, snapshot);
     this.reportNodeChanges(state.nodes);
     this.clearFulfilledRequests(state);
     const plan = schedule(this.options.config, state, Date.now());
     if (snapshot.placements && JSON.stringify(plan.placements) === JSON.stringify(snapshot.placements))
-      return;
+      return undefined;
     const written = await writePlacements(
       this.client,
       this.keys,
@@ -582,7 +609,7 @@ export class NodeAgent {
     if (!written) {
       this.leader = false;
       this.log("not-leader", "the leader key is no longer mine");
-      return;
+      return undefined;
     }
     this.log("placements", JSON.stringify(plan.placements), { placements: plan.placements });
     for (const action of plan.actions) {
@@ -591,6 +618,7 @@ export class NodeAgent {
         package: action.package,
       });
     }
+    return plan.placements;
   }
 
   /**

@@ -155,17 +155,19 @@ export class MemberSession {
 
   /**
    * Leaves: stops the fence, and either revokes the lease (every key of this session goes at
-   * once: call it only once the packages are halted) or just stops renewing it.
+   * once: call it only once the packages are halted) or just stops renewing it. Says whether
+   * etcd confirmed a revoke: without quorum it cannot, and the lease then lapses by itself.
    */
-  async end(options: { revoke: boolean }): Promise<void> {
+  async end(options: { revoke: boolean }): Promise<{ revoked: boolean; error?: string }> {
     this.fence.stop();
     this.held.clear();
-    if (options.revoke) {
-      await this.lease.revoke();
-    } else {
+    try {
+      if (options.revoke) return await this.lease.revoke();
       await this.lease.stop();
+      return { revoked: false };
+    } finally {
+      this.client.close();
     }
-    this.client.close();
   }
 }
 
