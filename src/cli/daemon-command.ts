@@ -1,5 +1,9 @@
-import { readClusterConfig } from "../cluster/config/cluster-config.js";
+import { parseClusterConfig } from "../cluster/config/cluster-config.js";
 import { type AgentLogLine, NodeAgent } from "../cluster/agent/node-agent.js";
+import { ConfigFollower, startingConfig } from "../cluster/agent/config-follower.js";
+import { EtcdClient } from "../cluster/etcd/client.js";
+import { ClusterKeys } from "../cluster/membership/layout.js";
+import { readConfigText } from "./config-apply.js";
 import { parseCommandArgs, usageError } from "./usage.js";
 
 export const DAEMON_USAGE = `usage:
@@ -9,7 +13,9 @@ export const DAEMON_USAGE = `usage:
       with --json); package logs in DIR (default /var/log/pavise). SIGTERM halts this node's
       packages (they move to other nodes), leaves the cluster and exits 0. A guardian process
       (its lines are "guard") outlives a daemon killed any other way and removes this node's
-      package addresses and kills its services before the node's lease lapses.`;
+      package addresses and kills its services before the node's lease lapses.
+      FILE gives etcd's endpoints; once a configuration has been applied (pavise config
+      apply), the daemon runs the applied one and follows each new revision online.`;
 
 /** Runs until SIGTERM or SIGINT; resolves with the exit code. */
 export async function daemonCommand(args: string[]): Promise<number> {
@@ -31,7 +37,8 @@ export async function daemonCommand(args: string[]): Promise<number> {
   }
   if (values.config === undefined) throw usageError("daemon needs --config FILE", DAEMON_USAGE);
   if (values.node === undefined) throw usageError("daemon needs --node NAME", DAEMON_USAGE);
-  const config = readClusterConfig(values.config);
+  const localText = readConfigText(values.config);
+  const local = parseClusterConfig(localText, values.config);
   const json = values.json === true;
   const log = (line: AgentLogLine): void => {
     const { at, node, event, message } = line;
@@ -51,18 +58,34 @@ export async function daemonCommand(args: string[]): Promise<number> {
   process.on("SIGTERM", handler);
   process.on("SIGINT", handler);
 
+  const node = values.node;
+  const say = (event: string, message: string, extra: Record<string, unknown> = {}): void =>
+    log({ at: Date.now(), node, event, message, ...extra });
+  const configClient = new EtcdClient({ endpoints: local.etcd.endpoints, tls: local.etcd.tls });
+  const keys = new ClusterKeys(local.etcd.prefix);
+  const running = await startingConfig({ local, localText, client: configClient, keys, node, log: say });
   const agent = await NodeAgent.start({
-    config,
+    config: running.config,
     node: values.node,
     ...(values["log-dir"] !== undefined ? { logDirectory: values["log-dir"] } : {}),
     log,
     guard: { json },
+  });
+  const follower = ConfigFollower.start({
+    client: configClient,
+    keys,
+    node,
+    running,
+    apply: (next) => agent.applyConfig(next),
+    log: say,
   });
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     if (signalled) resolve(signalled);
     else onSignal = resolve;
   });
   log({ at: Date.now(), node: values.node, event: "signal", message: `${signal}: leaving the cluster` });
+  await follower.stop();
+  configClient.close();
   await agent.leave();
   process.off("SIGTERM", handler);
   process.off("SIGINT", handler);
