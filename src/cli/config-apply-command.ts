@@ -151,19 +151,17 @@ export function renderApply(result: ApplyResult): string {
   const { changes, packages, nodes } = result.diff;
   if (changes.length === 0) return `${head}\n  no change in meaning (only the text differs)`;
   const lines = changes.map((c) => `  ${c.subject}: ${c.what} — ${describeEffect(c.effect)}`);
-  const count = (what: string, names: string[]): string =>
-    names.length === 0 ? "" : `${names.length} ${what}`;
-  const totals = [
-    count("package(s) added", packages.added),
-    count("removed", packages.removed),
-    count("changed", packages.changed),
-    count("node(s) added", nodes.added),
-    count("node(s) removed", nodes.removed),
-  ].filter((s) => s !== "");
+  const counts = (what: string, sets: Record<string, string[]>): string[] => {
+    const parts = Object.entries(sets)
+      .filter(([, names]) => names.length > 0)
+      .map(([how, names]) => `${names.length} ${how}`);
+    return parts.length === 0 ? [] : [`${what} ${parts.join(", ")}`];
+  };
+  const totals = [...counts("packages:", packages), ...counts("nodes:", nodes)];
   const restart = changes.some((c) => c.effect === "daemon-restart")
     ? [
         "  changes marked 'when each daemon restarts' are stored now and used by each daemon from its next start",
       ]
     : [];
-  return [head, ...lines, ...(totals.length > 0 ? [`  ${totals.join(", ")}`] : []), ...restart].join("\n");
+  return [head, ...lines, ...(totals.length > 0 ? [`  ${totals.join("; ")}`] : []), ...restart].join("\n");
 }

@@ -20,6 +20,22 @@ export interface DaemonClusterFileOptions {
   endpoints?: string[];
   /** web's service: a UDP echo server on this port (restarted twice), or just a sleeper. */
   service: { echoPort: number } | "sleeper";
+  /** web's addresses after VIP (all on public). */
+  moreAddresses?: string[];
+  /** web's services after the first: echoServiceYaml entries. */
+  moreServices?: string;
+  /** Packages after web: YAML list entries, indented like web. */
+  morePackages?: string;
+}
+
+/** A service entry (under `services:`) running a UDP echo server on `port`, restarted twice. */
+export function echoServiceYaml(name: string, port: number): string {
+  return `      - name: ${name}
+        command: "exec ${process.execPath} ${distPath("lab/probes/traffic-agent.js")} serve --proto udp --port ${port}"
+        restart: 2
+        restart_delay: 100ms
+        halt_timeout: 2s
+`;
 }
 
 export function daemonClusterFile(lab: Lab, options: DaemonClusterFileOptions): string {
@@ -32,12 +48,10 @@ export function daemonClusterFile(lab: Lab, options: DaemonClusterFileOptions): 
   const service =
     options.service === "sleeper"
       ? `      - { name: sleeper, command: "exec sleep 100000", halt_timeout: 2s }\n`
-      : `      - name: echo
-        command: "exec ${process.execPath} ${distPath("lab/probes/traffic-agent.js")} serve --proto udp --port ${options.service.echoPort}"
-        restart: 2
-        restart_delay: 100ms
-        halt_timeout: 2s
-`;
+      : echoServiceYaml("echo", options.service.echoPort);
+  const addresses = [VIP, ...(options.moreAddresses ?? [])]
+    .map((address) => `      - { address: ${address}, subnet: public }\n`)
+    .join("");
   return `cluster_name: ${options.name}
 etcd:
   endpoints: [${endpoints.join(", ")}]
@@ -55,9 +69,8 @@ packages:
   - name: web
     node_name: [n1, n2, n3]
     ip_address:
-      - { address: ${VIP}, subnet: public }
-    services:
-${service}`;
+${addresses}    services:
+${service}${options.moreServices ?? ""}${options.morePackages ?? ""}`;
 }
 
 /**
