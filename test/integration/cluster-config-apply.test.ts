@@ -34,6 +34,10 @@ const VIP_B = "198.18.1.51";
 /** The second package's address. */
 const API_VIP = "198.18.1.60";
 
+/** web's second service, and the same with a new command (restarted alone when applied). */
+const ECHO_B = echoServiceYaml("echo-b", WEB_SECOND_PORT);
+const ECHO_B_V2 = ECHO_B.replace('command: "exec ', 'command: "PAVISE_ECHO=v2 exec ');
+
 /** The second package: prefers n2, so the two packages run on different nodes. */
 const API_PACKAGE = `  - name: api
     node_name: [n2, n3, n1]
@@ -175,7 +179,7 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
       base({
         morePackages: API_PACKAGE,
         moreAddresses: [VIP_B],
-        moreServices: echoServiceYaml("echo-b", WEB_SECOND_PORT),
+        moreServices: ECHO_B,
       }),
     );
     expect(applied.code).toBe(0);
@@ -193,12 +197,40 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
     for (const node of ["n2", "n3"]) expect(await echoPids(lab, node, WEB_SECOND_PORT)).toEqual([]);
   });
 
+  it("a service whose command changed is restarted alone: the other keeps its PID", async () => {
+    const [pidBefore] = await echoPids(lab, "n1", WEB_PORT);
+    const [oldPid] = await echoPids(lab, "n1", WEB_SECOND_PORT);
+    const applied = await apply(
+      base({ morePackages: API_PACKAGE, moreAddresses: [VIP_B], moreServices: ECHO_B_V2 }),
+    );
+    expect(applied.code).toBe(0);
+    expect(applied.stdout).toContain(
+      "package web: service echo-b command changed (restarted where the package runs)",
+    );
+    const [newPid] = await until(
+      "echo-b restarted on n1",
+      () => echoPids(lab, "n1", WEB_SECOND_PORT),
+      (p) => p.length === 1 && p[0] !== oldPid,
+      15_000,
+    );
+    console.log(
+      `config apply: echo-b's command changed → restarted on n1 (pid ${oldPid} → ${newPid}) ${since(applied.appliedAt)}`,
+    );
+    expect(readFileSync(`/proc/${newPid}/environ`, "utf8").split("\0")).toContain("PAVISE_ECHO=v2");
+    expect(await echoPids(lab, "n1", WEB_PORT)).toEqual([pidBefore]);
+    expect(
+      cluster.logged(
+        "n1",
+        "config-applied",
+        "package web: halting service echo-b (changed); starting service echo-b (changed)",
+      ),
+    ).toBe(true);
+  });
+
   it("a package removed is halted where it ran: its address and service are gone", async () => {
     const [webPid] = await echoPids(lab, "n1", WEB_PORT);
     const [apiPid] = await echoPids(lab, "n2", API_PORT);
-    const applied = await apply(
-      base({ moreAddresses: [VIP_B], moreServices: echoServiceYaml("echo-b", WEB_SECOND_PORT) }),
-    );
+    const applied = await apply(base({ moreAddresses: [VIP_B], moreServices: ECHO_B_V2 }));
     expect(applied.code).toBe(0);
     expect(applied.stdout).toContain("package api: removed");
     await until(
@@ -219,7 +251,7 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
     expect(cluster.logged("n2", "halting", "package api: no longer in the configuration")).toBe(true);
     expect(await echoPids(lab, "n1", WEB_PORT)).toEqual([webPid]);
     expect((await holders(VIP)).concat(await holders(VIP_B))).toEqual(["n1", "n1"]);
-    expect(await appliedRevision()).toBe(4);
+    expect(await appliedRevision()).toBe(5);
   });
 
   it("a daemon started with an older local file runs the applied revision: web moves to it whole", async () => {
@@ -233,9 +265,9 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
       20_000,
     );
     await cluster.startDaemon("n2");
-    expect(cluster.logged("n2", "config", "running applied revision 4")).toBe(true);
+    expect(cluster.logged("n2", "config", "running applied revision 5")).toBe(true);
     expect(cluster.logged("n2", "config", "the local file differs from it")).toBe(true);
-    // A planned move (n1's daemon stops): web comes up on n2 as revision 4 has it.
+    // A planned move (n1's daemon stops): web comes up on n2 as revision 5 has it.
     const n1 = cluster.daemons.get("n1")!;
     const stoppedAt = Date.now();
     await lab.runtime.stop(n1, "SIGTERM");
@@ -253,18 +285,18 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
       15_000,
     );
     console.log(
-      `web moved to the restarted n2 with revision 4's address and service ${Date.now() - stoppedAt} ms after n1's daemon was stopped`,
+      `web moved to the restarted n2 with revision 5's address and service ${Date.now() - stoppedAt} ms after n1's daemon was stopped`,
     );
     expect(await holders(VIP)).toEqual(["n2"]);
     expect((await lab.arpAnswerers("public", VIP_B)).map((a) => a.host)).toEqual(["n2"]);
     expect(await echoPids(lab, "n1", WEB_SECOND_PORT)).toEqual([]);
     await cluster.startDaemon("n1");
-    expect(cluster.logged("n1", "config", "running applied revision 4")).toBe(true);
+    expect(cluster.logged("n1", "config", "running applied revision 5")).toBe(true);
   });
 
   it("an invalid file is refused with every problem; a new cluster name or removing an up node too: nothing stored", async () => {
     const before = [await holders(VIP), await holders(VIP_B)];
-    const good = base({ moreAddresses: [VIP_B], moreServices: echoServiceYaml("echo-b", WEB_SECOND_PORT) });
+    const good = base({ moreAddresses: [VIP_B], moreServices: ECHO_B_V2 });
     const invalid = good
       .replace(`address: ${VIP_B}, subnet: public`, "address: 198.19.9.9, subnet: public")
       .replace("node_name: [n1, n2, n3]", "node_name: [n1, n2, n9]");
@@ -286,25 +318,25 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
     expect(nodeUp.code).toBe(1);
     expect(nodeUp.stdout).toContain("halt node n3 first");
 
-    expect(await appliedRevision()).toBe(4);
+    expect(await appliedRevision()).toBe(5);
     // Nothing moved.
     expect([await holders(VIP), await holders(VIP_B)]).toEqual(before);
   });
 
   it("timing is stored, and the summary says it takes effect when each daemon restarts", async () => {
     const applied = await apply(
-      base({ moreAddresses: [VIP_B], moreServices: echoServiceYaml("echo-b", WEB_SECOND_PORT) }).replace(
+      base({ moreAddresses: [VIP_B], moreServices: ECHO_B_V2 }).replace(
         "member_timeout: 1s",
         "member_timeout: 2s",
       ),
     );
     expect(applied.code).toBe(0);
     expect(applied.stdout).toContain("timing: member_timeout 1s → 2s — when each daemon restarts");
-    expect(await appliedRevision()).toBe(5);
+    expect(await appliedRevision()).toBe(6);
     for (const node of ["n1", "n2", "n3"]) {
       await until(
-        `${node} to switch to revision 5`,
-        () => Promise.resolve(cluster.logged(node, "config", "running revision 5")),
+        `${node} to switch to revision 6`,
+        () => Promise.resolve(cluster.logged(node, "config", "running revision 6")),
         (yes) => yes,
         10_000,
       );
