@@ -13,6 +13,7 @@ import { readEvents } from "../../src/cluster/membership/node-registry.js";
 import { applier, applyClusterConfig, CONFIG_APPLY_CONFLICT } from "../../src/cli/config-apply.js";
 import { renderApply } from "../../src/cli/config-apply-command.js";
 import { PaviseError } from "../../src/util/errors.js";
+import { startingConfig } from "../../src/cluster/agent/config-follower.js";
 import { MemoryEtcd } from "../support/memory-etcd.js";
 
 const example = readFileSync(new URL("../../examples/cluster.yaml", import.meta.url), "utf8");
@@ -211,5 +212,73 @@ describe("config apply against a model etcd", () => {
     expect(error).toMatchObject({ code: CONFIG_APPLY_CONFLICT });
     expect((error as Error).message).toMatch(/another apply stored revision 2 \(by bob@admin2\)/);
     expect((await readAppliedConfig(etcd.asClient(), keys))?.record.by).toBe("bob@admin2");
+  });
+});
+
+describe("the configuration a daemon starts with", () => {
+  const local = parseClusterConfig(example, "cluster.yaml");
+  const start = (
+    etcd: MemoryEtcd,
+    localText = example,
+  ): Promise<{ running: Awaited<ReturnType<typeof startingConfig>>; lines: string[] }> => {
+    const lines: string[] = [];
+    return startingConfig({
+      local: parseClusterConfig(localText),
+      localText,
+      client: etcd.asClient(),
+      keys,
+      node: "n1",
+      log: (event, message) => lines.push(`${event}: ${message}`),
+    }).then((running) => ({ running, lines }));
+  };
+
+  it("nothing applied: the local file, revision 0", async () => {
+    const { running, lines } = await start(new MemoryEtcd());
+    expect(running).toEqual({ config: local, revision: 0 });
+    expect(lines).toEqual([
+      "config: no configuration has been applied (pavise config apply): running the local file",
+    ]);
+  });
+
+  it("applied: that revision, with the local file's etcd settings, and a word when the file differs", async () => {
+    const etcd = new MemoryEtcd();
+    const applied = example.replace("priority: 40", "priority: 30");
+    await writeAppliedConfig(etcd.asClient(), keys, record(3, applied), 0);
+    const olderLocal = example.replace(
+      "endpoints: [http://198.18.2.11:2379, http://198.18.2.12:2379, http://198.18.2.13:2379]",
+      "endpoints: [http://198.18.2.11:2379]",
+    );
+    const { running, lines } = await start(etcd, olderLocal);
+    expect(running.revision).toBe(3);
+    expect(running.config.packages.find((p) => p.name === "web")?.priority).toBe(30);
+    expect(running.config.etcd.endpoints).toEqual(["http://198.18.2.11:2379"]);
+    expect(lines).toEqual([
+      "config: running applied revision 3 (2026-09-21T14:13:20.003Z by ops@admin1); the local file differs from it and only gives etcd's endpoints",
+    ]);
+  });
+
+  it("an applied revision without this node, or that does not parse, is not run", async () => {
+    const etcd = new MemoryEtcd();
+    await writeAppliedConfig(etcd.asClient(), keys, record(2, "cluster_name: [oops"), 0);
+    const { running, lines } = await start(etcd);
+    expect(running).toEqual({ config: local, revision: 2 });
+    expect(lines[0]).toMatch(/^problem: applied revision 2 cannot be read by this daemon/);
+  });
+
+  it("etcd does not answer: the local file now, the applied one once the watch delivers it", async () => {
+    const etcd = new MemoryEtcd();
+    etcd.get = () => new Promise(() => undefined);
+    const lines: string[] = [];
+    const running = await startingConfig({
+      local,
+      localText: example,
+      client: etcd.asClient(),
+      keys,
+      node: "n1",
+      log: (event, message) => lines.push(`${event}: ${message}`),
+      timeoutMs: 50,
+    });
+    expect(running).toEqual({ config: local, revision: 0 });
+    expect(lines[0]).toMatch(/cannot read the applied configuration \(etcd did not answer in time\)/);
   });
 });

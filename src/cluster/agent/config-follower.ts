@@ -1,9 +1,9 @@
 /**
  * How a node daemon follows the applied cluster configuration (`pavise config apply`):
  *
- * - At start, the local file only bootstraps: it says where etcd is (endpoints, TLS, prefix).
- *   When a configuration has been applied, the daemon runs that one, and says so when the local
- *   file differs; when etcd cannot be asked yet, it starts with the local file and switches as
+ * - At start, the local file only bootstraps: it says where etcd is (endpoints, TLS, prefix),
+ *   and the daemon keeps connecting that way. When a configuration has been applied, the daemon
+ *   runs that one (with its own etcd settings), and says so when the local file differs; when etcd cannot be asked yet, it starts with the local file and switches as
  *   soon as the watch delivers the applied one.
  * - It watches `<prefix>config`; each newer revision is checked, compared with the one it runs
  *   (config-diff.ts, logged change by change with when it takes effect) and handed to the agent,
@@ -64,7 +64,7 @@ export async function startingConfig(options: {
     log("config", "no configuration has been applied (pavise config apply): running the local file");
     return { config: local, revision: 0 };
   }
-  const taken = takeable(applied, options.node, log);
+  const taken = takeable(applied, options.node, local.etcd, log);
   if (!taken) return { config: local, revision: applied.revision };
   log(
     "config",
@@ -164,7 +164,7 @@ export class ConfigFollower {
 
   private async switchTo(record: AppliedConfig): Promise<void> {
     const { log } = this.options;
-    const next = takeable(record, this.options.node, log);
+    const next = takeable(record, this.options.node, this.running.config.etcd, log);
     if (!next) {
       this.running = { ...this.running, revision: record.revision };
       return;
@@ -208,8 +208,17 @@ export class ConfigFollower {
   }
 }
 
-/** The record's configuration if this node can run it; otherwise logs why not. */
-function takeable(record: AppliedConfig, node: string, log: FollowerLog): ClusterConfig | undefined {
+/**
+ * The record's configuration if this node can run it, with this daemon's own etcd settings (it
+ * reached etcd with them; the applied endpoints are for the operator's commands); otherwise
+ * logs why not.
+ */
+function takeable(
+  record: AppliedConfig,
+  node: string,
+  etcd: ClusterConfig["etcd"],
+  log: FollowerLog,
+): ClusterConfig | undefined {
   let config: ClusterConfig;
   try {
     config = parseClusterConfig(record.text, `applied revision ${record.revision}`);
@@ -227,7 +236,7 @@ function takeable(record: AppliedConfig, node: string, log: FollowerLog): Cluste
     );
     return undefined;
   }
-  return config;
+  return { ...config, etcd };
 }
 
 function describe(err: unknown): string {

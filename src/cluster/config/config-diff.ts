@@ -62,14 +62,18 @@ export function diffClusterConfig(before: ClusterConfig, after: ClusterConfig): 
       hint: `keep etcd.prefix: ${before.etcd.prefix}`,
     });
   }
+  // Each daemon connects with the etcd settings of its own file (it cannot read etcd's new
+  // address from etcd); the applied ones are what the operator's commands use.
+  const daemonsOwnFile =
+    "(each daemon connects with the etcd settings of its local file: change them there too)";
   if (!same(before.etcd.endpoints, after.etcd.endpoints)) {
     add(
       "etcd",
-      `endpoints ${before.etcd.endpoints.join(", ")} → ${after.etcd.endpoints.join(", ")}`,
+      `endpoints ${before.etcd.endpoints.join(", ")} → ${after.etcd.endpoints.join(", ")} ${daemonsOwnFile}`,
       "daemon-restart",
     );
   }
-  if (!same(before.etcd.tls, after.etcd.tls)) add("etcd", "tls changed", "daemon-restart");
+  if (!same(before.etcd.tls, after.etcd.tls)) add("etcd", `tls changed ${daemonsOwnFile}`, "daemon-restart");
 
   const timingKeys: [keyof ClusterConfig["timing"], string][] = [
     ["memberTimeoutMs", "member_timeout"],
