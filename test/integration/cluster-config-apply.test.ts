@@ -345,4 +345,35 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
     watch = undefined;
     expect(overlaps(timeline)).toEqual([]);
   });
+
+  it("two applies at once: one revision each, or one wins and the other is told to apply again", async () => {
+    const current = base({ moreAddresses: [VIP_B], moreServices: ECHO_B_V2 }).replace(
+      "member_timeout: 1s",
+      "member_timeout: 2s",
+    );
+    const [a, b] = await Promise.all([
+      apply(current.replace("count: 3", "count: 4")),
+      apply(current.replace("count: 3", "count: 5")),
+    ]);
+    const outcomes = [a, b].map((r) =>
+      r.code === 0 ? /applied revision (\d+)/.exec(r.stdout)?.[1] : r.stderr,
+    );
+    console.log(`two applies at once: ${JSON.stringify(outcomes)}`);
+    const latest = await pavise(["config", "get", "--config", join(dir, "cluster.yaml"), "--json"]);
+    const record = JSON.parse(latest.stdout) as { revision: number; text: string };
+    if (a.code === 0 && b.code === 0) {
+      // One after the other: revisions 7 and 8, the later one applied.
+      expect(outcomes.map(Number).sort()).toEqual([7, 8]);
+      expect(record.revision).toBe(8);
+      expect(record.text).toBe(readFileSync(Number(outcomes[0]) === 8 ? a.file : b.file, "utf8"));
+    } else {
+      const [won, lost] = a.code === 0 ? [a, b] : [b, a];
+      expect(won.code).toBe(0);
+      expect(lost.code).toBe(1);
+      expect(lost.stderr).toMatch(/CONFIG_APPLY_CONFLICT.*another apply stored revision 7/);
+      expect(lost.stderr).toMatch(/run pavise config apply again/);
+      expect(record.revision).toBe(7);
+      expect(record.text).toBe(readFileSync(won.file, "utf8"));
+    }
+  });
 });
