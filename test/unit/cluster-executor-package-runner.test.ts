@@ -300,4 +300,24 @@ describe("package runner: a configuration applied while it runs (pavise config a
     ]);
     expect(runner.state.kind).toBe("down");
   });
+
+  it("a halt while a change waits for the start: the start stops at once, the old configuration is undone, the new one is kept for the next start", async () => {
+    const d = new SimulatedDrivers();
+    d.hangStartScript = true;
+    const runner = new PackageRunner(pkg(), subnets, d);
+    const starting = runner.start();
+    await Promise.resolve();
+    const next = pkg({ addresses: [{ address: "198.18.1.70", subnet: "public" }], services: [cache] });
+    const change = runner.reconfigure(next, subnets);
+    const halted = await runner.halt();
+    expect(await change).toEqual({ done: [], problems: [] });
+    expect(await starting).toMatchObject({ ok: false });
+    expect(halted.ok).toBe(true);
+    // Nothing of the new configuration was started, and the old one's addresses were removed.
+    expect(d.calls).toEqual(["start script", "remove 198.18.1.51", "remove 198.18.1.50", "halt script"]);
+    d.calls.length = 0;
+    d.hangStartScript = false;
+    await runner.start();
+    expect(d.calls).toEqual(["start script", "add 198.18.1.70", "start cache"]);
+  });
 });

@@ -82,6 +82,10 @@ export class PackageRunner {
   private startScriptRan = false;
   private halting: Promise<HaltResult> | undefined;
   private changing: Promise<ChangeResult> | undefined;
+  /** A halt waits for the change under way: the change must not start anything. */
+  private haltWanted = false;
+  /** A configuration that came while a halt was wanted: taken once the package is down. */
+  private deferred: { pkg: PackageConfig; subnets: readonly SubnetConfig[] } | undefined;
 
   constructor(
     private config: PackageConfig,
@@ -120,8 +124,20 @@ export class PackageRunner {
   }
 
   async halt(): Promise<HaltResult> {
-    // A configuration change under way finishes first: it may be starting a service.
-    if (this.changing) await this.changing;
+    if (this.changing) {
+      // A configuration change under way finishes first (it may be starting a service); one
+      // still waiting for a start is put off until the package is down, and the start stops.
+      this.haltWanted = true;
+      if (this.current.kind === "starting") {
+        this.drivers.log(`halt requested while starting: stopping the start`);
+        this.abort.abort();
+      }
+      try {
+        await this.changing;
+      } finally {
+        this.haltWanted = false;
+      }
+    }
     if (this.current.kind === "down") return { ok: true, ms: 0, problems: [] };
     if (this.current.kind === "halting") {
       return {
@@ -160,6 +176,12 @@ export class PackageRunner {
     if (this.current.kind === "down") {
       this.config = next;
       this.subnets = subnets;
+      return { done: [], problems: [] };
+    }
+    if (this.haltWanted) {
+      // The halt must undo what the old configuration put here: the new one waits for it.
+      this.deferred = { pkg: next, subnets };
+      this.drivers.log("configuration changed while halting: it takes effect at the next start");
       return { done: [], problems: [] };
     }
     const steps = packageChangeSteps(this.config, next, subnets);
@@ -236,6 +258,11 @@ export class PackageRunner {
     this.startScriptRan = false;
     this.abort = new AbortController();
     this.current = { kind: "down" };
+    if (this.deferred) {
+      this.config = this.deferred.pkg;
+      this.subnets = this.deferred.subnets;
+      this.deferred = undefined;
+    }
     const ms = Date.now() - began;
     this.drivers.log(
       problems.length === 0
