@@ -141,6 +141,15 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
     expect(cluster.logged("n2", "config-change", "package api: added")).toBe(true);
     // web was not touched: same single holder.
     expect(await holders(VIP)).toEqual(["n1"]);
+    // pavise status shows the applied packages, even from the older cluster.yaml.
+    const status = await pavise(["status", "--config", join(dir, "cluster.yaml"), "--json"]);
+    const view = JSON.parse(status.stdout) as {
+      packages: { name: string; status: string; nodes: string[] }[];
+    };
+    expect(view.packages.map((p) => [p.name, p.status, p.nodes])).toEqual([
+      ["web", "up", ["n1"]],
+      ["api", "up", ["n2"]],
+    ]);
 
     const got = await pavise(["config", "get", "--config", join(dir, "cluster.yaml")]);
     expect(got.code).toBe(0);
