@@ -63,14 +63,22 @@ export async function daemonCommand(args: string[]): Promise<number> {
     log({ at: Date.now(), node, event, message, ...extra });
   const configClient = new EtcdClient({ endpoints: local.etcd.endpoints, tls: local.etcd.tls });
   const keys = new ClusterKeys(local.etcd.prefix);
-  const running = await startingConfig({ local, localText, client: configClient, keys, node, log: say });
-  const agent = await NodeAgent.start({
-    config: running.config,
-    node: values.node,
-    ...(values["log-dir"] !== undefined ? { logDirectory: values["log-dir"] } : {}),
-    log,
-    guard: { json },
-  });
+  let running: Awaited<ReturnType<typeof startingConfig>>;
+  let agent: NodeAgent;
+  try {
+    running = await startingConfig({ local, localText, client: configClient, keys, node, log: say });
+    agent = await NodeAgent.start({
+      config: running.config,
+      node: values.node,
+      ...(values["log-dir"] !== undefined ? { logDirectory: values["log-dir"] } : {}),
+      log,
+      guard: { json },
+    });
+  } catch (err) {
+    // Its open connections would keep the process from exiting with the error.
+    configClient.close();
+    throw err;
+  }
   const follower = ConfigFollower.start({
     client: configClient,
     keys,
