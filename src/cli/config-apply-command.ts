@@ -150,7 +150,7 @@ export function renderApply(result: ApplyResult): string {
   }
   const { changes, packages, nodes } = result.diff;
   if (changes.length === 0) return `${head}\n  no change in meaning (only the text differs)`;
-  const lines = changes.map((c) => `  ${c.subject}: ${c.what} — ${describeEffect(c.effect)}`);
+  const lines = changes.map((c) => `  ${c.subject}: ${c.what} — ${describeEffect(c.effect, c.subject)}`);
   const counts = (what: string, sets: Record<string, string[]>): string[] => {
     const parts = Object.entries(sets)
       .filter(([, names]) => names.length > 0)

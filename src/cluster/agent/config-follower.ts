@@ -185,11 +185,13 @@ export class ConfigFollower {
     );
     for (const change of diff.changes) {
       const mine = change.subject === `node ${this.options.node}` && change.effect === "daemon-restart";
-      log(
-        "config-change",
-        `${change.subject}: ${change.what} — ${mine ? "this node's daemon uses it from its next start" : describeEffect(change.effect)}`,
-        { revision: record.revision, effect: change.effect },
-      );
+      const when = mine
+        ? "this node's daemon cannot change them while it runs: at its next start"
+        : describeEffect(change.effect, change.subject);
+      log("config-change", `${change.subject}: ${change.what} — ${when}`, {
+        revision: record.revision,
+        effect: change.effect,
+      });
     }
     const results = await this.options.apply(next);
     for (const [pkg, result] of results) {

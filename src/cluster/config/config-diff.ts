@@ -119,11 +119,7 @@ export function diffClusterConfig(before: ClusterConfig, after: ClusterConfig): 
       add(`node ${n.name}`, "added (packages may run there once its daemon joins)", "online");
     } else if (!same(old.interfaces, n.interfaces)) {
       nodes.changed.push(n.name);
-      add(
-        `node ${n.name}`,
-        "interfaces changed (the node's daemon uses them from its next start)",
-        "daemon-restart",
-      );
+      add(`node ${n.name}`, "interfaces changed", "daemon-restart");
     }
   }
   for (const n of before.nodes) {
@@ -239,7 +235,7 @@ function serviceSettingChanges(before: ServiceConfig, after: ServiceConfig): str
 }
 
 /** When each kind of change takes effect, as the summary says it. */
-export function describeEffect(effect: ChangeEffect): string {
+export function describeEffect(effect: ChangeEffect, subject = ""): string {
   switch (effect) {
     case "online":
       return "now";
@@ -248,7 +244,7 @@ export function describeEffect(effect: ChangeEffect): string {
     case "next-start":
       return "at the package's next start";
     case "daemon-restart":
-      return "when each daemon restarts";
+      return subject.startsWith("node ") ? "when its daemon restarts" : "when each daemon restarts";
   }
 }
 
