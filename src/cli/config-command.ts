@@ -5,18 +5,29 @@ import {
 } from "../cluster/config/cluster-config.js";
 import type { ClusterConfig } from "../cluster/config/model.js";
 import { PaviseError } from "../util/errors.js";
+import { configApply, configGet } from "./config-apply-command.js";
 import { makeOutput } from "./output.js";
 import { parseCommandArgs, usageError } from "./usage.js";
 
 export const CONFIG_USAGE = `usage:
   pavise config check FILE [--json]   check a cluster configuration file (cmcheckconf):
-                                      every problem with file:line, key, value and fix`;
+                                      every problem with file:line, key, value and fix
+  pavise config apply FILE [--json]   store FILE as the cluster's next configuration revision
+                                      in etcd (cmapplyconf): refused with every problem when
+                                      invalid; running daemons switch online and change only
+                                      what differs. Prints what changes and when.
+  pavise config get --config FILE [--revision N] [--json]
+                                      the applied configuration, byte for byte (cmgetconf)`;
 
-export function configCommand(args: string[]): number {
+export function configCommand(args: string[]): number | Promise<number> {
   const [sub, ...rest] = args;
   switch (sub) {
     case "check":
       return configCheck(rest);
+    case "apply":
+      return configApply(rest, CONFIG_USAGE);
+    case "get":
+      return configGet(rest, CONFIG_USAGE);
     case undefined:
     case "help":
     case "--help":

@@ -1,5 +1,9 @@
-import { readClusterConfig } from "../cluster/config/cluster-config.js";
+import { parseClusterConfig } from "../cluster/config/cluster-config.js";
 import { type AgentLogLine, NodeAgent } from "../cluster/agent/node-agent.js";
+import { ConfigFollower, startingConfig } from "../cluster/agent/config-follower.js";
+import { EtcdClient } from "../cluster/etcd/client.js";
+import { ClusterKeys } from "../cluster/membership/layout.js";
+import { readConfigText } from "./config-apply.js";
 import { parseCommandArgs, usageError } from "./usage.js";
 
 /** The exit status after a fail-fast (node_fail_fast / service fail_fast): not 0, not 1 or 2. */
@@ -14,7 +18,9 @@ export const DAEMON_USAGE = `usage:
       (its lines are "guard") outlives a daemon killed any other way and removes this node's
       package addresses and kills its services before the node's lease lapses. When a package
       with node_fail_fast, or a service with fail_fast, fails here, the node leaves at once
-      (addresses dropped, services killed, lease revoked) and the daemon exits with status 3.`;
+      (addresses dropped, services killed, lease revoked) and the daemon exits with status 3.
+      FILE gives etcd's endpoints; once a configuration has been applied (pavise config
+      apply), the daemon runs the applied one and follows each new revision online.`;
 
 /** Runs until SIGTERM or SIGINT; resolves with the exit code. */
 export async function daemonCommand(args: string[]): Promise<number> {
@@ -36,7 +42,8 @@ export async function daemonCommand(args: string[]): Promise<number> {
   }
   if (values.config === undefined) throw usageError("daemon needs --config FILE", DAEMON_USAGE);
   if (values.node === undefined) throw usageError("daemon needs --node NAME", DAEMON_USAGE);
-  const config = readClusterConfig(values.config);
+  const localText = readConfigText(values.config);
+  const local = parseClusterConfig(localText, values.config);
   const json = values.json === true;
   const log = (line: AgentLogLine): void => {
     const { at, node, event, message } = line;
@@ -58,13 +65,35 @@ export async function daemonCommand(args: string[]): Promise<number> {
 
   let failedFast: ((reason: string) => void) | undefined;
   const failFast = new Promise<string>((resolve) => (failedFast = resolve));
-  const agent = await NodeAgent.start({
-    config,
-    node: values.node,
-    ...(values["log-dir"] !== undefined ? { logDirectory: values["log-dir"] } : {}),
-    log,
-    guard: { json },
-    onFailFast: (reason) => failedFast?.(reason),
+  const node = values.node;
+  const say = (event: string, message: string, extra: Record<string, unknown> = {}): void =>
+    log({ at: Date.now(), node, event, message, ...extra });
+  const configClient = new EtcdClient({ endpoints: local.etcd.endpoints, tls: local.etcd.tls });
+  const keys = new ClusterKeys(local.etcd.prefix);
+  let running: Awaited<ReturnType<typeof startingConfig>>;
+  let agent: NodeAgent;
+  try {
+    running = await startingConfig({ local, localText, client: configClient, keys, node, log: say });
+    agent = await NodeAgent.start({
+      config: running.config,
+      node: values.node,
+      ...(values["log-dir"] !== undefined ? { logDirectory: values["log-dir"] } : {}),
+      log,
+      guard: { json },
+      onFailFast: (reason) => failedFast?.(reason),
+    });
+  } catch (err) {
+    // Its open connections would keep the process from exiting with the error.
+    configClient.close();
+    throw err;
+  }
+  const follower = ConfigFollower.start({
+    client: configClient,
+    keys,
+    node,
+    running,
+    apply: (next) => agent.applyConfig(next),
+    log: say,
   });
   const signal = await Promise.race([
     new Promise<NodeJS.Signals>((resolve) => {
@@ -78,6 +107,8 @@ export async function daemonCommand(args: string[]): Promise<number> {
     process.exit(FAIL_FAST_EXIT);
   }
   log({ at: Date.now(), node: values.node, event: "signal", message: `${signal}: leaving the cluster` });
+  await follower.stop();
+  configClient.close();
   await agent.leave();
   process.off("SIGTERM", handler);
   process.off("SIGINT", handler);

@@ -3,7 +3,8 @@ import type { NodeIntent } from "../cluster/membership/layout.js";
 import { updateIntent } from "../cluster/operator/intent-store.js";
 import { packagesStrandedByHalt } from "../cluster/operator/node-halt-check.js";
 import { PaviseError } from "../util/errors.js";
-import { connectCluster, etcdProblem } from "./cluster-etcd.js";
+import { etcdProblem } from "./cluster-etcd.js";
+import { connectInForce } from "./config-in-force.js";
 import { runOperatorAction } from "./operator-action.js";
 import { parseOperatorArgs } from "./operator-args.js";
 import { currentOperator } from "./operator-identity.js";
@@ -36,7 +37,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   }
   if (args.node !== undefined) throw usageError("name the node as the argument, not with --node", NODE_USAGE);
   if (args.force && sub === "run") throw usageError("--force is for node halt", NODE_USAGE);
-  const conn = connectCluster(args.config);
+  const conn = await connectInForce(args.config);
   try {
     const node = knownNode(conn.config, args.positionals[0]!, NODE_USAGE);
     const halt = sub === "halt";

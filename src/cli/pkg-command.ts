@@ -9,7 +9,8 @@ import { whyNotEligible } from "../cluster/scheduler/eligibility.js";
 import { buildView } from "../cluster/scheduler/view.js";
 import type { ClusterState } from "../cluster/state.js";
 import { PaviseError } from "../util/errors.js";
-import { type ClusterConnection, connectCluster, etcdProblem } from "./cluster-etcd.js";
+import { type ClusterConnection, etcdProblem } from "./cluster-etcd.js";
+import { connectInForce } from "./config-in-force.js";
 import { runOperatorAction } from "./operator-action.js";
 import { parseOperatorArgs } from "./operator-args.js";
 import { currentOperator } from "./operator-identity.js";
@@ -61,7 +62,7 @@ export async function pkgCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (args.force) throw usageError("--force is for pavise node halt", PKG_USAGE);
-  const conn = connectCluster(args.config);
+  const conn = await connectInForce(args.config);
   try {
     const pkg = knownPackage(conn.config, args.positionals[0]!, PKG_USAGE).name;
     const node = args.node === undefined ? undefined : knownNode(conn.config, args.node, PKG_USAGE);

@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import type { ResourceSetting } from "../cluster/membership/layout.js";
 import { updateIntent } from "../cluster/operator/intent-store.js";
-import { connectCluster } from "./cluster-etcd.js";
+import { connectInForce } from "./config-in-force.js";
 import { runOperatorAction } from "./operator-action.js";
 import { parseOperatorArgs } from "./operator-args.js";
 import { currentOperator } from "./operator-identity.js";
@@ -33,7 +33,7 @@ export async function resourceCommand(argv: string[]): Promise<number> {
   if (status !== "up" && status !== "down") {
     throw usageError(`a resource is set up or down, not '${status}'`, RESOURCE_USAGE);
   }
-  const conn = connectCluster(args.config);
+  const conn = await connectInForce(args.config);
   try {
     const pkg = knownPackage(conn.config, pkgName, RESOURCE_USAGE);
     const resource = knownResource(pkg, resourceName, RESOURCE_USAGE);

@@ -1,5 +1,6 @@
 import { clusterStateFrom, readSnapshot } from "../cluster/agent/cluster-state.js";
 import { connectCluster, etcdProblem } from "./cluster-etcd.js";
+import { configInForce } from "./config-in-force.js";
 import { makeOutput } from "./output.js";
 import { type EtcdMemberAnswer, renderStatus, statusExitCode, statusView } from "./status-render.js";
 import { parseCommandArgs, usageError } from "./usage.js";
@@ -29,9 +30,10 @@ export async function statusCommand(args: string[]): Promise<number> {
     return 0;
   }
   if (values.config === undefined) throw usageError("status needs --config FILE", STATUS_USAGE);
-  const { file, config, client, keys } = connectCluster(values.config);
+  const connection = connectCluster(values.config);
+  const { file, config, client, keys } = connection;
   try {
-    const [snapshot, etcd] = await Promise.all([
+    const [snapshot, etcd, inForce] = await Promise.all([
       readSnapshot(client, keys).catch((err: unknown) => {
         throw etcdProblem(err, file, config);
       }),
@@ -45,8 +47,17 @@ export async function statusCommand(args: string[]): Promise<number> {
           }
         }),
       ),
+      // The packages as the daemons run them: the applied revision, when there is one.
+      configInForce(connection).catch((err: unknown) => {
+        throw etcdProblem(err, file, config);
+      }),
     ]);
-    const view = statusView({ config, state: clusterStateFrom(config, snapshot), snapshot, etcd });
+    const view = statusView({
+      config: inForce.config,
+      state: clusterStateFrom(inForce.config, snapshot),
+      snapshot,
+      etcd,
+    });
     makeOutput(values.json === true).result(view, () =>
       renderStatus(view, { verbose: values.verbose === true }),
     );

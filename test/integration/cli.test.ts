@@ -176,11 +176,11 @@ describe("pavise resource set (CLI)", () => {
 
   it("refuses a resource that its monitor command sets, before talking to etcd", () => {
     const file = join(scratch, "cluster.yaml");
-    // etcd on a lab address nobody serves: the refusal must not need it.
+    // etcd on a closed loopback port: the refusal must not need it.
     writeFileSync(
       file,
       `cluster_name: tres
-etcd: { endpoints: [http://198.18.250.1:2379] }
+etcd: { endpoints: [http://127.0.0.1:9] }
 subnets:
   - { name: public, cidr: 198.18.1.0/24 }
 nodes:

@@ -26,7 +26,13 @@ export interface DaemonClusterFileOptions {
   resources?: string[];
   /** web's halt_script (timeout: Serviceguard's halt_script_timeout), e.g. one that hangs. */
   haltScript?: { command: string; timeout: string };
-  /** The `packages:` entries instead of web (YAML, each line indented by two spaces). */
+  /** web's addresses after VIP (all on public). */
+  moreAddresses?: string[];
+  /** web's services after the first: echoService entries. */
+  moreServices?: string;
+  /** Packages after web: YAML list entries, indented like web. */
+  morePackages?: string;
+  /** The `packages:` entries instead of web and morePackages (YAML, indented by two spaces). */
   packages?: string;
 }
 
@@ -72,14 +78,16 @@ export function daemonClusterFile(lab: Lab, options: DaemonClusterFileOptions): 
   const haltScript = options.haltScript
     ? `    halt_script: { command: "${options.haltScript.command}", timeout: ${options.haltScript.timeout} }\n`
     : "";
+  const addresses = [VIP, ...(options.moreAddresses ?? [])]
+    .map((address) => `      - { address: ${address}, subnet: public }\n`)
+    .join("");
   const packages =
     options.packages ??
     `  - name: web
     node_name: [n1, n2, n3]
     ip_address:
-      - { address: ${VIP}, subnet: public }
-${resources}${haltScript}    services:
-${service}`;
+${addresses}${resources}${haltScript}    services:
+${service}${options.moreServices ?? ""}${options.morePackages ?? ""}`;
   return `cluster_name: ${options.name}
 etcd:
   endpoints: [${endpoints.join(", ")}]

@@ -191,3 +191,133 @@ describe("package runner", () => {
     });
   });
 });
+
+describe("package runner: a configuration applied while it runs (pavise config apply)", () => {
+  const cache = {
+    name: "cache",
+    command: "cache",
+    restarts: 0,
+    restartDelayMs: 0,
+    haltTimeoutMs: 1_000,
+    failFast: false,
+  };
+
+  it("changes only what differs; unchanged services keep running, and the next halt uses the new configuration", async () => {
+    const d = new SimulatedDrivers();
+    const runner = new PackageRunner(pkg(), subnets, d);
+    await runner.start();
+    const handles = [...runner.runningServices()];
+    d.calls.length = 0;
+    const next = pkg({
+      addresses: [
+        { address: "198.18.1.50", subnet: "public" },
+        { address: "198.18.1.52", subnet: "public" },
+      ],
+      services: [...pkg().services, cache],
+    });
+    const changed = await runner.reconfigure(next, subnets);
+    expect(changed).toEqual({
+      done: [
+        "removing address 198.18.1.51/24",
+        "adding address 198.18.1.52/24",
+        "starting service cache (added)",
+      ],
+      problems: [],
+    });
+    expect(d.calls).toEqual(["remove 198.18.1.51", "add 198.18.1.52", "start cache"]);
+    expect(runner.state.kind).toBe("up");
+    // db and http are the very same handles (same processes); cache joined them.
+    expect(runner.runningServices().slice(0, 2)).toEqual(handles);
+    expect(runner.runningServices().map((s) => s.name)).toEqual(["db", "http", "cache"]);
+    d.calls.length = 0;
+    await runner.halt();
+    // Reverse file order, the added service first.
+    expect(d.calls).toEqual([
+      "halt cache",
+      "halt http",
+      "halt db",
+      "remove 198.18.1.52",
+      "remove 198.18.1.50",
+      "halt script",
+    ]);
+  });
+
+  it("a removed service is halted and forgotten; a new command restarts only that service", async () => {
+    const d = new SimulatedDrivers();
+    const runner = new PackageRunner(pkg(), subnets, d);
+    await runner.start();
+    d.calls.length = 0;
+    const [db] = pkg().services;
+    await runner.reconfigure(pkg({ services: [{ ...db!, command: "db --v2" }] }), subnets);
+    expect(d.calls).toEqual(["halt http", "halt db", "start db"]);
+    expect(runner.runningServices().map((s) => s.name)).toEqual(["db"]);
+  });
+
+  it("down, the new configuration is simply used at the next start", async () => {
+    const d = new SimulatedDrivers();
+    const runner = new PackageRunner(pkg(), subnets, d);
+    expect(await runner.reconfigure(pkg({ services: [cache], addresses: [] }), subnets)).toEqual({
+      done: [],
+      problems: [],
+    });
+    expect(d.calls).toEqual([]);
+    await runner.start();
+    expect(d.calls).toEqual(["start script", "start cache"]);
+  });
+
+  it("a step that fails is reported with what to do; the others are still carried out", async () => {
+    const d = new SimulatedDrivers();
+    const runner = new PackageRunner(pkg(), subnets, d);
+    await runner.start();
+    d.failAdd.add("198.18.1.60");
+    const next = pkg({
+      addresses: [...pkg().addresses, { address: "198.18.1.60", subnet: "public" }],
+      services: [...pkg().services, cache],
+    });
+    const changed = await runner.reconfigure(next, subnets);
+    expect(changed.done).toEqual(["starting service cache (added)"]);
+    expect(changed.problems).toMatchObject([
+      { step: "adding address 198.18.1.60/24", message: "no NIC for 198.18.1.60" },
+    ]);
+  });
+
+  it("a halt asked for during a change waits for it, so no service it starts is left behind", async () => {
+    const d = new SimulatedDrivers();
+    const runner = new PackageRunner(pkg(), subnets, d);
+    await runner.start();
+    d.calls.length = 0;
+    const change = runner.reconfigure(pkg({ services: [...pkg().services, cache] }), subnets);
+    const halted = runner.halt();
+    await Promise.all([change, halted]);
+    expect(d.calls).toEqual([
+      "start cache",
+      "halt cache",
+      "halt http",
+      "halt db",
+      "remove 198.18.1.51",
+      "remove 198.18.1.50",
+      "halt script",
+    ]);
+    expect(runner.state.kind).toBe("down");
+  });
+
+  it("a halt while a change waits for the start: the start stops at once, the old configuration is undone, the new one is kept for the next start", async () => {
+    const d = new SimulatedDrivers();
+    d.hangStartScript = true;
+    const runner = new PackageRunner(pkg(), subnets, d);
+    const starting = runner.start();
+    await Promise.resolve();
+    const next = pkg({ addresses: [{ address: "198.18.1.70", subnet: "public" }], services: [cache] });
+    const change = runner.reconfigure(next, subnets);
+    const halted = await runner.halt();
+    expect(await change).toEqual({ done: [], problems: [] });
+    expect(await starting).toMatchObject({ ok: false });
+    expect(halted.ok).toBe(true);
+    // Nothing of the new configuration was started, and the old one's addresses were removed.
+    expect(d.calls).toEqual(["start script", "remove 198.18.1.51", "remove 198.18.1.50", "halt script"]);
+    d.calls.length = 0;
+    d.hangStartScript = false;
+    await runner.start();
+    expect(d.calls).toEqual(["start script", "add 198.18.1.70", "start cache"]);
+  });
+});

@@ -109,3 +109,40 @@ describe("ResourceMonitors with real commands", () => {
     expect(seen.changes).toEqual(["sfp down: monitor did not finish within 150 ms"]);
   });
 });
+
+describe("ResourceMonitors.reconfigure (pavise config apply)", () => {
+  it("keeps the status of a resource still configured, checks its new command, and drops removed ones", async () => {
+    const changes: string[] = [];
+    const monitors = new ResourceMonitors([sfp("exit 1", 100)], {
+      node: "n1",
+      onChange: (name, status) => changes.push(`${name} ${status}`),
+    });
+    try {
+      monitors.start();
+      await until(
+        "sfp down",
+        () => Promise.resolve(monitors.statuses().sfp),
+        (s) => s === "down",
+        5000,
+      );
+      monitors.reconfigure([
+        sfp("exit 0", 100),
+        { name: "disk", command: "exit 1", intervalMs: 100, initial: "up" },
+      ]);
+      expect(monitors.statuses()).toEqual({ sfp: "down", disk: "up" });
+      await until(
+        "sfp up, disk down",
+        () => Promise.resolve(monitors.statuses()),
+        (s) => s.sfp === "up" && s.disk === "down",
+        5000,
+      );
+      monitors.reconfigure([]);
+      expect(monitors.statuses()).toEqual({});
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(monitors.statuses()).toEqual({});
+      expect(changes).toEqual(["sfp down", "sfp up", "disk down"]);
+    } finally {
+      monitors.stop();
+    }
+  });
+});

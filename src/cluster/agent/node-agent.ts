@@ -34,6 +34,7 @@ import { EtcdClient } from "../etcd/client.js";
 import type { EtcdWatch } from "../etcd/watch.js";
 import { NODE_OWNER } from "../executor/address-placement.js";
 import { type ExecutorEvent, NodeExecutor } from "../executor/node-executor.js";
+import type { ChangeResult } from "../executor/package-runner.js";
 import { DaemonGuard } from "../guard/daemon-guard.js";
 import { guardHolding } from "../guard/guard-holding.js";
 import type { FenceEvent } from "../membership/fence-guard.js";
@@ -113,7 +114,7 @@ export class NodeAgent {
   private refreshing: Promise<void> | undefined;
   private dirty = false;
   private joining: Promise<void> | undefined;
-  private readonly exclusive: Map<string, boolean>;
+  private exclusive: Map<string, boolean>;
   private guard: DaemonGuard | undefined;
   private readonly monitors: ResourceMonitors;
   private failingFast = false;
@@ -162,7 +163,8 @@ export class NodeAgent {
       ...(options.logDirectory !== undefined ? { logDirectory: options.logDirectory } : {}),
       onEvent: (event) => sink.agent?.onExecutorEvent(event),
     });
-    const agent = new NodeAgent(options, executor);
+    // A copy: the configuration changes when one is applied (applyConfig).
+    const agent = new NodeAgent({ ...options }, executor);
     agent.guard = guard;
     sink.agent = agent;
     for (const message of problems) agent.log("problem", message);
@@ -197,6 +199,23 @@ export class NodeAgent {
 
   get isLeader(): boolean {
     return this.leader;
+  }
+
+  /**
+   * Switches to a new cluster configuration (pavise config apply, config-follower.ts): the
+   * leader schedules with it from the next round, and this node changes only what differs for
+   * the packages it runs (the executor). Resolves with what each package here did.
+   */
+  async applyConfig(next: ClusterConfig): Promise<Map<string, ChangeResult>> {
+    this.options.config = next;
+    this.exclusive = new Map(next.packages.map((p) => [p.name, p.type === "failover"]));
+    this.monitors.reconfigure(monitoredResources(next, this.options.node));
+    // The guardian hears of new addresses before they are added (it is written ahead).
+    this.updateGuard();
+    const results = await this.executor.reconfigure(next);
+    this.updateGuard();
+    this.kick();
+    return results;
   }
 
   /**
@@ -398,11 +417,12 @@ export class NodeAgent {
       held.map((a) => this.executor.addresses.remove(a.owner, a.address).catch(() => undefined)),
     );
     await Promise.all(
-      this.options.config.packages
-        .filter((p) => this.localState(p.name) !== "down")
+      this.executor
+        .packageNames()
+        .filter((p) => this.localState(p) !== "down")
         .map(async (p) => {
-          const result = await this.executor.haltPackage(p.name).catch(() => undefined);
-          if (result) this.log("halted", `package ${p.name} (${result.ms} ms)`, { package: p.name });
+          const result = await this.executor.haltPackage(p).catch(() => undefined);
+          if (result) this.log("halted", `package ${p} (${result.ms} ms)`, { package: p });
         }),
     );
     this.updateGuard();
@@ -430,7 +450,7 @@ export class NodeAgent {
   /** Tells the guardian what this node holds now (written ahead for packages being started). */
   private updateGuard(): void {
     if (!this.guard) return;
-    const packages = this.options.config.packages.map((p) => p.name);
+    const packages = this.executor.packageNames();
     this.guard.hold(
       guardHolding({
         config: this.options.config,
@@ -691,7 +711,7 @@ export class NodeAgent {
     return (
       this.busy.size === 0 &&
       (this.owned?.packages.length ?? 0) === 0 &&
-      this.options.config.packages.every((p) => this.localState(p.name) === "down")
+      this.executor.packageNames().every((p) => this.localState(p) === "down")
     );
   }
 
@@ -712,7 +732,7 @@ export class NodeAgent {
       if (r.status === "up" && owners[r.package]?.includes(r.node)) (upOn[r.package] ??= []).push(r.node);
     }
     const local: Record<string, LocalState> = {};
-    for (const p of this.options.config.packages) local[p.name] = this.localState(p.name);
+    for (const p of this.executor.packageNames()) local[p] = this.localState(p);
     const steps = reconcile({
       node: this.options.node,
       packages: this.options.config.packages.map((p) => ({

@@ -63,10 +63,12 @@ export class ResourceMonitors {
   private readonly statusByName = new Map<string, ResourceStatus>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private stopped = false;
+  /** Bumped by reconfigure: checks of an earlier configuration end without a next one. */
+  private generation = 0;
   private readonly run: CheckRunner;
 
   constructor(
-    private readonly resources: readonly MonitoredResource[],
+    private resources: readonly MonitoredResource[],
     private readonly options: ResourceMonitorsOptions,
   ) {
     for (const r of resources) this.statusByName.set(r.name, r.initial);
@@ -76,7 +78,22 @@ export class ResourceMonitors {
 
   /** Checks every resource now, then every interval (a check never overlaps its previous one). */
   start(): void {
-    for (const resource of this.resources) void this.check(resource);
+    for (const resource of this.resources) void this.check(resource, this.generation);
+  }
+
+  /**
+   * Follows a new configuration (pavise config apply): a resource still there keeps its status
+   * and is checked again at once with its new command; a new one starts from its initial status.
+   */
+  reconfigure(resources: readonly MonitoredResource[]): void {
+    this.generation++;
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    const before = new Map(this.statusByName);
+    this.statusByName.clear();
+    for (const r of resources) this.statusByName.set(r.name, before.get(r.name) ?? r.initial);
+    this.resources = resources;
+    if (!this.stopped) this.start();
   }
 
   stop(): void {
@@ -90,20 +107,20 @@ export class ResourceMonitors {
     return Object.fromEntries(this.statusByName);
   }
 
-  private async check(resource: MonitoredResource): Promise<void> {
-    if (this.stopped) return;
+  private async check(resource: MonitoredResource, generation: number): Promise<void> {
+    if (this.stopped || generation !== this.generation) return;
     const result = await this.run(resource, {
       PAVISE_NODE: this.options.node,
       PAVISE_RESOURCE: resource.name,
     }).catch((err: unknown): CheckResult => ({ status: "down", detail: `not run: ${String(err)}` }));
-    if (this.stopped) return;
+    if (this.stopped || generation !== this.generation) return;
     if (this.statusByName.get(resource.name) !== result.status) {
       this.statusByName.set(resource.name, result.status);
       this.options.onChange(resource.name, result.status, result.detail);
     }
     this.timers.set(
       resource.name,
-      setTimeout(() => void this.check(resource), resource.intervalMs),
+      setTimeout(() => void this.check(resource, generation), resource.intervalMs),
     );
   }
 }

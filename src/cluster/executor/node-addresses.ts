@@ -85,7 +85,7 @@ export class NodeAddresses {
   private lastLinkChangeAt = 0;
   private stopped = false;
 
-  private constructor(private readonly options: NodeAddressesOptions) {
+  private constructor(private options: NodeAddressesOptions) {
     this.arp = new GratuitousArp(options.ns, (f) =>
       this.problem(`gratuitous ARP for ${f.address} on ${f.nic} failed: ${f.message}`),
     );
@@ -198,6 +198,14 @@ export class NodeAddresses {
         await this.announceOne(entry.owner, entry.nic, entry.address);
       }
     });
+  }
+
+  /**
+   * A new cluster configuration (pavise config apply): gratuitous ARP settings and subnets
+   * are used from the next address on. Addresses already held keep their prefix length.
+   */
+  reconfigure(next: { subnets: readonly SubnetConfig[]; arp: ArpConfig }): void {
+    this.options = { ...this.options, subnets: next.subnets, arp: next.arp };
   }
 
   /** Stops watching links and announcing; the addresses stay where they are. */

@@ -15,7 +15,13 @@ import { type AddressEvent, NodeAddresses } from "./node-addresses.js";
 import { CURRENT_NAMESPACE, type NodeNamespace } from "./node-namespace.js";
 import { realPackageDrivers } from "./package-drivers.js";
 import { DEFAULT_LOG_DIRECTORY, PackageLog, packageLogPath } from "./package-log.js";
-import { type HaltResult, type PackageEvent, PackageRunner, type StartResult } from "./package-runner.js";
+import {
+  type ChangeResult,
+  type HaltResult,
+  type PackageEvent,
+  PackageRunner,
+  type StartResult,
+} from "./package-runner.js";
 import type { FlapDetection } from "./service-supervision.js";
 import type { ServiceSupervisor } from "./service-supervisor.js";
 
@@ -41,11 +47,15 @@ export class NodeExecutor {
   private readonly logs = new Map<string, PackageLog>();
   private readonly supervisorsByPackage = new Map<string, ServiceSupervisor[]>();
   private addressesOrUndefined: NodeAddresses | undefined;
+  /** The configuration in force: the one started with, then each one applied (reconfigure). */
+  private config: NodeExecutorOptions["config"];
 
   private constructor(
     private readonly options: NodeExecutorOptions,
     private readonly node: NodeConfig,
-  ) {}
+  ) {
+    this.config = options.config;
+  }
 
   static async start(options: NodeExecutorOptions): Promise<NodeExecutor> {
     const node = options.config.nodes.find((n) => n.name === options.nodeName);
@@ -96,7 +106,7 @@ export class NodeExecutor {
       const log = this.logFor(packageName);
       runner = new PackageRunner(
         pkg,
-        this.options.config.subnets,
+        this.config.subnets,
         realPackageDrivers({
           ns: this.ns,
           packageName,
@@ -127,6 +137,32 @@ export class NodeExecutor {
     return this.runner(packageName).halt();
   }
 
+  /** Packages this executor knows: the configured ones and any it ran that are no longer. */
+  packageNames(): string[] {
+    const configured = this.config.packages.map((p) => p.name);
+    return [...configured, ...[...this.runners.keys()].filter((name) => !configured.includes(name))];
+  }
+
+  /**
+   * Takes a new cluster configuration (pavise config apply). Gratuitous ARP settings and new
+   * subnets apply at once; each package that runs here changes only what differs (its runner
+   * does: package-change-steps.ts); a package no longer configured keeps its old configuration
+   * until it is halted (the daemon halts it). This node's own interfaces are not changed here:
+   * they are read when the daemon starts.
+   */
+  async reconfigure(next: NodeExecutorOptions["config"]): Promise<Map<string, ChangeResult>> {
+    this.config = next;
+    this.addresses.reconfigure({ subnets: next.subnets, arp: next.arp });
+    const results = new Map<string, ChangeResult>();
+    await Promise.all(
+      [...this.runners].map(async ([name, runner]) => {
+        const pkg = next.packages.find((p) => p.name === name);
+        if (pkg) results.set(name, await runner.reconfigure(pkg, next.subnets));
+      }),
+    );
+    return results;
+  }
+
   /** Stops watching links and closes the logs; packages keep running as they are. */
   async stop(): Promise<void> {
     await this.addressesOrUndefined?.stop();
@@ -135,13 +171,14 @@ export class NodeExecutor {
   }
 
   private packageConfig(name: string): PackageConfig {
-    const pkg = this.options.config.packages.find((p) => p.name === name);
+    // A package removed from the configuration while it ran keeps its runner until halted.
+    const pkg = this.config.packages.find((p) => p.name === name) ?? this.runners.get(name)?.pkg;
     if (!pkg) {
       throw new PaviseError(
         "EXECUTOR_UNKNOWN_PACKAGE",
         `package ${name} is not in the cluster configuration`,
         {
-          hint: `packages are: ${this.options.config.packages.map((p) => p.name).join(", ") || "(none)"}`,
+          hint: `packages are: ${this.config.packages.map((p) => p.name).join(", ") || "(none)"}`,
         },
       );
     }

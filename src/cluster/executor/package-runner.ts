@@ -16,6 +16,7 @@ import {
   type PlacedAddress,
   startSteps,
 } from "./package-steps.js";
+import { describeChangeStep, type PackageChangeStep, packageChangeSteps } from "./package-change-steps.js";
 import { describeScriptOutcome, type ScriptKind, type ScriptOutcome } from "./script-runner.js";
 import type { ScriptConfig } from "../config/model.js";
 import type { ServiceEvent } from "./service-supervision.js";
@@ -54,6 +55,13 @@ export interface StepProblem {
   hint: string;
 }
 
+/** What a configuration change did to a package that runs here (reconfigure). */
+export interface ChangeResult {
+  /** The steps carried out, as package-change-steps.ts names them. */
+  done: string[];
+  problems: StepProblem[];
+}
+
 export type StartResult = { ok: true; ms: number } | { ok: false; problem: StepProblem };
 export interface HaltResult {
   ok: boolean;
@@ -75,13 +83,24 @@ export class PackageRunner {
   private starting: Promise<StartResult> | undefined;
   private abort = new AbortController();
   private startScriptRan = false;
+  private halting: Promise<HaltResult> | undefined;
+  private changing: Promise<ChangeResult> | undefined;
+  /** A halt waits for the change under way: the change must not start anything. */
+  private haltWanted = false;
+  /** A configuration that came while a halt was wanted: taken once the package is down. */
+  private deferred: { pkg: PackageConfig; subnets: readonly SubnetConfig[] } | undefined;
 
   constructor(
-    readonly pkg: PackageConfig,
-    private readonly subnets: readonly SubnetConfig[],
+    private config: PackageConfig,
+    private subnets: readonly SubnetConfig[],
     private readonly drivers: PackageDrivers,
     private readonly onEvent: (event: PackageEvent) => void = () => undefined,
   ) {}
+
+  /** The package's configuration: the one it was started with, or the last one applied online. */
+  get pkg(): PackageConfig {
+    return this.config;
+  }
 
   get state(): PackageRunState {
     return this.current;
@@ -108,6 +127,20 @@ export class PackageRunner {
   }
 
   async halt(): Promise<HaltResult> {
+    if (this.changing) {
+      // A configuration change under way finishes first (it may be starting a service); one
+      // still waiting for a start is put off until the package is down, and the start stops.
+      this.haltWanted = true;
+      if (this.current.kind === "starting") {
+        this.drivers.log(`halt requested while starting: stopping the start`);
+        this.abort.abort();
+      }
+      try {
+        await this.changing;
+      } finally {
+        this.haltWanted = false;
+      }
+    }
     if (this.current.kind === "down") return { ok: true, ms: 0, problems: [] };
     if (this.current.kind === "halting") {
       return {
@@ -116,6 +149,97 @@ export class PackageRunner {
         problems: [{ step: "halt", message: "a halt is already running", hint: "wait for it" }],
       };
     }
+    this.halting = this.runHalt();
+    try {
+      return await this.halting;
+    } finally {
+      this.halting = undefined;
+    }
+  }
+
+  /**
+   * Takes a new configuration of the package (pavise config apply). Down here, it is simply
+   * used from the next start. Running (or failed: what it holds must still go at its halt), only
+   * what differs is changed now (package-change-steps.ts): unchanged services keep running.
+   * A start or halt under way finishes first; a halt waits for the change.
+   */
+  async reconfigure(next: PackageConfig, subnets: readonly SubnetConfig[]): Promise<ChangeResult> {
+    while (this.changing) await this.changing;
+    this.changing = this.runChange(next, subnets);
+    try {
+      return await this.changing;
+    } finally {
+      this.changing = undefined;
+    }
+  }
+
+  private async runChange(next: PackageConfig, subnets: readonly SubnetConfig[]): Promise<ChangeResult> {
+    if (this.starting && this.current.kind === "starting") await this.starting;
+    if (this.halting) await this.halting;
+    if (this.current.kind === "down") {
+      this.config = next;
+      this.subnets = subnets;
+      return { done: [], problems: [] };
+    }
+    if (this.haltWanted) {
+      // The halt must undo what the old configuration put here: the new one waits for it.
+      this.deferred = { pkg: next, subnets };
+      this.drivers.log("configuration changed while halting: it takes effect at the next start");
+      return { done: [], problems: [] };
+    }
+    const steps = packageChangeSteps(this.config, next, subnets);
+    this.config = next;
+    this.subnets = subnets;
+    const done: string[] = [];
+    const problems: StepProblem[] = [];
+    if (steps.length > 0)
+      this.drivers.log(`configuration changed: ${steps.map(describeChangeStep).join("; ")}`);
+    for (const step of steps) {
+      const problem = await this.changeStep(step);
+      if (problem) {
+        problems.push(problem);
+        this.drivers.log(`${problem.step} failed: ${problem.message} — ${problem.hint}`);
+      } else {
+        done.push(describeChangeStep(step));
+      }
+    }
+    return { done, problems };
+  }
+
+  private async changeStep(step: PackageChangeStep): Promise<StepProblem | undefined> {
+    try {
+      switch (step.kind) {
+        case "halt-service": {
+          const handle = this.services.find((h) => h.name === step.service.name);
+          this.services = this.services.filter((h) => h !== handle);
+          if (handle) await handle.halt();
+          return undefined;
+        }
+        case "remove-address":
+          await this.drivers.removeAddress(step.address);
+          return undefined;
+        case "add-address":
+          await this.drivers.addAddress(step.address);
+          return undefined;
+        case "start-service": {
+          const service = step.service;
+          const handle = await this.drivers.startService(service, (event) =>
+            this.onServiceEvent(service, event),
+          );
+          this.services.push(handle);
+          return undefined;
+        }
+      }
+    } catch (err) {
+      return {
+        step: describeChangeStep(step),
+        message: (err as Error).message,
+        hint: errorHint(err, this.config.name),
+      };
+    }
+  }
+
+  private async runHalt(): Promise<HaltResult> {
     const began = Date.now();
     if (this.current.kind === "starting") {
       this.drivers.log(`halt requested while starting: stopping the start`);
@@ -137,6 +261,11 @@ export class PackageRunner {
     this.startScriptRan = false;
     this.abort = new AbortController();
     this.current = { kind: "down" };
+    if (this.deferred) {
+      this.config = this.deferred.pkg;
+      this.subnets = this.deferred.subnets;
+      this.deferred = undefined;
+    }
     const ms = Date.now() - began;
     this.drivers.log(
       problems.length === 0

@@ -2,7 +2,9 @@
  * Every key Pavise keeps in etcd, in one place. All live under the cluster's prefix
  * (etcd.prefix, by default "/pavise/<cluster name>/"; it ends with "/"):
  *
- *   <prefix>config                    the applied cluster configuration (pavise config apply)
+ *   <prefix>config                    the applied cluster configuration (pavise config apply):
+ *                                     JSON AppliedConfig (src/cluster/config/applied-config.ts)
+ *   <prefix>config-history/<n>        every applied revision, n zero-padded (config get --revision)
  *   <prefix>nodes/<node>              JSON NodeRecord, bound to the node's lease: present while
  *                                     the node is a member; gone ≈TTL after it fails
  *   <prefix>owners/<package>/<node>   the node owns the package (may start it, runs it), bound to
@@ -137,6 +139,13 @@ export class ClusterKeys {
 
   get config(): string {
     return `${this.prefix}config`;
+  }
+
+  /** Applied revision n of the configuration (kept for `pavise config get --revision`). */
+  configRevision(n: number): string {
+    if (!Number.isSafeInteger(n) || n < 1)
+      throw new TypeError(`configuration revision ${n} must be 1 or more`);
+    return `${this.prefix}config-history/${String(n).padStart(10, "0")}`;
   }
 
   get nodesPrefix(): string {
