@@ -200,7 +200,8 @@ function stateRefusals(
   const problems: ClusterConfigProblem[] = [];
   for (const node of diff.nodes.removed) {
     const record = snapshot.nodes[node];
-    if (!record) continue;
+    // A key bound to no lease is what a node that left on purpose leaves behind: not a member.
+    if (!record || record.lease === "0") continue;
     problems.push({
       key: "nodes",
       value: node,

@@ -50,6 +50,14 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
   let lab: Lab;
   let dir: string;
   let cluster: DaemonCluster;
+  /** A daemon's log line that follows what a test can already see (an address, a PID). */
+  const loggedSoon = (node: string, event: string, message: string): Promise<boolean> =>
+    until(
+      `${node} to log ${event}: ${message}`,
+      () => Promise.resolve(cluster.logged(node, event, message)),
+      (yes) => yes,
+      5_000,
+    );
   let watch: AddressWatch | undefined;
   const base = (more: Partial<DaemonClusterFileOptions> = {}): string =>
     daemonClusterFile(lab, { name: LAB, service: { echoPort: WEB_PORT }, ...more });
@@ -178,7 +186,7 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
     expect(await echoPids(lab, "n1", WEB_PORT)).toEqual([pidBefore]);
     expect(await echoPids(lab, "n2", API_PORT)).toEqual([apiPidBefore]);
     expect(await holders(VIP)).toEqual(["n1"]);
-    expect(cluster.logged("n1", "config-applied", `package web: adding address ${VIP_B}/24`)).toBe(true);
+    await loggedSoon("n1", "config-applied", `package web: adding address ${VIP_B}/24`);
   });
 
   it("a service added starts alone: the others keep their PIDs", async () => {
@@ -227,13 +235,12 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
     );
     expect(readFileSync(`/proc/${newPid}/environ`, "utf8").split("\0")).toContain("PAVISE_ECHO=v2");
     expect(await echoPids(lab, "n1", WEB_PORT)).toEqual([pidBefore]);
-    expect(
-      cluster.logged(
-        "n1",
-        "config-applied",
-        "package web: halting service echo-b (changed); starting service echo-b (changed)",
-      ),
-    ).toBe(true);
+    // The daemon logs the change once the restart is done: the new PID can be seen before that.
+    await loggedSoon(
+      "n1",
+      "config-applied",
+      "package web: halting service echo-b (changed); starting service echo-b (changed)",
+    );
   });
 
   it("a package removed is halted where it ran: its address and service are gone", async () => {

@@ -17,6 +17,7 @@ import {
   etcdLeaderAwayFrom,
   liveOverlaps,
 } from "../support/daemon-cluster.js";
+import { clusterEvents, statusView } from "../support/cluster-observe.js";
 import { freshLab, testLabSpec } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
 
@@ -173,6 +174,11 @@ describe.skipIf(!root)("pavise daemon on three lab nodes", () => {
       (gone) => gone,
       10_000,
     );
+    // bug-left-node-shown-failed: a node that left on purpose is halted, not failed.
+    const view = await statusView(lab, "n3", join(dir, "cluster.yaml"));
+    expect(view.nodes.find((n) => n.name === "n2")?.status).toBe("halted");
+    const events = await clusterEvents(lab, "n3", join(dir, "cluster.yaml"));
+    expect(events.filter((e) => e.kind === "node-failed" && e.subject === "n2")).toEqual([]);
   });
 
   it("a node cut off from etcd fences: it drops web's address before another node adds it", async () => {

@@ -41,7 +41,7 @@ import type { FenceEvent } from "../membership/fence-guard.js";
 import { campaign, writePlacements } from "../membership/leader.js";
 import { ClusterKeys, type PackageReport } from "../membership/layout.js";
 import { MemberSession } from "../membership/member-session.js";
-import { appendEvent, publishNode, withdrawNode } from "../membership/node-registry.js";
+import { appendEvent, publishNode, retireNode } from "../membership/node-registry.js";
 import { updateIntent } from "../operator/intent-store.js";
 import type { PackageIntent } from "../membership/layout.js";
 import { schedule } from "../scheduler/scheduler.js";
@@ -118,6 +118,9 @@ export class NodeAgent {
   private guard: DaemonGuard | undefined;
   private readonly monitors: ResourceMonitors;
   private failingFast = false;
+  /** When the current session began: a leader this fresh waits for the others (lead). */
+  private joinedAt = 0;
+  private reformationNoted = false;
 
   private constructor(
     private readonly options: NodeAgentOptions,
@@ -238,9 +241,12 @@ export class NodeAgent {
     this.session = undefined;
     this.owned = undefined;
     if (session) {
-      await withdrawNode(this.client, this.keys, { name: this.options.node, lease: session.lease.id }).catch(
-        () => false,
-      );
+      await retireNode(
+        this.client,
+        this.keys,
+        { name: this.options.node, lease: session.lease.id },
+        { ...this.record(), since: Date.now() },
+      ).catch(() => false);
       await session
         .end({ revoke: true })
         .catch((err: unknown) => this.log("problem", `revoke: ${describe(err)}`));
@@ -303,6 +309,8 @@ export class NodeAgent {
         if (fencedEarly) owned.fence();
         this.session = session;
         this.owned = owned;
+        this.joinedAt = Date.now();
+        this.reformationNoted = false;
         this.log("joined", `lease ${session.lease.id}`);
         // A resource or subnet that changed while joining was not in the record joined with.
         if (JSON.stringify(this.record()) !== joinedWith) {
@@ -615,6 +623,7 @@ export class NodeAgent {
     const session = this.session;
     if (!session || !session.mayAct()) return undefined;
     const state = clusterStateFrom(this.options.config, snapshot);
+    if (this.awaitingReformation(state)) return undefined;
     this.reportNodeChanges(state.nodes);
     this.clearFulfilledRequests(state);
     const plan = schedule(this.options.config, state, Date.now());
@@ -639,6 +648,31 @@ export class NodeAgent {
       });
     }
     return plan.placements;
+  }
+
+  /**
+   * A leader that has itself only just joined (a cold start, or every node rejoining after etcd
+   * lost quorum and they all fenced) does not know yet whether a node without a key failed or is
+   * on its way: it waits up to member_timeout from its own join, or until every node is there,
+   * before it schedules (Serviceguard too waits for the nodes when a cluster forms). Meanwhile
+   * the placements written before stay, and nodes run what they hold. A leader that has been a
+   * member longer than that — the failover case — schedules at once.
+   */
+  private awaitingReformation(state: ClusterState): boolean {
+    const waitUntil = this.joinedAt + this.options.config.timing.memberTimeoutMs;
+    const absent = Object.values(state.nodes)
+      .filter((n) => n.status === "failed")
+      .map((n) => n.name);
+    if (absent.length === 0 || Date.now() >= waitUntil) return false;
+    if (!this.reformationNoted) {
+      this.reformationNoted = true;
+      this.log(
+        "forming",
+        `waiting up to ${waitUntil - Date.now()} ms for ${absent.join(", ")} to join before scheduling`,
+      );
+    }
+    setTimeout(() => this.kick(), waitUntil - Date.now() + 5);
+    return true;
   }
 
   /**

@@ -6,7 +6,10 @@
  *                                     JSON AppliedConfig (src/cluster/config/applied-config.ts)
  *   <prefix>config-history/<n>        every applied revision, n zero-padded (config get --revision)
  *   <prefix>nodes/<node>              JSON NodeRecord, bound to the node's lease: present while
- *                                     the node is a member; gone ≈TTL after it fails
+ *                                     the node is a member; gone ≈TTL after it fails. A node
+ *                                     that leaves on purpose (SIGTERM) rewrites it bound to no
+ *                                     lease with status "halted" (node-registry.ts retireNode),
+ *                                     so it shows halted, not failed, until it joins again
  *   <prefix>owners/<package>/<node>   the node owns the package (may start it, runs it), bound to
  *                                     that node's lease, so ownership dies with its owner. A
  *                                     failover package has at most one key under

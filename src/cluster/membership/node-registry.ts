@@ -30,6 +30,32 @@ export async function withdrawNode(
   return result.succeeded;
 }
 
+/**
+ * Leaves on purpose (SIGTERM, cmhaltnode): my node key, if still bound to my lease, becomes a
+ * key bound to no lease that says "halted", so the cluster shows the node halted rather than
+ * failed once the lease is revoked; joining again overwrites it with a lease-bound key.
+ */
+export async function retireNode(
+  client: EtcdClient,
+  keys: ClusterKeys,
+  me: { name: string; lease: string },
+  record: Record<string, unknown>,
+): Promise<boolean> {
+  const key = keys.node(me.name);
+  const result = await client.txn({
+    compare: [{ key, target: "lease", op: "==", value: me.lease }],
+    success: [
+      {
+        op: "put",
+        key,
+        value: JSON.stringify({ ...record, name: me.name, status: "halted", left: Date.now() }),
+      },
+    ],
+    failure: [],
+  });
+  return result.succeeded;
+}
+
 export async function readNodes(
   client: EtcdClient,
   keys: ClusterKeys,
