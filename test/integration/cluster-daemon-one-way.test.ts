@@ -14,9 +14,9 @@ import {
   daemonClusterFile,
   echoPids,
   etcdLeaderAwayFrom,
-  sampleArpAnswers,
   watchNodeAddresses,
 } from "../support/daemon-cluster.js";
+import { sampleArp } from "../support/cluster-observe.js";
 import { freshLab, testLabSpec } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
 
@@ -91,7 +91,7 @@ describe.skipIf(!root)("pavise daemon, one-way loss on the owner's heartbeat LAN
     const etcdLeader = await etcdLeaderAwayFrom(lab, owner);
     const joinsBefore = joins(owner);
     watch = await watchNodeAddresses(lab);
-    const arp = sampleArpAnswers(lab);
+    const arp = sampleArp(lab, [VIP]);
     const traffic = await startTraffic(lab.runtime, {
       from: "c1",
       to: VIP,
@@ -114,7 +114,7 @@ describe.skipIf(!root)("pavise daemon, one-way loss on the owner's heartbeat LAN
     const servedAfter = Date.now() - cutAt;
     await sleep(1000);
     const report = await traffic.stop();
-    const samples = await arp.stop();
+    const samples = (await arp.stop()).get(VIP)!;
     const timeline = await watch.stop();
     watch = undefined;
 

@@ -14,9 +14,9 @@ import {
   daemonClusterFile,
   echoPids,
   etcdLeaderAwayFrom,
-  sampleArpAnswers,
   watchNodeAddresses,
 } from "../support/daemon-cluster.js";
+import { sampleArp } from "../support/cluster-observe.js";
 import { freshLab, testLabSpec } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
 
@@ -112,7 +112,7 @@ describe.skipIf(!root)("pavise daemon while etcd has lost quorum", () => {
     // The leader on n2 or n3, so that freezing both leaves n1's member without one at once.
     const etcdLeader = await etcdLeaderAwayFrom(lab, "n1");
     watch = await watchNodeAddresses(lab);
-    const arp = sampleArpAnswers(lab);
+    const arp = sampleArp(lab, [VIP]);
     const traffic = await startTraffic(lab.runtime, {
       from: "c1",
       to: VIP,
@@ -160,7 +160,7 @@ describe.skipIf(!root)("pavise daemon while etcd has lost quorum", () => {
     const servedAfter = Date.now() - backAt;
     await sleep(1500);
     const report = await traffic.stop();
-    const samples = await arp.stop();
+    const samples = (await arp.stop()).get(VIP)!;
     const timeline = await watch.stop();
     watch = undefined;
 

@@ -16,9 +16,9 @@ import {
   daemonClusterFile,
   echoPids,
   processGone,
-  sampleArpAnswers,
   watchNodeAddresses,
 } from "../support/daemon-cluster.js";
+import { sampleArp } from "../support/cluster-observe.js";
 import { freshLab, testLabSpec } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
 
@@ -120,7 +120,7 @@ describe.skipIf(!root)("pavise daemon with a flapping service and a hanging halt
 
   it("a service that exits as it starts on n1: restarts counted, flapping reported, web fails there and starts elsewhere", async () => {
     watch = await watchNodeAddresses(lab);
-    const arp = sampleArpAnswers(lab);
+    const arp = sampleArp(lab, [VIP]);
     const traffic = await startTraffic(lab.runtime, {
       from: "c1",
       to: VIP,
@@ -147,7 +147,7 @@ describe.skipIf(!root)("pavise daemon with a flapping service and a hanging halt
     const servedAfter = Date.now() - crashedAt;
     await sleep(1000);
     const report = await traffic.stop();
-    const samples = await arp.stop();
+    const samples = (await arp.stop()).get(VIP)!;
     const timeline = await watch.stop();
     watch = undefined;
 
@@ -191,7 +191,7 @@ describe.skipIf(!root)("pavise daemon with a flapping service and a hanging halt
     expect(owner).toBeDefined();
     writeFileSync(`${join(dir, "hang")}-${owner}`, "");
     watch = await watchNodeAddresses(lab);
-    const arp = sampleArpAnswers(lab);
+    const arp = sampleArp(lab, [VIP]);
     const traffic = await startTraffic(lab.runtime, {
       from: "c1",
       to: VIP,
@@ -227,7 +227,7 @@ describe.skipIf(!root)("pavise daemon with a flapping service and a hanging halt
     );
     await sleep(500);
     const report = await traffic.stop();
-    const samples = await arp.stop();
+    const samples = (await arp.stop()).get(VIP)!;
     const timeline = await watch.stop();
     watch = undefined;
 

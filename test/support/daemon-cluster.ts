@@ -147,34 +147,6 @@ export function liveOverlaps(all: AddressOverlap[], crashed: string, crashedAt: 
   });
 }
 
-export interface ArpSample {
-  at: number;
-  /** Lab hosts (or MACs of strangers) that answered, sorted. */
-  hosts: string[];
-}
-
-/**
- * Who answers ARP for web's address on the public LAN, asked back to back until `stop` (each
- * sample waits about 1 s for answers): the client's view of "never two owners".
- */
-export function sampleArpAnswers(lab: Lab): { stop(): Promise<ArpSample[]> } {
-  let sampling = true;
-  const samples: ArpSample[] = [];
-  const loop = (async () => {
-    while (sampling) {
-      const at = Date.now();
-      samples.push({ at, hosts: (await lab.arpAnswerers("public", VIP)).map((a) => a.host ?? a.mac).sort() });
-    }
-  })();
-  return {
-    async stop() {
-      sampling = false;
-      await loop;
-      return samples;
-    },
-  };
-}
-
 /** Watches the package addresses on n1..n3 (AddressWatch), for `overlaps`. */
 export function watchNodeAddresses(lab: Lab): Promise<AddressWatch> {
   return AddressWatch.start(
