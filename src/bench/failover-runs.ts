@@ -4,24 +4,41 @@
  * address over on purpose (its daemon stops); the client's longest gap is the figure. The same
  * for Pavise (`pavise daemon` on n1–n3, one failover package with the address and an echo
  * service) and keepalived (VRRP on n1 and n2, echo servers on both).
+ *
+ * Pavise's etcd runs on the package nodes n1–n3 ("colocated") or on q1–q3, hosts that run no
+ * package ("separate", labs/separate-etcd.yaml). A third scenario, "etcd-leader", kills only
+ * etcd's leader member and keeps every package node up: the client's gap then shows whether an
+ * etcd election alone made the owner fence itself.
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { etcdHealth } from "../lab/etcd.js";
 import { startKeepalived } from "../lab/keepalived.js";
-import { labClusterFile, startLabDaemons } from "../lab/lab-cluster-file.js";
+import { labClusterFile, startLabDaemons, type LabClusterOptions } from "../lab/lab-cluster-file.js";
 import { Lab } from "../lab/lab.js";
 import type { LabProcess } from "../lab/host-runtime.js";
 import { AddressWatch } from "../lab/probes/address-watch.js";
 import { overlaps } from "../lab/probes/address-timeline.js";
 import { addressHolders } from "../lab/probes/holders.js";
 import { startEchoServer, startTraffic } from "../lab/probes/traffic.js";
-import { defaultLabSpec } from "../lab/spec.js";
+import { defaultLabSpec, type EtcdPlacement, type LabSpec } from "../lab/spec.js";
 import { PaviseError } from "../util/errors.js";
 import type { FailoverRun, FailoverScenario } from "./failover-summary.js";
+import { readFailoverTimeline } from "./failover-timeline.js";
 
 export const LAB_NAME = "bfail";
+
+export interface FailoverRunOptions {
+  /** The lab's name (namespaces are prefixed with it). */
+  labName: string;
+  /** Where Pavise's etcd members run. */
+  etcd: EtcdPlacement;
+  /** etcd settings to try instead of the lab's (50/500 ms Raft timing, no pre-vote). */
+  etcdTuning?: { electionTimeoutMs?: number; preVote?: boolean };
+  /** Cluster-file timing keys instead of the lab's (member_timeout 1s, the rest derived). */
+  timing?: LabClusterOptions["timing"];
+}
 export const VIP = "198.18.1.50";
 const PORT = 7100;
 const NODES = ["n1", "n2", "n3"];
@@ -46,7 +63,11 @@ const upHolders = async (lab: Lab): Promise<string[]> =>
   (await addressHolders(lab.plan, VIP)).filter((h) => h.up).map((h) => h.host);
 
 /** Starts the system in the lab and waits until n1 serves the address. */
-async function startSystem(lab: Lab, system: FailoverRun["system"]): Promise<Map<string, LabProcess>> {
+async function startSystem(
+  lab: Lab,
+  system: FailoverRun["system"],
+  options: FailoverRunOptions,
+): Promise<Map<string, LabProcess>> {
   const daemons = new Map<string, LabProcess>();
   if (system === "keepalived") {
     for (const [host, priority] of [
@@ -70,7 +91,15 @@ async function startSystem(lab: Lab, system: FailoverRun["system"]): Promise<Map
     }
   } else {
     const file = join(lab.runtime.labDir, "cluster.yaml");
-    writeFileSync(file, labClusterFile({ address: VIP, echoPort: PORT }));
+    writeFileSync(
+      file,
+      labClusterFile({
+        address: VIP,
+        echoPort: PORT,
+        etcdEndpoints: lab.plan.etcd.members.map((m) => m.clientUrl),
+        ...(options.timing ? { timing: options.timing } : {}),
+      }),
+    );
     for (const [host, proc] of await startLabDaemons(lab, file, NODES)) daemons.set(host, proc);
   }
   await waitFor(
@@ -82,15 +111,46 @@ async function startSystem(lab: Lab, system: FailoverRun["system"]): Promise<Map
   return daemons;
 }
 
+/** The lab for a run: Pavise's etcd placed and tuned as asked; keepalived needs no etcd. */
+export function failoverLabSpec(system: FailoverRun["system"], options: FailoverRunOptions): LabSpec {
+  const spec = defaultLabSpec({
+    name: options.labName,
+    etcd: system === "pavise",
+    etcdTls: false,
+    etcdPlacement: system === "pavise" ? options.etcd : "colocated",
+  });
+  const tuning = options.etcdTuning ?? {};
+  return {
+    ...spec,
+    etcd: {
+      ...spec.etcd,
+      ...(tuning.electionTimeoutMs === undefined ? {} : { electionTimeoutMs: tuning.electionTimeoutMs }),
+      ...(tuning.preVote === undefined ? {} : { preVote: tuning.preVote }),
+    },
+  };
+}
+
+/** The host whose etcd member leads, asked from n2 (a package node in both placements). */
+async function etcdLeader(lab: Lab): Promise<string | undefined> {
+  return (await etcdHealth(lab.runtime, lab.plan.etcd, "n2")).find((m) => m.leader)?.host;
+}
+
 /** One run: fresh lab, the system up on n1, then the fault; returns the client's view. */
 export async function failoverRun(
   system: FailoverRun["system"],
   scenario: FailoverScenario,
+  options: FailoverRunOptions,
 ): Promise<FailoverRun> {
-  await Lab.down(LAB_NAME);
-  const lab = await Lab.up(defaultLabSpec({ name: LAB_NAME, etcd: system === "pavise", etcdTls: false }));
+  if (system === "keepalived" && scenario === "etcd-leader") {
+    throw new PaviseError(
+      "BENCH_USAGE",
+      "the etcd-leader scenario is for Pavise only (keepalived has no etcd)",
+    );
+  }
+  await Lab.down(options.labName);
+  const lab = await Lab.up(failoverLabSpec(system, options));
   try {
-    const daemons = await startSystem(lab, system);
+    const daemons = await startSystem(lab, system, options);
     const watch = await AddressWatch.forHosts(lab.runtime, NODES);
     const traffic = await startTraffic(lab.runtime, {
       from: "c1",
@@ -100,36 +160,58 @@ export async function failoverRun(
       intervalMs: 10,
     });
     await sleep(500);
-    const etcdLeaderCrashed =
-      system === "pavise" && scenario === "crash"
-        ? (await etcdHealth(lab.runtime, lab.plan.etcd, "n2")).find((m) => m.leader)?.host === "n1"
-        : undefined;
+    const leaderBefore = system === "pavise" ? await etcdLeader(lab) : undefined;
+    const etcdLeaderCrashed = system === "pavise" && scenario === "crash" ? leaderBefore === "n1" : undefined;
+    const faultyHost = scenario === "etcd-leader" ? leaderBefore : "n1";
+    if (faultyHost === undefined)
+      throw new PaviseError("BENCH_NO_ETCD_LEADER", "etcd had no leader before the fault");
     const faultAt = Date.now();
     if (scenario === "crash") await lab.faults.crashHost("n1");
-    else await lab.runtime.stop(daemons.get("n1")!, "SIGTERM");
-    await waitFor(
-      "another node to hold the address",
-      () => upHolders(lab),
-      (h) => h.length > 0 && !h.includes("n1"),
-      20_000,
-    );
-    const takeoverMs = Date.now() - faultAt;
-    await sleep(1500);
+    else if (scenario === "move") await lab.runtime.stop(daemons.get("n1")!, "SIGTERM");
+    else await lab.faults.kill(lab.processes().find((p) => p.role === `etcd-${faultyHost}`)!);
+    let takeoverMs: number;
+    if (scenario === "etcd-leader") {
+      // Nothing should move: give an election and a fence time to happen, then look.
+      await sleep(3000);
+      takeoverMs = 0;
+    } else {
+      await waitFor(
+        "another node to hold the address",
+        () => upHolders(lab),
+        (h) => h.length > 0 && !h.includes("n1"),
+        20_000,
+      );
+      takeoverMs = Date.now() - faultAt;
+      await sleep(1500);
+    }
     const report = await traffic.stop();
     const timeline = await watch.stop();
     // After a crash n1 keeps its address configured on links that are down: it cannot answer,
-    // so only a planned move can show two live holders.
+    // so only a planned move (or a fence and restart) can show two live holders.
     const overlapMs =
-      scenario === "move" ? Math.max(0, ...overlaps(timeline, VIP).map((o) => o.durationMs)) : 0;
+      scenario === "crash" ? 0 : Math.max(0, ...overlaps(timeline, VIP).map((o) => o.durationMs));
+    const paviseTimeline =
+      system === "pavise" && scenario !== "move"
+        ? readFailoverTimeline(
+            faultAt,
+            faultyHost,
+            lab.plan.etcd.members
+              .filter((m) => m.host !== faultyHost)
+              .map((m) => join(lab.runtime.labDir, "logs", `etcd-${m.name}.log`)),
+            [...daemons.values()].map((d) => d.log),
+          )
+        : undefined;
     return {
       system,
       scenario,
+      ...(system === "pavise" ? { etcd: options.etcd } : {}),
       gapMs: report.maxGapMs,
       takeoverMs,
       overlapMs,
       answered: report.received,
       sent: report.sent,
       ...(etcdLeaderCrashed === undefined ? {} : { etcdLeaderCrashed }),
+      ...(paviseTimeline ? { timeline: paviseTimeline } : {}),
     };
   } finally {
     await lab.down();

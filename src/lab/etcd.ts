@@ -68,6 +68,7 @@ function memberArgs(
     "--log-outputs",
     "stderr",
   ];
+  if (etcd.preVote) args.push("--pre-vote");
   if (etcd.tls) {
     const dir = caDir(runtime);
     const caCert = join(dir, "ca.crt");
