@@ -7,7 +7,8 @@
  *
  *   npm run bench:failover -- [--json] [--runs N] [--only pavise,keepalived]
  *                             [--etcd colocated|separate|both] [--scenarios crash,move,etcd-leader]
- *                             [--election-timeout MS] [--pre-vote] [--timing KEY=VALUE,…] [--lab NAME]
+ *                             [--election-timeout MS] [--pre-vote] [--etcd-leader n1|other]
+ *                             [--timing KEY=VALUE,…] [--lab NAME]
  *
  * Each run builds a fresh lab (failover-runs.ts), so no run inherits another's state; the
  * figures and targets are failover-summary.ts, per etcd placement: on the package nodes, or on
@@ -36,6 +37,8 @@ const USAGE = `usage: npm run bench:failover -- [--json] [--runs N] [--only pavi
                         (default crash,move)
   --election-timeout MS etcd --election-timeout for the lab (default 500; heartbeat is 50)
   --pre-vote            run etcd with --pre-vote
+  --etcd-leader …       n1 or other: move etcd's leader there before the fault (etcdctl
+                        move-leader; n1 only where n1 runs a member), default: where it was elected
   --timing K=V,…        cluster-file timing, e.g. fence_after=800ms,event_loop_budget=150ms
                         (default member_timeout=1s, the rest derived from it)
   --lab NAME            the lab's name (default ${LAB_NAME})
@@ -92,6 +95,7 @@ function options(argv: string[]): BenchOptions {
         scenarios: { type: "string" },
         "election-timeout": { type: "string" },
         "pre-vote": { type: "boolean" },
+        "etcd-leader": { type: "string" },
         timing: { type: "string" },
         lab: { type: "string" },
         help: { type: "boolean" },
@@ -130,6 +134,10 @@ function options(argv: string[]): BenchOptions {
   if (!/^[a-z][a-z0-9]{0,11}$/.test(lab)) {
     throw usage(`--lab must be 1–12 lower-case letters or digits starting with a letter, not '${lab}'`);
   }
+  const etcdLeaderOn =
+    v["etcd-leader"] === undefined
+      ? undefined
+      : listOption(v["etcd-leader"], "--etcd-leader", ["n1", "other"] as const)[0];
   const etcdTuning = {
     ...(electionTimeoutMs === undefined ? {} : { electionTimeoutMs }),
     ...(v["pre-vote"] ? { preVote: true } : {}),
@@ -143,6 +151,7 @@ function options(argv: string[]): BenchOptions {
     run: {
       labName: lab,
       etcdTuning,
+      ...(etcdLeaderOn === undefined ? {} : { etcdLeaderOn }),
       ...(v.timing === undefined ? {} : { timing: timingOption(v.timing) }),
     },
   };
@@ -182,10 +191,33 @@ function describeRun(result: FailoverRun): string {
   );
 }
 
+/**
+ * A run whose system did not come up as asked before the fault (a loaded machine) measured
+ * nothing: it is repeated in a fresh lab, twice at most, and counted. A failure after the fault
+ * is a result and ends the bench.
+ */
+async function runWithRetries(
+  run: () => Promise<FailoverRun>,
+  onRetry: () => void,
+  attempts = 3,
+): Promise<FailoverRun> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (error) {
+      if (!(error instanceof PaviseError && error.code === "BENCH_SETUP_FAILED") || attempt >= attempts)
+        throw error;
+      progress(`  could not start (${error.message}); again in a fresh lab`);
+      onRetry();
+    }
+  }
+}
+
 async function main(): Promise<number> {
   const opts = options(process.argv.slice(2));
   const labName = opts.run.labName;
   const results: FailoverRun[] = [];
+  let setupRetries = 0;
   const cleanUp = (): void => {
     void Lab.down(labName).finally(() => process.exit(130));
   };
@@ -197,7 +229,12 @@ async function main(): Promise<number> {
       for (const { system, etcd } of variants(scenario, opts)) {
         const label = system === "pavise" ? `pavise (etcd ${etcd})` : system;
         progress(`run ${i}/${opts.runs}: ${label}, ${SCENARIO_PROGRESS[scenario]}`);
-        const result = await failoverRun(system, scenario, { ...opts.run, etcd });
+        const result = await runWithRetries(
+          () => failoverRun(system, scenario, { ...opts.run, etcd }),
+          () => {
+            setupRetries += 1;
+          },
+        );
         progress(describeRun(result));
         results.push(result);
       }
@@ -206,8 +243,8 @@ async function main(): Promise<number> {
   const summary = summariseFailover(results);
   process.stdout.write(
     opts.json
-      ? `${JSON.stringify({ runs: results, ...summary }, null, 2)}\n`
-      : `${renderFailoverSummary(summary)}\n`,
+      ? `${JSON.stringify({ runs: results, setupRetries, ...summary }, null, 2)}\n`
+      : `${renderFailoverSummary(summary)}\n${setupRetries > 0 ? `(${setupRetries} run(s) could not start and were repeated in a fresh lab)\n` : ""}`,
   );
   return 0;
 }

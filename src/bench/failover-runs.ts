@@ -10,10 +10,10 @@
  * etcd's leader member and keeps every package node up: the client's gap then shows whether an
  * etcd election alone made the owner fence itself.
  */
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { etcdHealth } from "../lab/etcd.js";
+import { etcdHealth, moveEtcdLeader } from "../lab/etcd.js";
 import { startKeepalived } from "../lab/keepalived.js";
 import { labClusterFile, startLabDaemons, type LabClusterOptions } from "../lab/lab-cluster-file.js";
 import { Lab } from "../lab/lab.js";
@@ -25,7 +25,7 @@ import { startEchoServer, startTraffic } from "../lab/probes/traffic.js";
 import { defaultLabSpec, type EtcdPlacement, type LabSpec } from "../lab/spec.js";
 import { PaviseError } from "../util/errors.js";
 import type { FailoverRun, FailoverScenario } from "./failover-summary.js";
-import { readFailoverTimeline } from "./failover-timeline.js";
+import { daemonLogLines, readFailoverTimeline } from "./failover-timeline.js";
 
 export const LAB_NAME = "bfail";
 
@@ -38,6 +38,11 @@ export interface FailoverRunOptions {
   etcdTuning?: { electionTimeoutMs?: number; preVote?: boolean };
   /** Cluster-file timing keys instead of the lab's (member_timeout 1s, the rest derived). */
   timing?: LabClusterOptions["timing"];
+  /**
+   * Where etcd's leader should be when the fault comes (etcdctl move-leader): on n1, the node
+   * that crashes (co-located only), or on another host; by default wherever etcd elected it.
+   */
+  etcdLeaderOn?: "n1" | "other";
 }
 export const VIP = "198.18.1.50";
 const PORT = 7100;
@@ -102,13 +107,39 @@ async function startSystem(
     );
     for (const [host, proc] of await startLabDaemons(lab, file, NODES)) daemons.set(host, proc);
   }
-  await waitFor(
-    "n1 to hold the address",
-    () => upHolders(lab),
-    (h) => h.length === 1 && h[0] === "n1",
-    20_000,
-  );
+  try {
+    await waitFor(
+      "n1 to hold the address",
+      () => upHolders(lab),
+      (h) => h.length === 1 && h[0] === "n1",
+      20_000,
+    );
+  } catch (error) {
+    // Before any fault: the run measured nothing, so the bench may try again in a fresh lab.
+    throw new PaviseError(
+      "BENCH_SETUP_FAILED",
+      `${(error as Error).message}: ${await whyNotN1(lab, daemons)}`,
+    );
+  }
   return daemons;
+}
+
+/** What the daemons said while n1 did not get the address (a loaded machine: a late join, a fence). */
+async function whyNotN1(lab: Lab, daemons: Map<string, LabProcess>): Promise<string> {
+  const holders = await upHolders(lab);
+  const lines = [...daemons.values()]
+    .flatMap((d) => {
+      try {
+        return daemonLogLines(readFileSync(d.log, "utf8"));
+      } catch {
+        return [];
+      }
+    })
+    .filter((l) => !["watch", "cleanup"].includes(l.event))
+    .sort((a, b) => a.at - b.at)
+    .slice(0, 16)
+    .map((l) => `${l.node} ${l.event}: ${l.message.slice(0, 100)}`);
+  return `address held by ${holders.join(", ") || "nobody"}; daemons said: ${lines.join(" | ") || "nothing"}`;
 }
 
 /** The lab for a run: Pavise's etcd placed and tuned as asked; keepalived needs no etcd. */
@@ -160,6 +191,11 @@ export async function failoverRun(
       intervalMs: 10,
     });
     await sleep(500);
+    if (system === "pavise" && options.etcdLeaderOn !== undefined) {
+      const hosts = lab.plan.etcd.members.map((m) => m.host);
+      const to = options.etcdLeaderOn === "n1" ? "n1" : hosts.find((h) => h !== "n1");
+      if (to !== undefined && hosts.includes(to)) await moveEtcdLeader(lab.runtime, lab.plan.etcd, to, "n2");
+    }
     const leaderBefore = system === "pavise" ? await etcdLeader(lab) : undefined;
     const etcdLeaderCrashed = system === "pavise" && scenario === "crash" ? leaderBefore === "n1" : undefined;
     const faultyHost = scenario === "etcd-leader" ? leaderBefore : "n1";
@@ -190,15 +226,16 @@ export async function failoverRun(
     // so only a planned move (or a fence and restart) can show two live holders.
     const overlapMs =
       scenario === "crash" ? 0 : Math.max(0, ...overlaps(timeline, VIP).map((o) => o.durationMs));
+    const etcdLog = (name: string): string => join(lab.runtime.labDir, "logs", `etcd-${name}.log`);
+    const faultyMember = lab.plan.etcd.members.find((m) => m.host === faultyHost);
     const paviseTimeline =
-      system === "pavise" && scenario !== "move"
+      system === "pavise"
         ? readFailoverTimeline(
             faultAt,
-            faultyHost,
-            lab.plan.etcd.members
-              .filter((m) => m.host !== faultyHost)
-              .map((m) => join(lab.runtime.labDir, "logs", `etcd-${m.name}.log`)),
+            scenario === "etcd-leader" ? undefined : "n1",
+            lab.plan.etcd.members.filter((m) => m !== faultyMember).map((m) => etcdLog(m.name)),
             [...daemons.values()].map((d) => d.log),
+            faultyMember ? etcdLog(faultyMember.name) : undefined,
           )
         : undefined;
     return {

@@ -59,6 +59,11 @@ export interface PlacementSummary {
   crashTimeline: { etcdLeaderCrashed: boolean; runs: number; medians: TimelineMedians }[];
   /** etcd-leader runs: how many made a package node fence itself, and the client's gaps. */
   leaderChange: { runs: number; fencedRuns: number; gapsMs: number[] } | undefined;
+  /**
+   * Before any fault, over the runs that read the logs: etcd leader changes and runs in which a
+   * daemon fenced itself anyway (the machine's load alone; each would have been an outage).
+   */
+  beforeFault: { runs: number; etcdLeaderChanges: number; runsWithFence: number };
   /** keepalived's median crash gap over Pavise's (how many times faster Pavise is back). */
   crashSpeedup: number | undefined;
   targets: FailoverTarget[];
@@ -157,6 +162,7 @@ export function summariseFailover(runs: readonly FailoverRun[]): FailoverSummary
     const leaderCrashes = crashRuns.filter((r) => r.etcdLeaderCrashed);
     const leaderRuns = mine.filter((r) => r.scenario === "etcd-leader");
     const overlap = figures.filter((f) => f.etcd === etcd).map((f) => f.overlapMaxMs);
+    const logged = mine.flatMap((r) => (r.timeline ? [r.timeline] : []));
     placements.push({
       etcd,
       etcdLeaderCrashes: { runs: leaderCrashes.length, gapsMs: leaderCrashes.map((r) => r.gapMs) },
@@ -176,6 +182,11 @@ export function summariseFailover(runs: readonly FailoverRun[]): FailoverSummary
               fencedRuns: leaderRuns.filter((r) => (r.timeline?.fenced.length ?? 0) > 0).length,
               gapsMs: leaderRuns.map((r) => r.gapMs),
             },
+      beforeFault: {
+        runs: logged.length,
+        etcdLeaderChanges: logged.reduce((sum, t) => sum + (t.etcdLeaderChangesBeforeFault ?? 0), 0),
+        runsWithFence: logged.filter((t) => (t.fencedBeforeFault?.length ?? 0) > 0).length,
+      },
       crashSpeedup:
         crash && keepalivedCrash && crash.gapMedianMs > 0
           ? keepalivedCrash.gapMedianMs / crash.gapMedianMs
@@ -230,6 +241,13 @@ function renderPlacement(p: PlacementSummary, crashRuns: number): string[] {
     out.push(
       `  etcd's leader alone dies: a package node fenced itself in ${c.fencedRuns} of ${c.runs} runs; ` +
         `client's longest gap ${c.gapsMs.map(ms).join(", ")}`,
+    );
+  }
+  if (p.beforeFault.runs > 0) {
+    const b = p.beforeFault;
+    out.push(
+      `  before the fault (${b.runs} runs): ${b.etcdLeaderChanges} etcd leader change(s) from load alone; ` +
+        `a daemon fenced itself in ${b.runsWithFence} run(s)`,
     );
   }
   if (p.crashSpeedup !== undefined) {

@@ -17,6 +17,13 @@ export interface FailoverTimeline {
   startedMs?: number;
   /** Surviving daemons that fenced themselves (renewals unconfirmed for fence_after). */
   fenced: string[];
+  /**
+   * etcd leader changes between the first election and the fault: with nothing wrong but the
+   * machine's load, a member missed heartbeats for an election timeout.
+   */
+  etcdLeaderChangesBeforeFault?: number;
+  /** Daemons that fenced themselves before the fault, for the same reason or a stalled loop. */
+  fencedBeforeFault?: string[];
 }
 
 /** Wall-clock times (ms since the epoch) of a member's election events in an etcd zap log. */
@@ -61,32 +68,48 @@ export function daemonLogLines(log: string): DaemonLogLine[] {
 }
 
 /**
- * The timeline after a fault at `faultAt` (ms since the epoch) that hit `faultyNode`, from the
- * etcd logs of the members that survived and the daemon logs of every node.
+ * The timeline after a fault at `faultAt` (ms since the epoch), from the etcd logs of the
+ * members that survived, the faulty member's (read for what came before the fault only) and the
+ * daemon logs of every node. `crashedNode`: the package node that died, whose failure and
+ * takeover elsewhere are timed; without one (only etcd's leader died), any node's.
  */
 export function failoverTimeline(
   faultAt: number,
-  faultyNode: string,
+  crashedNode: string | undefined,
   etcdLogs: readonly string[],
   daemonLogs: readonly string[],
+  faultyEtcdLog = "",
 ): FailoverTimeline {
   const after = (times: number[]): number | undefined => {
     const later = times.filter((t) => t >= faultAt);
     return later.length === 0 ? undefined : Math.min(...later) - faultAt;
   };
   const elections = etcdLogs.map(etcdElectionEvents);
-  const lines = daemonLogs.flatMap(daemonLogLines).filter((l) => l.at >= faultAt);
+  const allLines = daemonLogs.flatMap(daemonLogLines);
+  const lines = allLines.filter((l) => l.at >= faultAt);
+  const fencedIn = (part: DaemonLogLine[]): string[] =>
+    [...new Set(part.filter((l) => l.event === "fenced").map((l) => l.node))].sort();
+  // Each leader change is logged once, by the member that won.
+  const leadersBefore = [...etcdLogs, faultyEtcdLog]
+    .flatMap((log) => etcdElectionEvents(log).becameLeader)
+    .filter((t) => t < faultAt).length;
   const timeline: FailoverTimeline = {
-    fenced: [...new Set(lines.filter((l) => l.event === "fenced").map((l) => l.node))].sort(),
+    fenced: fencedIn(lines),
+    etcdLeaderChangesBeforeFault: Math.max(0, leadersBefore - 1),
+    fencedBeforeFault: fencedIn(allLines.filter((l) => l.at < faultAt)),
   };
   const started = after(elections.flatMap((e) => e.electionStarted));
   const elected = after(elections.flatMap((e) => e.becameLeader));
   const failed = after(
     lines
-      .filter((l) => l.event === "node-failed" && l.message.includes(`node ${faultyNode} `))
+      .filter(
+        (l) =>
+          l.event === "node-failed" &&
+          (crashedNode === undefined || l.message.includes(`node ${crashedNode} `)),
+      )
       .map((l) => l.at),
   );
-  const up = after(lines.filter((l) => l.event === "started" && l.node !== faultyNode).map((l) => l.at));
+  const up = after(lines.filter((l) => l.event === "started" && l.node !== crashedNode).map((l) => l.at));
   if (started !== undefined) timeline.etcdElectionStartedMs = started;
   if (elected !== undefined) timeline.etcdLeaderElectedMs = elected;
   if (failed !== undefined) timeline.nodeFailedMs = failed;
@@ -97,9 +120,10 @@ export function failoverTimeline(
 /** Reads the logs (a file that cannot be read counts as empty) and builds the timeline. */
 export function readFailoverTimeline(
   faultAt: number,
-  faultyNode: string,
+  crashedNode: string | undefined,
   etcdLogFiles: readonly string[],
   daemonLogFiles: readonly string[],
+  faultyEtcdLogFile?: string,
 ): FailoverTimeline {
   const read = (file: string): string => {
     try {
@@ -108,5 +132,11 @@ export function readFailoverTimeline(
       return "";
     }
   };
-  return failoverTimeline(faultAt, faultyNode, etcdLogFiles.map(read), daemonLogFiles.map(read));
+  return failoverTimeline(
+    faultAt,
+    crashedNode,
+    etcdLogFiles.map(read),
+    daemonLogFiles.map(read),
+    faultyEtcdLogFile === undefined ? "" : read(faultyEtcdLogFile),
+  );
 }

@@ -7,6 +7,7 @@
  * agent), so a client's traffic probe sees exactly when the package answers. The demo and
  * bench:failover run their clusters from it, with {@link startLabDaemons}.
  */
+import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { distPath } from "../util/package-paths.js";
 import type { Lab } from "./lab.js";
@@ -60,8 +61,10 @@ packages:
 
 /**
  * Starts `pavise daemon --config FILE --node NODE` on each node (tracked lab processes). The first
- * node gets a head start so that it is up when the leader first places the package: it is the
- * package's first choice.
+ * node is started alone until it has joined (its log says so; at most 10 s), so that it is up
+ * when the leader first places the package: it is the package's first choice. A fixed head start
+ * was not enough on a loaded machine: another node joined first, placed the package on itself,
+ * and with failback_policy manual it stayed there.
  */
 export async function startLabDaemons(
   lab: Lab,
@@ -71,8 +74,23 @@ export async function startLabDaemons(
   const daemons = new Map<string, LabProcess>();
   for (const [index, node] of nodes.entries()) {
     const argv = [process.execPath, distPath("cli/main.js"), "daemon", "--config", file, "--node", node];
-    daemons.set(node, await lab.runtime.spawn(node, argv, { role: "pavise-daemon" }));
-    if (index === 0) await sleep(300);
+    const daemon = await lab.runtime.spawn(node, argv, { role: "pavise-daemon" });
+    daemons.set(node, daemon);
+    if (index === 0) await joined(daemon, 10_000);
   }
   return daemons;
+}
+
+/** Waits until the daemon's log has its "joined" line (see node-agent.ts), or the time is up. */
+async function joined(daemon: LabProcess, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if (/ joined: /.test(readFileSync(daemon.log, "utf8"))) return true;
+    } catch {
+      // Not written yet.
+    }
+    await sleep(20);
+  }
+  return false;
 }

@@ -149,11 +149,22 @@ describe("bench:failover summary", () => {
       { etcdLeaderCrashed: false, runs: 1, medians: { gapMs: 1300, nodeFailedMs: 1100, startedMs: 1250 } },
     ]);
     expect(p.leaderChange).toEqual({ runs: 2, fencedRuns: 1, gapsMs: [20, 1900] });
+    expect(p.beforeFault).toEqual({ runs: 5, etcdLeaderChanges: 0, runsWithFence: 0 });
     const text = renderFailoverSummary(summary);
     expect(text).toContain(
       "after the crash, etcd's leader on n1 (median of 2): new etcd leader 650 ms, n1's lease seen gone 2,100 ms, package started on another node 2,250 ms, client answered again 2,300 ms",
     );
     expect(text).toContain("etcd's leader alone dies: a package node fenced itself in 1 of 2 runs");
     expect(text).toMatch(/pavise\s+colocated\s+etcd leader dies\s+2/);
+    const loaded = summariseFailover([
+      {
+        ...run("pavise", "move", 150),
+        timeline: { fenced: [], etcdLeaderChangesBeforeFault: 2, fencedBeforeFault: ["n2"] },
+      },
+    ]);
+    expect(loaded.placements[0]?.beforeFault).toEqual({ runs: 1, etcdLeaderChanges: 2, runsWithFence: 1 });
+    expect(renderFailoverSummary(loaded)).toContain(
+      "before the fault (1 runs): 2 etcd leader change(s) from load alone; a daemon fenced itself in 1 run(s)",
+    );
   });
 });

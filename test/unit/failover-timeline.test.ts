@@ -54,7 +54,24 @@ describe("bench:failover timeline from the logs", () => {
       nodeFailedMs: 2250,
       startedMs: 2330,
       fenced: ["n2", "n3"],
+      etcdLeaderChangesBeforeFault: 0,
+      fencedBeforeFault: [],
     });
-    expect(failoverTimeline(FAULT, "n1", [], [])).toEqual({ fenced: [] });
+    expect(failoverTimeline(FAULT, "n1", [], [])).toEqual({
+      fenced: [],
+      etcdLeaderChangesBeforeFault: 0,
+      fencedBeforeFault: [],
+    });
+  });
+
+  it("counts what load alone did before the fault: leader changes in any member's log, fences", () => {
+    const first = zap("2026-11-27T15:09:50.000Z", "a became leader at term 2");
+    const spurious = zap("2026-11-27T15:09:55.000Z", "c became leader at term 3");
+    const daemon = "2026-11-27T15:09:55.100Z n3 fenced: lease-unconfirmed: …\n";
+    expect(failoverTimeline(FAULT, "n1", [first], [daemon], spurious)).toMatchObject({
+      etcdLeaderChangesBeforeFault: 1,
+      fencedBeforeFault: ["n3"],
+      fenced: [],
+    });
   });
 });
