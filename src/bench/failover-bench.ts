@@ -6,7 +6,7 @@
  * planned move < 0.5 s, never two owners; issue #5).
  *
  *   npm run bench:failover -- [--json] [--runs N] [--only pavise,keepalived]
- *                             [--etcd colocated|separate|both] [--scenarios crash,move,etcd-leader]
+ *                             [--etcd colocated|separate|both] [--scenarios crash,move,etcd-leader,steady]
  *                             [--election-timeout MS] [--pre-vote] [--etcd-leader n1|other]
  *                             [--timing KEY=VALUE,…] [--lab NAME]
  *
@@ -33,8 +33,8 @@ const USAGE = `usage: npm run bench:failover -- [--json] [--runs N] [--only pavi
   --only …              pavise, keepalived or both (default both)
   --etcd …              where Pavise's etcd runs: colocated (on the package nodes n1–n3),
                         separate (on q1–q3, which run no packages) or both (default)
-  --scenarios …         crash, move and/or etcd-leader (only etcd's leader dies; Pavise only)
-                        (default crash,move)
+  --scenarios …         crash, move, etcd-leader (only etcd's leader dies) and/or steady
+                        (nothing happens for 30 s); the last two Pavise only (default crash,move)
   --election-timeout MS etcd --election-timeout for the lab (default 500; heartbeat is 50)
   --pre-vote            run etcd with --pre-vote
   --etcd-leader …       n1 or other: move etcd's leader there before the fault (etcdctl
@@ -122,6 +122,7 @@ function options(argv: string[]): BenchOptions {
     "crash",
     "move",
     "etcd-leader",
+    "steady",
   ] as const);
   const electionTimeoutMs = v["election-timeout"] === undefined ? undefined : Number(v["election-timeout"]);
   // etcd refuses an election timeout under 5 heartbeats (the lab's heartbeat is 50 ms).
@@ -161,6 +162,7 @@ const SCENARIO_PROGRESS: Record<FailoverScenario, string> = {
   crash: "n1 crashes",
   move: "planned move off n1",
   "etcd-leader": "etcd's leader member dies",
+  steady: "nothing happens for 30 s",
 };
 
 /** Each system and placement a scenario runs on: keepalived has no etcd (and no etcd-leader run). */
@@ -170,7 +172,7 @@ function variants(
 ): { system: FailoverSystem; etcd: EtcdPlacement }[] {
   return options.systems.flatMap((system): { system: FailoverSystem; etcd: EtcdPlacement }[] => {
     if (system === "pavise") return options.placements.map((etcd) => ({ system, etcd }));
-    return scenario === "etcd-leader" ? [] : [{ system, etcd: "colocated" }];
+    return scenario === "etcd-leader" || scenario === "steady" ? [] : [{ system, etcd: "colocated" }];
   });
 }
 

@@ -8,7 +8,8 @@
  * Pavise's etcd runs on the package nodes n1–n3 ("colocated") or on q1–q3, hosts that run no
  * package ("separate", labs/separate-etcd.yaml). A third scenario, "etcd-leader", kills only
  * etcd's leader member and keeps every package node up: the client's gap then shows whether an
- * etcd election alone made the owner fence itself.
+ * etcd election alone made the owner fence itself. A fourth, "steady", does nothing for 30 s and
+ * counts what the machine's load alone did: etcd elections, fences, the client's longest gap.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -47,6 +48,8 @@ export interface FailoverRunOptions {
 export const VIP = "198.18.1.50";
 const PORT = 7100;
 const NODES = ["n1", "n2", "n3"];
+/** How long the "steady" scenario watches a cluster that nothing happens to. */
+const STEADY_MS = 30_000;
 
 async function waitFor<T>(
   what: string,
@@ -191,22 +194,33 @@ export async function failoverRun(
       intervalMs: 10,
     });
     await sleep(500);
+    // A leader moved on purpose is not one that load caused: the count before the fault omits it.
+    let leaderMoves = 0;
     if (system === "pavise" && options.etcdLeaderOn !== undefined) {
       const hosts = lab.plan.etcd.members.map((m) => m.host);
-      const to = options.etcdLeaderOn === "n1" ? "n1" : hosts.find((h) => h !== "n1");
-      if (to !== undefined && hosts.includes(to)) await moveEtcdLeader(lab.runtime, lab.plan.etcd, to, "n2");
+      const was = await etcdLeader(lab);
+      const to = options.etcdLeaderOn === "n1" ? "n1" : was !== "n1" ? was : hosts.find((h) => h !== "n1");
+      if (to !== undefined && to !== was && hosts.includes(to)) {
+        await moveEtcdLeader(lab.runtime, lab.plan.etcd, to, "n2");
+        leaderMoves = 1;
+      }
     }
     const leaderBefore = system === "pavise" ? await etcdLeader(lab) : undefined;
     const etcdLeaderCrashed = system === "pavise" && scenario === "crash" ? leaderBefore === "n1" : undefined;
     const faultyHost = scenario === "etcd-leader" ? leaderBefore : "n1";
     if (faultyHost === undefined)
       throw new PaviseError("BENCH_NO_ETCD_LEADER", "etcd had no leader before the fault");
+    // "steady": no fault at all for STEADY_MS; what load alone did is counted "before the fault".
+    if (scenario === "steady") await sleep(STEADY_MS);
     const faultAt = Date.now();
     if (scenario === "crash") await lab.faults.crashHost("n1");
     else if (scenario === "move") await lab.runtime.stop(daemons.get("n1")!, "SIGTERM");
-    else await lab.faults.kill(lab.processes().find((p) => p.role === `etcd-${faultyHost}`)!);
+    else if (scenario === "etcd-leader")
+      await lab.faults.kill(lab.processes().find((p) => p.role === `etcd-${faultyHost}`)!);
     let takeoverMs: number;
-    if (scenario === "etcd-leader") {
+    if (scenario === "steady") {
+      takeoverMs = 0;
+    } else if (scenario === "etcd-leader") {
       // Nothing should move: give an election and a fence time to happen, then look.
       await sleep(3000);
       takeoverMs = 0;
@@ -232,7 +246,7 @@ export async function failoverRun(
       system === "pavise"
         ? readFailoverTimeline(
             faultAt,
-            scenario === "etcd-leader" ? undefined : "n1",
+            scenario === "crash" || scenario === "move" ? "n1" : undefined,
             lab.plan.etcd.members.filter((m) => m !== faultyMember).map((m) => etcdLog(m.name)),
             [...daemons.values()].map((d) => d.log),
             faultyMember ? etcdLog(faultyMember.name) : undefined,
@@ -248,7 +262,17 @@ export async function failoverRun(
       answered: report.received,
       sent: report.sent,
       ...(etcdLeaderCrashed === undefined ? {} : { etcdLeaderCrashed }),
-      ...(paviseTimeline ? { timeline: paviseTimeline } : {}),
+      ...(paviseTimeline
+        ? {
+            timeline: {
+              ...paviseTimeline,
+              etcdLeaderChangesBeforeFault: Math.max(
+                0,
+                (paviseTimeline.etcdLeaderChangesBeforeFault ?? 0) - leaderMoves,
+              ),
+            },
+          }
+        : {}),
     };
   } finally {
     await lab.down();

@@ -8,8 +8,11 @@ import type { EtcdPlacement } from "../lab/spec.js";
 import type { FailoverTimeline } from "./failover-timeline.js";
 
 export type FailoverSystem = "pavise" | "keepalived";
-/** "etcd-leader": only etcd's leader member dies; no package should move (Pavise only). */
-export type FailoverScenario = "crash" | "move" | "etcd-leader";
+/**
+ * "etcd-leader": only etcd's leader member dies; no package should move. "steady": nothing
+ * happens for a while; nothing should move either. Both Pavise only.
+ */
+export type FailoverScenario = "crash" | "move" | "etcd-leader" | "steady";
 
 export interface FailoverRun {
   system: FailoverSystem;
@@ -84,7 +87,7 @@ export interface FailoverSummary {
 export const CRASH_TARGET_MS = 2000;
 export const MOVE_TARGET_MS = 500;
 const PLACEMENTS: EtcdPlacement[] = ["colocated", "separate"];
-const SCENARIOS: FailoverScenario[] = ["crash", "move", "etcd-leader"];
+const SCENARIOS: FailoverScenario[] = ["crash", "move", "etcd-leader", "steady"];
 
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
@@ -205,6 +208,7 @@ const SCENARIO_TEXT: Record<FailoverScenario, string> = {
   crash: "owner node crashes",
   move: "planned move",
   "etcd-leader": "etcd leader dies",
+  steady: "nothing (30 s)",
 };
 
 const PLACEMENT_TEXT: Record<EtcdPlacement, string> = {

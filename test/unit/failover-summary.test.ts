@@ -158,13 +158,19 @@ describe("bench:failover summary", () => {
     expect(text).toMatch(/pavise\s+colocated\s+etcd leader dies\s+2/);
     const loaded = summariseFailover([
       {
+        ...run("pavise", "steady", 30),
+        takeoverMs: 0,
+        timeline: { fenced: [], etcdLeaderChangesBeforeFault: 1, fencedBeforeFault: [] },
+      },
+      {
         ...run("pavise", "move", 150),
         timeline: { fenced: [], etcdLeaderChangesBeforeFault: 2, fencedBeforeFault: ["n2"] },
       },
     ]);
-    expect(loaded.placements[0]?.beforeFault).toEqual({ runs: 1, etcdLeaderChanges: 2, runsWithFence: 1 });
+    expect(loaded.placements[0]?.beforeFault).toEqual({ runs: 2, etcdLeaderChanges: 3, runsWithFence: 1 });
     expect(renderFailoverSummary(loaded)).toContain(
-      "before the fault (1 runs): 2 etcd leader change(s) from load alone; a daemon fenced itself in 1 run(s)",
+      "before the fault (2 runs): 3 etcd leader change(s) from load alone; a daemon fenced itself in 1 run(s)",
     );
+    expect(renderFailoverSummary(loaded)).toMatch(/pavise\s+colocated\s+nothing \(30 s\)\s+1\s+30 ms/);
   });
 });
