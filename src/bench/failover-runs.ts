@@ -121,14 +121,14 @@ async function startSystem(
     // Before any fault: the run measured nothing, so the bench may try again in a fresh lab.
     throw new PaviseError(
       "BENCH_SETUP_FAILED",
-      `${(error as Error).message}: ${await whyNotN1(lab, daemons)}`,
+      `${(error as Error).message}: ${await whatDaemonsSaid(lab, daemons)}`,
     );
   }
   return daemons;
 }
 
-/** What the daemons said while n1 did not get the address (a loaded machine: a late join, a fence). */
-async function whyNotN1(lab: Lab, daemons: Map<string, LabProcess>): Promise<string> {
+/** What the daemons said (since `since`, ms since the epoch) while the address did not go where it should. */
+async function whatDaemonsSaid(lab: Lab, daemons: Map<string, LabProcess>, since = 0): Promise<string> {
   const holders = await upHolders(lab);
   const lines = [...daemons.values()]
     .flatMap((d) => {
@@ -138,7 +138,7 @@ async function whyNotN1(lab: Lab, daemons: Map<string, LabProcess>): Promise<str
         return [];
       }
     })
-    .filter((l) => !["watch", "cleanup"].includes(l.event))
+    .filter((l) => l.at >= since && !["watch", "cleanup"].includes(l.event))
     .sort((a, b) => a.at - b.at)
     .slice(0, 16)
     .map((l) => `${l.node} ${l.event}: ${l.message.slice(0, 100)}`);
@@ -225,12 +225,17 @@ export async function failoverRun(
       await sleep(3000);
       takeoverMs = 0;
     } else {
-      await waitFor(
-        "another node to hold the address",
-        () => upHolders(lab),
-        (h) => h.length > 0 && !h.includes("n1"),
-        20_000,
-      );
+      try {
+        await waitFor(
+          "another node to hold the address",
+          () => upHolders(lab),
+          (h) => h.length > 0 && !h.includes("n1"),
+          20_000,
+        );
+      } catch (error) {
+        const said = await whatDaemonsSaid(lab, daemons, faultAt);
+        throw new PaviseError("BENCH_TIMEOUT", `${(error as Error).message} after ${scenario}: ${said}`);
+      }
       takeoverMs = Date.now() - faultAt;
       await sleep(1500);
     }
