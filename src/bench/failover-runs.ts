@@ -28,8 +28,6 @@ import { PaviseError } from "../util/errors.js";
 import type { FailoverRun, FailoverScenario } from "./failover-summary.js";
 import { daemonLogLines, readFailoverTimeline } from "./failover-timeline.js";
 
-export const LAB_NAME = "bfail";
-
 export interface FailoverRunOptions {
   /** The lab's name (namespaces are prefixed with it). */
   labName: string;
