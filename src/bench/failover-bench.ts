@@ -6,98 +6,131 @@
  * planned move < 0.5 s, never two owners; issue #5).
  *
  *   npm run bench:failover -- [--json] [--runs N] [--only pavise,keepalived]
+ *                             [--etcd colocated|separate|both] [--scenarios crash,move,etcd-leader,steady]
+ *                             [--election-timeout MS] [--pre-vote] [--etcd-leader n1|other]
+ *                             [--timing KEY=VALUE,…] [--lab NAME]
  *
  * Each run builds a fresh lab (failover-runs.ts), so no run inherits another's state; the
- * figures and targets are failover-summary.ts. Progress on stderr, the table (or JSON) on stdout.
+ * figures and targets are failover-summary.ts, per etcd placement: on the package nodes, or on
+ * hosts of their own (Serviceguard's quorum server on a separate system). Progress on stderr,
+ * the table (or JSON) on stdout.
  */
-import { parseArgs } from "node:util";
 import { Lab } from "../lab/lab.js";
 import { describeError, PaviseError } from "../util/errors.js";
-import { failoverRun, LAB_NAME } from "./failover-runs.js";
+import type { EtcdPlacement } from "../lab/spec.js";
+import {
+  FAILOVER_BENCH_USAGE,
+  FAILOVER_LAB_NAME,
+  parseFailoverBenchOptions,
+  type FailoverBenchOptions,
+} from "./failover-bench-options.js";
+import { failoverRun } from "./failover-runs.js";
 import {
   renderFailoverSummary,
   summariseFailover,
   type FailoverRun,
+  type FailoverScenario,
   type FailoverSystem,
 } from "./failover-summary.js";
-
-const USAGE = `usage: npm run bench:failover -- [--json] [--runs N] [--only pavise,keepalived]
-  --runs N    runs per system and scenario (default 3)
-  --only …    pavise, keepalived or both (default both)
-  --json      the figures as JSON on stdout`;
 
 const started = Date.now();
 const progress = (line: string): void => {
   process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
 };
 
-function options(argv: string[]): { json: boolean; runs: number; systems: FailoverSystem[] } {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        json: { type: "boolean" },
-        runs: { type: "string" },
-        only: { type: "string" },
-        help: { type: "boolean" },
-      },
-      strict: true,
-    });
-  } catch (error) {
-    throw new PaviseError("BENCH_USAGE", (error as Error).message, { hint: USAGE });
-  }
-  if (parsed.values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    process.exit(0);
-  }
-  const runs = Number(parsed.values.runs ?? "3");
-  if (!Number.isInteger(runs) || runs < 1 || runs > 50) {
-    throw new PaviseError("BENCH_USAGE", `--runs must be a whole number 1..50, not '${parsed.values.runs}'`, {
-      hint: USAGE,
-    });
-  }
-  const systems = (parsed.values.only ?? "pavise,keepalived").split(",").map((s) => s.trim());
-  for (const s of systems) {
-    if (s !== "pavise" && s !== "keepalived") {
-      throw new PaviseError("BENCH_USAGE", `--only takes pavise and/or keepalived, not '${s}'`, {
-        hint: USAGE,
-      });
+const SCENARIO_PROGRESS: Record<FailoverScenario, string> = {
+  crash: "n1 crashes",
+  move: "planned move off n1",
+  "etcd-leader": "etcd's leader member dies",
+  steady: "nothing happens for 30 s",
+};
+
+/** Each system and placement a scenario runs on: keepalived has no etcd (and no etcd-leader run). */
+function variants(
+  scenario: FailoverScenario,
+  options: FailoverBenchOptions,
+): { system: FailoverSystem; etcd: EtcdPlacement }[] {
+  return options.systems.flatMap((system): { system: FailoverSystem; etcd: EtcdPlacement }[] => {
+    if (system === "pavise") return options.placements.map((etcd) => ({ system, etcd }));
+    return scenario === "etcd-leader" || scenario === "steady" ? [] : [{ system, etcd: "colocated" }];
+  });
+}
+
+function describeRun(result: FailoverRun): string {
+  const t = result.timeline;
+  const steps = t
+    ? [
+        t.etcdLeaderElectedMs === undefined ? "" : `; new etcd leader at ${t.etcdLeaderElectedMs} ms`,
+        t.nodeFailedMs === undefined ? "" : `; n1's lease seen gone at ${t.nodeFailedMs} ms`,
+        t.startedMs === undefined ? "" : `; package started at ${t.startedMs} ms`,
+        t.fenced.length === 0 ? "" : `; fenced: ${t.fenced.join(", ")}`,
+      ].join("")
+    : "";
+  return (
+    `  client's longest gap ${Math.round(result.gapMs)} ms (address taken over after ${result.takeoverMs} ms; ` +
+    `${result.answered}/${result.sent} answered; two owners ${Math.round(result.overlapMs)} ms` +
+    `${result.etcdLeaderCrashed ? "; etcd's leader was on n1" : ""}${steps})`
+  );
+}
+
+/**
+ * A run whose system did not come up as asked before the fault (a loaded machine) measured
+ * nothing: it is repeated in a fresh lab, twice at most, and counted. A failure after the fault
+ * is a result and ends the bench.
+ */
+async function runWithRetries(
+  run: () => Promise<FailoverRun>,
+  onRetry: () => void,
+  attempts = 3,
+): Promise<FailoverRun> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (error) {
+      if (!(error instanceof PaviseError && error.code === "BENCH_SETUP_FAILED") || attempt >= attempts)
+        throw error;
+      progress(`  could not start (${error.message}); again in a fresh lab`);
+      onRetry();
     }
   }
-  return { json: parsed.values.json === true, runs, systems: systems as FailoverSystem[] };
 }
 
 async function main(): Promise<number> {
-  const { json, runs, systems } = options(process.argv.slice(2));
+  const opts = parseFailoverBenchOptions(process.argv.slice(2));
+  if (opts === "help") {
+    process.stdout.write(`${FAILOVER_BENCH_USAGE}\n`);
+    return 0;
+  }
+  const labName = opts.run.labName;
   const results: FailoverRun[] = [];
+  let setupRetries = 0;
   const cleanUp = (): void => {
-    void Lab.down(LAB_NAME).finally(() => process.exit(130));
+    void Lab.down(labName).finally(() => process.exit(130));
   };
   process.once("SIGINT", cleanUp);
   process.once("SIGTERM", cleanUp);
-  // Runs alternate between the systems, so that a slow spell of the machine hits both.
-  for (let i = 1; i <= runs; i++) {
-    for (const scenario of ["crash", "move"] as const) {
-      for (const system of systems) {
-        progress(
-          `run ${i}/${runs}: ${system}, ${scenario === "crash" ? "n1 crashes" : "planned move off n1"}`,
+  // Runs alternate between the systems and placements, so that a slow spell of the machine hits all.
+  for (let i = 1; i <= opts.runs; i++) {
+    for (const scenario of opts.scenarios) {
+      for (const { system, etcd } of variants(scenario, opts)) {
+        const label = system === "pavise" ? `pavise (etcd ${etcd})` : system;
+        progress(`run ${i}/${opts.runs}: ${label}, ${SCENARIO_PROGRESS[scenario]}`);
+        const result = await runWithRetries(
+          () => failoverRun(system, scenario, { ...opts.run, etcd }),
+          () => {
+            setupRetries += 1;
+          },
         );
-        const result = await failoverRun(system, scenario);
-        progress(
-          `  client's longest gap ${Math.round(result.gapMs)} ms (address taken over after ${result.takeoverMs} ms; ` +
-            `${result.answered}/${result.sent} answered; two owners ${Math.round(result.overlapMs)} ms` +
-            `${result.etcdLeaderCrashed ? "; etcd's leader was on n1" : ""})`,
-        );
+        progress(describeRun(result));
         results.push(result);
       }
     }
   }
   const summary = summariseFailover(results);
   process.stdout.write(
-    json
-      ? `${JSON.stringify({ runs: results, ...summary }, null, 2)}\n`
-      : `${renderFailoverSummary(summary)}\n`,
+    opts.json
+      ? `${JSON.stringify({ runs: results, setupRetries, ...summary }, null, 2)}\n`
+      : `${renderFailoverSummary(summary)}\n${setupRetries > 0 ? `(${setupRetries} run(s) could not start and were repeated in a fresh lab)\n` : ""}`,
   );
   return 0;
 }
@@ -105,8 +138,15 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   async (error: unknown) => {
-    await Lab.down(LAB_NAME).catch(() => undefined);
+    await Lab.down(labNameOf(process.argv.slice(2))).catch(() => undefined);
     process.stderr.write(`${error instanceof PaviseError ? describeError(error) : String(error)}\n`);
     process.exit(error instanceof PaviseError && error.code === "BENCH_USAGE" ? 2 : 1);
   },
 );
+
+/** The lab to clean up after a failure, also when the options could not be read. */
+function labNameOf(argv: string[]): string {
+  const at = argv.indexOf("--lab");
+  const given = at >= 0 ? argv[at + 1] : argv.find((a) => a.startsWith("--lab="))?.slice("--lab=".length);
+  return given !== undefined && /^[a-z][a-z0-9]{0,11}$/.test(given) ? given : FAILOVER_LAB_NAME;
+}

@@ -4,27 +4,50 @@
  * address over on purpose (its daemon stops); the client's longest gap is the figure. The same
  * for Pavise (`pavise daemon` on n1–n3, one failover package with the address and an echo
  * service) and keepalived (VRRP on n1 and n2, echo servers on both).
+ *
+ * Pavise's etcd runs on the package nodes n1–n3 ("colocated") or on q1–q3, hosts that run no
+ * package ("separate", labs/separate-etcd.yaml). A third scenario, "etcd-leader", kills only
+ * etcd's leader member and keeps every package node up: the client's gap then shows whether an
+ * etcd election alone made the owner fence itself. A fourth, "steady", does nothing for 30 s and
+ * counts what the machine's load alone did: etcd elections, fences, the client's longest gap.
  */
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { etcdHealth } from "../lab/etcd.js";
+import { etcdHealth, moveEtcdLeader } from "../lab/etcd.js";
 import { startKeepalived } from "../lab/keepalived.js";
-import { labClusterFile, startLabDaemons } from "../lab/lab-cluster-file.js";
+import { labClusterFile, startLabDaemons, type LabClusterOptions } from "../lab/lab-cluster-file.js";
 import { Lab } from "../lab/lab.js";
 import type { LabProcess } from "../lab/host-runtime.js";
 import { AddressWatch } from "../lab/probes/address-watch.js";
 import { overlaps } from "../lab/probes/address-timeline.js";
 import { addressHolders } from "../lab/probes/holders.js";
 import { startEchoServer, startTraffic } from "../lab/probes/traffic.js";
-import { defaultLabSpec } from "../lab/spec.js";
+import { defaultLabSpec, type EtcdPlacement, type LabSpec } from "../lab/spec.js";
 import { PaviseError } from "../util/errors.js";
 import type { FailoverRun, FailoverScenario } from "./failover-summary.js";
+import { daemonLogLines, readFailoverTimeline } from "./failover-timeline.js";
 
-export const LAB_NAME = "bfail";
+export interface FailoverRunOptions {
+  /** The lab's name (namespaces are prefixed with it). */
+  labName: string;
+  /** Where Pavise's etcd members run. */
+  etcd: EtcdPlacement;
+  /** etcd settings to try instead of the lab's (50/500 ms Raft timing, no pre-vote). */
+  etcdTuning?: { electionTimeoutMs?: number; preVote?: boolean };
+  /** Cluster-file timing keys instead of the lab's (member_timeout 1s, the rest derived). */
+  timing?: LabClusterOptions["timing"];
+  /**
+   * Where etcd's leader should be when the fault comes (etcdctl move-leader): on n1, the node
+   * that crashes (co-located only), or on another host; by default wherever etcd elected it.
+   */
+  etcdLeaderOn?: "n1" | "other";
+}
 export const VIP = "198.18.1.50";
 const PORT = 7100;
 const NODES = ["n1", "n2", "n3"];
+/** How long the "steady" scenario watches a cluster that nothing happens to. */
+const STEADY_MS = 30_000;
 
 async function waitFor<T>(
   what: string,
@@ -46,7 +69,11 @@ const upHolders = async (lab: Lab): Promise<string[]> =>
   (await addressHolders(lab.plan, VIP)).filter((h) => h.up).map((h) => h.host);
 
 /** Starts the system in the lab and waits until n1 serves the address. */
-async function startSystem(lab: Lab, system: FailoverRun["system"]): Promise<Map<string, LabProcess>> {
+async function startSystem(
+  lab: Lab,
+  system: FailoverRun["system"],
+  options: FailoverRunOptions,
+): Promise<Map<string, LabProcess>> {
   const daemons = new Map<string, LabProcess>();
   if (system === "keepalived") {
     for (const [host, priority] of [
@@ -70,27 +97,92 @@ async function startSystem(lab: Lab, system: FailoverRun["system"]): Promise<Map
     }
   } else {
     const file = join(lab.runtime.labDir, "cluster.yaml");
-    writeFileSync(file, labClusterFile({ address: VIP, echoPort: PORT }));
+    writeFileSync(
+      file,
+      labClusterFile({
+        address: VIP,
+        echoPort: PORT,
+        etcdEndpoints: lab.plan.etcd.members.map((m) => m.clientUrl),
+        ...(options.timing ? { timing: options.timing } : {}),
+      }),
+    );
     for (const [host, proc] of await startLabDaemons(lab, file, NODES)) daemons.set(host, proc);
   }
-  await waitFor(
-    "n1 to hold the address",
-    () => upHolders(lab),
-    (h) => h.length === 1 && h[0] === "n1",
-    20_000,
-  );
+  try {
+    await waitFor(
+      "n1 to hold the address",
+      () => upHolders(lab),
+      (h) => h.length === 1 && h[0] === "n1",
+      20_000,
+    );
+  } catch (error) {
+    // Before any fault: the run measured nothing, so the bench may try again in a fresh lab.
+    throw new PaviseError(
+      "BENCH_SETUP_FAILED",
+      `${(error as Error).message}: ${await whatDaemonsSaid(lab, daemons)}`,
+    );
+  }
   return daemons;
+}
+
+/** What the daemons said (since `since`, ms since the epoch) while the address did not go where it should. */
+async function whatDaemonsSaid(lab: Lab, daemons: Map<string, LabProcess>, since = 0): Promise<string> {
+  const holders = await upHolders(lab);
+  const lines = [...daemons.values()]
+    .flatMap((d) => {
+      try {
+        return daemonLogLines(readFileSync(d.log, "utf8"));
+      } catch {
+        return [];
+      }
+    })
+    .filter((l) => l.at >= since && !["watch", "cleanup"].includes(l.event))
+    .sort((a, b) => a.at - b.at)
+    .slice(0, 16)
+    .map((l) => `${l.node} ${l.event}: ${l.message.slice(0, 100)}`);
+  return `address held by ${holders.join(", ") || "nobody"}; daemons said: ${lines.join(" | ") || "nothing"}`;
+}
+
+/** The lab for a run: Pavise's etcd placed and tuned as asked; keepalived needs no etcd. */
+export function failoverLabSpec(system: FailoverRun["system"], options: FailoverRunOptions): LabSpec {
+  const spec = defaultLabSpec({
+    name: options.labName,
+    etcd: system === "pavise",
+    etcdTls: false,
+    etcdPlacement: system === "pavise" ? options.etcd : "colocated",
+  });
+  const tuning = options.etcdTuning ?? {};
+  return {
+    ...spec,
+    etcd: {
+      ...spec.etcd,
+      ...(tuning.electionTimeoutMs === undefined ? {} : { electionTimeoutMs: tuning.electionTimeoutMs }),
+      ...(tuning.preVote === undefined ? {} : { preVote: tuning.preVote }),
+    },
+  };
+}
+
+/** The host whose etcd member leads, asked from n2 (a package node in both placements). */
+async function etcdLeader(lab: Lab): Promise<string | undefined> {
+  return (await etcdHealth(lab.runtime, lab.plan.etcd, "n2")).find((m) => m.leader)?.host;
 }
 
 /** One run: fresh lab, the system up on n1, then the fault; returns the client's view. */
 export async function failoverRun(
   system: FailoverRun["system"],
   scenario: FailoverScenario,
+  options: FailoverRunOptions,
 ): Promise<FailoverRun> {
-  await Lab.down(LAB_NAME);
-  const lab = await Lab.up(defaultLabSpec({ name: LAB_NAME, etcd: system === "pavise", etcdTls: false }));
+  if (system === "keepalived" && scenario === "etcd-leader") {
+    throw new PaviseError(
+      "BENCH_USAGE",
+      "the etcd-leader scenario is for Pavise only (keepalived has no etcd)",
+    );
+  }
+  await Lab.down(options.labName);
+  const lab = await Lab.up(failoverLabSpec(system, options));
   try {
-    const daemons = await startSystem(lab, system);
+    const daemons = await startSystem(lab, system, options);
     const watch = await AddressWatch.forHosts(lab.runtime, NODES);
     const traffic = await startTraffic(lab.runtime, {
       from: "c1",
@@ -100,36 +192,90 @@ export async function failoverRun(
       intervalMs: 10,
     });
     await sleep(500);
-    const etcdLeaderCrashed =
-      system === "pavise" && scenario === "crash"
-        ? (await etcdHealth(lab.runtime, lab.plan.etcd, "n2")).find((m) => m.leader)?.host === "n1"
-        : undefined;
+    // A leader moved on purpose is not one that load caused: the count before the fault omits it.
+    let leaderMoves = 0;
+    if (system === "pavise" && options.etcdLeaderOn !== undefined) {
+      const hosts = lab.plan.etcd.members.map((m) => m.host);
+      const was = await etcdLeader(lab);
+      const to = options.etcdLeaderOn === "n1" ? "n1" : was !== "n1" ? was : hosts.find((h) => h !== "n1");
+      if (to !== undefined && to !== was && hosts.includes(to)) {
+        await moveEtcdLeader(lab.runtime, lab.plan.etcd, to, "n2");
+        leaderMoves = 1;
+      }
+    }
+    const leaderBefore = system === "pavise" ? await etcdLeader(lab) : undefined;
+    const etcdLeaderCrashed = system === "pavise" && scenario === "crash" ? leaderBefore === "n1" : undefined;
+    const faultyHost = scenario === "etcd-leader" ? leaderBefore : "n1";
+    if (faultyHost === undefined)
+      throw new PaviseError("BENCH_NO_ETCD_LEADER", "etcd had no leader before the fault");
+    // "steady": no fault at all for STEADY_MS; what load alone did is counted "before the fault".
+    if (scenario === "steady") await sleep(STEADY_MS);
     const faultAt = Date.now();
     if (scenario === "crash") await lab.faults.crashHost("n1");
-    else await lab.runtime.stop(daemons.get("n1")!, "SIGTERM");
-    await waitFor(
-      "another node to hold the address",
-      () => upHolders(lab),
-      (h) => h.length > 0 && !h.includes("n1"),
-      20_000,
-    );
-    const takeoverMs = Date.now() - faultAt;
-    await sleep(1500);
+    else if (scenario === "move") await lab.runtime.stop(daemons.get("n1")!, "SIGTERM");
+    else if (scenario === "etcd-leader")
+      await lab.faults.kill(lab.processes().find((p) => p.role === `etcd-${faultyHost}`)!);
+    let takeoverMs: number;
+    if (scenario === "steady") {
+      takeoverMs = 0;
+    } else if (scenario === "etcd-leader") {
+      // Nothing should move: give an election and a fence time to happen, then look.
+      await sleep(3000);
+      takeoverMs = 0;
+    } else {
+      try {
+        await waitFor(
+          "another node to hold the address",
+          () => upHolders(lab),
+          (h) => h.length > 0 && !h.includes("n1"),
+          20_000,
+        );
+      } catch (error) {
+        const said = await whatDaemonsSaid(lab, daemons, faultAt);
+        throw new PaviseError("BENCH_TIMEOUT", `${(error as Error).message} after ${scenario}: ${said}`);
+      }
+      takeoverMs = Date.now() - faultAt;
+      await sleep(1500);
+    }
     const report = await traffic.stop();
     const timeline = await watch.stop();
     // After a crash n1 keeps its address configured on links that are down: it cannot answer,
-    // so only a planned move can show two live holders.
+    // so only a planned move (or a fence and restart) can show two live holders.
     const overlapMs =
-      scenario === "move" ? Math.max(0, ...overlaps(timeline, VIP).map((o) => o.durationMs)) : 0;
+      scenario === "crash" ? 0 : Math.max(0, ...overlaps(timeline, VIP).map((o) => o.durationMs));
+    const etcdLog = (name: string): string => join(lab.runtime.labDir, "logs", `etcd-${name}.log`);
+    const faultyMember = lab.plan.etcd.members.find((m) => m.host === faultyHost);
+    const paviseTimeline =
+      system === "pavise"
+        ? readFailoverTimeline(
+            faultAt,
+            scenario === "crash" || scenario === "move" ? "n1" : undefined,
+            lab.plan.etcd.members.filter((m) => m !== faultyMember).map((m) => etcdLog(m.name)),
+            [...daemons.values()].map((d) => d.log),
+            faultyMember ? etcdLog(faultyMember.name) : undefined,
+          )
+        : undefined;
     return {
       system,
       scenario,
+      ...(system === "pavise" ? { etcd: options.etcd } : {}),
       gapMs: report.maxGapMs,
       takeoverMs,
       overlapMs,
       answered: report.received,
       sent: report.sent,
       ...(etcdLeaderCrashed === undefined ? {} : { etcdLeaderCrashed }),
+      ...(paviseTimeline
+        ? {
+            timeline: {
+              ...paviseTimeline,
+              etcdLeaderChangesBeforeFault: Math.max(
+                0,
+                (paviseTimeline.etcdLeaderChangesBeforeFault ?? 0) - leaderMoves,
+              ),
+            },
+          }
+        : {}),
     };
   } finally {
     await lab.down();

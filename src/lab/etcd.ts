@@ -73,6 +73,7 @@ function memberArgs(
     "--log-outputs",
     "stderr",
   ];
+  if (etcd.preVote) args.push("--pre-vote");
   if (etcd.tls) {
     const dir = caDir(runtime);
     const caCert = join(dir, "ca.crt");
@@ -205,6 +206,49 @@ export async function etcdHealth(
       ...(h?.health === true ? {} : { error: h?.error ?? "no answer" }),
     };
   });
+}
+
+/**
+ * Makes `toHost`'s member etcd's leader (etcdctl move-leader, asked of the current leader), so a
+ * test or bench can choose whether a fault hits the leader. Returns the leader's host afterwards.
+ */
+export async function moveEtcdLeader(
+  runtime: HostRuntime,
+  etcd: PlannedEtcd,
+  toHost: string,
+  fromHost: string,
+): Promise<string | undefined> {
+  const target = etcd.members.find((m) => m.host === toHost);
+  if (!target) {
+    throw new PaviseError("LAB_NO_ETCD_MEMBER", `host ${toHost} runs no etcd member`, {
+      hint: `pick one of: ${etcd.members.map((m) => m.host).join(", ")}`,
+    });
+  }
+  const endpoints = etcd.members.map((m) => m.clientUrl);
+  const status = await runtime.exec(
+    fromHost,
+    [...etcdctlArgs(runtime, etcd, endpoints), "endpoint", "status", "-w", "json"],
+    { allowFailure: true, timeoutMs: 10_000 },
+  );
+  const lines = parseJsonArray<StatusLine>(status.stdout);
+  const leaderLine = lines.find((l) => l.Status?.header?.member_id === l.Status?.leader);
+  // Member IDs come as JSON numbers above 2^53: read them exactly from the text, not as numbers.
+  const id = rawMemberIds(status.stdout)[lines.findIndex((l) => l.Endpoint === target.clientUrl)];
+  if (leaderLine && leaderLine.Endpoint !== target.clientUrl) {
+    if (id !== undefined) {
+      await runtime.exec(
+        fromHost,
+        [...etcdctlArgs(runtime, etcd, [leaderLine.Endpoint]), "move-leader", id.toString(16)],
+        { allowFailure: true, timeoutMs: 10_000 },
+      );
+    }
+  }
+  return (await etcdHealth(runtime, etcd, fromHost)).find((m) => m.leader)?.host;
+}
+
+/** The member_id of each line of `etcdctl endpoint status -w json`, exactly (BigInt). */
+function rawMemberIds(text: string): bigint[] {
+  return [...text.matchAll(/"member_id":(\d+)/g)].map((m) => BigInt(m[1]!));
 }
 
 function parseJsonArray<T>(text: string): T[] {

@@ -45,6 +45,7 @@ export interface PlannedEtcd {
   tls: boolean;
   heartbeatIntervalMs: number;
   electionTimeoutMs: number;
+  preVote: boolean;
   members: PlannedEtcdMember[];
 }
 
@@ -145,6 +146,7 @@ export function planLab(spec: LabSpec): LabPlan {
       tls: spec.etcd.tls,
       heartbeatIntervalMs: spec.etcd.heartbeatIntervalMs,
       electionTimeoutMs: spec.etcd.electionTimeoutMs,
+      preVote: spec.etcd.preVote,
       members,
     },
   };

@@ -33,13 +33,36 @@ export interface EtcdSpec {
   heartbeatIntervalMs: number;
   /** etcd --election-timeout; at least 5 × the heartbeat interval (etcd refuses less). */
   electionTimeoutMs: number;
+  /**
+   * etcd --pre-vote (off by default in etcd 3.4): a member that lost touch first asks whether it
+   * could win before it starts an election, so one that merely missed heartbeats does not
+   * depose a working leader (Raft thesis §9.6).
+   */
+  preVote: boolean;
 }
+
+/**
+ * Where the lab's etcd members run: on the package nodes themselves, or on three hosts of their
+ * own (q1–q3) that run no packages — like Serviceguard's quorum server on a separate system, so
+ * a package node's crash never takes etcd's leader with it.
+ */
+export type EtcdPlacement = "colocated" | "separate";
+
+export const SEPARATE_ETCD_HOSTS = ["q1", "q2", "q3"];
 
 export const DEFAULT_LAB_NAME = "pavise";
 
-/** The default topology: 3 nodes, 2 clients, a public and a heartbeat LAN, 3 etcd members. */
-export function defaultLabSpec(options: { name?: string; etcd?: boolean; etcdTls?: boolean } = {}): LabSpec {
-  const nodes = ["n1", "n2", "n3"];
+/**
+ * The default topology: 3 nodes, 2 clients, a public and a heartbeat LAN, 3 etcd members on the
+ * nodes. With etcdPlacement "separate" the members run on q1–q3 instead, lab nodes with the same
+ * NICs that a cluster file leaves out (labs/separate-etcd.yaml).
+ */
+export function defaultLabSpec(
+  options: { name?: string; etcd?: boolean; etcdTls?: boolean; etcdPlacement?: EtcdPlacement } = {},
+): LabSpec {
+  const packageNodes = ["n1", "n2", "n3"];
+  const separate = options.etcdPlacement === "separate";
+  const nodes = separate ? [...packageNodes, ...SEPARATE_ETCD_HOSTS] : packageNodes;
   return {
     name: options.name ?? DEFAULT_LAB_NAME,
     subnets: [
@@ -49,10 +72,11 @@ export function defaultLabSpec(options: { name?: string; etcd?: boolean; etcdTls
     nodes,
     clients: ["c1", "c2"],
     etcd: {
-      members: options.etcd === false ? [] : nodes,
+      members: options.etcd === false ? [] : separate ? SEPARATE_ETCD_HOSTS : nodes,
       tls: options.etcdTls ?? false,
       heartbeatIntervalMs: 50,
       electionTimeoutMs: 500,
+      preVote: false,
     },
   };
 }
@@ -174,13 +198,20 @@ export function labSpecFromObject(raw: unknown, file?: string): LabSpec {
       problems.add("etcd", raw.etcd, "must be a mapping", "e.g. etcd: { members: [n1, n2, n3] }");
     } else {
       const e = raw.etcd;
-      unknownKeys(e, ["members", "tls", "heartbeat_interval_ms", "election_timeout_ms"], "etcd", problems);
+      unknownKeys(
+        e,
+        ["members", "tls", "heartbeat_interval_ms", "election_timeout_ms", "pre_vote"],
+        "etcd",
+        problems,
+      );
       const members = e.members === undefined ? nodes : e.members;
       if (!Array.isArray(members) || members.some((m) => typeof m !== "string")) {
         problems.add("etcd.members", members, "must be a list of node names", "e.g. members: [n1, n2, n3]");
       }
-      if (e.tls !== undefined && typeof e.tls !== "boolean") {
-        problems.add("etcd.tls", e.tls, "must be true or false", "tls: true");
+      for (const key of ["tls", "pre_vote"] as const) {
+        if (e[key] !== undefined && typeof e[key] !== "boolean") {
+          problems.add(`etcd.${key}`, e[key], "must be true or false", `${key}: true`);
+        }
       }
       etcd = {
         members: Array.isArray(members) ? members.filter((m): m is string => typeof m === "string") : [],
@@ -199,6 +230,7 @@ export function labSpecFromObject(raw: unknown, file?: string): LabSpec {
           defaults.etcd.electionTimeoutMs,
           problems,
         ),
+        preVote: e.pre_vote === true,
       };
     }
   }

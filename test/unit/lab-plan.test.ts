@@ -39,6 +39,12 @@ describe("lab plan", () => {
       ["n2", "http://198.18.2.12:2379", "http://198.18.2.12:2380"],
       ["n3", "http://198.18.2.13:2379", "http://198.18.2.13:2380"],
     ]);
+    const separate = planLab(defaultLabSpec({ name: "t1", etcdPlacement: "separate" }));
+    expect(separate.etcd.members.map((m) => [m.host, m.clientUrl])).toEqual([
+      ["q1", "http://198.18.2.14:2379"],
+      ["q2", "http://198.18.2.15:2379"],
+      ["q3", "http://198.18.2.16:2379"],
+    ]);
     const tls = planLab(defaultLabSpec({ name: "t1", etcdTls: true }));
     expect(tls.etcd.members[0]?.clientUrl).toBe("https://198.18.2.11:2379");
   });

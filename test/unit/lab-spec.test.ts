@@ -19,6 +19,21 @@ describe("lab spec", () => {
     expect(parseLabSpec(text, "labs/default.yaml")).toEqual(defaultLabSpec());
   });
 
+  it("labs/separate-etcd.yaml is the default topology with etcd on q1–q3", () => {
+    const text = readFileSync(new URL("../../labs/separate-etcd.yaml", import.meta.url), "utf8");
+    const spec = parseLabSpec(text, "labs/separate-etcd.yaml");
+    expect(spec).toEqual(defaultLabSpec({ etcdPlacement: "separate" }));
+    expect(spec.etcd.members).toEqual(["q1", "q2", "q3"]);
+  });
+
+  it("etcd.pre_vote is read, and must be true or false", () => {
+    expect(parseLabSpec("etcd: { pre_vote: true }").etcd.preVote).toBe(true);
+    expect(parseLabSpec("").etcd.preVote).toBe(false);
+    expect(problemsOf("etcd: { pre_vote: 1 }")).toEqual([
+      expect.objectContaining({ key: "etcd.pre_vote", message: "must be true or false" }),
+    ]);
+  });
+
   it("an empty file means the default lab", () => {
     expect(parseLabSpec("", "empty.yaml")).toEqual(defaultLabSpec());
   });

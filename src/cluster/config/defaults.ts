@@ -17,8 +17,11 @@ export const DEFAULT_MEMBER_TIMEOUT_MS = 2_000;
  * The rest of the timing follows member_timeout unless given:
  * - keepalive_interval: a sixth of it. etcd needs 0.55–1.1 s to elect a new leader here
  *   (renewals fail meanwhile), so fence_after must exceed keepalive_interval plus that, or every
- *   node fences itself at each leader change (measured: test/integration/cluster-etcd-fence.test.ts);
- *   frequent renewals leave the most of fence_after for riding out an election;
+ *   node fences itself at each leader change (measured: test/integration/cluster-etcd-fence.test.ts;
+ *   with member_timeout 1s and the lab's 50/500 ms Raft timing bench:failover's etcd-leader
+ *   scenario saw the owner fence in every run; an election timeout of 250 ms avoided it in most:
+ *   README, "What each topology and setting costs"); frequent renewals leave the most of
+ *   fence_after for riding out an election;
  * - fence_after: 60 % of it, so a node stops its packages and drops their addresses well before
  *   the others may see its lease expire;
  * - event_loop_budget: a quarter of it; a stall longer than this fences the node as well, and

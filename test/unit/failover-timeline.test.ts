@@ -1,0 +1,77 @@
+import { describe, expect, it } from "vitest";
+import { daemonLogLines, etcdElectionEvents, failoverTimeline } from "../../src/bench/failover-timeline.js";
+
+// Lines as etcd 3.4.23 (zap) and `pavise daemon` write them in the lab.
+const zap = (ts: string, msg: string): string =>
+  JSON.stringify({ level: "info", ts, caller: "raft/raft.go:923", msg });
+const FAULT = Date.parse("2026-11-27T15:10:00.000Z");
+
+describe("bench:failover timeline from the logs", () => {
+  it("finds the election in an etcd zap log", () => {
+    const log = [
+      zap("2026-11-27T15:09:58.000Z", "8e9e05c52164694d became leader at term 2"),
+      zap("2026-11-27T15:10:00.612Z", "66c556facc5254fa is starting a new election at term 2"),
+      zap("2026-11-27T15:10:00.614Z", "66c556facc5254fa became candidate at term 3"),
+      zap("2026-11-27T15:10:00.631Z", "66c556facc5254fa became leader at term 3"),
+      "not json",
+      '{"broken":',
+    ].join("\n");
+    expect(etcdElectionEvents(log)).toEqual({
+      electionStarted: [Date.parse("2026-11-27T15:10:00.612Z")],
+      becameLeader: [Date.parse("2026-11-27T15:09:58.000Z"), Date.parse("2026-11-27T15:10:00.631Z")],
+    });
+  });
+
+  it("reads the daemon's text lines", () => {
+    expect(
+      daemonLogLines("2026-11-27T15:10:02.100Z n2 node-failed: node n1 failed (its lease lapsed)\nnoise"),
+    ).toEqual([
+      {
+        at: Date.parse("2026-11-27T15:10:02.100Z"),
+        node: "n2",
+        event: "node-failed",
+        message: "node n1 failed (its lease lapsed)",
+      },
+    ]);
+  });
+
+  it("times each step from the fault, ignoring what came before it", () => {
+    const etcd = [
+      zap("2026-11-27T15:09:50.000Z", "a became leader at term 2"),
+      zap("2026-11-27T15:10:00.700Z", "b is starting a new election at term 2"),
+      zap("2026-11-27T15:10:00.720Z", "b became leader at term 3"),
+    ].join("\n");
+    const n2 = [
+      "2026-11-27T15:09:51.000Z n2 started: package web started in 12 ms",
+      "2026-11-27T15:10:00.650Z n2 fenced: lease-unconfirmed: no renewal was confirmed before the deadline; dropping addresses and halting packages",
+      "2026-11-27T15:10:02.250Z n2 node-failed: node n1 failed (its lease lapsed)",
+      "2026-11-27T15:10:02.330Z n2 started: package web started in 15 ms",
+    ].join("\n");
+    const n3 = "2026-11-27T15:10:00.640Z n3 fenced: lease-unconfirmed: …\n";
+    expect(failoverTimeline(FAULT, "n1", [etcd, ""], [n2, n3])).toEqual({
+      etcdElectionStartedMs: 700,
+      etcdLeaderElectedMs: 720,
+      nodeFailedMs: 2250,
+      startedMs: 2330,
+      fenced: ["n2", "n3"],
+      etcdLeaderChangesBeforeFault: 0,
+      fencedBeforeFault: [],
+    });
+    expect(failoverTimeline(FAULT, "n1", [], [])).toEqual({
+      fenced: [],
+      etcdLeaderChangesBeforeFault: 0,
+      fencedBeforeFault: [],
+    });
+  });
+
+  it("counts what load alone did before the fault: leader changes in any member's log, fences", () => {
+    const first = zap("2026-11-27T15:09:50.000Z", "a became leader at term 2");
+    const spurious = zap("2026-11-27T15:09:55.000Z", "c became leader at term 3");
+    const daemon = "2026-11-27T15:09:55.100Z n3 fenced: lease-unconfirmed: …\n";
+    expect(failoverTimeline(FAULT, "n1", [first], [daemon], spurious)).toMatchObject({
+      etcdLeaderChangesBeforeFault: 1,
+      fencedBeforeFault: ["n3"],
+      fenced: [],
+    });
+  });
+});
