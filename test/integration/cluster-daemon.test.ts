@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { waitForEtcd } from "../../src/lab/etcd.js";
+import { etcdHealth, moveEtcdLeader, waitForEtcd } from "../../src/lab/etcd.js";
 import type { Lab } from "../../src/lab/lab.js";
 import type { LabProcess } from "../../src/lab/host-runtime.js";
 import { overlaps } from "../../src/lab/probes/address-timeline.js";
@@ -67,7 +67,10 @@ describe.skipIf(!root)("pavise daemon on three lab nodes", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("starts web on n1, fails it over to n2 when n1 crashes, never on two nodes at once", async () => {
+  it("starts web on n1, moves etcd's leadership off n1, fails web over to n2 when n1 crashes, never on two nodes at once", async () => {
+    // etcd's leader on n1, where web will run: the cluster leader must move it away
+    // (etcd leader_away_from_packages), so that the crash below costs no etcd election.
+    await moveEtcdLeader(lab.runtime, lab.plan.etcd, "n1", "n2");
     await startDaemon("n1");
     await startDaemon("n2");
     await startDaemon("n3", { json: true });
@@ -92,7 +95,18 @@ describe.skipIf(!root)("pavise daemon on three lab nodes", () => {
       port: UDP_PORT,
       intervalMs: 10,
     });
-    const etcdLeader = await etcdLeaderAwayFrom(lab, "n1");
+    const etcdLeader = await until(
+      "etcd's leader off n1",
+      async () => (await etcdHealth(lab.runtime, lab.plan.etcd, "n2")).find((m) => m.leader)?.host,
+      (host) => host !== undefined && host !== "n1",
+      10_000,
+    );
+    const events = await clusterEvents(lab, "n2", join(dir, "cluster.yaml"));
+    const moved = events.find((e) => e.kind === "etcd-leader-moved");
+    expect(moved?.message).toMatch(
+      /^etcd's leadership moved from n1 to n[23] in \d+ ms: n1 runs a failover package/,
+    );
+    console.log(`pavise daemon: ${moved?.message}`);
     await sleep(700);
     const crashedAt = Date.now();
     await lab.faults.crashHost("n1");

@@ -68,6 +68,7 @@ describe("cluster configuration file", () => {
         endpoints: ["http://198.18.2.11:2379", "http://198.18.2.12:2379", "http://198.18.2.13:2379"],
         tls: undefined,
         prefix: "/pavise/pavise/",
+        leaderAwayFromPackages: true,
       },
       timing: { memberTimeoutMs: 2000, keepaliveIntervalMs: 333, fenceAfterMs: 1200, eventLoopBudgetMs: 500 },
       arp: { count: 3, intervalMs: 150 },

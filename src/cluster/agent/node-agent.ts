@@ -52,6 +52,7 @@ import { OwnedPackages } from "./owned-packages.js";
 import { type LocalState, reconcile, type ReconcileStep } from "./reconcile.js";
 import { monitoredResources, ResourceMonitors } from "./resource-monitors.js";
 import { failFastReason } from "./fail-fast.js";
+import { EtcdLeaderSteering } from "./etcd-leader-steering.js";
 
 /** One line of the daemon's log: what happened, on which node, when. */
 export interface AgentLogLine {
@@ -118,6 +119,7 @@ export class NodeAgent {
   private guard: DaemonGuard | undefined;
   private readonly monitors: ResourceMonitors;
   private failingFast = false;
+  private readonly etcdLeader: EtcdLeaderSteering;
   /** When the current session began: a leader this fresh waits for the others (lead). */
   private joinedAt = 0;
   private reformationNoted = false;
@@ -135,6 +137,11 @@ export class NodeAgent {
     });
     this.keys = new ClusterKeys(options.config.etcd.prefix);
     this.exclusive = new Map(options.config.packages.map((p) => [p.name, p.type === "failover"]));
+    this.etcdLeader = new EtcdLeaderSteering({
+      client: this.client,
+      event: (kind, message, extra) => this.event(kind, message, extra),
+      problem: (message) => this.log("problem", message),
+    });
     this.monitors = new ResourceMonitors(monitoredResources(options.config, options.node), {
       node: options.node,
       onChange: (name, status, detail) => {
@@ -626,6 +633,7 @@ export class NodeAgent {
     if (this.awaitingReformation(state)) return undefined;
     this.reportNodeChanges(state.nodes);
     this.clearFulfilledRequests(state);
+    this.etcdLeader.maybeSteer(this.options.config, state);
     const plan = schedule(this.options.config, state, Date.now());
     if (snapshot.placements && JSON.stringify(plan.placements) === JSON.stringify(snapshot.placements))
       return undefined;

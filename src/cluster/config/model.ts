@@ -26,6 +26,13 @@ export interface EtcdConfig {
   tls?: { ca: string; cert: string; key: string } | undefined;
   /** Prefix of every key Pavise writes (default "/pavise/<cluster name>/"). */
   prefix: string;
+  /**
+   * leader_away_from_packages (default yes): the cluster leader moves etcd's leadership off a
+   * node that runs a failover package, to a member on a node that runs none, so that crashing
+   * that node does not also cost an etcd election (etcd-leader-choice.ts). Members are matched
+   * to nodes by name (etcd --name = the node's name).
+   */
+  leaderAwayFromPackages?: boolean;
 }
 
 export interface ClusterTiming {

@@ -28,7 +28,7 @@ export interface ReadResult {
 }
 
 export const TOP_KEYS = ["cluster_name", "name", "etcd", "timing", "arp", "subnets", "nodes", "packages"];
-const ETCD_KEYS = ["endpoints", "tls", "prefix"];
+const ETCD_KEYS = ["endpoints", "tls", "prefix", "leader_away_from_packages"];
 const TLS_KEYS = ["ca", "cert", "key"];
 const TIMING_KEYS = ["member_timeout", "keepalive_interval", "fence_after", "event_loop_budget"];
 const ARP_KEYS = ["count", "interval"];
@@ -115,7 +115,8 @@ function readEtcd(reader: RawReader, top: Raw, clusterName: string): EtcdConfig 
   let prefix = reader.string(e, "prefix", "etcd", "/pavise/cluster1/") ?? defaultEtcdPrefix(clusterName);
   // A prefix is a directory of keys: "/pavise/c1" and "/pavise/c10" must not share keys.
   if (prefix !== "" && !prefix.endsWith("/")) prefix = `${prefix}/`;
-  return { endpoints, tls, prefix };
+  const leaderAwayFromPackages = reader.bool(e, "leader_away_from_packages", "etcd", true);
+  return { endpoints, tls, prefix, leaderAwayFromPackages };
 }
 
 function readTiming(reader: RawReader, top: Raw): ClusterTiming {

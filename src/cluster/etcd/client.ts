@@ -86,6 +86,13 @@ export interface LeaseTimeToLive {
   keys: string[];
 }
 
+export interface EtcdMember {
+  /** Member ID, a decimal string (it does not fit a JavaScript number). */
+  id: string;
+  name: string;
+  clientUrls: string[];
+}
+
 export interface EtcdStatus {
   endpoint: string;
   version: string;
@@ -237,6 +244,30 @@ export class EtcdClient {
       raftTerm: wireInt(body.raftTerm),
       revision: headerRevision(body.header),
     };
+  }
+
+  /** The members of the etcd cluster: ID (decimal string), name and client URLs. */
+  async memberList(): Promise<EtcdMember[]> {
+    const { body } = await this.transport.call<{
+      members?: { ID?: string; name?: string; clientURLs?: string[] }[];
+    }>("/v3/cluster/member/list", {}, { idempotent: true });
+    return (body.members ?? []).map((m) => ({
+      id: m.ID ?? "0",
+      name: m.name ?? "",
+      clientUrls: m.clientURLs ?? [],
+    }));
+  }
+
+  /**
+   * Hands etcd's leadership to another member (etcdctl move-leader): a graceful transfer, asked
+   * of the leader itself at `leaderEndpoint`.
+   */
+  async moveLeader(leaderEndpoint: string, targetId: string, timeoutMs = 3000): Promise<void> {
+    await this.single(leaderEndpoint).call(
+      "/v3/maintenance/transfer-leadership",
+      { targetID: targetId },
+      { idempotent: false, timeoutMs, attemptTimeoutMs: timeoutMs },
+    );
   }
 
   /** Compacts the history up to a revision (tests use it to exercise watch compaction). */
