@@ -66,7 +66,7 @@ export interface PlacementSummary {
    * Before any fault, over the runs that read the logs: etcd leader changes and runs in which a
    * daemon fenced itself anyway (the machine's load alone; each would have been an outage).
    */
-  beforeFault: { runs: number; etcdLeaderChanges: number; runsWithFence: number };
+  beforeFault: { runs: number; etcdLeaderChanges: number; runsWithFence: number; etcdLeaderMoves: number };
   /** keepalived's median crash gap over Pavise's (how many times faster Pavise is back). */
   crashSpeedup: number | undefined;
   targets: FailoverTarget[];
@@ -189,6 +189,7 @@ export function summariseFailover(runs: readonly FailoverRun[]): FailoverSummary
         runs: logged.length,
         etcdLeaderChanges: logged.reduce((sum, t) => sum + (t.etcdLeaderChangesBeforeFault ?? 0), 0),
         runsWithFence: logged.filter((t) => (t.fencedBeforeFault?.length ?? 0) > 0).length,
+        etcdLeaderMoves: logged.reduce((sum, t) => sum + (t.etcdLeaderMovesBeforeFault ?? 0), 0),
       },
       crashSpeedup:
         crash && keepalivedCrash && crash.gapMedianMs > 0
@@ -251,7 +252,8 @@ function renderPlacement(p: PlacementSummary, crashRuns: number): string[] {
     const b = p.beforeFault;
     out.push(
       `  before the fault (${b.runs} runs): ${b.etcdLeaderChanges} etcd leader change(s) from load alone; ` +
-        `a daemon fenced itself in ${b.runsWithFence} run(s)`,
+        `a daemon fenced itself in ${b.runsWithFence} run(s); ` +
+        `etcd's leadership handed off a package node by Pavise ${b.etcdLeaderMoves} time(s)`,
     );
   }
   if (p.crashSpeedup !== undefined) {

@@ -22,9 +22,14 @@ export interface FailoverTimeline {
    * machine's load, a member missed heartbeats for an election timeout.
    */
   etcdLeaderChangesBeforeFault?: number;
+  /** etcd's leadership handed over by Pavise (leader_away_from_packages) before the fault. */
+  etcdLeaderMovesBeforeFault?: number;
   /** Daemons that fenced themselves before the fault, for the same reason or a stalled loop. */
   fencedBeforeFault?: string[];
 }
+
+/** How long after etcd's "became leader" a daemon logs the transfer it asked for, at the most. */
+const MOVE_LOGGED_WITHIN_MS = 1_000;
 
 /** Wall-clock times (ms since the epoch) of a member's election events in an etcd zap log. */
 export function etcdElectionEvents(log: string): { electionStarted: number[]; becameLeader: number[] } {
@@ -89,17 +94,23 @@ export function failoverTimeline(
   const lines = allLines.filter((l) => l.at >= faultAt);
   const fencedIn = (part: DaemonLogLine[]): string[] =>
     [...new Set(part.filter((l) => l.event === "fenced").map((l) => l.node))].sort();
+  // A leadership Pavise handed over (etcd-leader-moved, logged once the transfer is done) is
+  // no election: its "became leader" comes just before the daemon's line.
+  const moves = allLines.filter((l) => l.event === "etcd-leader-moved").map((l) => l.at);
+  const isMove = (t: number): boolean => moves.some((m) => t <= m && m - t <= MOVE_LOGGED_WITHIN_MS);
   // Each leader change is logged once, by the member that won.
-  const leadersBefore = [...etcdLogs, faultyEtcdLog]
+  const becameBefore = [...etcdLogs, faultyEtcdLog]
     .flatMap((log) => etcdElectionEvents(log).becameLeader)
-    .filter((t) => t < faultAt).length;
+    .filter((t) => t < faultAt);
+  const movesBefore = becameBefore.filter(isMove).length;
   const timeline: FailoverTimeline = {
     fenced: fencedIn(lines),
-    etcdLeaderChangesBeforeFault: Math.max(0, leadersBefore - 1),
+    etcdLeaderChangesBeforeFault: Math.max(0, becameBefore.length - movesBefore - 1),
+    etcdLeaderMovesBeforeFault: movesBefore,
     fencedBeforeFault: fencedIn(allLines.filter((l) => l.at < faultAt)),
   };
   const started = after(elections.flatMap((e) => e.electionStarted));
-  const elected = after(elections.flatMap((e) => e.becameLeader));
+  const elected = after(elections.flatMap((e) => e.becameLeader).filter((t) => !isMove(t)));
   const failed = after(
     lines
       .filter(

@@ -149,7 +149,7 @@ describe("bench:failover summary", () => {
       { etcdLeaderCrashed: false, runs: 1, medians: { gapMs: 1300, nodeFailedMs: 1100, startedMs: 1250 } },
     ]);
     expect(p.leaderChange).toEqual({ runs: 2, fencedRuns: 1, gapsMs: [20, 1900] });
-    expect(p.beforeFault).toEqual({ runs: 5, etcdLeaderChanges: 0, runsWithFence: 0 });
+    expect(p.beforeFault).toEqual({ runs: 5, etcdLeaderChanges: 0, runsWithFence: 0, etcdLeaderMoves: 0 });
     const text = renderFailoverSummary(summary);
     expect(text).toContain(
       "after the crash, etcd's leader on n1 (median of 2): new etcd leader 650 ms, n1's lease seen gone 2,100 ms, package started on another node 2,250 ms, client answered again 2,300 ms",
@@ -167,9 +167,14 @@ describe("bench:failover summary", () => {
         timeline: { fenced: [], etcdLeaderChangesBeforeFault: 2, fencedBeforeFault: ["n2"] },
       },
     ]);
-    expect(loaded.placements[0]?.beforeFault).toEqual({ runs: 2, etcdLeaderChanges: 3, runsWithFence: 1 });
+    expect(loaded.placements[0]?.beforeFault).toEqual({
+      runs: 2,
+      etcdLeaderChanges: 3,
+      runsWithFence: 1,
+      etcdLeaderMoves: 0,
+    });
     expect(renderFailoverSummary(loaded)).toContain(
-      "before the fault (2 runs): 3 etcd leader change(s) from load alone; a daemon fenced itself in 1 run(s)",
+      "before the fault (2 runs): 3 etcd leader change(s) from load alone; a daemon fenced itself in 1 run(s); etcd's leadership handed off a package node by Pavise 0 time(s)",
     );
     expect(renderFailoverSummary(loaded)).toMatch(/pavise\s+colocated\s+nothing \(30 s\)\s+1\s+30 ms/);
   });

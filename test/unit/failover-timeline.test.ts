@@ -55,13 +55,33 @@ describe("bench:failover timeline from the logs", () => {
       startedMs: 2330,
       fenced: ["n2", "n3"],
       etcdLeaderChangesBeforeFault: 0,
+      etcdLeaderMovesBeforeFault: 0,
       fencedBeforeFault: [],
     });
     expect(failoverTimeline(FAULT, "n1", [], [])).toEqual({
       fenced: [],
       etcdLeaderChangesBeforeFault: 0,
+      etcdLeaderMovesBeforeFault: 0,
       fencedBeforeFault: [],
     });
+  });
+
+  it("tells etcd leadership handed over by Pavise (etcd-leader-moved) from an election", () => {
+    const etcd = [
+      zap("2026-11-27T15:09:50.000Z", "a became leader at term 2"),
+      zap("2026-11-27T15:09:53.000Z", "b became leader at term 3"),
+      zap("2026-11-27T15:10:01.300Z", "c became leader at term 4"),
+    ].join("\n");
+    const n2 = [
+      "2026-11-27T15:09:53.060Z n2 etcd-leader-moved: etcd's leadership moved from n1 to n2 in 55 ms: …",
+      "2026-11-27T15:10:01.350Z n2 etcd-leader-moved: etcd's leadership moved from n2 to n3 in 50 ms: …",
+    ].join("\n");
+    expect(failoverTimeline(FAULT, "n1", [etcd], [n2])).toMatchObject({
+      etcdLeaderChangesBeforeFault: 0,
+      etcdLeaderMovesBeforeFault: 1,
+    });
+    // The move after the fault is not etcd electing a leader.
+    expect(failoverTimeline(FAULT, "n1", [etcd], [n2]).etcdLeaderElectedMs).toBeUndefined();
   });
 
   it("counts what load alone did before the fault: leader changes in any member's log, fences", () => {
