@@ -70,13 +70,8 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
     },
   });
   /** A daemon's log line that follows what a test can already see (an address, a PID). */
-  const loggedSoon = (node: string, event: string, message: string): Promise<boolean> =>
-    until(
-      `${node} to log ${event}: ${message}`,
-      () => Promise.resolve(t.cluster.logged(node, event, message)),
-      (yes) => yes,
-      5_000,
-    );
+  const loggedSoon = (node: string, event: string, message: string): Promise<void> =>
+    t.cluster.untilLogged(`${node} to log ${event}: ${message}`, node, event, message, 5_000);
   const base = (more: Partial<DaemonClusterFileOptions> = {}): string =>
     daemonClusterFile(t.lab, { name: LAB, service: { echoPort: WEB_PORT }, ...more });
 
@@ -133,7 +128,7 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
     expect(t.cluster.logged("n2", "config-change", "package api: added")).toBe(true);
     // web was not touched: same single holder.
     expect(await holders(VIP)).toEqual(["n1"]);
-    // pavise status shows the applied packages, even from the older t.cluster.yaml.
+    // pavise status shows the applied packages, even from the older cluster.yaml.
     const status = await pavise(["status", "--config", t.configFile, "--json"]);
     const view = JSON.parse(status.stdout) as {
       packages: { name: string; status: string; nodes: string[] }[];
@@ -255,15 +250,10 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
   });
 
   it("a daemon started with an older local file runs the applied revision: web moves to it whole", async () => {
-    // n2's daemon restarts with t.cluster.yaml, which has neither web's second address nor echo-b.
+    // n2's daemon restarts with cluster.yaml, which has neither web's second address nor echo-b.
     const n2 = t.cluster.daemons.get("n2")!;
     await t.lab.runtime.stop(n2, "SIGTERM");
-    await until(
-      "n2's daemon to leave",
-      () => Promise.resolve(t.cluster.logged("n2", "left")),
-      (yes) => yes,
-      20_000,
-    );
+    await t.cluster.untilLogged("n2's daemon to leave", "n2", "left", "", 20_000);
     await t.cluster.startDaemon("n2");
     expect(t.cluster.logged("n2", "config", "running applied revision 5")).toBe(true);
     expect(t.cluster.logged("n2", "config", "the local file differs from it")).toBe(true);
@@ -334,10 +324,11 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
     expect(applied.stdout).toContain("timing: member_timeout 1s → 2s — when each daemon restarts");
     expect(await appliedRevision()).toBe(6);
     for (const node of ["n1", "n2", "n3"]) {
-      await until(
+      await t.cluster.untilLogged(
         `${node} to switch to revision 6`,
-        () => Promise.resolve(t.cluster.logged(node, "config", "running revision 6")),
-        (yes) => yes,
+        node,
+        "config",
+        "running revision 6",
         10_000,
       );
     }

@@ -39,12 +39,7 @@ describe.skipIf(!root)("generic resource monitors and fail-fast with pavise daem
         (h) => h.length === 1 && h[0] === "n1",
         15_000,
       );
-      await until(
-        "web started",
-        () => Promise.resolve(t.cluster.logged("n1", "started", "package web started")),
-        (yes) => yes,
-        15_000,
-      );
+      await t.cluster.untilLogged("web started", "n1", "started", "package web started", 15_000);
     },
   });
   /** A node's resource "uplink" is down while this file exists. */
@@ -72,10 +67,11 @@ describe.skipIf(!root)("generic resource monitors and fail-fast with pavise daem
     );
     // Back up on n1: web stays on n2 (failback manual), n1 is reported up again.
     rmSync(uplinkDown("n1"));
-    await until(
+    await t.cluster.untilLogged(
       "n1's uplink up again",
-      () => Promise.resolve(t.cluster.logged("n1", "resource-up", "resource uplink is up on n1")),
-      (yes) => yes,
+      "n1",
+      "resource-up",
+      "resource uplink is up on n1",
       10_000,
     );
     await sleep(500);
@@ -113,7 +109,7 @@ describe.skipIf(!root)("generic resource monitors and fail-fast with pavise daem
     expect(overlaps(await t.stopWatch(), VIP)).toEqual([]);
     expect(await echoPids(t.lab, "n2", UDP_PORT)).toEqual([]);
     console.log(
-      `fail_fast service: n2 left the t.cluster, n3 holds ${VIP} ${movedAfter} ms after the last service exit` +
+      `fail_fast service: n2 left the cluster, n3 holds ${VIP} ${movedAfter} ms after the last service exit` +
         `; client's longest gap ${Math.round(report.maxGapMs)} ms, ${report.received}/${report.sent} answered`,
     );
     expect(existsSync(uplinkDown("n1"))).toBe(true);

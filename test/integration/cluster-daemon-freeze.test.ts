@@ -56,12 +56,7 @@ describe.skipIf(!root)("pavise daemon frozen past its lease, then thawed (the gu
     await startDaemon("n2");
     await startDaemon("n3");
     await until("web's address on n1 only", holders, (h) => h.length === 1 && h[0] === "n1", 15_000);
-    await until(
-      "web started on n1",
-      () => Promise.resolve(logged("n1", "started", "package web started")),
-      (yes) => yes,
-      15_000,
-    );
+    await t.cluster.untilLogged("web started on n1", "n1", "started", "package web started", 15_000);
     const services = await until(
       "web's echo service on n1",
       () => echoPids(t.lab, "n1", UDP_PORT),
@@ -103,12 +98,7 @@ describe.skipIf(!root)("pavise daemon frozen past its lease, then thawed (the gu
     t.lab.faults.freeze(frozen);
     await until("web's address on n2", holders, (h) => h.includes("n2"), 20_000);
     const takenAfter = Date.now() - frozenAt;
-    await until(
-      "web started on n2",
-      () => Promise.resolve(logged("n2", "started", "package web started")),
-      (yes) => yes,
-      15_000,
-    );
+    await t.cluster.untilLogged("web started on n2", "n2", "started", "package web started", 15_000);
     await sleep(1000);
     const report = await traffic.stop();
     sampling = false;
@@ -155,12 +145,7 @@ describe.skipIf(!root)("pavise daemon frozen past its lease, then thawed (the gu
     const thawedAt = Date.now();
     t.lab.faults.thaw(frozen!);
     frozen = undefined;
-    await until(
-      "n1 to see it was fenced",
-      () => Promise.resolve(logged("n1", "fenced")),
-      (yes) => yes,
-      10_000,
-    );
+    await t.cluster.untilLogged("n1 to see it was fenced", "n1", "fenced", "", 10_000);
     await until(
       "n1 to rejoin",
       () => Promise.resolve(daemonEvents("n1").filter((e) => e.event === "joined").length),

@@ -42,12 +42,7 @@ describe.skipIf(!root)("pavise daemon SIGKILLed while its services run (the guar
     await startDaemon("n2");
     await startDaemon("n3");
     await until("web's address on n1 only", holders, (h) => h.length === 1 && h[0] === "n1", 15_000);
-    await until(
-      "web started on n1",
-      () => Promise.resolve(logged("n1", "started", "package web started")),
-      (yes) => yes,
-      15_000,
-    );
+    await t.cluster.untilLogged("web started on n1", "n1", "started", "package web started", 15_000);
     const services = await until(
       "web's echo service on n1",
       () => echoPids(t.lab, "n1", UDP_PORT),
@@ -87,12 +82,7 @@ describe.skipIf(!root)("pavise daemon SIGKILLed while its services run (the guar
     t.cluster.daemons.delete("n1");
     await until("web's address on n2", holders, (h) => h.includes("n2"), 20_000);
     const takenAfter = Date.now() - killedAt;
-    await until(
-      "web started on n2",
-      () => Promise.resolve(logged("n2", "started", "package web started")),
-      (yes) => yes,
-      15_000,
-    );
+    await t.cluster.untilLogged("web started on n2", "n2", "started", "package web started", 15_000);
     await sleep(1000);
     const report = await traffic.stop();
     sampling = false;
@@ -151,12 +141,7 @@ describe.skipIf(!root)("pavise daemon SIGKILLed while its services run (the guar
     await t.startWatch();
     await t.lab.runtime.stop(n2, "SIGTERM");
     t.cluster.daemons.delete("n2");
-    await until(
-      "n2's daemon to leave",
-      () => Promise.resolve(logged("n2", "left")),
-      (yes) => yes,
-      20_000,
-    );
+    await t.cluster.untilLogged("n2's daemon to leave", "n2", "left", "", 20_000);
     await untilProcessGone("n2's guardian to exit", guard, 5_000);
     await until("web's address on another node", holders, (h) => h.length === 1 && h[0] !== "n2", 20_000);
     const timeline = await t.stopWatch();

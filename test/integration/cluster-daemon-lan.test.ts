@@ -38,12 +38,7 @@ describe.skipIf(!root)("pavise daemon: NICs of the public LAN fail on the owner"
   const t = useDaemonLab(LAB, { echoPort: UDP_PORT, start: NODES });
 
   it("primary NIC down on the owner: web's address moves to lan1 on n1, c1 learns lan1's MAC, the package stays", async () => {
-    await until(
-      "web started on n1",
-      () => Promise.resolve(t.cluster.logged("n1", "started", "package web started")),
-      (yes) => yes,
-      20_000,
-    );
+    await t.cluster.untilLogged("web started on n1", "n1", "started", "package web started", 20_000);
     expect(await t.lab.holders(VIP)).toEqual([{ host: "n1", nic: "lan0", up: true }]);
     const [servicePid] = await until(
       "web's echo service on n1",
@@ -155,12 +150,7 @@ describe.skipIf(!root)("pavise daemon: NICs of the public LAN fail on the owner"
       5,
     );
     const movedAfter = Date.now() - pulledAt;
-    await until(
-      "web started on n2",
-      () => Promise.resolve(t.cluster.logged("n2", "started", "package web started")),
-      (yes) => yes,
-      10_000,
-    );
+    await t.cluster.untilLogged("web started on n2", "n2", "started", "package web started", 10_000);
     await sleep(1_000);
     const report = await traffic.stop();
     const samples = await arp.stop();

@@ -133,12 +133,7 @@ describe.skipIf(!root)("pavise daemon, one-way loss on the owner's heartbeat LAN
     t.cluster.daemons.delete(holder!);
     await until("web's address on n1 only", holdersWithLink, (h) => h.length === 1 && h[0] === "n1", 20_000);
     await until("web's service on n1 only", servingNodes, (s) => s.length === 1 && s[0] === "n1", 15_000);
-    await until(
-      "the old holder's daemon to leave",
-      () => Promise.resolve(t.cluster.logged(holder!, "left")),
-      (y) => y,
-      20_000,
-    );
+    await t.cluster.untilLogged("the old holder's daemon to leave", holder!, "left", "", 20_000);
     await t.cluster.startDaemon(holder!);
     await oneWayLoss("n1", "out");
   });

@@ -174,10 +174,11 @@ describe.skipIf(!root)(
       const sampler = sampleAppWithoutDb(["n1"]);
       for (const node of ["n1", "n2", "n3"]) await t.cluster.startDaemon(node);
       for (const p of FAILOVER) {
-        await until(
+        await t.cluster.untilLogged(
           `${p.name} started on n1`,
-          () => Promise.resolve(t.cluster.logged("n1", "started", `package ${p.name} started`)),
-          (yes) => yes,
+          "n1",
+          "started",
+          `package ${p.name} started`,
           20_000,
         );
         expect(await t.lab.holders(p.address)).toEqual([{ host: "n1", nic: "lan0", up: true }]);
@@ -221,10 +222,11 @@ describe.skipIf(!root)(
         );
       }
       for (const p of FAILOVER) {
-        await until(
+        await t.cluster.untilLogged(
           `${p.name} started on n2`,
-          () => Promise.resolve(t.cluster.logged("n2", "started", `package ${p.name} started`)),
-          (yes) => yes,
+          "n2",
+          "started",
+          `package ${p.name} started`,
           10_000,
         );
       }
@@ -286,12 +288,7 @@ describe.skipIf(!root)(
         5,
       );
       const backAfter = Date.now() - startedAt;
-      await until(
-        "back started on n1",
-        () => Promise.resolve(t.cluster.logged("n1", "started", "package back started")),
-        (yes) => yes,
-        10_000,
-      );
+      await t.cluster.untilLogged("back started on n1", "n1", "started", "package back started", 10_000);
       await until(
         "everywhere on n1",
         () => everywherePids("n1"),

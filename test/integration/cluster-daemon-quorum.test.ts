@@ -80,12 +80,7 @@ describe.skipIf(!root)("pavise daemon while etcd has lost quorum", () => {
       t.lab.faults.freeze(member);
       frozen.push(member);
     }
-    await until(
-      "n1 to fence",
-      () => Promise.resolve(t.cluster.logged("n1", "fenced")),
-      (y) => y,
-      10_000,
-    );
+    await t.cluster.untilLogged("n1 to fence", "n1", "fenced", "", 10_000);
     await until("web's address gone everywhere", holdersWithLink, (h) => h.length === 0, 10_000);
     await sleep(QUORUM_LOST_FOR_MS - (Date.now() - lostAt));
     // Nothing runs anywhere, and nothing was started, while quorum is gone.

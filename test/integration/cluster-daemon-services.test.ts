@@ -175,11 +175,7 @@ describe.skipIf(!root)("pavise daemon with a flapping service and a hanging halt
     const movedAfter = Date.now() - stoppedAt;
     await until("web's service on the new owner only", servingNodes, (s) => s.length === 1 && s[0] === taker);
     const servedAfter = Date.now() - stoppedAt;
-    await until(
-      "the old owner's daemon to leave",
-      () => Promise.resolve(t.cluster.logged(owner!, "left")),
-      (y) => y,
-    );
+    await t.cluster.untilLogged("the old owner's daemon to leave", owner!, "left", "");
     await sleep(500);
     const report = await traffic.stop();
     const samples = (await arp.stop()).get(VIP)!;

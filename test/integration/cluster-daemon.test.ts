@@ -51,12 +51,7 @@ describe.skipIf(!root)("pavise daemon on three lab nodes", () => {
       (h) => h.length === 1 && h[0]?.host === "n1",
       15_000,
     );
-    await until(
-      "the echo service on n1",
-      () => Promise.resolve(logged("n1", "started", "package web started")),
-      (yes) => yes,
-      15_000,
-    );
+    await t.cluster.untilLogged("the echo service on n1", "n1", "started", "package web started", 15_000);
     expect(await arpHosts(t.lab, VIP)).toEqual(["n1"]);
 
     const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);
@@ -103,12 +98,7 @@ describe.skipIf(!root)("pavise daemon on three lab nodes", () => {
     t.cluster.daemons.delete("n2");
     await until("web's address on n3 only", holdersWithLink, (h) => h.length === 1 && h[0] === "n3", 20_000);
     const movedAfter = Date.now() - stoppedAt;
-    await until(
-      "n2's daemon to leave",
-      () => Promise.resolve(logged("n2", "left")),
-      (yes) => yes,
-      20_000,
-    );
+    await t.cluster.untilLogged("n2's daemon to leave", "n2", "left", "", 20_000);
     await sleep(500);
     const report = await traffic.stop();
     expect(await arpHosts(t.lab, VIP)).toEqual(["n3"]);

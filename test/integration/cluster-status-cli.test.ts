@@ -68,7 +68,7 @@ describe.skipIf(!root)("pavise status and pavise events on a lab cluster", () =>
     expect(view.packages[0]!.addresses[0]).toMatchObject({ address: VIP, node: "n1", nic: "lan0" });
 
     const text = await cli("n1", ["status", "--config", t.configFile]);
-    console.log(`$ pavise status --config t.cluster.yaml\n${text.stdout}`);
+    console.log(`$ pavise status --config cluster.yaml\n${text.stdout}`);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/^web\s+up\s+running\s+enabled\s+n1\s*$/m);
     expect(text.stdout).toMatch(/^n1\s+up\s+\S+Z$/m);
@@ -106,7 +106,7 @@ describe.skipIf(!root)("pavise status and pavise events on a lab cluster", () =>
     expect(view.etcd.quorum).toBe(true);
     expect(view.packages[0]!.addresses[0]).toMatchObject({ address: VIP, node: "n2", nic: "lan0" });
     const text = await cli("n2", ["status", "--config", t.configFile]);
-    console.log(`$ pavise status --config t.cluster.yaml (after n1 crashed)\n${text.stdout}`);
+    console.log(`$ pavise status --config cluster.yaml (after n1 crashed)\n${text.stdout}`);
     expect(text.stdout).toMatch(/^n1\s+failed\s+-$/m);
     expect(text.stdout).toMatch(/^web\s+up\s+running\s+enabled\s+n2\s*$/m);
 
@@ -124,7 +124,7 @@ describe.skipIf(!root)("pavise status and pavise events on a lab cluster", () =>
     expect(n1Failed).toBeGreaterThan(startedOnN1);
     expect(n1Failed).toBeLessThan(startedOnN2);
     const recent = await cli("n2", ["events", "--config", t.configFile, "--since", "1h"]);
-    console.log(`$ pavise events --config t.cluster.yaml --since 1h\n${recent.stdout}`);
+    console.log(`$ pavise events --config cluster.yaml --since 1h\n${recent.stdout}`);
     expect(recent.stdout).toMatch(/ n2 {2}started: package web started in \d+ ms/);
 
     // The follower saw the failover as it happened, then ends on Ctrl-C.

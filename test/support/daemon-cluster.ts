@@ -285,6 +285,22 @@ export class DaemonCluster {
     return this.daemonEvents(node).some((e) => e.event === event && e.message.includes(message));
   }
 
+  /** Waits until the node's latest daemon has logged `event` with `message` in it. */
+  async untilLogged(
+    what: string,
+    node: string,
+    event: string,
+    message = "",
+    timeoutMs = 10_000,
+  ): Promise<void> {
+    await until(
+      what,
+      () => Promise.resolve(this.logged(node, event, message)),
+      (yes) => yes,
+      timeoutMs,
+    );
+  }
+
   /** `pavise status -v`, asked from a node. */
   async statusText(host: string): Promise<string> {
     const r = await this.lab.exec(
