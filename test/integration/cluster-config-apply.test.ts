@@ -111,7 +111,7 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
     const text = base({ morePackages: API_PACKAGE });
     const applied = await apply(text);
     expect(applied.code).toBe(0);
-    expect(applied.stdout).toMatch(/applied revision 1 of cluster cfapply \(the first\)/);
+    expect(applied.stdout).toContain(`applied revision 1 of cluster ${LAB} (the first)`);
     await until(
       "api's address on n2",
       () => holders(API_VIP),

@@ -75,7 +75,7 @@ describe.skipIf(!root)("pavise pkg / node / resource on a lab cluster", () => {
   it("usage errors: unknown package or node → did-you-mean, exit 2, no stack trace", async () => {
     const pkg = await cli(["pkg", "halt", "wbe"]);
     expect(pkg.code).toBe(2);
-    expect(pkg.stderr).toContain('no package "wbe" in cluster opcli (did you mean "web"?)');
+    expect(pkg.stderr).toContain(`no package "wbe" in cluster ${LAB} (did you mean "web"?)`);
     const node = await cli(["node", "halt", "n4"]);
     expect(node.code).toBe(2);
     expect(node.stderr).toContain('no node "n4"');
