@@ -1,22 +1,21 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Lab } from "../../src/lab/lab.js";
+import { describe, expect, it } from "vitest";
 import { overlaps } from "../../src/lab/probes/address-timeline.js";
-import { AddressWatch } from "../../src/lab/probes/address-watch.js";
 import { distPath } from "../../src/util/package-paths.js";
 import type { RunResult } from "../../src/util/run.js";
 import {
-  DaemonCluster,
   type DaemonClusterFileOptions,
   VIP,
   daemonClusterFile,
   echoPids,
   echoService,
+  NODES,
 } from "../support/daemon-cluster.js";
-import { freshLab, testLabSpec } from "../support/fresh-lab.js";
+import { testLabName } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
+import { useDaemonLab } from "../support/daemon-lab.js";
+import { linkedHolders, arpHosts } from "../support/cluster-observe.js";
 
 // `pavise config apply` against three running daemons (real etcd, real namespaces): each
 // revision changes the running cluster online, and only what differs — a package added starts,
@@ -25,7 +24,7 @@ import { until } from "../support/until.js";
 // invalid file and a new cluster name are refused with nothing stored. No address is ever held
 // by two nodes. Needs root and a build (dist/cli/main.js, the echo service).
 const root = process.getuid?.() === 0;
-const LAB = "cfapply";
+const LAB = testLabName("cfapply");
 const WEB_PORT = 7411;
 const WEB_SECOND_PORT = 7412;
 const API_PORT = 7413;
@@ -47,24 +46,38 @@ const API_PACKAGE = `  - name: api
 ${echoService(API_PORT, "api-echo")}`;
 
 describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", () => {
-  let lab: Lab;
-  let dir: string;
-  let cluster: DaemonCluster;
+  const t = useDaemonLab(LAB, {
+    clusterFile: () => base(),
+    watchFromStart: true,
+    start: NODES,
+    ready: async (t) => {
+      await until(
+        "web on n1",
+        () => holders(VIP),
+        (h) => h.length === 1 && h[0] === "n1",
+        20_000,
+      );
+      await until(
+        "web's echo service on n1",
+        () => echoPids(t.lab, "n1", WEB_PORT),
+        (p) => p.length === 1,
+        15_000,
+      );
+    },
+    cleanup: async (t) => {
+      const timeline = await t.stopWatch().catch(() => undefined);
+      if (timeline) console.log(`address overlaps over the whole run: ${JSON.stringify(overlaps(timeline))}`);
+    },
+  });
   /** A daemon's log line that follows what a test can already see (an address, a PID). */
-  const loggedSoon = (node: string, event: string, message: string): Promise<boolean> =>
-    until(
-      `${node} to log ${event}: ${message}`,
-      () => Promise.resolve(cluster.logged(node, event, message)),
-      (yes) => yes,
-      5_000,
-    );
-  let watch: AddressWatch | undefined;
+  const loggedSoon = (node: string, event: string, message: string): Promise<void> =>
+    t.cluster.untilLogged(`${node} to log ${event}: ${message}`, node, event, message, 5_000);
   const base = (more: Partial<DaemonClusterFileOptions> = {}): string =>
-    daemonClusterFile(lab, { name: LAB, service: { echoPort: WEB_PORT }, ...more });
+    daemonClusterFile(t.lab, { name: LAB, service: { echoPort: WEB_PORT }, ...more });
 
   /** Runs the CLI on n1 (etcd is reachable inside the lab only). */
   function pavise(args: string[]): Promise<RunResult> {
-    return lab.exec("n1", [process.execPath, distPath("cli/main.js"), ...args], { allowFailure: true });
+    return t.lab.exec("n1", [process.execPath, distPath("cli/main.js"), ...args], { allowFailure: true });
   }
 
   /**
@@ -74,7 +87,7 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
   let files = 0;
   async function apply(text: string, json = false): Promise<RunResult & { file: string; appliedAt: number }> {
     files += 1;
-    const file = join(dir, `revision-${files}.yaml`);
+    const file = join(t.dir, `revision-${files}.yaml`);
     writeFileSync(file, text);
     const result = await pavise(["config", "apply", file, ...(json ? ["--json"] : [])]);
     console.log(`$ pavise config apply ${file}\n${result.stdout}${result.stderr}`);
@@ -87,52 +100,18 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
   }
 
   async function appliedRevision(): Promise<number | undefined> {
-    const got = await pavise(["config", "get", "--config", join(dir, "cluster.yaml"), "--json"]);
+    const got = await pavise(["config", "get", "--config", t.configFile, "--json"]);
     return got.code === 0 ? (JSON.parse(got.stdout) as { revision: number }).revision : undefined;
   }
 
-  async function holders(address: string): Promise<string[]> {
-    return (await lab.holders(address)).filter((h) => h.up).map((h) => h.host);
-  }
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "pavise-cfapply-"));
-    lab = await freshLab(testLabSpec(LAB, { etcd: true }));
-    writeFileSync(join(dir, "cluster.yaml"), base());
-    cluster = new DaemonCluster(lab, dir);
-    watch = await AddressWatch.start(
-      ["n1", "n2", "n3"].map((host) => ({ host, namespace: lab.host(host).namespace })),
-    );
-    for (const node of ["n1", "n2", "n3"]) await cluster.startDaemon(node);
-    await until(
-      "web on n1",
-      () => holders(VIP),
-      (h) => h.length === 1 && h[0] === "n1",
-      20_000,
-    );
-    await until(
-      "web's echo service on n1",
-      () => echoPids(lab, "n1", WEB_PORT),
-      (p) => p.length === 1,
-      15_000,
-    );
-  });
-
-  afterAll(async () => {
-    const timeline = await watch?.stop().catch(() => undefined);
-    for (const proc of cluster?.daemons.values() ?? []) await lab?.runtime.stop(proc).catch(() => undefined);
-    await lab?.down();
-    cluster?.printLogs();
-    rmSync(dir, { recursive: true, force: true });
-    if (timeline) console.log(`address overlaps over the whole run: ${JSON.stringify(overlaps(timeline))}`);
-  });
+  const holders = (address: string): Promise<string[]> => linkedHolders(t.lab, address);
 
   it("a package added by an apply starts on its node; config get returns the file byte for byte", async () => {
-    expect(cluster.logged("n1", "config", "no configuration has been applied")).toBe(true);
+    expect(t.cluster.logged("n1", "config", "no configuration has been applied")).toBe(true);
     const text = base({ morePackages: API_PACKAGE });
     const applied = await apply(text);
     expect(applied.code).toBe(0);
-    expect(applied.stdout).toMatch(/applied revision 1 of cluster cfapply \(the first\)/);
+    expect(applied.stdout).toContain(`applied revision 1 of cluster ${LAB} (the first)`);
     await until(
       "api's address on n2",
       () => holders(API_VIP),
@@ -142,15 +121,15 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
     console.log(`config apply: package api added → its address on n2 ${since(applied.appliedAt)}`);
     await until(
       "api's service on n2",
-      () => echoPids(lab, "n2", API_PORT),
+      () => echoPids(t.lab, "n2", API_PORT),
       (p) => p.length === 1,
       15_000,
     );
-    expect(cluster.logged("n2", "config-change", "package api: added")).toBe(true);
+    expect(t.cluster.logged("n2", "config-change", "package api: added")).toBe(true);
     // web was not touched: same single holder.
     expect(await holders(VIP)).toEqual(["n1"]);
     // pavise status shows the applied packages, even from the older cluster.yaml.
-    const status = await pavise(["status", "--config", join(dir, "cluster.yaml"), "--json"]);
+    const status = await pavise(["status", "--config", t.configFile, "--json"]);
     const view = JSON.parse(status.stdout) as {
       packages: { name: string; status: string; nodes: string[] }[];
     };
@@ -159,19 +138,19 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
       ["api", "up", ["n2"]],
     ]);
 
-    const got = await pavise(["config", "get", "--config", join(dir, "cluster.yaml")]);
+    const got = await pavise(["config", "get", "--config", t.configFile]);
     expect(got.code).toBe(0);
     expect(got.stdout).toBe(readFileSync(applied.file, "utf8"));
     const json = JSON.parse(
-      (await pavise(["config", "get", "--config", join(dir, "cluster.yaml"), "--json"])).stdout,
+      (await pavise(["config", "get", "--config", t.configFile, "--json"])).stdout,
     ) as Record<string, unknown>;
     expect(json).toMatchObject({ revision: 1, text });
     expect(typeof json.by).toBe("string");
   });
 
   it("an address added to the running package appears on its owner only, and the service keeps its PID", async () => {
-    const [pidBefore] = await echoPids(lab, "n1", WEB_PORT);
-    const [apiPidBefore] = await echoPids(lab, "n2", API_PORT);
+    const [pidBefore] = await echoPids(t.lab, "n1", WEB_PORT);
+    const [apiPidBefore] = await echoPids(t.lab, "n2", API_PORT);
     const applied = await apply(base({ morePackages: API_PACKAGE, moreAddresses: [VIP_B] }));
     expect(applied.code).toBe(0);
     expect(applied.stdout).toContain(`package web: address ${VIP_B} (public) added`);
@@ -182,16 +161,16 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
       15_000,
     );
     console.log(`config apply: address ${VIP_B} added → on n1 ${since(applied.appliedAt)}`);
-    expect((await lab.arpAnswerers("public", VIP_B)).map((a) => a.host)).toEqual(["n1"]);
-    expect(await echoPids(lab, "n1", WEB_PORT)).toEqual([pidBefore]);
-    expect(await echoPids(lab, "n2", API_PORT)).toEqual([apiPidBefore]);
+    expect(await arpHosts(t.lab, VIP_B)).toEqual(["n1"]);
+    expect(await echoPids(t.lab, "n1", WEB_PORT)).toEqual([pidBefore]);
+    expect(await echoPids(t.lab, "n2", API_PORT)).toEqual([apiPidBefore]);
     expect(await holders(VIP)).toEqual(["n1"]);
     await loggedSoon("n1", "config-applied", `package web: adding address ${VIP_B}/24`);
   });
 
   it("a service added starts alone: the others keep their PIDs", async () => {
-    const [pidBefore] = await echoPids(lab, "n1", WEB_PORT);
-    const [apiPidBefore] = await echoPids(lab, "n2", API_PORT);
+    const [pidBefore] = await echoPids(t.lab, "n1", WEB_PORT);
+    const [apiPidBefore] = await echoPids(t.lab, "n2", API_PORT);
     const applied = await apply(
       base({
         morePackages: API_PACKAGE,
@@ -203,20 +182,20 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
     expect(applied.stdout).toContain("package web: service echo-b added");
     const [newPid] = await until(
       "echo-b on n1",
-      () => echoPids(lab, "n1", WEB_SECOND_PORT),
+      () => echoPids(t.lab, "n1", WEB_SECOND_PORT),
       (p) => p.length === 1,
       15_000,
     );
     console.log(`config apply: service echo-b added → running on n1 ${since(applied.appliedAt)}`);
     expect(newPid).not.toBe(pidBefore);
-    expect(await echoPids(lab, "n1", WEB_PORT)).toEqual([pidBefore]);
-    expect(await echoPids(lab, "n2", API_PORT)).toEqual([apiPidBefore]);
-    for (const node of ["n2", "n3"]) expect(await echoPids(lab, node, WEB_SECOND_PORT)).toEqual([]);
+    expect(await echoPids(t.lab, "n1", WEB_PORT)).toEqual([pidBefore]);
+    expect(await echoPids(t.lab, "n2", API_PORT)).toEqual([apiPidBefore]);
+    for (const node of ["n2", "n3"]) expect(await echoPids(t.lab, node, WEB_SECOND_PORT)).toEqual([]);
   });
 
   it("a service whose command changed is restarted alone: the other keeps its PID", async () => {
-    const [pidBefore] = await echoPids(lab, "n1", WEB_PORT);
-    const [oldPid] = await echoPids(lab, "n1", WEB_SECOND_PORT);
+    const [pidBefore] = await echoPids(t.lab, "n1", WEB_PORT);
+    const [oldPid] = await echoPids(t.lab, "n1", WEB_SECOND_PORT);
     const applied = await apply(
       base({ morePackages: API_PACKAGE, moreAddresses: [VIP_B], moreServices: ECHO_B_V2 }),
     );
@@ -226,7 +205,7 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
     );
     const [newPid] = await until(
       "echo-b restarted on n1",
-      () => echoPids(lab, "n1", WEB_SECOND_PORT),
+      () => echoPids(t.lab, "n1", WEB_SECOND_PORT),
       (p) => p.length === 1 && p[0] !== oldPid,
       15_000,
     );
@@ -234,7 +213,7 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
       `config apply: echo-b's command changed → restarted on n1 (pid ${oldPid} → ${newPid}) ${since(applied.appliedAt)}`,
     );
     expect(readFileSync(`/proc/${newPid}/environ`, "utf8").split("\0")).toContain("PAVISE_ECHO=v2");
-    expect(await echoPids(lab, "n1", WEB_PORT)).toEqual([pidBefore]);
+    expect(await echoPids(t.lab, "n1", WEB_PORT)).toEqual([pidBefore]);
     // The daemon logs the change once the restart is done: the new PID can be seen before that.
     await loggedSoon(
       "n1",
@@ -244,8 +223,8 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
   });
 
   it("a package removed is halted where it ran: its address and service are gone", async () => {
-    const [webPid] = await echoPids(lab, "n1", WEB_PORT);
-    const [apiPid] = await echoPids(lab, "n2", API_PORT);
+    const [webPid] = await echoPids(t.lab, "n1", WEB_PORT);
+    const [apiPid] = await echoPids(t.lab, "n2", API_PORT);
     const applied = await apply(base({ moreAddresses: [VIP_B], moreServices: ECHO_B_V2 }));
     expect(applied.code).toBe(0);
     expect(applied.stdout).toContain("package api: removed");
@@ -257,37 +236,32 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
     );
     await until(
       "api's service gone",
-      () => echoPids(lab, "n2", API_PORT),
+      () => echoPids(t.lab, "n2", API_PORT),
       (p) => p.length === 0,
       15_000,
     );
     console.log(
       `config apply: package api removed → halted on n2 (pid ${apiPid} gone) ${since(applied.appliedAt)}`,
     );
-    expect(cluster.logged("n2", "halting", "package api: no longer in the configuration")).toBe(true);
-    expect(await echoPids(lab, "n1", WEB_PORT)).toEqual([webPid]);
+    expect(t.cluster.logged("n2", "halting", "package api: no longer in the configuration")).toBe(true);
+    expect(await echoPids(t.lab, "n1", WEB_PORT)).toEqual([webPid]);
     expect((await holders(VIP)).concat(await holders(VIP_B))).toEqual(["n1", "n1"]);
     expect(await appliedRevision()).toBe(5);
   });
 
   it("a daemon started with an older local file runs the applied revision: web moves to it whole", async () => {
     // n2's daemon restarts with cluster.yaml, which has neither web's second address nor echo-b.
-    const n2 = cluster.daemons.get("n2")!;
-    await lab.runtime.stop(n2, "SIGTERM");
-    await until(
-      "n2's daemon to leave",
-      () => Promise.resolve(cluster.logged("n2", "left")),
-      (yes) => yes,
-      20_000,
-    );
-    await cluster.startDaemon("n2");
-    expect(cluster.logged("n2", "config", "running applied revision 5")).toBe(true);
-    expect(cluster.logged("n2", "config", "the local file differs from it")).toBe(true);
+    const n2 = t.cluster.daemons.get("n2")!;
+    await t.lab.runtime.stop(n2, "SIGTERM");
+    await t.cluster.untilLogged("n2's daemon to leave", "n2", "left", "", 20_000);
+    await t.cluster.startDaemon("n2");
+    expect(t.cluster.logged("n2", "config", "running applied revision 5")).toBe(true);
+    expect(t.cluster.logged("n2", "config", "the local file differs from it")).toBe(true);
     // A planned move (n1's daemon stops): web comes up on n2 as revision 5 has it.
-    const n1 = cluster.daemons.get("n1")!;
+    const n1 = t.cluster.daemons.get("n1")!;
     const stoppedAt = Date.now();
-    await lab.runtime.stop(n1, "SIGTERM");
-    cluster.daemons.delete("n1");
+    await t.lab.runtime.stop(n1, "SIGTERM");
+    t.cluster.daemons.delete("n1");
     await until(
       `${VIP_B} on n2`,
       () => holders(VIP_B),
@@ -296,7 +270,7 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
     );
     await until(
       "echo-b on n2",
-      () => echoPids(lab, "n2", WEB_SECOND_PORT),
+      () => echoPids(t.lab, "n2", WEB_SECOND_PORT),
       (p) => p.length === 1,
       15_000,
     );
@@ -304,10 +278,10 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
       `web moved to the restarted n2 with revision 5's address and service ${Date.now() - stoppedAt} ms after n1's daemon was stopped`,
     );
     expect(await holders(VIP)).toEqual(["n2"]);
-    expect((await lab.arpAnswerers("public", VIP_B)).map((a) => a.host)).toEqual(["n2"]);
-    expect(await echoPids(lab, "n1", WEB_SECOND_PORT)).toEqual([]);
-    await cluster.startDaemon("n1");
-    expect(cluster.logged("n1", "config", "running applied revision 5")).toBe(true);
+    expect(await arpHosts(t.lab, VIP_B)).toEqual(["n2"]);
+    expect(await echoPids(t.lab, "n1", WEB_SECOND_PORT)).toEqual([]);
+    await t.cluster.startDaemon("n1");
+    expect(t.cluster.logged("n1", "config", "running applied revision 5")).toBe(true);
   });
 
   it("an invalid file is refused with every problem; a new cluster name or removing an up node too: nothing stored", async () => {
@@ -350,15 +324,15 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
     expect(applied.stdout).toContain("timing: member_timeout 1s → 2s — when each daemon restarts");
     expect(await appliedRevision()).toBe(6);
     for (const node of ["n1", "n2", "n3"]) {
-      await until(
+      await t.cluster.untilLogged(
         `${node} to switch to revision 6`,
-        () => Promise.resolve(cluster.logged(node, "config", "running revision 6")),
-        (yes) => yes,
+        node,
+        "config",
+        "running revision 6",
         10_000,
       );
     }
-    const timeline = await watch!.stop();
-    watch = undefined;
+    const timeline = await t.stopWatch();
     expect(overlaps(timeline)).toEqual([]);
   });
 
@@ -375,7 +349,7 @@ describe.skipIf(!root)("pavise config apply with daemons on three lab nodes", ()
       r.code === 0 ? /applied revision (\d+)/.exec(r.stdout)?.[1] : r.stderr,
     );
     console.log(`two applies at once: ${JSON.stringify(outcomes)}`);
-    const latest = await pavise(["config", "get", "--config", join(dir, "cluster.yaml"), "--json"]);
+    const latest = await pavise(["config", "get", "--config", t.configFile, "--json"]);
     const record = JSON.parse(latest.stdout) as { revision: number; text: string };
     if (a.code === 0 && b.code === 0) {
       // One after the other: revisions 7 and 8, the later one applied.

@@ -1,16 +1,12 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Lab } from "../../src/lab/lab.js";
+import { describe, expect, it } from "vitest";
 import type { LabProcess } from "../../src/lab/host-runtime.js";
 import { overlaps } from "../../src/lab/probes/address-timeline.js";
-import { AddressWatch } from "../../src/lab/probes/address-watch.js";
-import { startTraffic } from "../../src/lab/probes/traffic.js";
-import { DaemonCluster, VIP, daemonClusterFile, echoPids, processGone } from "../support/daemon-cluster.js";
-import { freshLab, testLabSpec } from "../support/fresh-lab.js";
+import { VIP, echoPids, processGone, untilProcessGone } from "../support/daemon-cluster.js";
+import { testLabName } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
+import { useDaemonLab } from "../support/daemon-lab.js";
+import { arpHosts, startClientTraffic } from "../support/cluster-observe.js";
 
 // Fault test of #5, "daemon frozen past the lease TTL then thawed (it must have dropped its
 // addresses before anyone else took them)": n1's daemon is stopped with SIGSTOP; its pipe to
@@ -20,19 +16,28 @@ import { until } from "../support/until.js";
 // and by ARP. Thawed with SIGCONT, n1's daemon finds itself fenced, leaves web on n2, starts a
 // fresh guardian and rejoins. Needs root and a build.
 const root = process.getuid?.() === 0;
-const LAB = "tdfrz";
+const LAB = testLabName("tdfrz");
 const UDP_PORT = 7404;
 
 describe.skipIf(!root)("pavise daemon frozen past its lease, then thawed (the guardian's deadline)", () => {
-  let lab: Lab;
-  let dir: string;
-  let cluster: DaemonCluster;
+  const t = useDaemonLab(LAB, {
+    echoPort: UDP_PORT,
+    haltFirst: true,
+    // A daemon still frozen (a failed test) cannot act on SIGTERM.
+    cleanup: (t) => {
+      if (!frozen) return;
+      try {
+        t.lab.faults.thaw(frozen);
+      } catch {
+        // gone already
+      }
+    },
+  });
   const startDaemon = (node: string, options?: { json?: boolean }): Promise<LabProcess> =>
-    cluster.startDaemon(node, options);
-  const daemonEvents = (node: string): { event: string; message: string }[] => cluster.daemonEvents(node);
+    t.cluster.startDaemon(node, options);
+  const daemonEvents = (node: string): { event: string; message: string }[] => t.cluster.daemonEvents(node);
   const logged = (node: string, event: string, message?: string): boolean =>
-    cluster.logged(node, event, message);
-  let watch: AddressWatch | undefined;
+    t.cluster.logged(node, event, message);
   let frozen: LabProcess | undefined;
 
   /** Every guardian's PID, in the order they started, from the node's daemon log. */
@@ -43,71 +48,28 @@ describe.skipIf(!root)("pavise daemon frozen past its lease, then thawed (the gu
   }
 
   async function holders(): Promise<string[]> {
-    return (await lab.holders(VIP)).map((h) => h.host);
+    return (await t.lab.holders(VIP)).map((h) => h.host);
   }
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "pavise-tdfrz-"));
-    lab = await freshLab(testLabSpec(LAB, { etcd: true }));
-    writeFileSync(
-      join(dir, "cluster.yaml"),
-      daemonClusterFile(lab, { name: LAB, service: { echoPort: UDP_PORT } }),
-    );
-    cluster = new DaemonCluster(lab, dir);
-  });
-
-  afterAll(async () => {
-    await watch?.stop().catch(() => undefined);
-    // A daemon still frozen (a failed test) cannot act on SIGTERM.
-    if (frozen) {
-      try {
-        lab?.faults.thaw(frozen);
-      } catch {
-        // gone already
-      }
-    }
-    // SIGTERM: each daemon halts its packages and its guardian leaves with it.
-    for (const proc of cluster.daemons.values())
-      await lab?.runtime.stop(proc, "SIGTERM").catch(() => undefined);
-    await sleep(1500);
-    for (const proc of cluster.daemons.values()) await lab?.runtime.stop(proc).catch(() => undefined);
-    await lab?.down();
-    cluster?.printLogs();
-    rmSync(dir, { recursive: true, force: true });
-  });
 
   it("n1's guardian drops web's address and kills its service on the frozen daemon's silence, before n2 starts web", async () => {
     await startDaemon("n1");
     await startDaemon("n2");
     await startDaemon("n3");
     await until("web's address on n1 only", holders, (h) => h.length === 1 && h[0] === "n1", 15_000);
-    await until(
-      "web started on n1",
-      () => Promise.resolve(logged("n1", "started", "package web started")),
-      (yes) => yes,
-      15_000,
-    );
+    await t.cluster.untilLogged("web started on n1", "n1", "started", "package web started", 15_000);
     const services = await until(
       "web's echo service on n1",
-      () => echoPids(lab, "n1", UDP_PORT),
+      () => echoPids(t.lab, "n1", UDP_PORT),
       (p) => p.length === 1,
     );
     const [guard] = guardPids("n1");
     expect(guard).toBeGreaterThan(1);
     expect(processGone(guard!)).toBe(false);
     expect(logged("n1", "guard", "acting after 600 ms of silence")).toBe(true);
-    expect((await lab.arpAnswerers("public", VIP)).map((a) => a.host)).toEqual(["n1"]);
+    expect(await arpHosts(t.lab, VIP)).toEqual(["n1"]);
 
-    watch = await AddressWatch.start(
-      ["n1", "n2", "n3"].map((host) => ({ host, namespace: lab.host(host).namespace })),
-    );
-    const traffic = await startTraffic(lab.runtime, {
-      from: "c1",
-      to: VIP,
-      proto: "udp",
-      port: UDP_PORT,
-      intervalMs: 10,
-    });
+    await t.startWatch();
+    const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);
     // Who answers ARP for web's address, sampled back to back (each sample waits 1 s).
     let sampling = true;
     const arpSamples: { at: number; hosts: string[] }[] = [];
@@ -116,7 +78,7 @@ describe.skipIf(!root)("pavise daemon frozen past its lease, then thawed (the gu
         const at = Date.now();
         arpSamples.push({
           at,
-          hosts: (await lab.arpAnswerers("public", VIP)).map((a) => a.host ?? a.mac).sort(),
+          hosts: (await t.lab.arpAnswerers("public", VIP)).map((a) => a.host ?? a.mac).sort(),
         });
       }
     })();
@@ -132,23 +94,17 @@ describe.skipIf(!root)("pavise daemon frozen past its lease, then thawed (the gu
     await sleep(500);
 
     const frozenAt = Date.now();
-    frozen = cluster.daemons.get("n1")!;
-    lab.faults.freeze(frozen);
+    frozen = t.cluster.daemons.get("n1")!;
+    t.lab.faults.freeze(frozen);
     await until("web's address on n2", holders, (h) => h.includes("n2"), 20_000);
     const takenAfter = Date.now() - frozenAt;
-    await until(
-      "web started on n2",
-      () => Promise.resolve(logged("n2", "started", "package web started")),
-      (yes) => yes,
-      15_000,
-    );
+    await t.cluster.untilLogged("web started on n2", "n2", "started", "package web started", 15_000);
     await sleep(1000);
     const report = await traffic.stop();
     sampling = false;
     polling = false;
     await Promise.all([arpLoop, pollLoop]);
-    const timeline = await watch.stop();
-    watch = undefined;
+    const timeline = await t.stopWatch();
 
     // Never two holders; n1's removal (by its guardian: n1's daemon was frozen) before n2's add.
     expect(overlaps(timeline, VIP)).toEqual([]);
@@ -163,15 +119,15 @@ describe.skipIf(!root)("pavise daemon frozen past its lease, then thawed (the gu
       expect(goneAt.get(pid), `echo pid ${pid} on n1`).toBeDefined();
       expect(goneAt.get(pid)!).toBeLessThan(added!.at);
     }
-    expect(await echoPids(lab, "n1", UDP_PORT)).toEqual([]);
-    expect(await echoPids(lab, "n2", UDP_PORT)).toHaveLength(1);
+    expect(await echoPids(t.lab, "n1", UDP_PORT)).toEqual([]);
+    expect(await echoPids(t.lab, "n2", UDP_PORT)).toHaveLength(1);
     expect(logged("n1", "guard", "the daemon has been silent for")).toBe(true);
     // The guardian killed the services, not the daemon, and waits for it.
     expect(processGone(frozen.pid)).toBe(false);
     expect(processGone(guard!)).toBe(false);
     expect(arpSamples.length).toBeGreaterThan(1);
     for (const s of arpSamples) expect(s.hosts.length, `ARP answerers at ${s.at}`).toBeLessThanOrEqual(1);
-    expect((await lab.arpAnswerers("public", VIP)).map((a) => a.host)).toEqual(["n2"]);
+    expect(await arpHosts(t.lab, VIP)).toEqual(["n2"]);
     expect(await holders()).toEqual(["n2"]);
     expect(report.received).toBeGreaterThan(0);
     const servicesGone = Math.max(...services.map((pid) => goneAt.get(pid)!));
@@ -185,18 +141,11 @@ describe.skipIf(!root)("pavise daemon frozen past its lease, then thawed (the gu
 
   it("thawed, n1's daemon learns it was fenced, leaves web on n2, and rejoins with a fresh guardian", async () => {
     const [oldGuard] = guardPids("n1");
-    watch = await AddressWatch.start(
-      ["n1", "n2", "n3"].map((host) => ({ host, namespace: lab.host(host).namespace })),
-    );
+    await t.startWatch();
     const thawedAt = Date.now();
-    lab.faults.thaw(frozen!);
+    t.lab.faults.thaw(frozen!);
     frozen = undefined;
-    await until(
-      "n1 to see it was fenced",
-      () => Promise.resolve(logged("n1", "fenced")),
-      (yes) => yes,
-      10_000,
-    );
+    await t.cluster.untilLogged("n1 to see it was fenced", "n1", "fenced", "", 10_000);
     await until(
       "n1 to rejoin",
       () => Promise.resolve(daemonEvents("n1").filter((e) => e.event === "joined").length),
@@ -204,15 +153,9 @@ describe.skipIf(!root)("pavise daemon frozen past its lease, then thawed (the gu
       15_000,
     );
     const rejoinedAfter = Date.now() - thawedAt;
-    await until(
-      "n1's old guardian to exit",
-      () => Promise.resolve(processGone(oldGuard!)),
-      (yes) => yes,
-      5_000,
-    );
+    await untilProcessGone("n1's old guardian to exit", oldGuard!, 5_000);
     await sleep(1500);
-    const timeline = await watch.stop();
-    watch = undefined;
+    const timeline = await t.stopWatch();
     expect(overlaps(timeline, VIP)).toEqual([]);
     // n1 never put web's address back.
     expect(timeline.events.filter((e) => e.host === "n1" && e.change === "add")).toEqual([]);
@@ -226,9 +169,9 @@ describe.skipIf(!root)("pavise daemon frozen past its lease, then thawed (the gu
     expect(logged("n1", "started")).toBe(true); // the first start only
     expect(daemonEvents("n1").filter((e) => e.event === "started")).toHaveLength(1);
     expect(await holders()).toEqual(["n2"]);
-    expect(await echoPids(lab, "n1", UDP_PORT)).toEqual([]);
-    expect(await echoPids(lab, "n2", UDP_PORT)).toHaveLength(1);
-    expect((await lab.arpAnswerers("public", VIP)).map((a) => a.host)).toEqual(["n2"]);
+    expect(await echoPids(t.lab, "n1", UDP_PORT)).toEqual([]);
+    expect(await echoPids(t.lab, "n2", UDP_PORT)).toHaveLength(1);
+    expect(await arpHosts(t.lab, VIP)).toEqual(["n2"]);
     const fence = daemonEvents("n1").find((e) => e.event === "fenced");
     console.log(
       `pavise daemon SIGCONT on n1: ${fence?.message ?? "?"}; rejoined ${rejoinedAfter} ms after the thaw`,

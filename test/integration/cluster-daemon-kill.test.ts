@@ -1,16 +1,12 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Lab } from "../../src/lab/lab.js";
+import { describe, expect, it } from "vitest";
 import type { LabProcess } from "../../src/lab/host-runtime.js";
 import { overlaps } from "../../src/lab/probes/address-timeline.js";
-import { AddressWatch } from "../../src/lab/probes/address-watch.js";
-import { startTraffic } from "../../src/lab/probes/traffic.js";
-import { DaemonCluster, VIP, daemonClusterFile, echoPids, processGone } from "../support/daemon-cluster.js";
-import { freshLab, testLabSpec } from "../support/fresh-lab.js";
+import { VIP, echoPids, processGone, untilProcessGone } from "../support/daemon-cluster.js";
+import { testLabName } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
+import { useDaemonLab } from "../support/daemon-lab.js";
+import { arpHosts, startClientTraffic } from "../support/cluster-observe.js";
 
 // Fault test of #5, "daemon SIGKILL while its services keep running": the daemon's guardian
 // (src/cluster/guard/) outlives it, removes web's address and kills web's service on n1 before
@@ -18,19 +14,16 @@ import { until } from "../support/until.js";
 // address timeline and by ARP. Then the restarted n1 daemon rejoins with nothing left to clean
 // up, and a daemon stopped with SIGTERM takes its guardian along quietly. Needs root and a build.
 const root = process.getuid?.() === 0;
-const LAB = "tdkil";
+const LAB = testLabName("tdkil");
 const UDP_PORT = 7403;
 
 describe.skipIf(!root)("pavise daemon SIGKILLed while its services run (the guardian)", () => {
-  let lab: Lab;
-  let dir: string;
-  let cluster: DaemonCluster;
+  const t = useDaemonLab(LAB, { echoPort: UDP_PORT, haltFirst: true });
   const startDaemon = (node: string, options?: { json?: boolean }): Promise<LabProcess> =>
-    cluster.startDaemon(node, options);
-  const daemonEvents = (node: string): { event: string; message: string }[] => cluster.daemonEvents(node);
+    t.cluster.startDaemon(node, options);
+  const daemonEvents = (node: string): { event: string; message: string }[] => t.cluster.daemonEvents(node);
   const logged = (node: string, event: string, message?: string): boolean =>
-    cluster.logged(node, event, message);
-  let watch: AddressWatch | undefined;
+    t.cluster.logged(node, event, message);
 
   /** The guardian's PID, from its first line in the node's latest daemon log. */
   function guardPid(node: string): number {
@@ -41,61 +34,26 @@ describe.skipIf(!root)("pavise daemon SIGKILLed while its services run (the guar
   }
 
   async function holders(): Promise<string[]> {
-    return (await lab.holders(VIP)).map((h) => h.host);
+    return (await t.lab.holders(VIP)).map((h) => h.host);
   }
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "pavise-tdkil-"));
-    lab = await freshLab(testLabSpec(LAB, { etcd: true }));
-    writeFileSync(
-      join(dir, "cluster.yaml"),
-      daemonClusterFile(lab, { name: LAB, service: { echoPort: UDP_PORT } }),
-    );
-    cluster = new DaemonCluster(lab, dir);
-  });
-
-  afterAll(async () => {
-    await watch?.stop().catch(() => undefined);
-    // SIGTERM: each daemon halts its packages and its guardian leaves with it.
-    for (const proc of cluster.daemons.values())
-      await lab?.runtime.stop(proc, "SIGTERM").catch(() => undefined);
-    await sleep(1500);
-    for (const proc of cluster.daemons.values()) await lab?.runtime.stop(proc).catch(() => undefined);
-    await lab?.down();
-    cluster?.printLogs();
-    rmSync(dir, { recursive: true, force: true });
-  });
 
   it("n1's guardian drops web's address and kills its service before n2 starts web", async () => {
     await startDaemon("n1");
     await startDaemon("n2");
     await startDaemon("n3");
     await until("web's address on n1 only", holders, (h) => h.length === 1 && h[0] === "n1", 15_000);
-    await until(
-      "web started on n1",
-      () => Promise.resolve(logged("n1", "started", "package web started")),
-      (yes) => yes,
-      15_000,
-    );
+    await t.cluster.untilLogged("web started on n1", "n1", "started", "package web started", 15_000);
     const services = await until(
       "web's echo service on n1",
-      () => echoPids(lab, "n1", UDP_PORT),
+      () => echoPids(t.lab, "n1", UDP_PORT),
       (p) => p.length === 1,
     );
     const guard = guardPid("n1");
     expect(processGone(guard)).toBe(false);
-    expect((await lab.arpAnswerers("public", VIP)).map((a) => a.host)).toEqual(["n1"]);
+    expect(await arpHosts(t.lab, VIP)).toEqual(["n1"]);
 
-    watch = await AddressWatch.start(
-      ["n1", "n2", "n3"].map((host) => ({ host, namespace: lab.host(host).namespace })),
-    );
-    const traffic = await startTraffic(lab.runtime, {
-      from: "c1",
-      to: VIP,
-      proto: "udp",
-      port: UDP_PORT,
-      intervalMs: 10,
-    });
+    await t.startWatch();
+    const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);
     // Who answers ARP for web's address, sampled back to back (each sample waits 1 s).
     let sampling = true;
     const arpSamples: { at: number; hosts: string[] }[] = [];
@@ -104,7 +62,7 @@ describe.skipIf(!root)("pavise daemon SIGKILLed while its services run (the guar
         const at = Date.now();
         arpSamples.push({
           at,
-          hosts: (await lab.arpAnswerers("public", VIP)).map((a) => a.host ?? a.mac).sort(),
+          hosts: (await t.lab.arpAnswerers("public", VIP)).map((a) => a.host ?? a.mac).sort(),
         });
       }
     })();
@@ -120,23 +78,17 @@ describe.skipIf(!root)("pavise daemon SIGKILLed while its services run (the guar
     await sleep(500);
 
     const killedAt = Date.now();
-    await lab.runtime.stop(cluster.daemons.get("n1")!, "SIGKILL");
-    cluster.daemons.delete("n1");
+    await t.lab.runtime.stop(t.cluster.daemons.get("n1")!, "SIGKILL");
+    t.cluster.daemons.delete("n1");
     await until("web's address on n2", holders, (h) => h.includes("n2"), 20_000);
     const takenAfter = Date.now() - killedAt;
-    await until(
-      "web started on n2",
-      () => Promise.resolve(logged("n2", "started", "package web started")),
-      (yes) => yes,
-      15_000,
-    );
+    await t.cluster.untilLogged("web started on n2", "n2", "started", "package web started", 15_000);
     await sleep(1000);
     const report = await traffic.stop();
     sampling = false;
     polling = false;
     await Promise.all([arpLoop, pollLoop]);
-    const timeline = await watch.stop();
-    watch = undefined;
+    const timeline = await t.stopWatch();
 
     // Never two holders; n1's removal (by its guardian: n1's daemon was dead) before n2's add.
     expect(overlaps(timeline, VIP)).toEqual([]);
@@ -152,19 +104,14 @@ describe.skipIf(!root)("pavise daemon SIGKILLed while its services run (the guar
       expect(goneAt.get(pid), `echo pid ${pid} on n1`).toBeDefined();
       expect(goneAt.get(pid)!).toBeLessThan(added!.at);
     }
-    expect(await echoPids(lab, "n1", UDP_PORT)).toEqual([]);
-    expect(await echoPids(lab, "n2", UDP_PORT)).toHaveLength(1);
+    expect(await echoPids(t.lab, "n1", UDP_PORT)).toEqual([]);
+    expect(await echoPids(t.lab, "n2", UDP_PORT)).toHaveLength(1);
     expect(logged("n1", "guard", "the daemon is gone")).toBe(true);
-    await until(
-      "n1's guardian to exit",
-      () => Promise.resolve(processGone(guard)),
-      (yes) => yes,
-      5_000,
-    );
+    await untilProcessGone("n1's guardian to exit", guard, 5_000);
     // ARP: at most one node answered at every sample, n2 alone at the end.
     expect(arpSamples.length).toBeGreaterThan(1);
     for (const s of arpSamples) expect(s.hosts.length, `ARP answerers at ${s.at}`).toBeLessThanOrEqual(1);
-    expect((await lab.arpAnswerers("public", VIP)).map((a) => a.host)).toEqual(["n2"]);
+    expect(await arpHosts(t.lab, VIP)).toEqual(["n2"]);
     expect(await holders()).toEqual(["n2"]);
     expect(report.received).toBeGreaterThan(0);
     const servicesGone = Math.max(...services.map((pid) => goneAt.get(pid)!));
@@ -183,34 +130,21 @@ describe.skipIf(!root)("pavise daemon SIGKILLed while its services run (the guar
     expect(daemonEvents("n1").filter((e) => e.event === "joined")).toHaveLength(1);
     expect(logged("n1", "fenced")).toBe(false);
     expect(await holders()).toEqual(["n2"]);
-    expect(await echoPids(lab, "n1", UDP_PORT)).toEqual([]);
-    expect((await lab.arpAnswerers("public", VIP)).map((a) => a.host)).toEqual(["n2"]);
+    expect(await echoPids(t.lab, "n1", UDP_PORT)).toEqual([]);
+    expect(await arpHosts(t.lab, VIP)).toEqual(["n2"]);
     expect(processGone(guardPid("n1"))).toBe(false);
   });
 
   it("a daemon stopped with SIGTERM takes its guardian along quietly", async () => {
-    const n2 = cluster.daemons.get("n2")!;
+    const n2 = t.cluster.daemons.get("n2")!;
     const guard = guardPid("n2");
-    watch = await AddressWatch.start(
-      ["n1", "n2", "n3"].map((host) => ({ host, namespace: lab.host(host).namespace })),
-    );
-    await lab.runtime.stop(n2, "SIGTERM");
-    cluster.daemons.delete("n2");
-    await until(
-      "n2's daemon to leave",
-      () => Promise.resolve(logged("n2", "left")),
-      (yes) => yes,
-      20_000,
-    );
-    await until(
-      "n2's guardian to exit",
-      () => Promise.resolve(processGone(guard)),
-      (yes) => yes,
-      5_000,
-    );
+    await t.startWatch();
+    await t.lab.runtime.stop(n2, "SIGTERM");
+    t.cluster.daemons.delete("n2");
+    await t.cluster.untilLogged("n2's daemon to leave", "n2", "left", "", 20_000);
+    await untilProcessGone("n2's guardian to exit", guard, 5_000);
     await until("web's address on another node", holders, (h) => h.length === 1 && h[0] !== "n2", 20_000);
-    const timeline = await watch.stop();
-    watch = undefined;
+    const timeline = await t.stopWatch();
     expect(overlaps(timeline, VIP)).toEqual([]);
     expect(logged("n2", "guard", "the daemon is gone")).toBe(false);
     expect(logged("n2", "problem", "guardian")).toBe(false);

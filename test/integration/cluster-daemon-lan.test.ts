@@ -1,12 +1,6 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Lab } from "../../src/lab/lab.js";
+import { describe, expect, it } from "vitest";
 import { overlaps } from "../../src/lab/probes/address-timeline.js";
-import { AddressWatch } from "../../src/lab/probes/address-watch.js";
-import { startTraffic } from "../../src/lab/probes/traffic.js";
 import {
   type ArpSample,
   clusterEvents,
@@ -14,10 +8,13 @@ import {
   ownerKeys,
   sampleArp,
   statusView,
+  arpHosts,
+  startClientTraffic,
 } from "../support/cluster-observe.js";
-import { DaemonCluster, VIP, daemonClusterFile, echoPids } from "../support/daemon-cluster.js";
-import { freshLab, testLabSpec } from "../support/fresh-lab.js";
+import { VIP, echoPids, NODES } from "../support/daemon-cluster.js";
+import { testLabName } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
+import { useDaemonLab } from "../support/daemon-lab.js";
 
 // Fault tests of #5 with `pavise daemon` on the three lab nodes, for the public LAN's NICs
 // (Serviceguard's local switch, then a subnet failure): n1 runs web; its primary NIC lan0 loses
@@ -27,7 +24,7 @@ import { until } from "../support/until.js";
 // back n1 may host web again, but web stays on n2 (failback_policy manual). Needs root and a
 // build (dist/cli/main.js, the echo service).
 const root = process.getuid?.() === 0;
-const LAB = "fblan";
+const LAB = testLabName("fblan");
 const UDP_PORT = 7511;
 
 function atMostOneAnswer(samples: Map<string, ArpSample[]>): void {
@@ -38,67 +35,35 @@ function atMostOneAnswer(samples: Map<string, ArpSample[]>): void {
 }
 
 describe.skipIf(!root)("pavise daemon: NICs of the public LAN fail on the owner", () => {
-  let lab: Lab;
-  let dir: string;
-  let configFile: string;
-  let cluster: DaemonCluster;
-  let watch: AddressWatch | undefined;
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "pavise-fblan-"));
-    lab = await freshLab(testLabSpec(LAB, { etcd: true }));
-    configFile = join(dir, "cluster.yaml");
-    writeFileSync(configFile, daemonClusterFile(lab, { name: LAB, service: { echoPort: UDP_PORT } }));
-    cluster = new DaemonCluster(lab, dir);
-    for (const node of ["n1", "n2", "n3"]) await cluster.startDaemon(node);
-  });
-
-  afterAll(async () => {
-    await watch?.stop().catch(() => undefined);
-    for (const proc of cluster?.daemons.values() ?? []) await lab?.runtime.stop(proc).catch(() => undefined);
-    await lab?.down();
-    cluster?.printLogs();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const t = useDaemonLab(LAB, { echoPort: UDP_PORT, start: NODES });
 
   it("primary NIC down on the owner: web's address moves to lan1 on n1, c1 learns lan1's MAC, the package stays", async () => {
-    await until(
-      "web started on n1",
-      () => Promise.resolve(cluster.logged("n1", "started", "package web started")),
-      (yes) => yes,
-      20_000,
-    );
-    expect(await lab.holders(VIP)).toEqual([{ host: "n1", nic: "lan0", up: true }]);
+    await t.cluster.untilLogged("web started on n1", "n1", "started", "package web started", 20_000);
+    expect(await t.lab.holders(VIP)).toEqual([{ host: "n1", nic: "lan0", up: true }]);
     const [servicePid] = await until(
       "web's echo service on n1",
-      () => echoPids(lab, "n1", UDP_PORT),
+      () => echoPids(t.lab, "n1", UDP_PORT),
       (p) => p.length === 1,
     );
-    const keyBefore = await ownerKeys(lab, "n2", LAB, "web");
+    const keyBefore = await ownerKeys(t.lab, "n2", LAB, "web");
     expect(keyBefore.map((k) => k.node)).toEqual(["n1"]);
-    const eventsBefore = (await clusterEvents(lab, "n2", configFile)).length;
+    const eventsBefore = (await clusterEvents(t.lab, "n2", t.configFile)).length;
 
-    const traffic = await startTraffic(lab.runtime, {
-      from: "c1",
-      to: VIP,
-      proto: "udp",
-      port: UDP_PORT,
-      intervalMs: 10,
-    });
+    const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);
     await until(
       "c1 to have n1's lan0 MAC for web's address",
-      () => neighbourMac(lab, "c1", VIP),
-      (mac) => mac === lab.nic("n1", "lan0").mac,
+      () => neighbourMac(t.lab, "c1", VIP),
+      (mac) => mac === t.lab.nic("n1", "lan0").mac,
     );
-    watch = await AddressWatch.forHosts(lab.runtime, ["n1", "n2", "n3"]);
-    const arp = sampleArp(lab, [VIP]);
+    await t.startWatch();
+    const arp = sampleArp(t.lab, [VIP]);
     await sleep(1_100); // one full ARP round before the fault
 
     const pulledAt = Date.now();
-    await lab.faults.carrierDown("n1", "lan0");
+    await t.lab.faults.carrierDown("n1", "lan0");
     await until(
       "web's address on n1's lan1",
-      () => lab.holders(VIP),
+      () => t.lab.holders(VIP),
       (h) => h.length === 1 && h[0]?.nic === "lan1",
       5_000,
       5,
@@ -106,8 +71,8 @@ describe.skipIf(!root)("pavise daemon: NICs of the public LAN fail on the owner"
     const seenAfter = Date.now() - pulledAt;
     await until(
       "c1 to have n1's lan1 MAC for web's address (the gratuitous ARP)",
-      () => neighbourMac(lab, "c1", VIP),
-      (mac) => mac === lab.nic("n1", "lan1").mac,
+      () => neighbourMac(t.lab, "c1", VIP),
+      (mac) => mac === t.lab.nic("n1", "lan1").mac,
       5_000,
       5,
     );
@@ -115,8 +80,7 @@ describe.skipIf(!root)("pavise daemon: NICs of the public LAN fail on the owner"
     await sleep(1_500);
     const report = await traffic.stop();
     const samples = await arp.stop();
-    const timeline = await watch.stop();
-    watch = undefined;
+    const timeline = await t.stopWatch();
     // When n1 added it on lan1, as its address monitor saw it.
     const onLan1 = timeline.events.find(
       (e) => e.host === "n1" && e.address === VIP && e.change === "add" && e.interface === "lan1",
@@ -137,18 +101,18 @@ describe.skipIf(!root)("pavise daemon: NICs of the public LAN fail on the owner"
     ]);
     expect([...holders]).toEqual(["n1"]);
     for (const s of samples.get(VIP)!) expect(s.hosts.every((h) => h === "n1")).toBe(true);
-    expect(await lab.arpAnswerers("public", VIP)).toMatchObject([{ host: "n1", nic: "lan1" }]);
+    expect(await t.lab.arpAnswerers("public", VIP)).toMatchObject([{ host: "n1", nic: "lan1" }]);
     expect(report.received).toBeGreaterThan(0);
     expect(report.maxGapMs).toBeLessThan(2_000);
 
     // The package was left alone: same owner key, same service process, no move in the event log.
-    expect(await echoPids(lab, "n1", UDP_PORT)).toEqual([servicePid]);
-    const keyAfter = await ownerKeys(lab, "n2", LAB, "web");
+    expect(await echoPids(t.lab, "n1", UDP_PORT)).toEqual([servicePid]);
+    const keyAfter = await ownerKeys(t.lab, "n2", LAB, "web");
     expect(keyAfter).toEqual(keyBefore);
-    const since = (await clusterEvents(lab, "n2", configFile)).slice(eventsBefore);
+    const since = (await clusterEvents(t.lab, "n2", t.configFile)).slice(eventsBefore);
     expect(since.filter((e) => e.package === "web" || e.kind.startsWith("plan-"))).toEqual([]);
-    expect(cluster.logged("n1", "address-moved", `${VIP} lan0 -> lan1`)).toBe(true);
-    expect(cluster.logged("n1", "package-failed")).toBe(false);
+    expect(t.cluster.logged("n1", "address-moved", `${VIP} lan0 -> lan1`)).toBe(true);
+    expect(t.cluster.logged("n1", "package-failed")).toBe(false);
   });
 
   // The daemon did not report its addresses' NICs, so status showed "lan0 (primary)" from the
@@ -156,7 +120,7 @@ describe.skipIf(!root)("pavise daemon: NICs of the public LAN fail on the owner"
   it("bug-status-nic-after-local-switch: pavise status reports the address on lan1, as n1 reported it", async () => {
     const view = await until(
       "status to report web's address on lan1",
-      () => statusView(lab, "n2", configFile),
+      () => statusView(t.lab, "n2", t.configFile),
       (v) => v.packages[0]?.addresses[0]?.nic === "lan1",
       5_000,
       200,
@@ -171,38 +135,26 @@ describe.skipIf(!root)("pavise daemon: NICs of the public LAN fail on the owner"
   });
 
   it("both NICs down on the owner: web fails over to n2, n1 drops the address first; never on two nodes", async () => {
-    watch = await AddressWatch.forHosts(lab.runtime, ["n1", "n2", "n3"]);
-    const traffic = await startTraffic(lab.runtime, {
-      from: "c1",
-      to: VIP,
-      proto: "udp",
-      port: UDP_PORT,
-      intervalMs: 10,
-    });
-    const arp = sampleArp(lab, [VIP]);
+    await t.startWatch();
+    const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);
+    const arp = sampleArp(t.lab, [VIP]);
     await sleep(1_100);
 
     const pulledAt = Date.now();
-    await lab.faults.carrierDown("n1", "lan1");
+    await t.lab.faults.carrierDown("n1", "lan1");
     await until(
       "web's address on n2 only",
-      () => lab.holders(VIP),
+      () => t.lab.holders(VIP),
       (h) => h.length === 1 && h[0]?.host === "n2",
       20_000,
       5,
     );
     const movedAfter = Date.now() - pulledAt;
-    await until(
-      "web started on n2",
-      () => Promise.resolve(cluster.logged("n2", "started", "package web started")),
-      (yes) => yes,
-      10_000,
-    );
+    await t.cluster.untilLogged("web started on n2", "n2", "started", "package web started", 10_000);
     await sleep(1_000);
     const report = await traffic.stop();
     const samples = await arp.stop();
-    const timeline = await watch.stop();
-    watch = undefined;
+    const timeline = await t.stopWatch();
 
     // n1's links are down but its addresses would answer the moment a cable is back: every
     // holder counts, and n1's removal came before n2's add.
@@ -213,13 +165,13 @@ describe.skipIf(!root)("pavise daemon: NICs of the public LAN fail on the owner"
     expect(added).toBeDefined();
     expect(dropped!.at).toBeLessThanOrEqual(added!.at);
     atMostOneAnswer(samples);
-    expect((await lab.arpAnswerers("public", VIP)).map((a) => a.host)).toEqual(["n2"]);
-    expect(await echoPids(lab, "n1", UDP_PORT)).toEqual([]);
-    expect(await echoPids(lab, "n2", UDP_PORT)).toHaveLength(1);
-    expect(cluster.logged("n1", "subnet-down", "subnet public")).toBe(true);
-    expect(cluster.logged("n1", "package-failed", "subnet public is down on node n1")).toBe(true);
+    expect(await arpHosts(t.lab, VIP)).toEqual(["n2"]);
+    expect(await echoPids(t.lab, "n1", UDP_PORT)).toEqual([]);
+    expect(await echoPids(t.lab, "n2", UDP_PORT)).toHaveLength(1);
+    expect(t.cluster.logged("n1", "subnet-down", "subnet public")).toBe(true);
+    expect(t.cluster.logged("n1", "package-failed", "subnet public is down on node n1")).toBe(true);
     expect(report.received).toBeGreaterThan(0);
-    const view = await statusView(lab, "n2", configFile);
+    const view = await statusView(t.lab, "n2", t.configFile);
     expect(view.nodes.find((n) => n.name === "n1")?.subnetsUp).toEqual(["heartbeat"]);
     console.log(
       `pavise daemon, n1 lan0 and lan1 carrier lost: n1 dropped ${VIP} ${Math.round(dropped!.at - pulledAt)} ms ` +
@@ -233,11 +185,11 @@ describe.skipIf(!root)("pavise daemon: NICs of the public LAN fail on the owner"
   // on n1 again until its daemon restarted.
   it("bug-failed-after-subnet-recovered: the cables back, n1 may host web again, but web stays on n2 (failback manual)", async () => {
     const backAt = Date.now();
-    await lab.faults.carrierUp("n1", "lan0");
-    await lab.faults.carrierUp("n1", "lan1");
+    await t.lab.faults.carrierUp("n1", "lan0");
+    await t.lab.faults.carrierUp("n1", "lan1");
     const view = await until(
       "status to show public up on n1 and web no longer failed there",
-      () => statusView(lab, "n2", configFile),
+      () => statusView(t.lab, "n2", t.configFile),
       (v) =>
         (v.nodes.find((n) => n.name === "n1")?.subnetsUp ?? []).includes("public") &&
         v.packages[0]?.failedOn.length === 0,
@@ -249,22 +201,21 @@ describe.skipIf(!root)("pavise daemon: NICs of the public LAN fail on the owner"
     );
     expect(view.packages[0]).toMatchObject({ name: "web", status: "up", nodes: ["n2"] });
     await sleep(2_000);
-    expect(await lab.holders(VIP)).toEqual([{ host: "n2", nic: "lan0", up: true }]);
-    expect(await echoPids(lab, "n1", UDP_PORT)).toEqual([]);
+    expect(await t.lab.holders(VIP)).toEqual([{ host: "n2", nic: "lan0", up: true }]);
+    expect(await echoPids(t.lab, "n1", UDP_PORT)).toEqual([]);
 
     // Eligible indeed: when n2 leaves, web goes to n1, the first of its node list, not to n3.
-    watch = await AddressWatch.forHosts(lab.runtime, ["n1", "n2", "n3"]);
+    await t.startWatch();
     const stoppedAt = Date.now();
-    await lab.runtime.stop(cluster.daemons.get("n2")!, "SIGTERM");
-    cluster.daemons.delete("n2");
+    await t.lab.runtime.stop(t.cluster.daemons.get("n2")!, "SIGTERM");
+    t.cluster.daemons.delete("n2");
     const holders = await until(
       "web's address on another node",
-      () => lab.holders(VIP),
+      () => t.lab.holders(VIP),
       (h) => h.length === 1 && h[0]?.host !== "n2",
       20_000,
     );
-    const timeline = await watch.stop();
-    watch = undefined;
+    const timeline = await t.stopWatch();
     expect(overlaps(timeline, VIP)).toEqual([]);
     expect(holders).toEqual([{ host: "n1", nic: "lan0", up: true }]);
     console.log(`pavise daemon, n2 stopped (SIGTERM): web on n1 ${Date.now() - stoppedAt} ms after`);

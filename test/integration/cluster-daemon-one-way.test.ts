@@ -1,24 +1,12 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { CutDirection } from "../../src/lab/faults.js";
-import type { Lab } from "../../src/lab/lab.js";
 import { overlaps } from "../../src/lab/probes/address-timeline.js";
-import type { AddressWatch } from "../../src/lab/probes/address-watch.js";
-import { startTraffic } from "../../src/lab/probes/traffic.js";
-import {
-  DaemonCluster,
-  VIP,
-  daemonClusterFile,
-  echoPids,
-  etcdLeaderAwayFrom,
-  watchNodeAddresses,
-} from "../support/daemon-cluster.js";
-import { sampleArp } from "../support/cluster-observe.js";
-import { freshLab, testLabSpec } from "../support/fresh-lab.js";
+import { VIP, etcdLeaderAwayFrom, nodesServing, NODES } from "../support/daemon-cluster.js";
+import { sampleArp, linkedHolders, arpHosts, startClientTraffic } from "../support/cluster-observe.js";
+import { testLabName } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
+import { useDaemonLab, untilWebServedBy } from "../support/daemon-lab.js";
 
 // Fault test of #5, "one-way loss", with `pavise daemon` on the lab's three nodes: web's owner
 // stops receiving (cut "in") or stops sending (cut "out") on the heartbeat LAN, which carries
@@ -32,77 +20,39 @@ import { until } from "../support/until.js";
 // Healed, the owner rejoins and leaves web where it is (failback_policy manual, the default).
 // Needs root and a build.
 const root = process.getuid?.() === 0;
-const LAB = "fanet";
+const LAB = testLabName("fanet");
 const UDP_PORT = 7411;
-const NODES = ["n1", "n2", "n3"];
 
 describe.skipIf(!root)("pavise daemon, one-way loss on the owner's heartbeat LAN", () => {
-  let lab: Lab;
-  let dir: string;
-  let cluster: DaemonCluster;
-  let watch: AddressWatch | undefined;
+  const t = useDaemonLab(LAB, {
+    echoPort: UDP_PORT,
+    start: NODES,
+    ready: (t) => untilWebServedBy(t, "n1", UDP_PORT),
+    haltFirst: true,
+    cleanup: (t) => t.lab.faults.healAll().catch(() => undefined),
+  });
 
   const joins = (node: string): number =>
-    cluster.daemonEvents(node).filter((e) => e.event === "joined").length;
+    t.cluster.daemonEvents(node).filter((e) => e.event === "joined").length;
 
-  async function holdersWithLink(): Promise<string[]> {
-    return (await lab.holders(VIP)).filter((h) => h.up).map((h) => h.host);
-  }
+  const holdersWithLink = (): Promise<string[]> => linkedHolders(t.lab, VIP);
 
   /** Nodes running web's echo service. */
-  async function servingNodes(): Promise<string[]> {
-    const found: string[] = [];
-    for (const node of NODES) if ((await echoPids(lab, node, UDP_PORT)).length > 0) found.push(node);
-    return found;
-  }
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), `pavise-${LAB}-`));
-    lab = await freshLab(testLabSpec(LAB, { etcd: true }));
-    writeFileSync(
-      join(dir, "cluster.yaml"),
-      daemonClusterFile(lab, { name: LAB, service: { echoPort: UDP_PORT } }),
-    );
-    cluster = new DaemonCluster(lab, dir);
-    for (const node of NODES) await cluster.startDaemon(node);
-    await cluster.explained(
-      "n1",
-      until("web's address on n1 only", holdersWithLink, (h) => h.length === 1 && h[0] === "n1", 15_000),
-    );
-    await until("web's service on n1 only", servingNodes, (s) => s.length === 1 && s[0] === "n1", 15_000);
-  });
-
-  afterAll(async () => {
-    await watch?.stop().catch(() => undefined);
-    await lab?.faults.healAll().catch(() => undefined);
-    for (const proc of cluster.daemons.values())
-      await lab?.runtime.stop(proc, "SIGTERM").catch(() => undefined);
-    await sleep(1500);
-    for (const proc of cluster.daemons.values()) await lab?.runtime.stop(proc).catch(() => undefined);
-    await lab?.down();
-    cluster?.printLogs();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const servingNodes = (): Promise<string[]> => nodesServing(t.lab, UDP_PORT);
 
   /** Cuts the owner's heartbeat LAN one way; checks the takeover, heals, checks the rejoin. */
   async function oneWayLoss(owner: string, direction: CutDirection): Promise<void> {
     expect(await holdersWithLink()).toEqual([owner]);
     // An etcd election on top would fence every node (member-session.ts): measure Pavise alone.
-    const etcdLeader = await etcdLeaderAwayFrom(lab, owner);
+    const etcdLeader = await etcdLeaderAwayFrom(t.lab, owner);
     const joinsBefore = joins(owner);
-    watch = await watchNodeAddresses(lab);
-    const arp = sampleArp(lab, [VIP]);
-    const traffic = await startTraffic(lab.runtime, {
-      from: "c1",
-      to: VIP,
-      proto: "udp",
-      port: UDP_PORT,
-      intervalMs: 10,
-    });
+    await t.startWatch();
+    const arp = sampleArp(t.lab, [VIP]);
+    const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);
     await sleep(700);
 
     const cutAt = Date.now();
-    const cut = await lab.faults.cutFromLan(owner, { subnet: "heartbeat", direction });
+    const cut = await t.lab.faults.cutFromLan(owner, { subnet: "heartbeat", direction });
     const [taker] = await until(
       "web's address on another node only",
       holdersWithLink,
@@ -115,10 +65,9 @@ describe.skipIf(!root)("pavise daemon, one-way loss on the owner's heartbeat LAN
     await sleep(1000);
     const report = await traffic.stop();
     const samples = (await arp.stop()).get(VIP)!;
-    const timeline = await watch.stop();
-    watch = undefined;
+    const timeline = await t.stopWatch();
 
-    expect(cluster.logged(owner, "fenced")).toBe(true);
+    expect(t.cluster.logged(owner, "fenced")).toBe(true);
     expect(overlaps(timeline, VIP)).toEqual([]);
     const dropped = timeline.events.find(
       (e) => e.host === owner && e.address === VIP && e.change === "del" && e.at >= cutAt - 50,
@@ -132,7 +81,7 @@ describe.skipIf(!root)("pavise daemon, one-way loss on the owner's heartbeat LAN
     expect(dropped!.at - cutAt).toBeLessThan(1000);
     expect(samples.length).toBeGreaterThan(1);
     for (const s of samples) expect(s.hosts.length, `ARP answerers at ${s.at}`).toBeLessThanOrEqual(1);
-    expect((await lab.arpAnswerers("public", VIP)).map((a) => a.host)).toEqual([taker]);
+    expect(await arpHosts(t.lab, VIP)).toEqual([taker]);
     expect(report.received).toBeGreaterThan(0);
     console.log(
       `pavise daemon, ${owner} cut ${direction} on the heartbeat LAN (etcd leader ${etcdLeader}): ` +
@@ -144,11 +93,11 @@ describe.skipIf(!root)("pavise daemon, one-way loss on the owner's heartbeat LAN
 
     // Healed: the owner rejoins and takes nothing back (failback manual).
     const fences = (): number[] =>
-      NODES.map((n) => cluster.daemonEvents(n).filter((e) => e.event === "fenced").length);
+      NODES.map((n) => t.cluster.daemonEvents(n).filter((e) => e.event === "fenced").length);
     const fencesBefore = fences();
-    watch = await watchNodeAddresses(lab);
+    await t.startWatch();
     const healedAt = Date.now();
-    await lab.faults.heal(cut);
+    await t.lab.faults.heal(cut);
     await until(
       `${owner} to join again`,
       () => Promise.resolve(joins(owner)),
@@ -157,15 +106,14 @@ describe.skipIf(!root)("pavise daemon, one-way loss on the owner's heartbeat LAN
     );
     const rejoinedAfter = Date.now() - healedAt;
     await sleep(2000);
-    const after = await watch.stop();
-    watch = undefined;
+    const after = await t.stopWatch();
     // Bug pinned here ("healing a one-way cut fenced every node"): without Raft pre-vote the cut
     // member's raised term made etcd's leader step down at the heal, and the election fenced all.
     expect(fences(), "fences per node after the heal").toEqual(fencesBefore);
     expect(after.events.filter((e) => e.address === VIP)).toEqual([]);
     expect(await holdersWithLink()).toEqual([taker]);
     expect(await servingNodes()).toEqual([taker]);
-    expect((await lab.arpAnswerers("public", VIP)).map((a) => a.host)).toEqual([taker]);
+    expect(await arpHosts(t.lab, VIP)).toEqual([taker]);
     console.log(
       `pavise daemon, ${owner} healed (${direction}): rejoined ${rejoinedAfter} ms after; web stays on ${taker}`,
     );
@@ -181,17 +129,12 @@ describe.skipIf(!root)("pavise daemon, one-way loss on the owner's heartbeat LAN
     const [holder] = await holdersWithLink();
     expect(holder).toBeDefined();
     expect(holder).not.toBe("n1");
-    await lab.runtime.stop(cluster.daemons.get(holder!)!, "SIGTERM");
-    cluster.daemons.delete(holder!);
+    await t.lab.runtime.stop(t.cluster.daemons.get(holder!)!, "SIGTERM");
+    t.cluster.daemons.delete(holder!);
     await until("web's address on n1 only", holdersWithLink, (h) => h.length === 1 && h[0] === "n1", 20_000);
     await until("web's service on n1 only", servingNodes, (s) => s.length === 1 && s[0] === "n1", 15_000);
-    await until(
-      "the old holder's daemon to leave",
-      () => Promise.resolve(cluster.logged(holder!, "left")),
-      (y) => y,
-      20_000,
-    );
-    await cluster.startDaemon(holder!);
+    await t.cluster.untilLogged("the old holder's daemon to leave", holder!, "left", "", 20_000);
+    await t.cluster.startDaemon(holder!);
     await oneWayLoss("n1", "out");
   });
 });

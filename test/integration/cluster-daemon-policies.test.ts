@@ -1,16 +1,17 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { waitForEtcd } from "../../src/lab/etcd.js";
-import type { Lab } from "../../src/lab/lab.js";
 import { overlaps } from "../../src/lab/probes/address-timeline.js";
-import { AddressWatch } from "../../src/lab/probes/address-watch.js";
-import { startTraffic, type TrafficRun } from "../../src/lab/probes/traffic.js";
-import { type ArpSample, sampleArp, statusView } from "../support/cluster-observe.js";
+import { type TrafficRun } from "../../src/lab/probes/traffic.js";
 import {
-  DaemonCluster,
+  type ArpSample,
+  sampleArp,
+  statusView,
+  startClientTraffic,
+  linkedHolders,
+} from "../support/cluster-observe.js";
+import {
   commandPids,
   daemonClusterFile,
   echoPids,
@@ -19,8 +20,9 @@ import {
   liveOverlaps,
   readLog,
 } from "../support/daemon-cluster.js";
-import { freshLab, testLabSpec } from "../support/fresh-lab.js";
+import { testLabName } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
+import { useDaemonLab } from "../support/daemon-lab.js";
 
 // Fault tests of #5 for package policies, with `pavise daemon` on the three lab nodes and one
 // node crash: app depends on db (up, same_node); back has failback_policy automatic and stay
@@ -32,7 +34,7 @@ import { until } from "../support/until.js";
 // gaps are measured and two owners would show. app is listed before db on purpose: start order
 // must follow the dependency, not the file. Needs root and a build.
 const root = process.getuid?.() === 0;
-const LAB = "fbpol";
+const LAB = testLabName("fbpol");
 const FAILOVER = [
   { name: "app", address: "198.18.1.51", port: 7521 },
   { name: "db", address: "198.18.1.52", port: 7522 },
@@ -77,24 +79,22 @@ const address = (name: FailoverName): string => FAILOVER.find((f) => f.name === 
 describe.skipIf(!root)(
   "pavise daemon: dependencies, failback and multi-node packages across a node crash",
   () => {
-    let lab: Lab;
-    let dir: string;
-    let configFile: string;
-    let cluster: DaemonCluster;
-    let watch: AddressWatch | undefined;
+    const t = useDaemonLab(LAB, {
+      clusterFile: (lab) => daemonClusterFile(lab, { name: LAB, packages: packagesYaml() }),
+      cleanup: () =>
+        Promise.all(traffic.map((run) => run.stop().catch(() => undefined))).then(() => undefined),
+    });
     let traffic: TrafficRun[] = [];
 
-    async function holdersWithLink(pkg: FailoverName): Promise<string[]> {
-      return (await lab.holders(address(pkg))).filter((h) => h.up).map((h) => h.host);
-    }
+    const holdersWithLink = (pkg: FailoverName): Promise<string[]> => linkedHolders(t.lab, address(pkg));
 
     async function everywherePids(host: string): Promise<number[]> {
-      return commandPids(lab, host, (argv) => argv[0] === "sleep" && argv[1] === SLEEP_ARG);
+      return commandPids(t.lab, host, (argv) => argv[0] === "sleep" && argv[1] === SLEEP_ARG);
     }
 
     /** When the package log of `pkg` on `node` last said `what` (its lines are stamped to the ms). */
     function lastLogged(node: string, pkg: string, what: RegExp): number | undefined {
-      const lines = readLog(join(dir, `logs-${node}`, `${pkg}.log`)).split("\n");
+      const lines = readLog(join(t.dir, `logs-${node}`, `${pkg}.log`)).split("\n");
       const stamps = lines.flatMap((line) => {
         const m = /^(\S+) executor: (.*)$/.exec(line);
         return m && what.test(m[2]!) ? [Date.parse(m[1]!)] : [];
@@ -128,8 +128,8 @@ describe.skipIf(!root)(
         while (running) {
           for (const node of nodes) {
             const [app, db] = await Promise.all([
-              echoPids(lab, node, port("app")),
-              echoPids(lab, node, port("db")),
+              echoPids(t.lab, node, port("app")),
+              echoPids(t.lab, node, port("db")),
             ]);
             samples++;
             if (app.length > 0 && db.length === 0) violations.push(`${Date.now()} ${node}`);
@@ -147,17 +147,7 @@ describe.skipIf(!root)(
     }
 
     async function startAllTraffic(): Promise<void> {
-      traffic = await Promise.all(
-        FAILOVER.map((p) =>
-          startTraffic(lab.runtime, {
-            from: "c1",
-            to: p.address,
-            proto: "udp",
-            port: p.port,
-            intervalMs: 10,
-          }),
-        ),
-      );
+      traffic = await Promise.all(FAILOVER.map((p) => startClientTraffic(t.lab, p.address, p.port)));
     }
 
     async function stopAllTraffic(): Promise<
@@ -180,35 +170,18 @@ describe.skipIf(!root)(
       }
     }
 
-    beforeAll(async () => {
-      dir = mkdtempSync(join(tmpdir(), "pavise-fbpol-"));
-      lab = await freshLab(testLabSpec(LAB, { etcd: true }));
-      configFile = join(dir, "cluster.yaml");
-      writeFileSync(configFile, daemonClusterFile(lab, { name: LAB, packages: packagesYaml() }));
-      cluster = new DaemonCluster(lab, dir);
-    });
-
-    afterAll(async () => {
-      await Promise.all(traffic.map((t) => t.stop().catch(() => undefined)));
-      await watch?.stop().catch(() => undefined);
-      for (const proc of cluster?.daemons.values() ?? [])
-        await lab?.runtime.stop(proc).catch(() => undefined);
-      await lab?.down();
-      cluster?.printLogs();
-      rmSync(dir, { recursive: true, force: true });
-    });
-
     it("starts every failover package on n1, db before app, and everywhere on all three nodes", async () => {
       const sampler = sampleAppWithoutDb(["n1"]);
-      for (const node of ["n1", "n2", "n3"]) await cluster.startDaemon(node);
+      for (const node of ["n1", "n2", "n3"]) await t.cluster.startDaemon(node);
       for (const p of FAILOVER) {
-        await until(
+        await t.cluster.untilLogged(
           `${p.name} started on n1`,
-          () => Promise.resolve(cluster.logged("n1", "started", `package ${p.name} started`)),
-          (yes) => yes,
+          "n1",
+          "started",
+          `package ${p.name} started`,
           20_000,
         );
-        expect(await lab.holders(p.address)).toEqual([{ host: "n1", nic: "lan0", up: true }]);
+        expect(await t.lab.holders(p.address)).toEqual([{ host: "n1", nic: "lan0", up: true }]);
       }
       for (const node of ["n1", "n2", "n3"]) {
         await until(
@@ -222,7 +195,7 @@ describe.skipIf(!root)(
       expect(samples).toBeGreaterThan(0);
       expect(violations).toEqual([]);
       expectDbBeforeApp("n1");
-      const view = await statusView(lab, "n2", configFile);
+      const view = await statusView(t.lab, "n2", t.configFile);
       expect(view.packages.find((p) => p.name === "everywhere")?.nodes).toEqual(["n1", "n2", "n3"]);
     });
 
@@ -230,16 +203,16 @@ describe.skipIf(!root)(
       const everywhereBefore = new Map(
         await Promise.all(["n2", "n3"].map(async (n) => [n, await everywherePids(n)] as const)),
       );
-      const etcdLeader = await etcdLeaderAwayFrom(lab, "n1");
-      watch = await AddressWatch.forHosts(lab.runtime, ["n1", "n2", "n3"]);
+      const etcdLeader = await etcdLeaderAwayFrom(t.lab, "n1");
+      await t.startWatch();
       await startAllTraffic();
-      const arp = sampleArp(lab, ADDRESSES);
+      const arp = sampleArp(t.lab, ADDRESSES);
       const sampler = sampleAppWithoutDb(["n2", "n3"]);
       await sleep(1_100);
 
       const crashedAt = Date.now();
-      await lab.faults.crashHost("n1");
-      cluster.daemons.delete("n1");
+      await t.lab.faults.crashHost("n1");
+      t.cluster.daemons.delete("n1");
       for (const p of FAILOVER) {
         await until(
           `${p.name}'s address on n2`,
@@ -249,10 +222,11 @@ describe.skipIf(!root)(
         );
       }
       for (const p of FAILOVER) {
-        await until(
+        await t.cluster.untilLogged(
           `${p.name} started on n2`,
-          () => Promise.resolve(cluster.logged("n2", "started", `package ${p.name} started`)),
-          (yes) => yes,
+          "n2",
+          "started",
+          `package ${p.name} started`,
           10_000,
         );
       }
@@ -260,8 +234,7 @@ describe.skipIf(!root)(
       const reports = await stopAllTraffic();
       const samples = await arp.stop();
       const dependency = await sampler.stop();
-      const timeline = await watch.stop();
-      watch = undefined;
+      const timeline = await t.stopWatch();
 
       // When n2 added each address, as its address monitor saw it.
       const takenAfter = new Map<string, number>();
@@ -280,7 +253,7 @@ describe.skipIf(!root)(
       expectDbBeforeApp("n2");
       // everywhere was not touched on the nodes that stayed up.
       for (const [node, pids] of everywhereBefore) expect(await everywherePids(node), node).toEqual(pids);
-      const view = await statusView(lab, "n2", configFile);
+      const view = await statusView(t.lab, "n2", t.configFile);
       expect(view.packages.find((p) => p.name === "everywhere")?.nodes).toEqual(["n2", "n3"]);
       console.log(
         `pavise daemon, n1 crash (etcd leader on ${etcdLeader}): ` +
@@ -294,18 +267,18 @@ describe.skipIf(!root)(
     });
 
     it("n1 back: back returns to n1 by itself (failback automatic, a planned move); stay, db and app stay on n2; everywhere runs on n1 again", async () => {
-      await lab.faults.powerOn("n1");
-      await waitForEtcd(lab.runtime, lab.plan.etcd, 20_000);
+      await t.lab.faults.powerOn("n1");
+      await waitForEtcd(t.lab.runtime, t.lab.plan.etcd, 20_000);
       // n1 rebooted: it holds none of the packages' addresses (lab faults: powerOn).
       for (const p of FAILOVER) expect(await holdersWithLink(p.name), p.name).toEqual(["n2"]);
-      watch = await AddressWatch.forHosts(lab.runtime, ["n1", "n2", "n3"]);
+      await t.startWatch();
       await startAllTraffic();
-      const arp = sampleArp(lab, ADDRESSES);
+      const arp = sampleArp(t.lab, ADDRESSES);
       const sampler = sampleAppWithoutDb(["n1", "n2", "n3"]);
       await sleep(1_100);
 
       const startedAt = Date.now();
-      await cluster.startDaemon("n1");
+      await t.cluster.startDaemon("n1");
       const joinedAfter = Date.now() - startedAt;
       await until(
         "back's address on n1",
@@ -315,12 +288,7 @@ describe.skipIf(!root)(
         5,
       );
       const backAfter = Date.now() - startedAt;
-      await until(
-        "back started on n1",
-        () => Promise.resolve(cluster.logged("n1", "started", "package back started")),
-        (yes) => yes,
-        10_000,
-      );
+      await t.cluster.untilLogged("back started on n1", "n1", "started", "package back started", 10_000);
       await until(
         "everywhere on n1",
         () => everywherePids("n1"),
@@ -332,8 +300,7 @@ describe.skipIf(!root)(
       const reports = await stopAllTraffic();
       const samples = await arp.stop();
       const dependency = await sampler.stop();
-      const timeline = await watch.stop();
-      watch = undefined;
+      const timeline = await t.stopWatch();
 
       for (const p of FAILOVER) expect(overlaps(timeline, p.address), p.name).toEqual([]);
       atMostOneAnswer(samples);
@@ -359,7 +326,7 @@ describe.skipIf(!root)(
       const back = reports.get("back")!;
       expect(back.received).toBeGreaterThan(0);
       expect(back.maxGapMs).toBeLessThan(2_000);
-      const view = await statusView(lab, "n2", configFile);
+      const view = await statusView(t.lab, "n2", t.configFile);
       expect(view.packages.find((p) => p.name === "everywhere")?.nodes).toEqual(["n1", "n2", "n3"]);
       expect(view.packages.find((p) => p.name === "back")?.nodes).toEqual(["n1"]);
       console.log(

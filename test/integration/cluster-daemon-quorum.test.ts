@@ -1,24 +1,12 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { LabProcess } from "../../src/lab/host-runtime.js";
-import type { Lab } from "../../src/lab/lab.js";
 import { overlaps } from "../../src/lab/probes/address-timeline.js";
-import type { AddressWatch } from "../../src/lab/probes/address-watch.js";
-import { startTraffic } from "../../src/lab/probes/traffic.js";
-import {
-  DaemonCluster,
-  VIP,
-  daemonClusterFile,
-  echoPids,
-  etcdLeaderAwayFrom,
-  watchNodeAddresses,
-} from "../support/daemon-cluster.js";
-import { sampleArp } from "../support/cluster-observe.js";
-import { freshLab, testLabSpec } from "../support/fresh-lab.js";
+import { VIP, etcdLeaderAwayFrom, nodesServing, NODES } from "../support/daemon-cluster.js";
+import { sampleArp, linkedHolders, arpHosts, startClientTraffic } from "../support/cluster-observe.js";
+import { testLabName } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
+import { useDaemonLab, untilWebServedBy } from "../support/daemon-lab.js";
 
 // Fault test of #5, "etcd losing quorum", with `pavise daemon` on the lab's three nodes: while
 // web runs on n1, the etcd members of n2 and n3 (the leader among them) are frozen (SIGSTOP),
@@ -29,34 +17,38 @@ import { until } from "../support/until.js";
 // exactly one node; the time from quorum back to web served is printed. Never two holders, by
 // the address timeline and by ARP. Needs root and a build.
 const root = process.getuid?.() === 0;
-const LAB = "faquo";
+const LAB = testLabName("faquo");
 const UDP_PORT = 7412;
-const NODES = ["n1", "n2", "n3"];
 /** member_timeout and its default keepalive_interval (a sixth: defaults.ts). */
 const MEMBER_TIMEOUT_MS = 1000;
 const KEEPALIVE_INTERVAL_MS = Math.round(MEMBER_TIMEOUT_MS / 6);
 const QUORUM_LOST_FOR_MS = 5000;
 
 describe.skipIf(!root)("pavise daemon while etcd has lost quorum", () => {
-  let lab: Lab;
-  let dir: string;
-  let cluster: DaemonCluster;
-  let watch: AddressWatch | undefined;
+  const t = useDaemonLab(LAB, {
+    echoPort: UDP_PORT,
+    start: NODES,
+    ready: (t) => untilWebServedBy(t, "n1", UDP_PORT),
+    haltFirst: true,
+    cleanup: (t) => {
+      for (const proc of frozen) {
+        try {
+          t.lab.faults.thaw(proc);
+        } catch {
+          // gone already
+        }
+      }
+    },
+  });
   const frozen: LabProcess[] = [];
 
-  async function holdersWithLink(): Promise<string[]> {
-    return (await lab.holders(VIP)).filter((h) => h.up).map((h) => h.host);
-  }
+  const holdersWithLink = (): Promise<string[]> => linkedHolders(t.lab, VIP);
 
-  async function servingNodes(): Promise<string[]> {
-    const found: string[] = [];
-    for (const node of NODES) if ((await echoPids(lab, node, UDP_PORT)).length > 0) found.push(node);
-    return found;
-  }
+  const servingNodes = (): Promise<string[]> => nodesServing(t.lab, UDP_PORT);
 
   function etcdMemberOf(host: string): LabProcess {
-    const member = lab.plan.etcd.members.find((m) => m.host === host)!;
-    const proc = lab.processes().find((p) => p.role === `etcd-${member.name}`);
+    const member = t.lab.plan.etcd.members.find((m) => m.host === host)!;
+    const proc = t.lab.processes().find((p) => p.role === `etcd-${member.name}`);
     if (!proc) throw new Error(`no etcd member process on ${host}`);
     return proc;
   }
@@ -64,7 +56,7 @@ describe.skipIf(!root)("pavise daemon while etcd has lost quorum", () => {
   /** Daemon log lines of a kind logged from `from` on, on every node. */
   function eventsSince(event: string, from: number): string[] {
     return NODES.flatMap((node) =>
-      cluster
+      t.cluster
         .daemonLog(node)
         .split("\n")
         .filter((line) => {
@@ -74,66 +66,21 @@ describe.skipIf(!root)("pavise daemon while etcd has lost quorum", () => {
     );
   }
 
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), `pavise-${LAB}-`));
-    lab = await freshLab(testLabSpec(LAB, { etcd: true }));
-    writeFileSync(
-      join(dir, "cluster.yaml"),
-      daemonClusterFile(lab, { name: LAB, service: { echoPort: UDP_PORT } }),
-    );
-    cluster = new DaemonCluster(lab, dir);
-    for (const node of NODES) await cluster.startDaemon(node);
-    await cluster.explained(
-      "n1",
-      until("web's address on n1 only", holdersWithLink, (h) => h.length === 1 && h[0] === "n1", 15_000),
-    );
-    await until("web's service on n1 only", servingNodes, (s) => s.length === 1 && s[0] === "n1", 15_000);
-  });
-
-  afterAll(async () => {
-    await watch?.stop().catch(() => undefined);
-    for (const proc of frozen) {
-      try {
-        lab?.faults.thaw(proc);
-      } catch {
-        // gone already
-      }
-    }
-    for (const proc of cluster.daemons.values())
-      await lab?.runtime.stop(proc, "SIGTERM").catch(() => undefined);
-    await sleep(1500);
-    for (const proc of cluster.daemons.values()) await lab?.runtime.stop(proc).catch(() => undefined);
-    await lab?.down();
-    cluster?.printLogs();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
   it("n1 halts web before its lease could lapse, nothing starts without quorum, web runs on one node once quorum is back", async () => {
     // The leader on n2 or n3, so that freezing both leaves n1's member without one at once.
-    const etcdLeader = await etcdLeaderAwayFrom(lab, "n1");
-    watch = await watchNodeAddresses(lab);
-    const arp = sampleArp(lab, [VIP]);
-    const traffic = await startTraffic(lab.runtime, {
-      from: "c1",
-      to: VIP,
-      proto: "udp",
-      port: UDP_PORT,
-      intervalMs: 10,
-    });
+    const etcdLeader = await etcdLeaderAwayFrom(t.lab, "n1");
+    await t.startWatch();
+    const arp = sampleArp(t.lab, [VIP]);
+    const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);
     await sleep(700);
 
     const lostAt = Date.now();
     for (const host of ["n2", "n3"]) {
       const member = etcdMemberOf(host);
-      lab.faults.freeze(member);
+      t.lab.faults.freeze(member);
       frozen.push(member);
     }
-    await until(
-      "n1 to fence",
-      () => Promise.resolve(cluster.logged("n1", "fenced")),
-      (y) => y,
-      10_000,
-    );
+    await t.cluster.untilLogged("n1 to fence", "n1", "fenced", "", 10_000);
     await until("web's address gone everywhere", holdersWithLink, (h) => h.length === 0, 10_000);
     await sleep(QUORUM_LOST_FOR_MS - (Date.now() - lostAt));
     // Nothing runs anywhere, and nothing was started, while quorum is gone.
@@ -143,11 +90,11 @@ describe.skipIf(!root)("pavise daemon while etcd has lost quorum", () => {
     expect(eventsSince("started", lostAt)).toEqual([]);
     // Without quorum the revoke after the fence cannot be confirmed, and n1 says so (bug
     // fence-done-claimed-revoke: it logged "lease revoked" all the same).
-    expect(cluster.logged("n1", "fence-done", "the lease was not revoked")).toBe(true);
-    expect(cluster.logged("n1", "fence-done", "lease revoked")).toBe(false);
+    expect(t.cluster.logged("n1", "fence-done", "the lease was not revoked")).toBe(true);
+    expect(t.cluster.logged("n1", "fence-done", "lease revoked")).toBe(false);
 
     const backAt = Date.now();
-    for (const member of frozen.splice(0)) lab.faults.thaw(member);
+    for (const member of frozen.splice(0)) t.lab.faults.thaw(member);
     // Served: the address and the service on the same single node.
     const { holders } = await until(
       "web's address and service on one node",
@@ -161,8 +108,7 @@ describe.skipIf(!root)("pavise daemon while etcd has lost quorum", () => {
     await sleep(1500);
     const report = await traffic.stop();
     const samples = (await arp.stop()).get(VIP)!;
-    const timeline = await watch.stop();
-    watch = undefined;
+    const timeline = await t.stopWatch();
 
     expect(overlaps(timeline, VIP)).toEqual([]);
     const dropped = timeline.events.find(
@@ -180,10 +126,10 @@ describe.skipIf(!root)("pavise daemon while etcd has lost quorum", () => {
     expect(await servingNodes()).toEqual([owner]);
     expect(samples.length).toBeGreaterThan(1);
     for (const s of samples) expect(s.hosts.length, `ARP answerers at ${s.at}`).toBeLessThanOrEqual(1);
-    expect((await lab.arpAnswerers("public", VIP)).map((a) => a.host)).toEqual([owner]);
+    expect(await arpHosts(t.lab, VIP)).toEqual([owner]);
     const lastReply = report.received > 0;
     expect(lastReply).toBe(true);
-    const fence = cluster.daemonEvents("n1").find((e) => e.event === "fenced");
+    const fence = t.cluster.daemonEvents("n1").find((e) => e.event === "fenced");
     console.log(
       `pavise daemon, etcd quorum lost (members of n2 and n3 frozen, leader was ${etcdLeader}): ` +
         `n1 dropped ${VIP} ${Math.round(dropped!.at - lostAt)} ms after (${fence?.message ?? "?"}); ` +

@@ -1,26 +1,23 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { StatusView } from "../../src/cli/status-render.js";
-import type { Lab } from "../../src/lab/lab.js";
 import { overlaps } from "../../src/lab/probes/address-timeline.js";
-import type { AddressWatch } from "../../src/lab/probes/address-watch.js";
-import { startTraffic } from "../../src/lab/probes/traffic.js";
 import { pidsInNamespace } from "../../src/lab/topology.js";
 import { distPath } from "../../src/util/package-paths.js";
 import {
-  DaemonCluster,
   VIP,
   daemonClusterFile,
   echoPids,
   processGone,
-  watchNodeAddresses,
+  nodesServing,
+  NODES,
 } from "../support/daemon-cluster.js";
-import { sampleArp } from "../support/cluster-observe.js";
-import { freshLab, testLabSpec } from "../support/fresh-lab.js";
+import { sampleArp, linkedHolders, arpHosts, startClientTraffic } from "../support/cluster-observe.js";
+import { testLabName } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
+import { useDaemonLab, untilWebServedBy } from "../support/daemon-lab.js";
 
 // Fault tests of #5, "a flapping service" and "halt script hanging", with `pavise daemon` on
 // the lab's three nodes. web's echo service (service_restart 3, restart_delay 100 ms) starts to
@@ -31,34 +28,37 @@ import { until } from "../support/until.js";
 // does the next node start web, because the owner key is released once the halt is done. Never
 // two holders, by the address timeline and by ARP. Needs root and a build.
 const root = process.getuid?.() === 0;
-const LAB = "fasvc";
+const LAB = testLabName("fasvc");
 const UDP_PORT = 7413;
-const NODES = ["n1", "n2", "n3"];
 const RESTARTS = 3;
 const HALT_SCRIPT_TIMEOUT_MS = 3000;
 /** What the hanging halt script runs, so its process can be found (or not) afterwards. */
 const HANG_SECONDS = "1717";
 
 describe.skipIf(!root)("pavise daemon with a flapping service and a hanging halt script", () => {
-  let lab: Lab;
-  let dir: string;
-  let cluster: DaemonCluster;
-  let watch: AddressWatch | undefined;
+  const t = useDaemonLab(LAB, {
+    clusterFile: (lab, dir) =>
+      daemonClusterFile(lab, {
+        name: LAB,
+        service: { echoPort: UDP_PORT, restart: RESTARTS, crashWhile: join(dir, "crash") },
+        haltScript: {
+          command: `if [ -e ${join(dir, "hang")}-$PAVISE_NODE ]; then echo hanging on purpose; sleep ${HANG_SECONDS}; fi`,
+          timeout: `${HALT_SCRIPT_TIMEOUT_MS / 1000}s`,
+        },
+      }),
+    start: NODES,
+    ready: (t) => untilWebServedBy(t, "n1", UDP_PORT),
+    haltFirst: true,
+  });
 
-  async function holdersWithLink(): Promise<string[]> {
-    return (await lab.holders(VIP)).filter((h) => h.up).map((h) => h.host);
-  }
+  const holdersWithLink = (): Promise<string[]> => linkedHolders(t.lab, VIP);
 
-  async function servingNodes(): Promise<string[]> {
-    const found: string[] = [];
-    for (const node of NODES) if ((await echoPids(lab, node, UDP_PORT)).length > 0) found.push(node);
-    return found;
-  }
+  const servingNodes = (): Promise<string[]> => nodesServing(t.lab, UDP_PORT);
 
   async function status(host: string): Promise<StatusView> {
-    const r = await lab.exec(
+    const r = await t.lab.exec(
       host,
-      [process.execPath, distPath("cli/main.js"), "status", "--config", join(dir, "cluster.yaml"), "--json"],
+      [process.execPath, distPath("cli/main.js"), "status", "--config", t.configFile, "--json"],
       { allowFailure: true },
     );
     return JSON.parse(r.stdout) as StatusView;
@@ -66,7 +66,7 @@ describe.skipIf(!root)("pavise daemon with a flapping service and a hanging halt
 
   /** web's service events on a node, from its daemon log ("service" lines carry them as JSON). */
   function serviceEvents(node: string): { kind: string; [field: string]: unknown }[] {
-    return cluster
+    return t.cluster
       .daemonEvents(node)
       .filter((e) => e.event === "service")
       .map((e) => JSON.parse(e.message.slice(e.message.indexOf("{"))) as { kind: string });
@@ -74,7 +74,7 @@ describe.skipIf(!root)("pavise daemon with a flapping service and a hanging halt
 
   /** PIDs in a node's namespace still running the hanging halt script's sleep. */
   async function hangingSleeps(node: string): Promise<number[]> {
-    return (await pidsInNamespace(lab.host(node).namespace)).filter((pid) => {
+    return (await pidsInNamespace(t.lab.host(node).namespace)).filter((pid) => {
       try {
         const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
         return argv[0] === "sleep" && argv[1] === HANG_SECONDS;
@@ -84,55 +84,15 @@ describe.skipIf(!root)("pavise daemon with a flapping service and a hanging halt
     });
   }
 
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), `pavise-${LAB}-`));
-    lab = await freshLab(testLabSpec(LAB, { etcd: true }));
-    writeFileSync(
-      join(dir, "cluster.yaml"),
-      daemonClusterFile(lab, {
-        name: LAB,
-        service: { echoPort: UDP_PORT, restart: RESTARTS, crashWhile: join(dir, "crash") },
-        haltScript: {
-          command: `if [ -e ${join(dir, "hang")}-$PAVISE_NODE ]; then echo hanging on purpose; sleep ${HANG_SECONDS}; fi`,
-          timeout: `${HALT_SCRIPT_TIMEOUT_MS / 1000}s`,
-        },
-      }),
-    );
-    cluster = new DaemonCluster(lab, dir);
-    for (const node of NODES) await cluster.startDaemon(node);
-    await cluster.explained(
-      "n1",
-      until("web's address on n1 only", holdersWithLink, (h) => h.length === 1 && h[0] === "n1", 15_000),
-    );
-    await until("web's service on n1 only", servingNodes, (s) => s.length === 1 && s[0] === "n1", 15_000);
-  });
-
-  afterAll(async () => {
-    await watch?.stop().catch(() => undefined);
-    for (const proc of cluster.daemons.values())
-      await lab?.runtime.stop(proc, "SIGTERM").catch(() => undefined);
-    await sleep(1500);
-    for (const proc of cluster.daemons.values()) await lab?.runtime.stop(proc).catch(() => undefined);
-    await lab?.down();
-    cluster?.printLogs();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
   it("a service that exits as it starts on n1: restarts counted, flapping reported, web fails there and starts elsewhere", async () => {
-    watch = await watchNodeAddresses(lab);
-    const arp = sampleArp(lab, [VIP]);
-    const traffic = await startTraffic(lab.runtime, {
-      from: "c1",
-      to: VIP,
-      proto: "udp",
-      port: UDP_PORT,
-      intervalMs: 10,
-    });
+    await t.startWatch();
+    const arp = sampleArp(t.lab, [VIP]);
+    const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);
     await sleep(500);
 
     // From now on every start of the service on n1 exits with status 1 at once.
-    writeFileSync(`${join(dir, "crash")}-n1`, "");
-    const [pid] = await echoPids(lab, "n1", UDP_PORT);
+    writeFileSync(`${join(t.dir, "crash")}-n1`, "");
+    const [pid] = await echoPids(t.lab, "n1", UDP_PORT);
     expect(pid).toBeDefined();
     const crashedAt = Date.now();
     process.kill(pid!, "SIGKILL");
@@ -148,8 +108,7 @@ describe.skipIf(!root)("pavise daemon with a flapping service and a hanging halt
     await sleep(1000);
     const report = await traffic.stop();
     const samples = (await arp.stop()).get(VIP)!;
-    const timeline = await watch.stop();
-    watch = undefined;
+    const timeline = await t.stopWatch();
 
     // The restarts, counted: service_restart 3, then failed for good.
     const events = serviceEvents("n1");
@@ -159,14 +118,16 @@ describe.skipIf(!root)("pavise daemon with a flapping service and a hanging halt
     expect(events.filter((e) => e.kind === "exited").length).toBe(RESTARTS + 1);
     expect(events.some((e) => e.kind === "flapping")).toBe(true);
     expect(events.filter((e) => e.kind === "failed").map((e) => e.restarts)).toEqual([RESTARTS]);
-    expect(cluster.logged("n1", "package-failed", `failed for good after ${RESTARTS} restart(s)`)).toBe(true);
+    expect(t.cluster.logged("n1", "package-failed", `failed for good after ${RESTARTS} restart(s)`)).toBe(
+      true,
+    );
 
     expect(overlaps(timeline, VIP)).toEqual([]);
     const dropped = timeline.events.find((e) => e.host === "n1" && e.address === VIP && e.change === "del");
     const added = timeline.events.find((e) => e.host === taker && e.address === VIP && e.change === "add");
     expect(dropped && added && dropped.at < added.at).toBe(true);
     for (const s of samples) expect(s.hosts.length, `ARP answerers at ${s.at}`).toBeLessThanOrEqual(1);
-    expect((await lab.arpAnswerers("public", VIP)).map((a) => a.host)).toEqual([taker]);
+    expect(await arpHosts(t.lab, VIP)).toEqual([taker]);
     expect(report.received).toBeGreaterThan(0);
 
     // pavise status --json: up on the taker, failed on n1 with the reason.
@@ -175,7 +136,7 @@ describe.skipIf(!root)("pavise daemon with a flapping service and a hanging halt
     expect(web).toMatchObject({ status: "up", nodes: [taker] });
     expect(web.failedOn.map((f) => f.node)).toEqual(["n1"]);
     expect(web.failedOn[0]!.reason).toContain(`failed for good after ${RESTARTS} restart(s)`);
-    const failedAt = cluster.daemonEvents("n1").find((e) => e.event === "package-failed");
+    const failedAt = t.cluster.daemonEvents("n1").find((e) => e.event === "package-failed");
     console.log(
       `pavise daemon, flapping service on n1 (service_restart ${RESTARTS}, restart_delay 100 ms): ` +
         `${restarts.length} restarts, then "${failedAt?.message ?? "?"}"; ${taker} holds ${VIP} ${addressAfter} ms ` +
@@ -189,21 +150,15 @@ describe.skipIf(!root)("pavise daemon with a flapping service and a hanging halt
   it("a halt script that hangs during a planned move is killed at its timeout, then the next node starts web", async () => {
     const [owner] = await holdersWithLink();
     expect(owner).toBeDefined();
-    writeFileSync(`${join(dir, "hang")}-${owner}`, "");
-    watch = await watchNodeAddresses(lab);
-    const arp = sampleArp(lab, [VIP]);
-    const traffic = await startTraffic(lab.runtime, {
-      from: "c1",
-      to: VIP,
-      proto: "udp",
-      port: UDP_PORT,
-      intervalMs: 10,
-    });
+    writeFileSync(`${join(t.dir, "hang")}-${owner}`, "");
+    await t.startWatch();
+    const arp = sampleArp(t.lab, [VIP]);
+    const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);
     await sleep(500);
 
     const stoppedAt = Date.now();
-    await lab.runtime.stop(cluster.daemons.get(owner!)!, "SIGTERM");
-    cluster.daemons.delete(owner!);
+    await t.lab.runtime.stop(t.cluster.daemons.get(owner!)!, "SIGTERM");
+    t.cluster.daemons.delete(owner!);
     // The halt script is running (and hanging) once the owner's address and service are gone.
     const hanging = await until(
       "the halt script to hang",
@@ -220,16 +175,11 @@ describe.skipIf(!root)("pavise daemon with a flapping service and a hanging halt
     const movedAfter = Date.now() - stoppedAt;
     await until("web's service on the new owner only", servingNodes, (s) => s.length === 1 && s[0] === taker);
     const servedAfter = Date.now() - stoppedAt;
-    await until(
-      "the old owner's daemon to leave",
-      () => Promise.resolve(cluster.logged(owner!, "left")),
-      (y) => y,
-    );
+    await t.cluster.untilLogged("the old owner's daemon to leave", owner!, "left", "");
     await sleep(500);
     const report = await traffic.stop();
     const samples = (await arp.stop()).get(VIP)!;
-    const timeline = await watch.stop();
-    watch = undefined;
+    const timeline = await t.stopWatch();
 
     expect(overlaps(timeline, VIP)).toEqual([]);
     const dropped = timeline.events.find((e) => e.host === owner && e.address === VIP && e.change === "del");
@@ -244,15 +194,15 @@ describe.skipIf(!root)("pavise daemon with a flapping service and a hanging halt
     // Killed with its whole process group.
     for (const pid of hanging) expect(processGone(pid), `halt script's sleep ${pid}`).toBe(true);
     expect(await hangingSleeps(owner!)).toEqual([]);
-    const packageLog = readFileSync(join(dir, `logs-${owner}`, "web.log"), "utf8");
+    const packageLog = readFileSync(join(t.dir, `logs-${owner}`, "web.log"), "utf8");
     expect(packageLog).toContain("halt script: hanging on purpose");
     expect(packageLog).toContain(
       `halt script did not finish within its timeout of ${HALT_SCRIPT_TIMEOUT_MS} ms and was killed`,
     );
-    const halted = cluster.daemonEvents(owner!).find((e) => e.event === "halted");
+    const halted = t.cluster.daemonEvents(owner!).find((e) => e.event === "halted");
     expect(halted?.message).toContain("halt script did not finish within its timeout");
     for (const s of samples) expect(s.hosts.length, `ARP answerers at ${s.at}`).toBeLessThanOrEqual(1);
-    expect((await lab.arpAnswerers("public", VIP)).map((a) => a.host)).toEqual([taker]);
+    expect(await arpHosts(t.lab, VIP)).toEqual([taker]);
     expect(report.received).toBeGreaterThan(0);
     console.log(
       `pavise daemon, halt script hanging on ${owner} during a planned move (halt_script_timeout ${HALT_SCRIPT_TIMEOUT_MS} ms): ` +

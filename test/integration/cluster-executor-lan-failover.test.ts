@@ -12,13 +12,14 @@ import { AddressWatch } from "../../src/lab/probes/address-watch.js";
 import { startTraffic } from "../../src/lab/probes/traffic.js";
 import { distPath } from "../../src/util/package-paths.js";
 import { run } from "../../src/util/run.js";
-import { freshLab, testLabSpec } from "../support/fresh-lab.js";
+import { neighbourMac, startClientTraffic } from "../support/cluster-observe.js";
+import { freshLab, testLabName, testLabSpec } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
 
 // Local LAN failover (Serviceguard's local switch): n1's primary NIC on the public LAN loses
 // link, the package's address (and n1's own) move to the standby NIC on n1, and the package
 // itself is not touched. Needs root and a build (the echo service is the compiled traffic agent).
-const LAB = "tlanf";
+const LAB = testLabName("tlanf");
 const VIP = "198.18.1.50";
 const NODE_ADDRESS = "198.18.1.11";
 const UDP_PORT = 7301;
@@ -30,8 +31,8 @@ const events: ExecutorEvent[] = [];
 
 function config(): ClusterConfig {
   return {
-    name: "tlanf",
-    etcd: { endpoints: [], tls: undefined, prefix: "/pavise/tlanf/" },
+    name: LAB,
+    etcd: { endpoints: [], tls: undefined, prefix: `/pavise/${LAB}/` },
     timing: { memberTimeoutMs: 2_000, keepaliveIntervalMs: 600, fenceAfterMs: 1_500, eventLoopBudgetMs: 500 },
     arp: { count: 3, intervalMs: 100 },
     subnets: [
@@ -78,7 +79,7 @@ function config(): ClusterConfig {
 }
 
 beforeAll(async () => {
-  logDir = mkdtempSync(join(tmpdir(), "pavise-tlanf-"));
+  logDir = mkdtempSync(join(tmpdir(), `pavise-${LAB}-`));
   lab = await freshLab(testLabSpec(LAB));
   executor = await NodeExecutor.start({
     config: config(),
@@ -109,12 +110,6 @@ function readLog(): string {
   }
 }
 
-async function neighbourMac(host: string, address: string): Promise<string | undefined> {
-  const result = await lab.exec(host, ["ip", "-j", "neigh", "show", address]);
-  const entries = JSON.parse(result.stdout || "[]") as { lladdr?: string }[];
-  return entries[0]?.lladdr;
-}
-
 /** Asks who answers ARP for the address, over and over, until stopped; every answer set is kept. */
 function sampleArp(address: string): { stop(): Promise<ArpAnswer[][]> } {
   const samples: ArpAnswer[][] = [];
@@ -138,16 +133,10 @@ describe("local LAN failover in the lab", () => {
     const servicePid = executor.supervisors("web")[0]?.pid;
     expect(servicePid).toBeDefined();
 
-    const traffic = await startTraffic(lab.runtime, {
-      from: "c1",
-      to: VIP,
-      proto: "udp",
-      port: UDP_PORT,
-      intervalMs: 10,
-    });
+    const traffic = await startClientTraffic(lab, VIP, UDP_PORT);
     await until(
       "c1 to have n1's lan0 MAC for the address",
-      () => neighbourMac("c1", VIP),
+      () => neighbourMac(lab, "c1", VIP),
       (mac) => mac === lan0Mac,
     );
     const watch = await AddressWatch.forHosts(lab.runtime, ["n1", "n2", "n3", "c1", "c2"]);
@@ -169,7 +158,7 @@ describe("local LAN failover in the lab", () => {
     const movedAfterMs = (move?.at ?? 0) - downAt;
     await until(
       "c1 to have n1's lan1 MAC for the address",
-      () => neighbourMac("c1", VIP),
+      () => neighbourMac(lab, "c1", VIP),
       (mac) => mac === lan1Mac,
       3_000,
       5,
@@ -257,7 +246,7 @@ describe("local LAN failover in the lab", () => {
         durationMs: 300,
       });
       expect((await traffic.waitForReport(5_000)).received).toBeGreaterThan(10);
-      expect(await neighbourMac("c1", VIP)).toBe(lab.nic("n1", "lan0").mac);
+      expect(await neighbourMac(lab, "c1", VIP)).toBe(lab.nic("n1", "lan0").mac);
     } finally {
       await switchPort("up");
     }

@@ -1,17 +1,14 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { hostname, tmpdir } from "node:os";
-import { join } from "node:path";
+import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { StatusView } from "../../src/cli/status-render.js";
-import type { Lab } from "../../src/lab/lab.js";
 import { overlaps } from "../../src/lab/probes/address-timeline.js";
-import { AddressWatch } from "../../src/lab/probes/address-watch.js";
-import { startTraffic } from "../../src/lab/probes/traffic.js";
 import { distPath } from "../../src/util/package-paths.js";
-import { DaemonCluster, VIP, daemonClusterFile } from "../support/daemon-cluster.js";
-import { freshLab, testLabSpec } from "../support/fresh-lab.js";
+import { VIP, daemonClusterFile, NODES } from "../support/daemon-cluster.js";
+import { testLabName } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
+import { useDaemonLab } from "../support/daemon-lab.js";
+import { linkedHolders, arpHosts, startClientTraffic } from "../support/cluster-observe.js";
 
 // The operator's commands of #5 against `pavise daemon` on the lab's three nodes with real etcd:
 // pkg halt / run --node / move (the client's gap measured), switching disabled when the owner's
@@ -21,7 +18,7 @@ import { until } from "../support/until.js";
 // two at once; after each step the client's ARP request is answered by the owner alone. Needs
 // root and a build (dist/cli/main.js, the echo service).
 const root = process.getuid?.() === 0;
-const LAB = "opcli";
+const LAB = testLabName("opcli");
 const UDP_PORT = 7431;
 /** Who the commands run as (SUDO_USER wins over USER): the event log must name them. */
 const OPERATOR = "op-tester";
@@ -33,20 +30,21 @@ interface CliResult {
 }
 
 describe.skipIf(!root)("pavise pkg / node / resource on a lab cluster", () => {
-  let lab: Lab;
-  let dir: string;
-  let cluster: DaemonCluster;
-  let watch: AddressWatch | undefined;
+  const t = useDaemonLab(LAB, {
+    clusterFile: (lab) =>
+      daemonClusterFile(lab, { name: LAB, service: { echoPort: UDP_PORT }, resources: ["disk"] }),
+    watchFromStart: true,
+    start: NODES,
+    ready: async () => {
+      await until("web on n1 only", holdersWithLink, (h) => h.length === 1 && h[0] === "n1", 20_000);
+    },
+  });
 
   function cli(args: string[], host = "n1"): Promise<CliResult> {
-    return lab.exec(
-      host,
-      [process.execPath, distPath("cli/main.js"), ...args, "--config", join(dir, "cluster.yaml")],
-      {
-        allowFailure: true,
-        env: { ...process.env, SUDO_USER: OPERATOR },
-      },
-    );
+    return t.lab.exec(host, [process.execPath, distPath("cli/main.js"), ...args, "--config", t.configFile], {
+      allowFailure: true,
+      env: { ...process.env, SUDO_USER: OPERATOR },
+    });
   }
 
   /** Runs a command that must succeed; prints its progress lines. */
@@ -66,43 +64,18 @@ describe.skipIf(!root)("pavise pkg / node / resource on a lab cluster", () => {
     return JSON.parse(r.stdout) as StatusView;
   }
 
-  async function holdersWithLink(): Promise<string[]> {
-    return (await lab.holders(VIP)).filter((h) => h.up).map((h) => h.host);
-  }
+  const holdersWithLink = (): Promise<string[]> => linkedHolders(t.lab, VIP);
 
   async function expectOnlyOn(node: string | undefined): Promise<void> {
     expect(await holdersWithLink()).toEqual(node === undefined ? [] : [node]);
-    const answers = (await lab.arpAnswerers("public", VIP)).map((a) => a.host);
+    const answers = await arpHosts(t.lab, VIP);
     expect(answers).toEqual(node === undefined ? [] : [node]);
   }
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), `pavise-${LAB}-`));
-    lab = await freshLab(testLabSpec(LAB, { etcd: true }));
-    writeFileSync(
-      join(dir, "cluster.yaml"),
-      daemonClusterFile(lab, { name: LAB, service: { echoPort: UDP_PORT }, resources: ["disk"] }),
-    );
-    cluster = new DaemonCluster(lab, dir);
-    watch = await AddressWatch.start(
-      ["n1", "n2", "n3"].map((host) => ({ host, namespace: lab.host(host).namespace })),
-    );
-    for (const node of ["n1", "n2", "n3"]) await cluster.startDaemon(node);
-    await until("web on n1 only", holdersWithLink, (h) => h.length === 1 && h[0] === "n1", 20_000);
-  });
-
-  afterAll(async () => {
-    await watch?.stop().catch(() => undefined);
-    for (const proc of cluster?.daemons.values() ?? []) await lab?.runtime.stop(proc).catch(() => undefined);
-    await lab?.down();
-    cluster?.printLogs();
-    rmSync(dir, { recursive: true, force: true });
-  });
 
   it("usage errors: unknown package or node → did-you-mean, exit 2, no stack trace", async () => {
     const pkg = await cli(["pkg", "halt", "wbe"]);
     expect(pkg.code).toBe(2);
-    expect(pkg.stderr).toContain('no package "wbe" in cluster opcli (did you mean "web"?)');
+    expect(pkg.stderr).toContain(`no package "wbe" in cluster ${LAB} (did you mean "web"?)`);
     const node = await cli(["node", "halt", "n4"]);
     expect(node.code).toBe(2);
     expect(node.stderr).toContain('no node "n4"');
@@ -134,13 +107,7 @@ describe.skipIf(!root)("pavise pkg / node / resource on a lab cluster", () => {
   });
 
   it("pkg move (no --node): to the next node of its list, n3; the client's gap", async () => {
-    const traffic = await startTraffic(lab.runtime, {
-      from: "c1",
-      to: VIP,
-      proto: "udp",
-      port: UDP_PORT,
-      intervalMs: 10,
-    });
+    const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);
     await sleep(500);
     const { ms } = await act(["pkg", "move", "web"]);
     await sleep(500);
@@ -166,8 +133,8 @@ describe.skipIf(!root)("pavise pkg / node / resource on a lab cluster", () => {
     await act(["pkg", "disable", "web"]);
     expect((await status()).packages.find((p) => p.name === "web")?.switching).toBe(false);
     console.log(`$ pavise status\n${(await cli(["status"])).stdout}`);
-    await lab.runtime.stop(cluster.daemons.get("n3")!, "SIGKILL");
-    cluster.daemons.delete("n3");
+    await t.lab.runtime.stop(t.cluster.daemons.get("n3")!, "SIGKILL");
+    t.cluster.daemons.delete("n3");
     await until(
       "n3 to fail",
       status,
@@ -181,7 +148,7 @@ describe.skipIf(!root)("pavise pkg / node / resource on a lab cluster", () => {
     const { ms } = await act(["pkg", "enable", "web"]);
     await expectOnlyOn("n1");
     console.log(`pavise pkg enable web: up on n1 ${ms} ms after the command`);
-    await cluster.startDaemon("n3");
+    await t.cluster.startDaemon("n3");
     await sleep(1500);
     // Failback manual: web stays on n1 when n3 is back.
     await expectOnlyOn("n1");
@@ -203,13 +170,7 @@ describe.skipIf(!root)("pavise pkg / node / resource on a lab cluster", () => {
   });
 
   it("node halt of the owner: web moves, the node shows halted (its daemon keeps running); node run: up", async () => {
-    const traffic = await startTraffic(lab.runtime, {
-      from: "c1",
-      to: VIP,
-      proto: "udp",
-      port: UDP_PORT,
-      intervalMs: 10,
-    });
+    const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);
     await sleep(300);
     const { ms } = await act(["node", "halt", "n1"], "n2");
     const report = await traffic.stop();
@@ -219,8 +180,8 @@ describe.skipIf(!root)("pavise pkg / node / resource on a lab cluster", () => {
       status: "halted",
       haltedByOperator: true,
     });
-    expect(cluster.daemons.get("n1")).toBeDefined();
-    expect(cluster.logged("n1", "operator-halt")).toBe(true);
+    expect(t.cluster.daemons.get("n1")).toBeDefined();
+    expect(t.cluster.logged("n1", "operator-halt")).toBe(true);
     console.log(`$ pavise status\n${(await cli(["status"])).stdout}`);
     console.log(
       `pavise node halt n1: web on n2, command done in ${ms} ms; client's longest gap ${Math.round(report.maxGapMs)} ms`,
@@ -265,13 +226,7 @@ describe.skipIf(!root)("pavise pkg / node / resource on a lab cluster", () => {
   it("resource set down on the owner: web moves to where it is up", async () => {
     await act(["resource", "set", "web", "disk", "up", "--node", "n1"]);
     await act(["resource", "set", "web", "disk", "up", "--node", "n3"]);
-    const traffic = await startTraffic(lab.runtime, {
-      from: "c1",
-      to: VIP,
-      proto: "udp",
-      port: UDP_PORT,
-      intervalMs: 10,
-    });
+    const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);
     await sleep(300);
     const { result, ms } = await act(["resource", "set", "web", "disk", "down", "--node", "n2"]);
     const report = await traffic.stop();
@@ -283,8 +238,7 @@ describe.skipIf(!root)("pavise pkg / node / resource on a lab cluster", () => {
   });
 
   it("never two holders of web's address throughout; the events name each operator action and who", async () => {
-    const timeline = await watch!.stop();
-    watch = undefined;
+    const timeline = await t.stopWatch();
     expect(timeline.events.length).toBeGreaterThan(4);
     expect(overlaps(timeline, VIP)).toEqual([]);
 

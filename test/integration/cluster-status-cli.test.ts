@@ -1,22 +1,15 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { LabProcess } from "../../src/lab/host-runtime.js";
-import type { Lab } from "../../src/lab/lab.js";
 import type { StatusView } from "../../src/cli/status-render.js";
 import type { LoggedEvent } from "../../src/cli/events-render.js";
 import { distPath } from "../../src/util/package-paths.js";
-import {
-  DaemonCluster,
-  VIP,
-  daemonClusterFile,
-  etcdLeaderAwayFrom,
-  readLog,
-} from "../support/daemon-cluster.js";
-import { freshLab, testLabSpec } from "../support/fresh-lab.js";
+import { VIP, daemonClusterFile, etcdLeaderAwayFrom, readLog, NODES } from "../support/daemon-cluster.js";
+import { testLabName } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
+import { useDaemonLab } from "../support/daemon-lab.js";
 
 // `pavise status` and `pavise events` against a real cluster: daemons on n1–n3 with the lab's
 // etcd (set up as in cluster-daemon.test.ts). web runs on n1; after n1 crashes, status shows
@@ -24,46 +17,35 @@ import { until } from "../support/until.js";
 // failover. With endpoints where no etcd listens, both commands say so, exit 1, no stack trace.
 // Needs root and a build (dist/cli/main.js).
 const root = process.getuid?.() === 0;
-const LAB = "tstat";
+const LAB = testLabName("tstat");
 
 describe.skipIf(!root)("pavise status and pavise events on a lab cluster", () => {
-  let lab: Lab;
-  let dir: string;
+  const t = useDaemonLab(LAB, {
+    clusterFile: (lab) => daemonClusterFile(lab, { name: LAB, service: "sleeper" }),
+    ready: async (t) => {
+      // Where no etcd listens: the lab's etcd hosts, on a port nobody serves.
+      const wrong = t.lab.plan.etcd.members.map((m) => m.clientUrl.replace(/:\d+$/, ":2399"));
+      writeFileSync(
+        join(t.dir, "wrong.yaml"),
+        daemonClusterFile(t.lab, { name: LAB, service: "sleeper", endpoints: wrong }),
+      );
+      for (const node of NODES) await t.cluster.startDaemon(node);
+    },
+    cleanup: async (t) => {
+      for (const proc of procs) await t.lab.runtime.stop(proc).catch(() => undefined);
+    },
+  });
   /** Processes to end in afterAll besides the daemons (the events follower). */
   const procs: LabProcess[] = [];
-  let cluster: DaemonCluster;
 
   function cli(host: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    return lab.exec(host, [process.execPath, distPath("cli/main.js"), ...args], { allowFailure: true });
+    return t.lab.exec(host, [process.execPath, distPath("cli/main.js"), ...args], { allowFailure: true });
   }
 
   async function status(host: string): Promise<{ code: number; view: StatusView }> {
-    const r = await cli(host, ["status", "--config", join(dir, "cluster.yaml"), "--json"]);
+    const r = await cli(host, ["status", "--config", t.configFile, "--json"]);
     return { code: r.code, view: JSON.parse(r.stdout) as StatusView };
   }
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "pavise-tstat-"));
-    lab = await freshLab(testLabSpec(LAB, { etcd: true }));
-    writeFileSync(join(dir, "cluster.yaml"), daemonClusterFile(lab, { name: LAB, service: "sleeper" }));
-    cluster = new DaemonCluster(lab, dir);
-    // Where no etcd listens: the lab's etcd hosts, on a port nobody serves.
-    const wrong = lab.plan.etcd.members.map((m) => m.clientUrl.replace(/:\d+$/, ":2399"));
-    writeFileSync(
-      join(dir, "wrong.yaml"),
-      daemonClusterFile(lab, { name: LAB, service: "sleeper", endpoints: wrong }),
-    );
-    for (const node of ["n1", "n2", "n3"]) await cluster.startDaemon(node);
-  });
-
-  afterAll(async () => {
-    for (const proc of [...procs, ...(cluster?.daemons.values() ?? [])]) {
-      await lab?.runtime.stop(proc).catch(() => undefined);
-    }
-    await lab?.down();
-    cluster?.printLogs();
-    rmSync(dir, { recursive: true, force: true });
-  });
 
   it("shows web up on n1, as text and as JSON, and exits 0", async () => {
     const { code, view } = await until(
@@ -85,35 +67,28 @@ describe.skipIf(!root)("pavise status and pavise events on a lab cluster", () =>
     expect(view.packages[0]).toMatchObject({ name: "web", status: "up", state: "running", switching: true });
     expect(view.packages[0]!.addresses[0]).toMatchObject({ address: VIP, node: "n1", nic: "lan0" });
 
-    const text = await cli("n1", ["status", "--config", join(dir, "cluster.yaml")]);
+    const text = await cli("n1", ["status", "--config", t.configFile]);
     console.log(`$ pavise status --config cluster.yaml\n${text.stdout}`);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/^web\s+up\s+running\s+enabled\s+n1\s*$/m);
     expect(text.stdout).toMatch(/^n1\s+up\s+\S+Z$/m);
-    const verbose = await cli("n1", ["status", "-v", "--config", join(dir, "cluster.yaml")]);
+    const verbose = await cli("n1", ["status", "-v", "--config", t.configFile]);
     expect(verbose.code).toBe(0);
     expect(verbose.stdout).toContain(`addresses:     ${VIP} (public) on n1 lan0`);
     expect(verbose.stdout).toContain("services:      sleeper");
   });
 
   it("after n1 crashes: n1 failed, web on n2, and the events show the failover (read and followed)", async () => {
-    const follow = await lab.runtime.spawn(
+    const follow = await t.lab.runtime.spawn(
       "n2",
-      [
-        process.execPath,
-        distPath("cli/main.js"),
-        "events",
-        "--config",
-        join(dir, "cluster.yaml"),
-        "--follow",
-      ],
-      { role: "pavise-events", log: join(dir, "events-follow.log") },
+      [process.execPath, distPath("cli/main.js"), "events", "--config", t.configFile, "--follow"],
+      { role: "pavise-events", log: join(t.dir, "events-follow.log") },
     );
     procs.push(follow);
-    await etcdLeaderAwayFrom(lab, "n1");
+    await etcdLeaderAwayFrom(t.lab, "n1");
     await sleep(500);
     const crashedAt = Date.now();
-    await lab.faults.crashHost("n1");
+    await t.lab.faults.crashHost("n1");
 
     const { code, view } = await until(
       "status to show n1 failed and web up on n2",
@@ -130,12 +105,12 @@ describe.skipIf(!root)("pavise status and pavise events on a lab cluster", () =>
     expect(view.etcd.reachable).toBe(2);
     expect(view.etcd.quorum).toBe(true);
     expect(view.packages[0]!.addresses[0]).toMatchObject({ address: VIP, node: "n2", nic: "lan0" });
-    const text = await cli("n2", ["status", "--config", join(dir, "cluster.yaml")]);
+    const text = await cli("n2", ["status", "--config", t.configFile]);
     console.log(`$ pavise status --config cluster.yaml (after n1 crashed)\n${text.stdout}`);
     expect(text.stdout).toMatch(/^n1\s+failed\s+-$/m);
     expect(text.stdout).toMatch(/^web\s+up\s+running\s+enabled\s+n2\s*$/m);
 
-    const events = await cli("n2", ["events", "--config", join(dir, "cluster.yaml"), "--json"]);
+    const events = await cli("n2", ["events", "--config", t.configFile, "--json"]);
     expect(events.code).toBe(0);
     const log = (JSON.parse(events.stdout) as { events: LoggedEvent[] }).events;
     const revisions = log.map((e) => e.revision);
@@ -148,7 +123,7 @@ describe.skipIf(!root)("pavise status and pavise events on a lab cluster", () =>
     const n1Failed = log.findIndex((e) => e.kind === "node-failed" && e.message.includes("node n1 failed"));
     expect(n1Failed).toBeGreaterThan(startedOnN1);
     expect(n1Failed).toBeLessThan(startedOnN2);
-    const recent = await cli("n2", ["events", "--config", join(dir, "cluster.yaml"), "--since", "1h"]);
+    const recent = await cli("n2", ["events", "--config", t.configFile, "--since", "1h"]);
     console.log(`$ pavise events --config cluster.yaml --since 1h\n${recent.stdout}`);
     expect(recent.stdout).toMatch(/ n2 {2}started: package web started in \d+ ms/);
 
@@ -159,12 +134,12 @@ describe.skipIf(!root)("pavise status and pavise events on a lab cluster", () =>
       (t) => / n2 {2}started: package web started/.test(t),
       10_000,
     );
-    await lab.runtime.stop(follow, "SIGINT");
+    await t.lab.runtime.stop(follow, "SIGINT");
     procs.splice(procs.indexOf(follow), 1);
   });
 
   it("says which endpoints it could not reach and how to fix it: exit 1, no stack trace", async () => {
-    const wrong = join(dir, "wrong.yaml");
+    const wrong = join(t.dir, "wrong.yaml");
     for (const args of [
       ["status", "--config", wrong],
       ["events", "--config", wrong],

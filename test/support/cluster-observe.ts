@@ -2,11 +2,28 @@ import type { LoggedEvent } from "../../src/cli/events-render.js";
 import type { StatusView } from "../../src/cli/status-render.js";
 import { etcdctlArgs } from "../../src/lab/etcd.js";
 import type { Lab } from "../../src/lab/lab.js";
+import { startTraffic, type TrafficRun } from "../../src/lab/probes/traffic.js";
 import { distPath } from "../../src/util/package-paths.js";
 
 // What a daemon-level fault test reads of a running cluster from the outside, as an operator or
 // a client would: `pavise status --json` and `pavise events --json`, the owner keys in etcd,
-// who answers ARP for an address and which MAC a client has for it.
+// who answers ARP for an address and which MAC a client has for it, who holds an address, and
+// what a client sending to it gets back.
+
+/** The hosts holding `address` on a NIC whose link is up (a crashed host's links are down). */
+export async function linkedHolders(lab: Lab, address: string): Promise<string[]> {
+  return (await lab.holders(address)).filter((h) => h.up).map((h) => h.host);
+}
+
+/** The hosts that answer one ARP request for `address` on the public LAN. */
+export async function arpHosts(lab: Lab, address: string): Promise<(string | undefined)[]> {
+  return (await lab.arpAnswerers("public", address)).map((a) => a.host);
+}
+
+/** A client (c1) sending to `address`'s UDP echo service on `port` every 10 ms. */
+export function startClientTraffic(lab: Lab, address: string, port: number): Promise<TrafficRun> {
+  return startTraffic(lab.runtime, { from: "c1", to: address, proto: "udp", port, intervalMs: 10 });
+}
 
 /** `pavise status --json`, run inside a lab host. */
 export async function statusView(lab: Lab, host: string, configFile: string): Promise<StatusView> {

@@ -16,6 +16,9 @@ import { until } from "./until.js";
 /** web's relocatable address. */
 export const VIP = "198.18.1.50";
 
+/** The lab's cluster nodes. */
+export const NODES: readonly string[] = ["n1", "n2", "n3"];
+
 export interface DaemonClusterFileOptions {
   name: string;
   /** etcd client URLs (default: the lab's members). */
@@ -147,16 +150,25 @@ export function liveOverlaps(all: AddressOverlap[], crashed: string, crashedAt: 
   });
 }
 
-/** Watches the package addresses on n1..n3 (AddressWatch), for `overlaps`. */
-export function watchNodeAddresses(lab: Lab): Promise<AddressWatch> {
-  return AddressWatch.start(
-    ["n1", "n2", "n3"].map((host) => ({ host, namespace: lab.host(host).namespace })),
-  );
+/** Watches the package addresses on n1..n3 or `hosts` (AddressWatch), for `overlaps`. */
+export function watchNodeAddresses(lab: Lab, hosts: readonly string[] = NODES): Promise<AddressWatch> {
+  return AddressWatch.forHosts(lab.runtime, hosts);
 }
 
 /** PIDs of web's echo service (on `port`) in a host's network namespace. */
 export function echoPids(lab: Lab, host: string, port: number): Promise<number[]> {
   return commandPids(lab, host, (argv) => argv.includes("serve") && argv.includes(`${port}`));
+}
+
+/** The nodes (of n1..n3 or `nodes`) running web's echo service on `port`. */
+export async function nodesServing(
+  lab: Lab,
+  port: number,
+  nodes: readonly string[] = NODES,
+): Promise<string[]> {
+  const found: string[] = [];
+  for (const node of nodes) if ((await echoPids(lab, node, port)).length > 0) found.push(node);
+  return found;
 }
 
 /** PIDs of the processes in a host's network namespace whose argv `matches`. */
@@ -188,6 +200,16 @@ export function processGone(pid: number): boolean {
   } catch {
     return true;
   }
+}
+
+/** Waits until a process (a daemon that exits or was stopped) is gone. */
+export async function untilProcessGone(what: string, pid: number, timeoutMs = 10_000): Promise<void> {
+  await until(
+    what,
+    () => Promise.resolve(processGone(pid)),
+    (gone) => gone,
+    timeoutMs,
+  );
 }
 
 export function readLog(file: string | undefined): string {
@@ -261,6 +283,22 @@ export class DaemonCluster {
 
   logged(node: string, event: string, message = ""): boolean {
     return this.daemonEvents(node).some((e) => e.event === event && e.message.includes(message));
+  }
+
+  /** Waits until the node's latest daemon has logged `event` with `message` in it. */
+  async untilLogged(
+    what: string,
+    node: string,
+    event: string,
+    message = "",
+    timeoutMs = 10_000,
+  ): Promise<void> {
+    await until(
+      what,
+      () => Promise.resolve(this.logged(node, event, message)),
+      (yes) => yes,
+      timeoutMs,
+    );
   }
 
   /** `pavise status -v`, asked from a node. */

@@ -11,3 +11,13 @@ export async function freshLab(spec: LabSpec): Promise<Lab> {
   await Lab.down(spec.name);
   return Lab.up(spec);
 }
+
+/**
+ * A test's lab name, behind PAVISE_TEST_LAB_PREFIX when it is set (cut to the 12 characters a
+ * lab name may have), so the same file can run beside another copy of itself without the two
+ * sharing namespaces, etcd keys or a cluster name.
+ */
+export function testLabName(name: string): string {
+  const prefix = process.env.PAVISE_TEST_LAB_PREFIX ?? "";
+  return `${prefix}${name}`.slice(0, 12);
+}

@@ -57,16 +57,21 @@ describe("ResourceMonitors with real commands", () => {
     return seen;
   }
 
+  /** Waits (5 s at most) until sfp's status is `status`. */
+  function sfpBecomes(status: "up" | "down", what = `sfp ${status}`): Promise<unknown> {
+    return until(
+      what,
+      () => Promise.resolve(monitors!.statuses().sfp),
+      (s) => s === status,
+      5000,
+    );
+  }
+
   it("starts from the initial status and reports a failing check as down, with its output", async () => {
     const seen = watch(sfp("echo no light on port 1; exit 4"));
     expect(monitors!.statuses()).toEqual({ sfp: "up" });
     monitors!.start();
-    await until(
-      "sfp down",
-      () => Promise.resolve(monitors!.statuses().sfp),
-      (s) => s === "down",
-      5000,
-    );
+    await sfpBecomes("down");
     expect(seen.changes).toEqual(["sfp down: monitor exited with status 4: no light on port 1"]);
   });
 
@@ -79,33 +84,18 @@ describe("ResourceMonitors with real commands", () => {
     const { writeFileSync, rmSync } = await import("node:fs");
     writeFileSync(flag, "");
     try {
-      await until(
-        "sfp down",
-        () => Promise.resolve(monitors!.statuses().sfp),
-        (s) => s === "down",
-        5000,
-      );
+      await sfpBecomes("down");
     } finally {
       rmSync(flag, { force: true });
     }
-    await until(
-      "sfp up again",
-      () => Promise.resolve(monitors!.statuses().sfp),
-      (s) => s === "up",
-      5000,
-    );
+    await sfpBecomes("up", "sfp up again");
     expect(seen.changes).toEqual(["sfp down: monitor exited with status 1", "sfp up: monitor exited 0"]);
   });
 
   it("counts a check that outlives its interval as down and kills it", async () => {
     const seen = watch(sfp("sleep 30", 150));
     monitors!.start();
-    await until(
-      "sfp down",
-      () => Promise.resolve(monitors!.statuses().sfp),
-      (s) => s === "down",
-      5000,
-    );
+    await sfpBecomes("down");
     expect(seen.changes).toEqual(["sfp down: monitor did not finish within 150 ms"]);
   });
 });

@@ -23,6 +23,8 @@
  * - the key is released only once the package is down here.
  */
 
+import { dependencyDepths } from "../dependency-depth.js";
+
 /** A package's state in this node's executor (PackageRunState kinds). */
 export type LocalState = "down" | "starting" | "up" | "failed" | "halting";
 
@@ -118,23 +120,14 @@ export function reconcile(input: ReconcileInput): ReconcileStep[] {
  */
 function dependencyOrder(packages: readonly ReconcilePackage[]): ReconcilePackage[] {
   const byName = new Map(packages.map((p) => [p.name, p]));
-  const depth = new Map<string, number>();
-  const depthOf = (p: ReconcilePackage, path: Set<string>): number => {
-    const known = depth.get(p.name);
-    if (known !== undefined) return known;
-    if (path.has(p.name)) return 0;
-    path.add(p.name);
-    let d = 0;
-    for (const dep of p.dependencies ?? []) {
+  const depthOf = dependencyDepths<ReconcilePackage>((p) =>
+    (p.dependencies ?? []).flatMap((dep) => {
       const other = byName.get(dep.package);
-      if (other && other !== p) d = Math.max(d, depthOf(other, path) + 1);
-    }
-    path.delete(p.name);
-    depth.set(p.name, d);
-    return d;
-  };
+      return other && other !== p ? [other] : [];
+    }),
+  );
   return packages
-    .map((p, index) => ({ p, index, d: depthOf(p, new Set()) }))
+    .map((p, index) => ({ p, index, d: depthOf(p) }))
     .sort((a, b) => a.d - b.d || a.index - b.index)
     .map((e) => e.p);
 }

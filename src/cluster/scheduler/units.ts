@@ -1,3 +1,4 @@
+import { dependencyDepths } from "../dependency-depth.js";
 import { type ClusterView, type PackageView, wantsToRun } from "./view.js";
 
 /**
@@ -102,22 +103,10 @@ function groupUnits(view: ClusterView): Unit[] {
 /** Longest chain of up/same_node dependencies inside the group below each member. */
 function inGroupDepths(members: readonly PackageView[]): (pkg: PackageView) => number {
   const inGroup = new Map(members.map((pkg) => [pkg.name, pkg]));
-  const depths = new Map<string, number>();
-  const visit = (pkg: PackageView, visiting: Set<string>): number => {
-    const known = depths.get(pkg.name);
-    if (known !== undefined) return known;
-    if (visiting.has(pkg.name)) return 0;
-    visiting.add(pkg.name);
-    let depth = 0;
-    for (const dep of pkg.dependencies) {
+  return dependencyDepths<PackageView>((pkg) =>
+    pkg.dependencies.flatMap((dep) => {
       const target = inGroup.get(dep.package);
-      if (target && dep.condition === "up" && dep.location === "same_node") {
-        depth = Math.max(depth, 1 + visit(target, visiting));
-      }
-    }
-    visiting.delete(pkg.name);
-    depths.set(pkg.name, depth);
-    return depth;
-  };
-  return (pkg) => visit(pkg, new Set());
+      return target && dep.condition === "up" && dep.location === "same_node" ? [target] : [];
+    }),
+  );
 }
