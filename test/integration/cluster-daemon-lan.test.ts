@@ -134,6 +134,33 @@ describe.skipIf(!root)("pavise daemon: NICs of the public LAN fail on the owner"
     });
   });
 
+  it("network_auto_failback (default yes): lan0 back for 2 s, web's address returns to it; the package stays", async () => {
+    const [servicePid] = await echoPids(t.lab, "n1", UDP_PORT);
+    const backAt = Date.now();
+    await t.lab.faults.carrierUp("n1", "lan0");
+    await until(
+      "web's address back on n1 lan0",
+      () => t.lab.holders(VIP),
+      (h) => h.length === 1 && h[0]?.host === "n1" && h[0].nic === "lan0",
+      10_000,
+    );
+    const returnedAfter = Date.now() - backAt;
+    // Not before the primary's link has been up for the return delay (2 s), and not long after.
+    expect(returnedAfter).toBeGreaterThanOrEqual(2_000);
+    expect(returnedAfter).toBeLessThan(6_000);
+    expect(await echoPids(t.lab, "n1", UDP_PORT)).toEqual([servicePid]);
+    await t.cluster.untilLogged("the move back logged", "n1", "address-moved", `${VIP} lan1 -> lan0`, 5_000);
+    console.log(`pavise daemon, n1 lan0 back: ${VIP} on lan0 again ${returnedAfter} ms after`);
+    // lan0 pulled again: the next test starts with the address on lan1.
+    await t.lab.faults.carrierDown("n1", "lan0");
+    await until(
+      "web's address on n1 lan1",
+      () => t.lab.holders(VIP),
+      (h) => h.length === 1 && h[0]?.host === "n1" && h[0].nic === "lan1",
+      5_000,
+    );
+  });
+
   it("both NICs down on the owner: web fails over to n2, n1 drops the address first; never on two nodes", async () => {
     await t.startWatch();
     const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);

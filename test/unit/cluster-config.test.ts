@@ -72,6 +72,7 @@ describe("cluster configuration file", () => {
       },
       timing: { memberTimeoutMs: 2000, keepaliveIntervalMs: 333, fenceAfterMs: 1200, eventLoopBudgetMs: 500 },
       arp: { count: 3, intervalMs: 150 },
+      networkAutoFailback: true,
       subnets: [
         { name: "public", cidr: "198.18.1.0/24", heartbeat: false },
         { name: "heartbeat", cidr: "198.18.2.0/24", heartbeat: true },

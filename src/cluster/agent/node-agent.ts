@@ -32,7 +32,7 @@
 import type { ClusterConfig } from "../config/model.js";
 import { EtcdClient } from "../etcd/client.js";
 import type { EtcdWatch } from "../etcd/watch.js";
-import { NODE_OWNER } from "../executor/address-placement.js";
+import { DEFAULT_RETURN_POLICY, NODE_OWNER } from "../executor/address-placement.js";
 import { type ExecutorEvent, NodeExecutor } from "../executor/node-executor.js";
 import type { ChangeResult } from "../executor/package-runner.js";
 import { DaemonGuard } from "../guard/daemon-guard.js";
@@ -171,6 +171,10 @@ export class NodeAgent {
       config: options.config,
       nodeName: options.node,
       ...(options.logDirectory !== undefined ? { logDirectory: options.logDirectory } : {}),
+      returnPolicy: {
+        ...DEFAULT_RETURN_POLICY,
+        autoReturn: options.config.networkAutoFailback !== false,
+      },
       onEvent: (event) => sink.agent?.onExecutorEvent(event),
     });
     // A copy: the configuration changes when one is applied (applyConfig).

@@ -98,6 +98,14 @@ export function diffClusterConfig(before: ClusterConfig, after: ClusterConfig): 
     );
   }
 
+  if ((before.networkAutoFailback ?? true) !== (after.networkAutoFailback ?? true)) {
+    add(
+      "cluster",
+      `network_auto_failback ${(before.networkAutoFailback ?? true) ? "yes" : "no"} → ${(after.networkAutoFailback ?? true) ? "yes" : "no"}`,
+      "daemon-restart",
+    );
+  }
+
   const beforeSubnets = new Map(before.subnets.map((s) => [s.name, s]));
   const afterSubnets = new Map(after.subnets.map((s) => [s.name, s]));
   for (const s of after.subnets) {

@@ -14,6 +14,11 @@ export interface ClusterConfig {
   timing: ClusterTiming;
   /** Gratuitous ARP after an address is added or moved, and again after a partition heals. */
   arp: ArpConfig;
+  /**
+   * NETWORK_AUTO_FAILBACK (default yes, as in Serviceguard): after a local LAN failover, the
+   * addresses go back to the primary NIC once its link has been up for a while.
+   */
+  networkAutoFailback?: boolean;
   subnets: SubnetConfig[];
   nodes: NodeConfig[];
   packages: PackageConfig[];

@@ -27,7 +27,17 @@ export interface ReadResult {
   aliases: Map<string, string>;
 }
 
-export const TOP_KEYS = ["cluster_name", "name", "etcd", "timing", "arp", "subnets", "nodes", "packages"];
+export const TOP_KEYS = [
+  "cluster_name",
+  "name",
+  "etcd",
+  "timing",
+  "arp",
+  "network_auto_failback",
+  "subnets",
+  "nodes",
+  "packages",
+];
 const ETCD_KEYS = ["endpoints", "tls", "prefix", "leader_away_from_packages"];
 const TLS_KEYS = ["ca", "cert", "key"];
 const TIMING_KEYS = ["member_timeout", "keepalive_interval", "fence_after", "event_loop_budget"];
@@ -68,6 +78,7 @@ export function readClusterObject(raw: unknown): ReadResult {
     etcd: readEtcd(reader, top, name),
     timing: readTiming(reader, top),
     arp: readArp(reader, top),
+    networkAutoFailback: reader.bool(top, "network_auto_failback", "", true),
     subnets,
     nodes,
     packages: readPackages(
