@@ -31,6 +31,7 @@
 
 import type { ClusterConfig } from "../config/model.js";
 import { EtcdClient } from "../etcd/client.js";
+import { EtcdError } from "../etcd/errors.js";
 import type { EtcdWatch } from "../etcd/watch.js";
 import { DEFAULT_RETURN_POLICY, NODE_OWNER } from "../executor/address-placement.js";
 import { type ExecutorEvent, NodeExecutor } from "../executor/node-executor.js";
@@ -148,7 +149,7 @@ export class NodeAgent {
         this.event(`resource-${status}`, `resource ${name} is ${status} on ${options.node} (${detail})`, {
           resource: name,
         });
-        void this.publishRecord().catch((err: unknown) => this.log("problem", `node key: ${describe(err)}`));
+        void this.publishRecord().catch((err: unknown) => this.nodeKeyProblem(err));
       },
     });
   }
@@ -240,7 +241,7 @@ export class NodeAgent {
     if (this.leaving) return;
     this.leaving = true;
     this.log("leaving", "halting this node's packages");
-    await this.publishRecord().catch((err: unknown) => this.log("problem", `node key: ${describe(err)}`));
+    await this.publishRecord().catch((err: unknown) => this.nodeKeyProblem(err));
     this.kick();
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline && !this.allDown()) await sleep(20);
@@ -325,9 +326,7 @@ export class NodeAgent {
         this.log("joined", `lease ${session.lease.id}`);
         // A resource or subnet that changed while joining was not in the record joined with.
         if (JSON.stringify(this.record()) !== joinedWith) {
-          void this.publishRecord().catch((err: unknown) =>
-            this.log("problem", `node key: ${describe(err)}`),
-          );
+          void this.publishRecord().catch((err: unknown) => this.nodeKeyProblem(err));
         }
         if (fencedEarly) {
           void this.onFenced(session, fencedEarly);
@@ -544,6 +543,11 @@ export class NodeAgent {
             continue;
           }
           const changes = batch.events.filter((e) => !e.kv.key.startsWith(this.keys.eventsPrefix));
+          // My node key is deleted only with my lease (leaving rewrites it, it never deletes
+          // it): the others may take my packages from this revision on. Fence now.
+          if (changes.some((e) => e.type === "delete" && e.kv.key === this.keys.node(this.options.node))) {
+            this.leaseGone("this node's key was deleted: its lease is gone");
+          }
           if (changes.some((e) => e.type === "delete" && e.kv.key === this.keys.leader)) {
             this.leader = false;
             void this.campaign();
@@ -626,7 +630,7 @@ export class NodeAgent {
           : "node run by an operator: up again",
       );
     }
-    await this.publishRecord().catch((err: unknown) => this.log("problem", `node key: ${describe(err)}`));
+    await this.publishRecord().catch((err: unknown) => this.nodeKeyProblem(err));
   }
 
   /** Schedules and writes the placements if they changed; returns what it wrote. */
@@ -938,6 +942,7 @@ export class NodeAgent {
       });
     } catch (err) {
       this.log("problem", `report ${pkg} ${status}: ${describe(err)}`, { package: pkg });
+      this.noteEtcdError(err);
     }
   }
 
@@ -980,7 +985,7 @@ export class NodeAgent {
       case "subnet-up":
         this.log(event.kind, `subnet ${event.subnet}`);
         if (event.kind === "subnet-up") this.announceAgain(`subnet ${event.subnet} up`);
-        void this.publishRecord().catch((err: unknown) => this.log("problem", `node key: ${describe(err)}`));
+        void this.publishRecord().catch((err: unknown) => this.nodeKeyProblem(err));
         return;
       case "address-moved": {
         this.log(
@@ -1002,6 +1007,24 @@ export class NodeAgent {
         this.log("problem", event.message);
         return;
     }
+  }
+
+  /** The lease is gone (seen other than by the keep-alive): the session fences at once. */
+  private leaseGone(detail: string): void {
+    const session = this.session;
+    if (!session || this.leaving) return;
+    this.log("lease-gone", detail);
+    session.leaseGone(detail);
+  }
+
+  private nodeKeyProblem(err: unknown): void {
+    this.log("problem", `node key: ${describe(err)}`);
+    this.noteEtcdError(err);
+  }
+
+  /** An etcd answer "lease not found" to any request of this node's means the same. */
+  private noteEtcdError(err: unknown): void {
+    if (err instanceof EtcdError && err.code === "ETCD_LEASE_NOT_FOUND") this.leaseGone(err.message);
   }
 
   /**

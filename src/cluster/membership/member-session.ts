@@ -104,6 +104,11 @@ export class MemberSession {
     }
   }
 
+  /** The lease is known to be gone by other means than the keep-alive: fence now (self-fence.ts). */
+  leaseGone(detail: string): void {
+    this.fence.leaseGone(detail);
+  }
+
   /** May this node act as an owner now (lease provably valid, event loop within budget)? */
   mayAct(): boolean {
     return this.fence.mayAct();

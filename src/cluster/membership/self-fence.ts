@@ -95,6 +95,18 @@ export class SelfFence {
     return authority;
   }
 
+  /**
+   * Something other than the keep-alive showed the lease is gone (an etcd answer "lease not
+   * found" to another request, the node key deleted under it): fence now rather than at the
+   * next renewal. etcd 3.4 before 3.4.28 can revoke a lease its holder renews in time — a
+   * leader that stalled and came back revokes what it thinks expired (etcd issue 15247).
+   */
+  leaseGone(detail: string): void {
+    if (this.fenceEvent) return;
+    this.guard.handleRenewalFailure(monotonicMs(), { kind: "lease-not-found", detail });
+    this.drain();
+  }
+
   /** The fence, if it happened. */
   get fenced(): FenceEvent | undefined {
     return this.fenceEvent;
