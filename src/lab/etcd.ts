@@ -63,6 +63,11 @@ function memberArgs(
     String(etcd.heartbeatIntervalMs),
     "--election-timeout",
     String(etcd.electionTimeoutMs),
+    // Raft pre-vote (off by default in etcd 3.4): a member cut off from the others asks first
+    // whether it could win and raises its term only then. Without it, its campaigns raise the
+    // term and its return forces the healthy leader to step down — an election that, with 1 s
+    // leases, fences every node (test/integration/bug-heartbeat-heal-forces-etcd-election.test.ts).
+    "--pre-vote",
     "--logger",
     "zap",
     "--log-outputs",
