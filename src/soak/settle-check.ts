@@ -95,10 +95,11 @@ export function judgeSettled(
   }
   for (const pkg of packages) {
     const partner = packages.find((p) => p.name === pkg.sameNodeAs);
-    if (!partner || !running.has(pkg.name)) continue;
+    // A partner that is not settled is a problem of its own already.
+    if (!partner || !running.has(pkg.name) || !running.has(partner.name)) continue;
     if (running.get(partner.name) !== running.get(pkg.name)) {
       problems.push(
-        `${pkg.name} runs on ${running.get(pkg.name)} without ${partner.name} (${running.get(partner.name) ?? "down"})`,
+        `${pkg.name} runs on ${running.get(pkg.name)} without ${partner.name} (on ${running.get(partner.name)})`,
       );
     }
   }
