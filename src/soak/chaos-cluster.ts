@@ -2,8 +2,10 @@
  * The cluster a chaos soak runs against: a fresh lab (3 nodes with etcd, client c1), `pavise
  * daemon` on n1..n3 (DaemonCluster, the same helper the daemon fault tests use) and three
  * failover packages, each with its own relocatable address and UDP echo service: db, app (up
- * on the same node as db: Serviceguard's same_node dependency) and web (preferring n2, so that
- * the packages are spread and a fault on one node does not hit them all).
+ * on the same node as db: Serviceguard's same_node dependency) and web (preferring n2, with
+ * failback_policy automatic: n1 joins first and gets every package, then web moves to n2 as soon
+ * as n2 is up, and back to n2 after every fault that drove it away — planned moves in the mix,
+ * and packages spread so that a fault on one node does not hit them all).
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,6 +23,8 @@ export interface ChaosPackage {
   nodes: string[];
   /** The package it must run beside (dependency: up, same_node). */
   sameNodeAs?: string;
+  /** failback_policy (default manual). */
+  failback?: "automatic";
 }
 
 export const CHAOS_NODES = ["n1", "n2", "n3"] as const;
@@ -29,14 +33,14 @@ export const CHAOS_CLIENT = "c1";
 export const CHAOS_PACKAGES: readonly ChaosPackage[] = [
   { name: "db", address: "198.18.1.61", port: 7611, nodes: ["n1", "n2", "n3"] },
   { name: "app", address: "198.18.1.62", port: 7612, nodes: ["n1", "n2", "n3"], sameNodeAs: "db" },
-  { name: "web", address: "198.18.1.63", port: 7613, nodes: ["n2", "n3", "n1"] },
+  { name: "web", address: "198.18.1.63", port: 7613, nodes: ["n2", "n3", "n1"], failback: "automatic" },
 ];
 
 function packagesYaml(): string {
   return CHAOS_PACKAGES.map(
     (p) => `  - name: ${p.name}
     node_name: [${p.nodes.join(", ")}]
-${p.sameNodeAs ? `    dependencies:\n      - { package: ${p.sameNodeAs}, condition: up, location: same_node }\n` : ""}    ip_address:
+${p.failback ? `    failback_policy: ${p.failback}\n` : ""}${p.sameNodeAs ? `    dependencies:\n      - { package: ${p.sameNodeAs}, condition: up, location: same_node }\n` : ""}    ip_address:
       - { address: ${p.address}, subnet: public }
     services:
 ${echoService(p.port)}`,

@@ -55,8 +55,9 @@ export interface FaultContext {
   placement: ReadonlyMap<string, string>;
 }
 
-export function pickFaultKind(random: () => number): FaultKind {
-  return FAULT_KINDS[Math.floor(random() * FAULT_KINDS.length)]!;
+/** Draws a fault kind, from all of them or from the ones given (--kinds, to chase one finding). */
+export function pickFaultKind(random: () => number, kinds: readonly FaultKind[] = FAULT_KINDS): FaultKind {
+  return kinds[Math.floor(random() * kinds.length)]!;
 }
 
 function pick<T>(random: () => number, items: readonly T[]): T {

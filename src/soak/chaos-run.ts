@@ -24,7 +24,7 @@ import {
 } from "./chaos-cluster.js";
 import { injectFault, pickFaultKind, type FaultKind, type InjectedFault } from "./chaos-faults.js";
 import type { FaultRecord } from "./chaos-summary.js";
-import { logsAround } from "./daemon-log-excerpt.js";
+import { keepLabLogs, logsAround } from "./daemon-log-excerpt.js";
 import { OwnerSampler } from "./owner-sampler.js";
 import { NO_EXPECTATION } from "./settle-check.js";
 import { waitSettled } from "./settle-wait.js";
@@ -35,6 +35,8 @@ export interface ChaosOptions {
   faults: number;
   /** A fault must settle within this (ms). */
   boundMs: number;
+  /** Draw only these kinds (default: all). */
+  kinds?: readonly FaultKind[];
   progress?: (line: string) => void;
   /** Called with each fault's record as soon as it is done. */
   onFault?: (record: FaultRecord) => void;
@@ -44,8 +46,8 @@ export interface ChaosResult {
   seed: number;
   records: FaultRecord[];
   ownerSamples: number;
-  /** The first violation, with the daemons' logs around it. */
-  violation?: { at: number; what: string; logs: string };
+  /** The first violation, with the daemons' logs around it and where the lab's logs (etcd's) were kept. */
+  violation?: { at: number; what: string; logs: string; labLogs: string };
 }
 
 /** What one fault's round left behind for the next. */
@@ -140,7 +142,7 @@ class Soak {
     for (const o of overlapsOfLiveHosts(overlaps(timeline), down)) {
       violationAt = Math.min(violationAt ?? o.from, o.from);
       violations.push(
-        `${o.address} on ${o.hosts.join(" and ")} at once for ${o.durationMs} ms from ${new Date(o.from).toISOString()}`,
+        `${o.address} on ${o.hosts.join(" and ")} at once for ${Math.round(o.durationMs)} ms from ${new Date(o.from).toISOString()}`,
       );
     }
     for (const v of this.sampler.violations.splice(0)) {
@@ -185,7 +187,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     if (!first.settled) throw new Error(`the cluster did not settle at start: ${first.problems.join("; ")}`);
     let placement = first.placement;
     for (let index = 1; index <= options.faults && !violation; index++) {
-      const kind = pickFaultKind(random);
+      const kind = pickFaultKind(random, options.kinds);
       const record: FaultRecord = { index, kind, description: kind, gaps: {}, violations: [] };
       let violationAt: number | undefined;
       try {
@@ -200,7 +202,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       options.onFault?.(record);
       if (record.violations.length > 0) {
         const at = violationAt ?? Date.now();
-        violation = { at, what: record.violations.join("; "), logs: logsAround(cluster, at) };
+        violation = {
+          at,
+          what: record.violations.join("; "),
+          logs: logsAround(cluster, at),
+          labLogs: keepLabLogs(cluster),
+        };
       }
     }
   } finally {

@@ -4,7 +4,7 @@
  * two owners") — the kind of test that finds the races single-fault tests miss. Not part of
  * `npm test`; needs root and a build.
  *
- *   npm run soak:cluster -- [--seed N] [--faults K] [--bound-ms MS] [--lab NAME] [--json]
+ *   npm run soak:cluster -- [--seed N] [--faults K] [--bound-ms MS] [--lab NAME] [--kinds A,B] [--json]
  *
  * Prints one line per fault (what, time to settle, the client's longest gap per package) on
  * stderr as it goes, then the summary per fault kind (or everything as JSON) on stdout. Exits 1
@@ -14,17 +14,20 @@
 import { parseArgs } from "node:util";
 import { Lab } from "../lab/lab.js";
 import { describeError, PaviseError } from "../util/errors.js";
+import { FAULT_KINDS, type FaultKind } from "./chaos-faults.js";
 import { runChaos } from "./chaos-run.js";
 import { renderFaultLine, renderSummary, summariseByKind } from "./chaos-summary.js";
 
-const USAGE = `usage: npm run soak:cluster -- [--seed N] [--faults K] [--bound-ms MS] [--lab NAME] [--json]
+const USAGE = `usage: npm run soak:cluster -- [--seed N] [--faults K] [--bound-ms MS] [--lab NAME] [--kinds A,B] [--json]
   --seed N       seed of the fault sequence (default: drawn from the clock, printed)
   --faults K     faults to inject (default 30)
   --bound-ms MS  a fault must settle within this (default 15000)
   --lab NAME     lab name (default chsoak)
+  --kinds A,B    draw only these fault kinds (default all: ${FAULT_KINDS.join(", ")})
   --json         the records and the summary as JSON on stdout`;
 
 interface Options {
+  kinds: FaultKind[];
   seed: number;
   faults: number;
   boundMs: number;
@@ -53,6 +56,7 @@ function options(argv: string[]): Options {
         faults: { type: "string" },
         "bound-ms": { type: "string" },
         lab: { type: "string" },
+        kinds: { type: "string" },
         json: { type: "boolean" },
         help: { type: "boolean" },
       },
@@ -71,7 +75,16 @@ function options(argv: string[]): Options {
       hint: "a lowercase letter, then up to 11 lowercase letters or digits",
     });
   }
+  const kinds = (parsed.values.kinds ?? FAULT_KINDS.join(",")).split(",").map((k) => k.trim());
+  for (const kind of kinds) {
+    if (!(FAULT_KINDS as readonly string[]).includes(kind)) {
+      throw new PaviseError("SOAK_USAGE", `--kinds: unknown fault kind '${kind}'`, {
+        hint: `use some of: ${FAULT_KINDS.join(", ")}`,
+      });
+    }
+  }
   return {
+    kinds: kinds as FaultKind[],
     seed: wholeNumber("seed", parsed.values.seed, Date.now() % 1_000_000, 2 ** 32 - 1),
     faults: wholeNumber("faults", parsed.values.faults, 30, 10_000),
     boundMs: wholeNumber("bound-ms", parsed.values["bound-ms"], 15_000, 600_000),
@@ -96,6 +109,7 @@ async function main(): Promise<number> {
     seed: opts.seed,
     faults: opts.faults,
     boundMs: opts.boundMs,
+    kinds: opts.kinds,
     progress,
     onFault: (record) => progress(renderFaultLine(record)),
   });
@@ -112,7 +126,7 @@ async function main(): Promise<number> {
     process.stderr.write(
       `\nVIOLATION (seed ${result.seed}; replay: npm run soak:cluster -- --seed ${result.seed} --faults ${result.records.length}):\n` +
         `${result.violation.what}\n\ndaemon and package logs around ${new Date(result.violation.at).toISOString()}:\n` +
-        `${result.violation.logs}\n`,
+        `${result.violation.logs}\n\netcd's and the probes' logs: ${result.violation.labLogs}\n`,
     );
     return 1;
   }

@@ -3,7 +3,7 @@
  * within a window around it, from every daemon start's log and every package log, each
  * prefixed with its file. Lines start with an ISO time (daemon-command.ts, package-log.ts).
  */
-import { readdirSync } from "node:fs";
+import { cpSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { readLog } from "../lab/daemon-cluster.js";
 import type { ChaosCluster } from "./chaos-cluster.js";
@@ -26,4 +26,14 @@ export function logsAround(cluster: ChaosCluster, at: number, beforeMs = 15_000,
     if (lines.length > 0) out.push(`--- ${file.slice(cluster.dir.length + 1)}`, ...lines);
   }
   return out.join("\n");
+}
+
+/**
+ * Copies the lab's own logs (etcd members, probes) next to the daemons' before the lab goes
+ * down with them, and returns where they are.
+ */
+export function keepLabLogs(cluster: ChaosCluster): string {
+  const target = join(cluster.dir, "lab-logs");
+  cpSync(join(cluster.lab.runtime.labDir, "logs"), target, { recursive: true });
+  return target;
 }
