@@ -15,7 +15,7 @@ export const FAILOVER_BENCH_USAGE = `usage: npm run bench:failover -- [--json] [
   --scenarios …         crash, move, etcd-leader (only etcd's leader dies) and/or steady
                         (nothing happens for 30 s); the last two Pavise only (default crash,move)
   --election-timeout MS etcd --election-timeout for the lab (default 500; heartbeat is 50)
-  --pre-vote            run etcd with --pre-vote
+  --no-pre-vote         run etcd without --pre-vote (the lab runs it with)
   --etcd-leader …       n1 or other: move etcd's leader there before the fault (etcdctl
                         move-leader; n1 only where n1 runs a member), default: where it was elected
   --timing K=V,…        cluster-file timing, e.g. fence_after=800ms,event_loop_budget=150ms
@@ -71,7 +71,7 @@ export function parseFailoverBenchOptions(argv: string[]): FailoverBenchOptions 
         etcd: { type: "string" },
         scenarios: { type: "string" },
         "election-timeout": { type: "string" },
-        "pre-vote": { type: "boolean" },
+        "no-pre-vote": { type: "boolean" },
         "etcd-leader": { type: "string" },
         timing: { type: "string" },
         lab: { type: "string" },
@@ -115,7 +115,7 @@ export function parseFailoverBenchOptions(argv: string[]): FailoverBenchOptions 
       : listOption(v["etcd-leader"], "--etcd-leader", ["n1", "other"] as const)[0];
   const etcdTuning = {
     ...(electionTimeoutMs === undefined ? {} : { electionTimeoutMs }),
-    ...(v["pre-vote"] ? { preVote: true } : {}),
+    ...(v["no-pre-vote"] ? { preVote: false } : {}),
   };
   return {
     json: v.json === true,

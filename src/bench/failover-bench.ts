@@ -7,7 +7,7 @@
  *
  *   npm run bench:failover -- [--json] [--runs N] [--only pavise,keepalived]
  *                             [--etcd colocated|separate|both] [--scenarios crash,move,etcd-leader,steady]
- *                             [--election-timeout MS] [--pre-vote] [--etcd-leader n1|other]
+ *                             [--election-timeout MS] [--no-pre-vote] [--etcd-leader n1|other]
  *                             [--timing KEY=VALUE,…] [--lab NAME]
  *
  * Each run builds a fresh lab (failover-runs.ts), so no run inherits another's state; the

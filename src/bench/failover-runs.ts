@@ -33,7 +33,7 @@ export interface FailoverRunOptions {
   labName: string;
   /** Where Pavise's etcd members run. */
   etcd: EtcdPlacement;
-  /** etcd settings to try instead of the lab's (50/500 ms Raft timing, no pre-vote). */
+  /** etcd settings to try instead of the lab's (50/500 ms Raft timing, pre-vote). */
   etcdTuning?: { electionTimeoutMs?: number; preVote?: boolean };
   /** Cluster-file timing keys instead of the lab's (member_timeout 1s, the rest derived). */
   timing?: LabClusterOptions["timing"];

@@ -63,16 +63,16 @@ function memberArgs(
     String(etcd.heartbeatIntervalMs),
     "--election-timeout",
     String(etcd.electionTimeoutMs),
-    // Raft's pre-vote (off by default in etcd 3.4): a member that heard no leader for a while
-    // (cut off one way) campaigns without raising its term. Without it, that member's higher
-    // term makes the leader step down as soon as the cut heals, and an election of 0.5–1.4 s
-    // fences every node holding a 1 s lease (test/integration/cluster-daemon-one-way.test.ts).
-    "--pre-vote",
     "--logger",
     "zap",
     "--log-outputs",
     "stderr",
   ];
+  // Raft's pre-vote (off by default in etcd 3.4, on in the lab unless pre_vote: false): a member
+  // that heard no leader for a while (cut off one way) campaigns without raising its term.
+  // Without it, that member's higher term makes the leader step down as soon as the cut heals,
+  // and an election of 0.5–1.4 s fences every node holding a 1 s lease
+  // (cluster-daemon-one-way.test.ts, bug-heartbeat-heal-forces-etcd-election.test.ts).
   if (etcd.preVote) args.push("--pre-vote");
   if (etcd.tls) {
     const dir = caDir(runtime);

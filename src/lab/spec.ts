@@ -34,7 +34,7 @@ export interface EtcdSpec {
   /** etcd --election-timeout; at least 5 × the heartbeat interval (etcd refuses less). */
   electionTimeoutMs: number;
   /**
-   * etcd --pre-vote (off by default in etcd 3.4): a member that lost touch first asks whether it
+   * etcd --pre-vote (off by default in etcd 3.4, on in the lab): a member that lost touch first asks whether it
    * could win before it starts an election, so one that merely missed heartbeats does not
    * depose a working leader (Raft thesis §9.6).
    */
@@ -76,7 +76,7 @@ export function defaultLabSpec(
       tls: options.etcdTls ?? false,
       heartbeatIntervalMs: 50,
       electionTimeoutMs: 500,
-      preVote: false,
+      preVote: true,
     },
   };
 }
@@ -230,7 +230,7 @@ export function labSpecFromObject(raw: unknown, file?: string): LabSpec {
           defaults.etcd.electionTimeoutMs,
           problems,
         ),
-        preVote: e.pre_vote === true,
+        preVote: e.pre_vote !== false,
       };
     }
   }

@@ -34,7 +34,7 @@ describe("bench:failover options", () => {
         "crash,etcd-leader,steady",
         "--election-timeout",
         "250",
-        "--pre-vote",
+        "--no-pre-vote",
         "--etcd-leader",
         "n1",
         "--timing",
@@ -49,7 +49,7 @@ describe("bench:failover options", () => {
       scenarios: ["crash", "etcd-leader", "steady"],
       run: {
         labName: "bnfail",
-        etcdTuning: { electionTimeoutMs: 250, preVote: true },
+        etcdTuning: { electionTimeoutMs: 250, preVote: false },
         etcdLeaderOn: "n1",
         timing: { fence_after: "850ms", event_loop_budget: "100ms" },
       },

@@ -27,8 +27,8 @@ describe("lab spec", () => {
   });
 
   it("etcd.pre_vote is read, and must be true or false", () => {
-    expect(parseLabSpec("etcd: { pre_vote: true }").etcd.preVote).toBe(true);
-    expect(parseLabSpec("").etcd.preVote).toBe(false);
+    expect(parseLabSpec("etcd: { pre_vote: false }").etcd.preVote).toBe(false);
+    expect(parseLabSpec("").etcd.preVote).toBe(true);
     expect(problemsOf("etcd: { pre_vote: 1 }")).toEqual([
       expect.objectContaining({ key: "etcd.pre_vote", message: "must be true or false" }),
     ]);

@@ -16,17 +16,31 @@ interface IpAddrLink {
 
 /** Which hosts hold an IPv4 address right now (configured on one of their interfaces). */
 export async function addressHolders(plan: LabPlan, address: string): Promise<AddressHolder[]> {
+  return (await addressHoldersOf(plan, [address])).get(address) ?? [];
+}
+
+/** Which hosts hold each of the addresses right now, reading each host's addresses once. */
+export async function addressHoldersOf(
+  plan: LabPlan,
+  addresses: readonly string[],
+): Promise<Map<string, AddressHolder[]>> {
   const perHost = await Promise.all(
     plan.hosts.map(async (host) => {
       const result = await run(["ip", "-n", host.namespace, "-j", "-4", "addr", "show"], {
         allowFailure: true,
       });
-      if (result.code !== 0 || !result.stdout.trim()) return [];
-      const links = JSON.parse(result.stdout) as IpAddrLink[];
-      return links
-        .filter((link) => (link.addr_info ?? []).some((a) => a.family === "inet" && a.local === address))
-        .map((link) => ({ host: host.name, nic: link.ifname, up: link.operstate !== "DOWN" }));
+      if (result.code !== 0 || !result.stdout.trim()) return { host: host.name, links: [] };
+      return { host: host.name, links: JSON.parse(result.stdout) as IpAddrLink[] };
     }),
   );
-  return perHost.flat();
+  return new Map(
+    addresses.map((address) => [
+      address,
+      perHost.flatMap(({ host, links }) =>
+        links
+          .filter((link) => (link.addr_info ?? []).some((a) => a.family === "inet" && a.local === address))
+          .map((link) => ({ host, nic: link.ifname, up: link.operstate !== "DOWN" })),
+      ),
+    ]),
+  );
 }
