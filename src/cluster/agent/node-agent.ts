@@ -516,12 +516,17 @@ export class NodeAgent {
   private async publishRecord(): Promise<void> {
     const session = this.session;
     if (!session) return;
-    await publishNode(this.client, this.keys, {
-      ...this.record(),
-      name: this.options.node,
-      lease: session.lease.id,
-      since: Date.now(),
-    });
+    try {
+      await publishNode(this.client, this.keys, {
+        ...this.record(),
+        name: this.options.node,
+        lease: session.lease.id,
+        since: Date.now(),
+      });
+    } catch (err) {
+      this.noteEtcdError(session, err);
+      throw err;
+    }
   }
 
   // ---- watching etcd
@@ -545,8 +550,16 @@ export class NodeAgent {
           const changes = batch.events.filter((e) => !e.kv.key.startsWith(this.keys.eventsPrefix));
           // My node key is deleted only with my lease (leaving rewrites it, it never deletes
           // it): the others may take my packages from this revision on. Fence now.
-          if (changes.some((e) => e.type === "delete" && e.kv.key === this.keys.node(this.options.node))) {
-            this.leaseGone("this node's key was deleted: its lease is gone");
+          const mine = this.keys.node(this.options.node);
+          const deleted = changes.find((e) => e.type === "delete" && e.kv.key === mine);
+          const session = this.session;
+          // A deletion older than this session's node key is a previous session's lease ending
+          // (a lagging watch replays it): not this one.
+          if (deleted && session && deleted.kv.modRevision > session.joinedRevision) {
+            this.leaseGone(
+              session,
+              `this node's key was deleted at revision ${deleted.kv.modRevision}: its lease is gone`,
+            );
           }
           if (changes.some((e) => e.type === "delete" && e.kv.key === this.keys.leader)) {
             this.leader = false;
@@ -942,7 +955,7 @@ export class NodeAgent {
       });
     } catch (err) {
       this.log("problem", `report ${pkg} ${status}: ${describe(err)}`, { package: pkg });
-      this.noteEtcdError(err);
+      this.noteEtcdError(session, err);
     }
   }
 
@@ -1009,22 +1022,20 @@ export class NodeAgent {
     }
   }
 
-  /** The lease is gone (seen other than by the keep-alive): the session fences at once. */
-  private leaseGone(detail: string): void {
-    const session = this.session;
-    if (!session || this.leaving) return;
+  /** The session's lease is gone (seen other than by the keep-alive): it fences at once. */
+  private leaseGone(session: MemberSession, detail: string): void {
+    if (this.session !== session || this.leaving) return;
     this.log("lease-gone", detail);
     session.leaseGone(detail);
   }
 
   private nodeKeyProblem(err: unknown): void {
     this.log("problem", `node key: ${describe(err)}`);
-    this.noteEtcdError(err);
   }
 
-  /** An etcd answer "lease not found" to any request of this node's means the same. */
-  private noteEtcdError(err: unknown): void {
-    if (err instanceof EtcdError && err.code === "ETCD_LEASE_NOT_FOUND") this.leaseGone(err.message);
+  /** An etcd answer "lease not found" to a request made with a session's lease means the same. */
+  private noteEtcdError(session: MemberSession, err: unknown): void {
+    if (err instanceof EtcdError && err.code === "ETCD_LEASE_NOT_FOUND") this.leaseGone(session, err.message);
   }
 
   /**

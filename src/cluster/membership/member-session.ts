@@ -54,6 +54,11 @@ export class MemberSession {
     readonly keys: ClusterKeys,
     /** Packages whose key this session took (cleared by the fence). */
     private readonly held: Set<string>,
+    /**
+     * The etcd revision at which this session wrote its node key: a later deletion of that key
+     * means the lease is gone; an earlier one belongs to a previous session.
+     */
+    readonly joinedRevision: number,
   ) {}
 
   static async start(options: MemberSessionOptions): Promise<MemberSession> {
@@ -89,13 +94,13 @@ export class MemberSession {
         },
       });
       fence.start();
-      await publishNode(client, keys, {
+      const joinedRevision = await publishNode(client, keys, {
         ...options.record,
         name: options.node,
         lease: lease.id,
         since: Date.now(),
       });
-      return new MemberSession(options.node, client, lease, fence, keys, held);
+      return new MemberSession(options.node, client, lease, fence, keys, held, joinedRevision);
     } catch (err) {
       fence?.stop();
       await lease?.stop();
