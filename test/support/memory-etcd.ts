@@ -19,6 +19,8 @@ export class MemoryEtcd {
   readonly kvs = new Map<string, KeyValue>();
   /** Apply the next transaction, then throw as if its answer was lost. */
   loseNextAnswer = false;
+  /** Like etcd's --max-txn-ops (default 128 there): a branch with more operations is refused. Unset: no limit. */
+  maxTxnOps?: number;
   /** What readers that retry over the members ask of the transport: one member. */
   readonly transport = { endpointCount: 1, currentEndpoint: "memory" };
 
@@ -94,6 +96,12 @@ export class MemoryEtcd {
   }
 
   txn(txn: Txn): Promise<TxnResult> {
+    const limit = this.maxTxnOps;
+    if (limit !== undefined && [txn.compare, txn.success, txn.failure].some((b) => b.length > limit)) {
+      return Promise.reject(
+        new EtcdError("ETCD_REQUEST_FAILED", "etcdserver: too many operations in txn request"),
+      );
+    }
     const succeeded = txn.compare.every((c) => this.holds(c));
     const ops = succeeded ? txn.success : txn.failure;
     const writes = ops.some(

@@ -25,6 +25,9 @@
  *   unwatch
  *   puts {key, count}                 count puts of key, values "0", "1", … one after the other
  *   bench {n}                         latency of put/get/txn/keep-alive and watch delivery
+ *   peers-record {prefix, guard, records}   IPsec peer registry (src/ipsec/registry/peer-registry.ts):
+ *   peers-forget {prefix, guard, ids}       guard = {package, node, lease, createRevision?}
+ *   peers-list {prefix, package}
  *   exit
  * Events: {ev: "fenced", …FenceEvent}, {ev: "lease", …keep-alive worker message}.
  *
@@ -38,6 +41,9 @@ import { monotonicMs } from "../etcd/monotonic-clock.js";
 import type { EtcdWatch } from "../etcd/watch.js";
 import type { Txn } from "../etcd/wire.js";
 import { MemberSession } from "./member-session.js";
+import { ClusterKeys } from "./layout.js";
+import { forgetPeers, listPeers, recordPeers, type OwnerGuard } from "../../ipsec/registry/peer-registry.js";
+import type { PeerRecord } from "../../ipsec/registry/peer-record.js";
 
 type Command = Record<string, unknown> & { op: string };
 
@@ -254,6 +260,28 @@ async function handle(command: Command): Promise<Record<string, unknown>> {
       return { ...(await client().delete(String(command.key), { prefix: command.prefix === true })) };
     case "txn":
       return { ...(await client().txn(command.txn as Txn)) };
+    case "peers-record":
+      return {
+        ...(await recordPeers(
+          client(),
+          new ClusterKeys(String(command.prefix)),
+          command.guard as OwnerGuard,
+          command.records as PeerRecord[],
+        )),
+      };
+    case "peers-forget":
+      return {
+        ...(await forgetPeers(
+          client(),
+          new ClusterKeys(String(command.prefix)),
+          command.guard as OwnerGuard,
+          command.ids as string[],
+        )),
+      };
+    case "peers-list":
+      return {
+        ...(await listPeers(client(), new ClusterKeys(String(command.prefix)), String(command.package))),
+      };
     case "grant":
       return { ...(await client().leaseGrant(Number(command.ttlSeconds))) };
     case "keepalive":

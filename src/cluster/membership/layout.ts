@@ -29,6 +29,14 @@
  *   <prefix>events/<time>-<node>-<n>  the event log: JSON ClusterEvent, one key per event; the
  *                                     key sorts by the writer's wall clock (13-digit ms), the
  *                                     key's mod revision gives the cluster-wide order
+ *   <prefix>ipsec/peers/<package>/<h> an IPsec peer that set up an IKE SA with the package (issue
+ *                                     #6, docs/ipsec-packages-design.md §7): JSON PeerRecord
+ *                                     (src/ipsec/registry/peer-record.ts). h = ipsecPeerName(remote
+ *                                     IKE identity): identities may hold "/" and any byte. Bound
+ *                                     to no lease, so the list outlives the owner's crash and the
+ *                                     adoptive node can contact each peer; written and deleted only
+ *                                     in a transaction that needs this node's owner key of the
+ *                                     package (peer-registry.ts)
  *
  * Operator intent (pavise pkg / node / resource): written by the CLI, bound to no lease — it
  * outlives the nodes and the daemons — and changed only read-modify-write, in a transaction
@@ -49,7 +57,39 @@
  * would break the layout (empty, or with "/") is refused with the name in the error.
  */
 
+import { createHash } from "node:crypto";
+
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** RFC 4648 §6 base32, lower case: only letters and digits, so the name fits NAME. */
+const BASE32 = "abcdefghijklmnopqrstuvwxyz234567";
+/** 26 base32 characters = 130 bits of SHA-256: no two identities of one package collide in practice. */
+const PEER_NAME_LENGTH = 26;
+const PEER_NAME = new RegExp(`^[a-z2-7]{${PEER_NAME_LENGTH}}$`);
+
+/**
+ * The key name of an IPsec peer: base32(SHA-256(remote identity))[:26]. The identity is the
+ * text form the IKE layer prints (RFC 7296 §3.5: an FQDN, address, email or DN, any of which may
+ * hold "/"), so the same peer always lands on the same key whichever node records it.
+ */
+export function ipsecPeerName(remoteId: string): string {
+  if (remoteId.length === 0) throw new TypeError("IPsec peer identity must not be empty");
+  const digest = createHash("sha256").update(remoteId, "utf8").digest();
+  let out = "";
+  let bits = 0;
+  let value = 0;
+  for (const byte of digest) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5 && out.length < PEER_NAME_LENGTH) {
+      out += BASE32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    value &= (1 << bits) - 1;
+    if (out.length === PEER_NAME_LENGTH) break;
+  }
+  return out;
+}
 
 export interface NodeRecord {
   name: string;
@@ -224,6 +264,26 @@ export class ClusterKeys {
 
   resource(node: string, name: string): string {
     return `${this.resourcesPrefix}${checkName("node name", node)}/${checkName("resource name", name)}`;
+  }
+
+  get ipsecPeersPrefix(): string {
+    return `${this.prefix}ipsec/peers/`;
+  }
+
+  /** Every recorded IPsec peer of one package (the adoptive node reads this prefix). */
+  packageIpsecPeers(pkg: string): string {
+    return `${this.ipsecPeersPrefix}${checkName("package name", pkg)}/`;
+  }
+
+  /** The record of one peer, by its remote IKE identity. */
+  ipsecPeer(pkg: string, remoteId: string): string {
+    return `${this.packageIpsecPeers(pkg)}${ipsecPeerName(remoteId)}`;
+  }
+
+  /** The package and peer name (ipsecPeerName) an ipsec/peers/ key names, or undefined. */
+  parseIpsecPeer(key: string): { package: string; peer: string } | undefined {
+    const pair = namePair(key, this.ipsecPeersPrefix);
+    return pair && PEER_NAME.test(pair[1]) ? { package: pair[0], peer: pair[1] } : undefined;
   }
 
   /** The package an admin/packages/ key names, or undefined. */
