@@ -21,7 +21,7 @@ export interface ClusterKeysSnapshot {
 }
 
 interface RangeJson {
-  kvs?: { key: string; value?: string }[];
+  kvs?: { key: string; value?: string; lease?: number }[];
 }
 
 /** Reads the snapshot through `host`'s namespace; undefined when etcd did not answer in time. */
@@ -51,7 +51,8 @@ export async function readClusterKeys(
   for (const kv of parsed.kvs ?? []) {
     const key = Buffer.from(kv.key, "base64").toString("utf8");
     const node = keys.parseNode(key);
-    if (node !== undefined) snapshot.members.add(node);
+    // A node that left on purpose leaves its key bound to no lease ("halted"): not a member.
+    if (node !== undefined && kv.lease !== undefined && String(kv.lease) !== "0") snapshot.members.add(node);
     const owner = keys.parseOwner(key);
     if (owner)
       snapshot.owners.set(owner.package, [...(snapshot.owners.get(owner.package) ?? []), owner.node]);
