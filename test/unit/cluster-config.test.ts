@@ -179,7 +179,7 @@ describe("cluster configuration file", () => {
               {
                 connection: {
                   name: "clients",
-                  localAddrs: ["198.18.1.50"],
+                  localAddrs: [],
                   remoteAddrs: ["198.18.1.0/24"],
                   proposals: ["aes128gcm16-prfsha256-x25519"],
                   local: webIpsecSide,
@@ -212,7 +212,7 @@ describe("cluster configuration file", () => {
               {
                 connection: {
                   name: "legacy",
-                  localAddrs: ["198.18.1.50"],
+                  localAddrs: [],
                   remoteAddrs: ["198.18.1.120"],
                   proposals: DEFAULT_IKE_PROPOSALS,
                   local: webIpsecSide,

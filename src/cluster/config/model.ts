@@ -160,8 +160,8 @@ export interface PackageIpsecContact {
 
 export interface PackageIpsecConnection {
   /**
-   * swanctl vocabulary, read by read-connections.ts. `local` is the package's (above), and
-   * `localAddrs` defaults to the package's addresses (IKE listens there only while it runs).
+   * swanctl vocabulary, read by read-connections.ts. `local` is the package's (above); empty
+   * `localAddrs` means all the package's addresses (IKE listens there only while it runs).
    */
   connection: ConnectionConfig;
   /**

@@ -51,7 +51,6 @@ export function readPackageIpsec(
     readConnection(reader, connectionReader, name, entry, keyPath(connectionsPath, name), {
       packageName,
       local,
-      packageAddresses,
     }),
   );
   if (raw.connections === undefined || raw.connections === null) {
@@ -123,7 +122,6 @@ function readLocal(reader: RawReader, raw: Raw, path: string, addresses: string[
 interface PackageSide {
   packageName: string;
   local: AuthConfig;
-  packageAddresses: string[];
 }
 
 function readConnection(
@@ -151,12 +149,9 @@ function readConnection(
   }
   const connection = connectionReader.connection(name, isRecord(value) ? raw : value, path);
   return {
-    connection: {
-      ...connection,
-      // IKE runs on the package's addresses only (design §3: local_addrs is implied).
-      localAddrs: connection.localAddrs.length > 0 ? connection.localAddrs : side.packageAddresses,
-      local: side.local,
-    },
+    // local_addrs stays as written: empty means all the package's addresses (design §3), filled in
+    // when the package starts, so adding an address is not an ipsec change.
+    connection: { ...connection, local: side.local },
     initiate: reader.bool(raw, "initiate", path, true),
     pskFile: reader.string(
       raw,
