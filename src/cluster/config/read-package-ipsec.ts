@@ -1,5 +1,11 @@
 import { parseIdentity, type Identity } from "../../ike/config/identity.js";
-import { type AuthConfig, ConnectionReader } from "../../ike/config/read-connections.js";
+import {
+  AUTH_KEYS,
+  type AuthConfig,
+  CONNECTION_KEYS,
+  ConnectionReader,
+} from "../../ike/config/read-connections.js";
+import { closest } from "./did-you-mean.js";
 import { IPSEC_DEFAULTS } from "./defaults.js";
 import type {
   PackageIpsecConfig,
@@ -36,7 +42,7 @@ export function readPackageIpsec(
 ): PackageIpsecConfig | undefined {
   const ipsec = reader.mapping(value, path, "ipsec: { identity: web.example.org, connections: {...} }");
   if (!ipsec) return undefined;
-  const raw = withoutInlineSecrets(reader, ipsec, path, packageName);
+  const raw = withoutInlineSecrets(reader, ipsec, path, packageName, IPSEC_KEYS);
   reader.known(raw, IPSEC_KEYS, path);
   const connectionReader = new ConnectionReader(reader, {
     // Paths are kept as written: every node reads them, so validation insists they be absolute.
@@ -44,7 +50,7 @@ export function readPackageIpsec(
     extraConnectionKeys: PACKAGE_CONNECTION_KEYS,
   });
   const packageAddresses = addresses.map((a) => a.address).filter((a) => a !== "");
-  const local = readLocal(reader, raw, path, packageAddresses);
+  const local = readLocal(reader, raw, path, packageName, packageAddresses);
   const connectionsPath = keyPath(path, "connections");
   const connectionsRaw = reader.mapping(raw.connections, connectionsPath, "connections: { clients: {...} }");
   const connections = Object.entries(connectionsRaw ?? {}).map(([name, entry]) =>
@@ -73,7 +79,13 @@ export function readPackageIpsec(
 }
 
 /** The package's side: identity (default the first ip_address) and credentials by file. */
-function readLocal(reader: RawReader, raw: Raw, path: string, addresses: string[]): AuthConfig {
+function readLocal(
+  reader: RawReader,
+  raw: Raw,
+  path: string,
+  packageName: string,
+  addresses: string[],
+): AuthConfig {
   let id: Identity = addresses[0] !== undefined ? { kind: "ipv4", value: addresses[0] } : { kind: "any" };
   const text = reader.string(raw, "identity", path, "web.example.org");
   if (text !== undefined) {
@@ -93,12 +105,12 @@ function readLocal(reader: RawReader, raw: Raw, path: string, addresses: string[
     }
   }
   const credentialsPath = keyPath(path, "credentials");
-  const c =
-    reader.mapping(
-      raw.credentials,
-      credentialsPath,
-      "credentials: { auth: pubkey, certs: [...], key: ... }",
-    ) ?? {};
+  const given = reader.mapping(
+    raw.credentials,
+    credentialsPath,
+    "credentials: { auth: pubkey, certs: [...], key: ... }",
+  );
+  const c = given ? withoutInlineSecrets(reader, given, credentialsPath, packageName, CREDENTIAL_KEYS) : {};
   reader.known(c, CREDENTIAL_KEYS, credentialsPath);
   if (raw.credentials === undefined || raw.credentials === null) {
     reader.problem(
@@ -132,10 +144,15 @@ function readConnection(
   path: string,
   side: PackageSide,
 ): PackageIpsecConnection {
-  const raw: Raw = isRecord(value) ? withoutInlineSecrets(reader, value, path, side.packageName) : {};
+  const raw: Raw = isRecord(value)
+    ? withoutInlineSecrets(reader, value, path, side.packageName, [
+        ...CONNECTION_KEYS,
+        ...PACKAGE_CONNECTION_KEYS,
+      ])
+    : {};
   for (const auth of ["remote", "local"]) {
     if (isRecord(raw[auth])) {
-      raw[auth] = withoutInlineSecrets(reader, raw[auth], keyPath(path, auth), side.packageName);
+      raw[auth] = withoutInlineSecrets(reader, raw[auth], keyPath(path, auth), side.packageName, AUTH_KEYS);
     }
   }
   if (raw.local !== undefined) {
@@ -179,11 +196,20 @@ function readContact(reader: RawReader, raw: Raw, path: string): PackageIpsecCon
   };
 }
 
-/** A copy without secret-bearing keys, each refused with where to put the secret instead. */
-function withoutInlineSecrets(reader: RawReader, raw: Raw, path: string, packageName: string): Raw {
+/**
+ * A copy without secret-bearing keys, each refused with where to put the secret instead. A
+ * misspelt one (secert:) counts too: as an unknown key its value would be printed.
+ */
+function withoutInlineSecrets(
+  reader: RawReader,
+  raw: Raw,
+  path: string,
+  packageName: string,
+  known: readonly string[],
+): Raw {
   const copy: Raw = { ...raw };
   for (const key of Object.keys(raw)) {
-    if (!INLINE_SECRET_KEYS.includes(key)) continue;
+    if (known.includes(key) || closest(key, INLINE_SECRET_KEYS) === undefined) continue;
     reader.problem(
       keyPath(path, key),
       "(hidden)",
