@@ -214,6 +214,15 @@ describe("ipsec: problems, each with file, line, key, value and fix", () => {
     ).not.toThrow();
   });
 
+  it("a distinguished-name identity must be one IKE can send", () => {
+    const text = edit(["identity: web.pavise.test", 'identity: "C=CH, ZZ=web"']);
+    const problem = problemAt(text, "packages[0].ipsec.identity", "identity:");
+    expect(problem.message).toMatch(/unknown attribute type "ZZ"/);
+    expect(() =>
+      parseClusterConfig(edit(["identity: web.pavise.test", 'identity: "C=CH, O=Pavise, CN=web"'])),
+    ).not.toThrow();
+  });
+
   it("the package's identity cannot be %any", () => {
     const text = edit(["identity: web.pavise.test", 'identity: "%any"']);
     const problem = problemAt(text, "packages[0].ipsec.identity", "identity:");
@@ -278,6 +287,16 @@ describe("ipsec: problems, each with file, line, key, value and fix", () => {
     expect(problemAt(text, `${CONNECTION}.remote.cacerts[0]`, "remote:").hint).toBe(
       "write e.g. /etc/pavise/ipsec/ca.crt",
     );
+  });
+
+  it("a pubkey peer needs a trust anchor", () => {
+    const text = edit([
+      "remote: { auth: pubkey, cacerts: [/etc/pavise/ipsec/clients-ca.crt] }",
+      "remote: { auth: pubkey }",
+    ]);
+    const problem = problemAt(text, `${CONNECTION}.remote.cacerts`, "remote:");
+    expect(problem.message).toBe("certificate authentication needs a trust anchor");
+    expect(problem.hint).toMatch(/give cacerts: \[/);
   });
 
   it("pubkey credentials need certs and key", () => {

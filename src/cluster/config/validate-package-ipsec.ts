@@ -205,6 +205,7 @@ function validateConnection(
     );
   }
   c.proposals.forEach((text, j) => proposal(text, "ike", `${at}.proposals[${j}]`, problems));
+  validateRemote(entry, at, problems);
   for (const side of ["certs", "cacerts"] as const) {
     c.remote[side].forEach((file, j) => absolutePath(file, `${at}.remote.${side}[${j}]`, problems));
   }
@@ -224,6 +225,30 @@ function validateConnection(
         "remove start_action, and say with initiate: yes|no whether peers are contacted",
       );
     }
+  }
+}
+
+/** What the IKE core would refuse when the package starts, found now instead (connection.ts). */
+function validateRemote(entry: PackageIpsecConnection, at: string, problems: ProblemList): void {
+  const remote = entry.connection.remote;
+  if (remote.id.kind !== "any") {
+    const wire = encodeAuthIdentity(remote.id);
+    if (!wire.ok) {
+      problems.add(
+        `${at}.remote.id`,
+        formatIdentity(remote.id),
+        wire.error.message,
+        'write e.g. "C=CH, O=Org, CN=client" or client.example.org',
+      );
+    }
+  }
+  if (remote.auth === "pubkey" && remote.cacerts.length === 0 && remote.certs.length === 0) {
+    problems.add(
+      `${at}.remote.cacerts`,
+      [],
+      "certificate authentication needs a trust anchor",
+      "give cacerts: [/etc/pavise/ipsec/clients-ca.crt] (or the peer's own certificate in certs)",
+    );
   }
 }
 
