@@ -346,10 +346,18 @@ function rangesOverlap(a: Range, b: Range): boolean {
   return a.start <= b.end && b.start <= a.end;
 }
 
+/** A selector as the operator likely wrote it: an address, a prefix, or a range. */
 function selectorText(ts: TrafficSelectorSpec): string {
   if (ts.address.kind === "dynamic") return "dynamic";
   const { start, end } = ts.address;
-  return start === end ? start : `${start}-${end}`;
+  if (start === end) return start;
+  const range = ipv4Range(ts);
+  if (range) {
+    const size = range.end - range.start + 1;
+    const length = 32 - Math.log2(size);
+    if (Number.isInteger(length) && range.start % size === 0) return `${start}/${length}`;
+  }
+  return `${start}-${end}`;
 }
 
 function proposal(text: string, protocol: "ike" | "esp", key: string, problems: ProblemList): void {
