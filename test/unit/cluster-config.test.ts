@@ -9,6 +9,7 @@ import {
   validateClusterConfig,
 } from "../../src/cluster/config/cluster-config.js";
 import type { ClusterConfig } from "../../src/cluster/config/model.js";
+import { DEFAULT_ESP_PROPOSALS, DEFAULT_IKE_PROPOSALS } from "../../src/ike/config/read-connections.js";
 import { PaviseError } from "../../src/util/errors.js";
 
 const example = readFileSync(new URL("../../examples/cluster.yaml", import.meta.url), "utf8");
@@ -51,6 +52,42 @@ function minimal(): RawFile {
     packages: [{ name: "web", ip_address: [{ address: "198.18.1.50", subnet: "public" }] }],
   };
 }
+
+/** The ipsec: section of examples/cluster.yaml's web package: its own side, and swanctl's defaults. */
+const webIpsecSide = {
+  auth: "pubkey",
+  id: { kind: "fqdn", value: "web.pavise.test" },
+  certs: ["/etc/pavise/ipsec/web/web.crt"],
+  cacerts: [],
+  key: "/etc/pavise/ipsec/web/web.key",
+  rsaPss: false,
+};
+const ikeLifetimeDefaults = {
+  rekeyTimeMs: 14_400_000,
+  overTimeMs: 1_440_000,
+  randTimeMs: 1_440_000,
+  retransmit: { timeoutMs: 4_000, base: 1.8, tries: 5 },
+};
+const childDefaults = {
+  mode: "tunnel",
+  rekeyTimeMs: 3_600_000,
+  lifeTimeMs: 3_960_000,
+  randTimeMs: 360_000,
+  rekeyBytes: 0,
+  lifeBytes: 0,
+  rekeyPackets: 0,
+  lifePackets: 0,
+  startAction: "none",
+  dpdAction: "clear",
+  replayWindow: 64,
+};
+const dynamicTs = { address: { kind: "dynamic" }, protocol: 0, portStart: 0, portEnd: 65535 };
+const hostTs = (address: string): object => ({
+  address: { kind: "range", family: 4, start: address, end: address },
+  protocol: 0,
+  portStart: 0,
+  portEnd: 65535,
+});
 
 const node = (name: string): ClusterConfig["nodes"][number] => ({
   name,
@@ -134,6 +171,79 @@ describe("cluster configuration file", () => {
           haltScript: { command: "true", timeoutMs: 30_000 },
           nodeFailFast: false,
           logFile: "/var/log/pavise/web.log",
+          ipsec: {
+            local: webIpsecSide,
+            contact: { retryMs: 1_000, retryMaxMs: 60_000, giveUpMs: 600_000, parallel: 32 },
+            peersRetentionMs: 86_400_000,
+            connections: [
+              {
+                connection: {
+                  name: "clients",
+                  localAddrs: [],
+                  remoteAddrs: ["198.18.1.0/24"],
+                  proposals: ["aes128gcm16-prfsha256-x25519"],
+                  local: webIpsecSide,
+                  remote: {
+                    auth: "pubkey",
+                    id: { kind: "any" },
+                    certs: [],
+                    cacerts: ["/etc/pavise/ipsec/clients-ca.crt"],
+                    key: undefined,
+                    rsaPss: false,
+                  },
+                  sendInitialContact: true,
+                  fragmentation: true,
+                  encap: true,
+                  dpdDelayMs: 10_000,
+                  ...ikeLifetimeDefaults,
+                  children: [
+                    {
+                      ...childDefaults,
+                      name: "net",
+                      localTs: [dynamicTs],
+                      remoteTs: [dynamicTs],
+                      espProposals: ["aes128gcm16"],
+                    },
+                  ],
+                },
+                initiate: true,
+                pskFile: undefined,
+              },
+              {
+                connection: {
+                  name: "legacy",
+                  localAddrs: [],
+                  remoteAddrs: ["198.18.1.120"],
+                  proposals: DEFAULT_IKE_PROPOSALS,
+                  local: webIpsecSide,
+                  remote: {
+                    auth: "psk",
+                    id: { kind: "fqdn", value: "c2.pavise.test" },
+                    certs: [],
+                    cacerts: [],
+                    key: undefined,
+                    rsaPss: false,
+                  },
+                  sendInitialContact: true,
+                  fragmentation: true,
+                  encap: true,
+                  dpdDelayMs: 30_000,
+                  ...ikeLifetimeDefaults,
+                  children: [
+                    {
+                      ...childDefaults,
+                      name: "net",
+                      localTs: [hostTs("198.18.1.50")],
+                      remoteTs: [hostTs("198.18.1.120")],
+                      espProposals: DEFAULT_ESP_PROPOSALS,
+                    },
+                  ],
+                },
+                initiate: false,
+                pskFile: "/etc/pavise/ipsec/web/c2.psk",
+              },
+            ],
+          },
         },
         {
           name: "exporter",

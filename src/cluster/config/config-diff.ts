@@ -9,7 +9,7 @@
  * - scheduler: the leader places packages with it from now on (nodes, policies, priority,
  *   dependencies, monitored subnets, generic resources);
  * - next-start: read when the package next starts or halts (scripts, service restart counts and
- *   halt timeouts);
+ *   halt timeouts, the ipsec: section);
  * - daemon-restart: each daemon reads it when it starts (timing, etcd endpoints and TLS, a
  *   node's own interfaces, subnet ranges, package log files).
  *
@@ -219,6 +219,8 @@ export function diffPackage(before: PackageConfig, after: PackageConfig): Config
 
   if (!same(before.startScript, after.startScript)) add("start_script changed", "next-start");
   if (!same(before.haltScript, after.haltScript)) add("halt_script changed", "next-start");
+  // Design §3: the package's connections are plugged in when it starts, like its scripts.
+  if (!same(before.ipsec, after.ipsec)) add("ipsec changed", "next-start");
   if (before.nodeFailFast !== after.nodeFailFast) {
     add(`node_fail_fast ${yesNo(before.nodeFailFast)} → ${yesNo(after.nodeFailFast)}`, "online");
   }

@@ -83,3 +83,16 @@ export const RESOURCE_DEFAULTS = { initial: "down", monitorIntervalMs: 10_000 } 
 export function defaultEtcdPrefix(clusterName: string): string {
   return `/pavise/${clusterName}/`;
 }
+
+/**
+ * A package's ipsec: section (docs/ipsec-packages-design.md §8): the adoptive node retries a
+ * peer after 1 s, doubling up to 60 s, gives up after 10 min, 32 contacts in flight; registry
+ * entries of peers not seen for a day are removed.
+ */
+export const IPSEC_DEFAULTS = {
+  contactRetryMs: 1_000,
+  contactRetryMaxMs: 60_000,
+  contactGiveUpMs: 600_000,
+  contactParallel: 32,
+  peersRetentionMs: 86_400_000,
+} as const;

@@ -7,6 +7,8 @@
  * Every duration is in milliseconds; every list is in the order the file gives.
  */
 
+import type { AuthConfig, ConnectionConfig } from "../../ike/config/read-connections.js";
+
 export interface ClusterConfig {
   /** CLUSTER_NAME. */
   name: string;
@@ -124,6 +126,52 @@ export interface PackageConfig {
   nodeFailFast: boolean;
   /** script_log_file equivalent: where the package's scripts and services write. */
   logFile: string | undefined;
+  /**
+   * IPsec that moves with the package (docs/ipsec-packages-design.md §3): the node that runs it
+   * answers and initiates IKE with the package's identity on the package's addresses. Failover
+   * packages only.
+   */
+  ipsec?: PackageIpsecConfig | undefined;
+}
+
+export interface PackageIpsecConfig {
+  /**
+   * The package's own side, the same in every connection: its IKE identity (default: the first
+   * ip_address) and credentials, by file path. Files live on each node of node_name; the
+   * cluster file holds no secret because `pavise config apply` stores it in etcd.
+   */
+  local: AuthConfig;
+  /** How the adoptive node contacts the peers of the registry (design §8). */
+  contact: PackageIpsecContact;
+  /** Registry entries of peers not seen this long are removed. */
+  peersRetentionMs: number;
+  connections: PackageIpsecConnection[];
+}
+
+export interface PackageIpsecContact {
+  /** First retry after a failed contact, doubled up to retryMaxMs. */
+  retryMs: number;
+  retryMaxMs: number;
+  /** A peer not reached for this long is reported and no longer tried. */
+  giveUpMs: number;
+  /** Contacts in flight at once. */
+  parallel: number;
+}
+
+export interface PackageIpsecConnection {
+  /**
+   * swanctl vocabulary, read by read-connections.ts. `local` is the package's (above); empty
+   * `localAddrs` means all the package's addresses (IKE listens there only while it runs).
+   */
+  connection: ConnectionConfig;
+  /**
+   * May the adoptive node initiate to this connection's peers (those in the registry whose
+   * address is inside remote_addrs; any recorded peer when remote_addrs is empty)? No for
+   * clients that come back through their own DPD (design §9, kind 3).
+   */
+  initiate: boolean;
+  /** The pre-shared key file for psk authentication (either side), absolute path. */
+  pskFile: string | undefined;
 }
 
 export interface PackageDependency {

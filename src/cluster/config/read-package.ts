@@ -13,6 +13,7 @@ import type {
   ServiceConfig,
 } from "./model.js";
 import { keyPath, type Raw, type RawReader } from "./raw-reader.js";
+import { readPackageIpsec } from "./read-package-ipsec.js";
 
 /** The packages of a cluster file: keys and types as cmmakepkg names them, defaults from defaults.ts. */
 const PACKAGE_KEYS = [
@@ -33,6 +34,7 @@ const PACKAGE_KEYS = [
   "halt_script",
   "node_fail_fast",
   "log_file",
+  "ipsec",
 ];
 const DEPENDENCY_KEYS = ["name", "package", "condition", "location"];
 const ADDRESS_KEYS = ["address", "subnet"];
@@ -63,8 +65,13 @@ function readPackage(
   const nameKey = reader.either(p, ["package_name", "name"], path);
   if (nameKey.key !== "name") aliases.set(`${path}.name`, `${path}.${nameKey.key}`);
   const type = readType(reader, p, path);
+  const name = reader.required({ [nameKey.key]: nameKey.value }, nameKey.key, path, "web");
+  const addresses = (
+    reader.list(p, "ip_address", path, "[{ address: 198.18.1.50, subnet: public }]") ?? []
+  ).map((raw, j) => readAddress(reader, raw, `${path}.ip_address[${j}]`));
+  const ipsec = readPackageIpsec(reader, p.ipsec, keyPath(path, "ipsec"), name, addresses);
   return {
-    name: reader.required({ [nameKey.key]: nameKey.value }, nameKey.key, path, "web"),
+    name,
     type,
     nodes: readNodeNames(reader, p, path, nodeNames),
     autoRun: reader.bool(p, "auto_run", path, PACKAGE_DEFAULTS.autoRun),
@@ -86,9 +93,7 @@ function readPackage(
     dependencies: (reader.list(p, "dependencies", path, "[{ package: db }]") ?? []).map((raw, j) =>
       readDependency(reader, raw, `${path}.dependencies[${j}]`),
     ),
-    addresses: (reader.list(p, "ip_address", path, "[{ address: 198.18.1.50, subnet: public }]") ?? []).map(
-      (raw, j) => readAddress(reader, raw, `${path}.ip_address[${j}]`),
-    ),
+    addresses,
     monitoredSubnets: reader.strings(p, "monitored_subnet", path, "[public]") ?? [],
     services: (reader.list(p, "services", path, "[{ name: httpd, command: … }]") ?? []).map((raw, j) =>
       readService(reader, raw, `${path}.services[${j}]`),
@@ -100,6 +105,7 @@ function readPackage(
     haltScript: readScript(reader, p, "halt_script", path),
     nodeFailFast: reader.bool(p, "node_fail_fast", path, PACKAGE_DEFAULTS.nodeFailFast),
     logFile: reader.string(p, "log_file", path, "/var/log/pavise/web.log"),
+    ...(ipsec ? { ipsec } : {}),
   };
 }
 

@@ -3,6 +3,7 @@ import { parseIpv4, prefixContains } from "../../net/ipv4.js";
 import { didYouMean } from "./did-you-mean.js";
 import type { ClusterConfig, PackageConfig } from "./model.js";
 import { NAME_RULE, isName } from "./names.js";
+import { validatePackageIpsec } from "./validate-package-ipsec.js";
 import type { ProblemList } from "./raw-reader.js";
 import { formatMs } from "./validate-timing.js";
 import { parseUrl, type SubnetPrefixes } from "./validate-network.js";
@@ -10,7 +11,8 @@ import { parseUrl, type SubnetPrefixes } from "./validate-network.js";
 /**
  * Each package on its own and against the others: names, node lists, priorities, relocatable
  * addresses, monitored subnets, services, generic resources and scripts (cmcheckconf's package
- * checks). Dependencies are validate-dependencies.ts.
+ * checks). Dependencies are validate-dependencies.ts; a package's ipsec: section is
+ * validate-package-ipsec.ts.
  */
 export function validatePackages(
   config: ClusterConfig,
@@ -45,6 +47,7 @@ export function validatePackages(
     validateMultiNode(pkg, key, problems);
     validateAddresses(config, pkg, key, { prefixes, addresses, etcdHosts }, problems);
     validateParts(config, pkg, key, prefixes, problems);
+    validatePackageIpsec(config, pkg, key, prefixes, problems);
   });
 }
 
