@@ -19,6 +19,8 @@ export class MemoryEtcd {
   readonly kvs = new Map<string, KeyValue>();
   /** Apply the next transaction, then throw as if its answer was lost. */
   loseNextAnswer = false;
+  /** Refuse the next transaction with this error, applying nothing (a dropped raft proposal). */
+  refuseNext: EtcdError | undefined;
   /** Like etcd's --max-txn-ops (default 128 there): a branch with more operations is refused. Unset: no limit. */
   maxTxnOps?: number;
   /** What readers that retry over the members ask of the transport: one member. */
@@ -96,6 +98,11 @@ export class MemoryEtcd {
   }
 
   txn(txn: Txn): Promise<TxnResult> {
+    const refused = this.refuseNext;
+    if (refused) {
+      this.refuseNext = undefined;
+      return Promise.reject(refused);
+    }
     const limit = this.maxTxnOps;
     if (limit !== undefined && [txn.compare, txn.success, txn.failure].some((b) => b.length > limit)) {
       return Promise.reject(

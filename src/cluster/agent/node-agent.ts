@@ -884,6 +884,8 @@ export class NodeAgent {
       }
       case "release":
         await this.owned?.release(pkg);
+        // A halt whose report could not be cleared (etcd electing) left it saying "halting".
+        if (!this.failedHere.has(pkg)) await this.clearReport(session, pkg);
         this.log("released", `package ${pkg}: ${step.reason}`, { package: pkg });
         return;
     }

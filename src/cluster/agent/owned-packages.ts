@@ -34,15 +34,26 @@ export class OwnedPackages {
     return result;
   }
 
-  /** Gives a package up (after halting it). */
+  /**
+   * Gives a package up (after halting it). The key counts as held until etcd has said so: when
+   * the release fails (a dropped raft proposal during an election, an unreachable member), the
+   * package stays held here, down, and the next round releases it again — otherwise its key
+   * would outlive the package and no other node could take it while this one lives
+   * (bug-release-lost-in-an-election, found by npm run soak:cluster).
+   */
   async release(pkg: string): Promise<boolean> {
-    this.held.delete(pkg);
-    if (this.fenced) return false;
-    return releaseOwnership(this.client, this.keys, {
+    if (this.fenced) {
+      this.held.delete(pkg);
+      return false;
+    }
+    const released = await releaseOwnership(this.client, this.keys, {
       package: pkg,
       node: this.session.node,
       lease: this.session.lease.id,
     });
+    // Released, or the key is not this lease's any more: either way nothing is held here.
+    this.held.delete(pkg);
+    return released;
   }
 
   /** May it run (start, keep running) this package now: it holds the key and may act. */
