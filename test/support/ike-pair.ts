@@ -13,8 +13,8 @@ import { deterministicRandom } from "../../src/ike/crypto/random.js";
  */
 export class IkePair {
   now = 0;
-  readonly a: IkeEndpoint;
-  readonly b: IkeEndpoint;
+  a: IkeEndpoint;
+  b: IkeEndpoint;
   readonly eventsA: IkeEvent[] = [];
   readonly eventsB: IkeEvent[] = [];
   /** Every datagram that crossed the network, in order, with its sender. */
@@ -22,10 +22,24 @@ export class IkePair {
   /** Return false to drop a datagram (or change its bytes in place). */
   filter: (from: "a" | "b", message: Uint8Array, index: number) => boolean = () => true;
 
-  constructor(configA: string, configB: string, options: { seed?: number; cookieThresholdB?: number } = {}) {
+  private restarts = 0;
+
+  constructor(
+    private readonly configA: string,
+    private readonly configB: string,
+    private readonly options: { seed?: number; cookieThresholdB?: number } = {},
+  ) {
     const seed = options.seed ?? 1;
     this.a = endpoint(configA, seed);
     this.b = endpoint(configB, seed + 1000, options.cookieThresholdB);
+  }
+
+  /** One side crashes and comes back with the same configuration and no state (new randomness). */
+  restart(side: "a" | "b"): void {
+    this.restarts += 1;
+    const seed = (this.options.seed ?? 1) + 2000 * this.restarts;
+    if (side === "a") this.a = endpoint(this.configA, seed);
+    else this.b = endpoint(this.configB, seed + 1000, this.options.cookieThresholdB);
   }
 
   /** Delivers everything both sides send, repeatedly, until both are quiet. */
