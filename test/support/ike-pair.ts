@@ -70,6 +70,38 @@ export class IkePair {
     throw new Error("IkePair.drive: still busy after 1000 rounds");
   }
 
+  /**
+   * Like drive, but in flight datagrams of both sides are delivered in an order chosen by
+   * `next` (a seeded random source in [0, 1)): crossings and reorderings on a virtual network.
+   */
+  driveInterleaved(next: () => number): void {
+    const inFlight: { from: "a" | "b"; path: IkePath; message: Uint8Array }[] = [];
+    for (let rounds = 0; rounds < 10_000; rounds++) {
+      for (const name of ["a", "b"] as const) {
+        const from = name === "a" ? this.a : this.b;
+        for (let out = from.pollTransmit(); out; out = from.pollTransmit()) {
+          this.wire.push({ from: name, path: out.path, message: out.message });
+          if (this.filter(name, out.message, this.wire.length - 1)) inFlight.push({ from: name, ...out });
+        }
+      }
+      this.collect();
+      if (inFlight.length === 0) return;
+      const [datagram] = inFlight.splice(Math.floor(next() * inFlight.length), 1);
+      const to = datagram!.from === "a" ? this.b : this.a;
+      to.handleDatagram(
+        this.now,
+        {
+          localAddress: datagram!.path.remoteAddress,
+          localPort: datagram!.path.remotePort,
+          remoteAddress: datagram!.path.localAddress,
+          remotePort: datagram!.path.localPort,
+        },
+        datagram!.message,
+      );
+    }
+    throw new Error("IkePair.driveInterleaved: still busy after 10000 deliveries");
+  }
+
   /** Moves the clock to the next deadline of either side (or by `ms`) and drives. */
   advance(ms?: number): void {
     const next = [this.a.pollTimeout(), this.b.pollTimeout()].filter((t): t is number => t !== undefined);

@@ -35,6 +35,14 @@ const DEFAULT_COOKIE_THRESHOLD = 100;
 /** The cookie secret changes this often; cookies made with the previous one stay valid. */
 const COOKIE_SECRET_LIFETIME_MS = 120_000;
 
+/**
+ * A peer's IKE SA that started up to this long after our contact SA came up still counts as
+ * crossing it: we cannot see when the peer started, only when its IKE_SA_INIT arrived, and a
+ * lost one is retransmitted after 4 s (strongSwan's retransmit_timeout). Later ones are the
+ * peer's own business (a restart with INITIAL_CONTACT replaces ours).
+ */
+const CROSSING_GRACE_MS = 5_000;
+
 /** At most this many INVALID_IKE_SPI answers per second (RFC 7296 §2.21.4 lets us send some). */
 const INVALID_SPI_PER_SECOND = 10;
 
@@ -85,10 +93,14 @@ export class IkeEndpoint {
     }
     const saOptions: IkeSaInitiateOptions = {
       ...(options.remoteId ? { remoteId: options.remoteId } : {}),
-      ...(options.contact ? { initialContact: true } : {}),
+      ...(options.contact ? { contact: true } : {}),
     };
     const sa = IkeSa.initiate(this.context([connection]), connection, path, now, saOptions);
-    this.records.set(sa, { createdAt: now, establishedAt: undefined, contact: options.contact === true });
+    this.records.set(sa, {
+      started: now,
+      established: undefined,
+      contact: options.contact === true,
+    });
     this.sas.set(hex(sa.initiatorSpi), sa);
     this.drain(now, sa);
     return sa;
@@ -150,11 +162,7 @@ export class IkeEndpoint {
   /** Takes over an IKE SA exported by another endpoint (IkeSa.snapshot); it reports child-up again. */
   restoreSa(snapshot: IkeSaSnapshot): IkeSa {
     const sa = IkeSa.restore(this.context(this.allConnections()), snapshot);
-    this.records.set(sa, {
-      createdAt: snapshot.createdAt,
-      establishedAt: snapshot.createdAt,
-      contact: false,
-    });
+    this.records.set(sa, { started: snapshot.createdAt, established: snapshot.createdAt, contact: false });
     this.sas.set(hex(sa.initiatorSpi), sa);
     this.drain(snapshot.lastHeardAt, sa);
     return sa;
@@ -222,7 +230,7 @@ export class IkeEndpoint {
     const candidates = this.allConnections().filter((c) => addressMatches(c, path));
     const result = IkeSa.respond(this.context(candidates), path, message, bytes, now);
     if (result.sa) {
-      this.records.set(result.sa, { createdAt: now, establishedAt: undefined, contact: false });
+      this.records.set(result.sa, { started: now, established: undefined, contact: false });
       this.sas.set(hex(result.sa.initiatorSpi), result.sa);
       this.drain(now, result.sa);
     } else {
@@ -371,8 +379,8 @@ export class IkeEndpoint {
       const record = this.records.get(sa);
       // A rekeyed IKE SA's successor carries on for it (§2.18): same start, same contact role.
       this.records.set(next, {
-        createdAt: record?.createdAt ?? now,
-        establishedAt: record?.establishedAt ?? now,
+        started: record?.started ?? now,
+        established: record?.established ?? now,
         contact: record?.contact ?? false,
       });
       this.sas.set(hex(next.initiatorSpi), next);
@@ -394,10 +402,14 @@ export class IkeEndpoint {
   private cameUp(now: number, sa: IkeSa): void {
     const record = this.records.get(sa);
     if (!record) return;
-    record.establishedAt = now;
+    record.established = now;
     for (const other of this.sasWithSamePair(sa)) {
       const theirs = this.records.get(other);
-      if (theirs?.contact && theirs.establishedAt !== undefined && theirs.establishedAt >= record.createdAt) {
+      if (
+        theirs?.contact &&
+        theirs.established !== undefined &&
+        record.started <= theirs.established + CROSSING_GRACE_MS
+      ) {
         sa.deleteNow(now, "crossed our contact IKE SA, which won");
         return;
       }
@@ -423,7 +435,8 @@ export class IkeEndpoint {
       const record = this.records.get(other);
       const crossing =
         record?.contact === true &&
-        (record.establishedAt === undefined || record.establishedAt >= (freshRecord?.createdAt ?? now));
+        (record.established === undefined ||
+          (freshRecord?.started ?? now) <= record.established + CROSSING_GRACE_MS);
       if (crossing) {
         this.events.push({
           type: "log",
@@ -495,9 +508,10 @@ export interface InitiateOptions {
   contact?: boolean;
 }
 
+/** When an IKE SA started (our IKE_SA_INIT sent, or the peer's received) and came up. */
 interface SaRecord {
-  createdAt: number;
-  establishedAt: number | undefined;
+  started: number;
+  established: number | undefined;
   /** Started by initiate({contact: true}). */
   contact: boolean;
 }

@@ -109,6 +109,7 @@ export class IkeSa {
       peerHashes: undefined,
       remoteId: undefined,
       initialContact: connection.config.sendInitialContact,
+      contact: false,
       sentInitialContact: false,
       lastHeardAt: now,
       lingerDeadline: undefined,
@@ -157,7 +158,7 @@ export class IkeSa {
   /**
    * Starts an IKE SA as initiator: the IKE_SA_INIT request goes out at once. `remoteId` names
    * the one peer identity to send in IDr and accept (within the connection's remote id);
-   * `initialContact` overrides the connection's send_initial_contact.
+   * `contact` marks contact after a takeover (see IkeSaInitiateOptions).
    */
   static initiate(
     context: IkeSaContext,
@@ -168,7 +169,7 @@ export class IkeSa {
   ): IkeSa {
     const narrowed = options.remoteId ? withRemoteId(connection, options.remoteId) : connection;
     const sa = new IkeSa(context, narrowed, path, context.random(SPI_LENGTH), true, now);
-    if (options.initialContact !== undefined) sa.st.initialContact = options.initialContact;
+    if (options.contact) sa.st.initialContact = sa.st.contact = true;
     sa.st.nonceI = context.random(NONCE_LENGTH);
     const firstGroup = connection.ikeProposals[0]?.dh[0]?.id;
     if (firstGroup === undefined)
@@ -862,8 +863,11 @@ export class IkeSa {
 export interface IkeSaInitiateOptions {
   /** The peer identity to name in IDr and to accept (it must fit the connection's remote id). */
   remoteId?: Identity;
-  /** Send INITIAL_CONTACT (RFC 7296 §2.4) when allowed; default: the connection's setting. */
-  initialContact?: boolean;
+  /**
+   * Contact after a takeover: INITIAL_CONTACT whenever the peer's identity is known, whatever
+   * the connection says, since the endpoint ends every other IKE SA of the pair once this one is up.
+   */
+  contact?: boolean;
 }
 
 /** The connection narrowed to one peer identity (for contact to a known peer, design §8). */

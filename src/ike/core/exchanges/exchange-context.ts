@@ -123,6 +123,12 @@ export interface IkeSaState {
   remoteId: WireIdentity | undefined;
   /** Send INITIAL_CONTACT in our IKE_AUTH request if it is true then (RFC 7296 §2.4). */
   initialContact: boolean;
+  /**
+   * Contact after a takeover (design §8): this IKE SA ends every other one of its two identities
+   * when it comes up (the endpoint sees to it), so it is the only one and says so even while
+   * others still exist.
+   */
+  contact: boolean;
   /** We did send it: this IKE SA asserted that it is the only one between the two identities. */
   sentInitialContact: boolean;
   lastHeardAt: number;

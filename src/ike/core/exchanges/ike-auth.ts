@@ -74,7 +74,8 @@ export function sendAuthRequest(ike: ExchangeContext, now: number): void {
 /**
  * RFC 7296 §2.4: INITIAL_CONTACT asserts that this IKE SA is the only one between the two
  * authenticated identities. As strongSwan's ike_auth `build_i`: only with a peer identity we name
- * exactly (not %any) and when no other established IKE SA joins the same two identities.
+ * exactly (not %any) and when no other established IKE SA joins the same two identities, unless
+ * this is a contact SA, which ends all those others when it comes up.
  */
 function initialContactAllowed(
   ike: ExchangeContext,
@@ -86,7 +87,10 @@ function initialContactAllowed(
     ike.log("info", "no INITIAL_CONTACT: the peer's identity is not configured (%any)");
     return false;
   }
-  if (ike.context.otherIkeSa?.(ike.state.spiI, localId, remoteId, ike.state.path.localAddress)) {
+  if (
+    !ike.state.contact &&
+    ike.context.otherIkeSa?.(ike.state.spiI, localId, remoteId, ike.state.path.localAddress)
+  ) {
     ike.log("info", "no INITIAL_CONTACT: another IKE SA joins the same identities");
     return false;
   }
