@@ -64,6 +64,13 @@ connections:
     local: { auth: psk, id: ${CLIENT_ID} }
     remote: { auth: psk, id: ${WEB_ID} }
     children: { net: { local_ts: [dynamic], remote_ts: [dynamic], esp_proposals: [aes128gcm16] } }
+  web-again:
+    local_addrs: [${CLIENT}]
+    remote_addrs: [${PACKAGE}]
+    proposals: [aes128gcm16-prfsha256-x25519]
+    local: { auth: psk, id: ${CLIENT_ID} }
+    remote: { auth: psk, id: ${WEB_ID} }
+    children: { net: { local_ts: [dynamic], remote_ts: [dynamic], esp_proposals: [aes128gcm16] } }
   node:
     local_addrs: [${CLIENT}]
     remote_addrs: [${NODE}]
@@ -182,21 +189,28 @@ describe("contact from the adoptive node (INITIAL_CONTACT, RFC 7296 §2.4)", () 
     expect(exchanges(pair, "b", since)).toEqual(handshake);
   });
 
-  it("drops stale SAs where we were the initiator as well as the responder (matched by identities, not connection)", () => {
+  it("drops stale SAs where we were the initiator or the responder, of any connection with the same two identities", () => {
     const pair = new IkePair(NODE_CONFIG, CLIENT_CONFIG);
     pair.a.setConnections("web", webConnections());
     pair.a.initiate(pair.now, "web/clients", TO_CLIENT_FROM_PACKAGE); // a is initiator
     pair.b.initiate(pair.now, "web", TO_PACKAGE); // b is initiator
+    pair.b.initiate(pair.now, "web-again", TO_PACKAGE); // another connection, the same identities
     pair.drive();
-    expect(established(pair.b)).toHaveLength(2);
+    expect(
+      established(pair.b)
+        .map((s) => s.connection)
+        .sort(),
+    ).toEqual(["web", "web", "web-again"]);
     adopt(pair);
     pair.a.initiate(pair.now, "web/clients", TO_CLIENT_FROM_PACKAGE, { contact: true });
     pair.drive();
-    expect(
-      ofType(pair.eventsB, "ike-down")
-        .map((e) => e.sa.initiator)
-        .sort(),
-    ).toEqual([false, true]);
+    const downs = ofType(pair.eventsB, "ike-down");
+    expect(downs.map((e) => [e.sa.connection, e.sa.initiator]).sort()).toEqual([
+      ["web", false],
+      ["web", true],
+      ["web-again", true],
+    ]);
+    expect(new Set(downs.map((e) => e.reason))).toEqual(new Set(["replaced: the peer sent INITIAL_CONTACT"]));
     theOneWebSa(pair);
   });
 

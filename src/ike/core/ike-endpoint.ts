@@ -76,10 +76,12 @@ export class IkeEndpoint {
 
   /**
    * Starts an IKE SA for a connection to the given path. With `contact: true` this is contact
-   * after a takeover (design §8): INITIAL_CONTACT is sent when RFC 7296 §2.4 allows it, and
-   * the SA wins against every other IKE SA of its two identities that exists when it comes up
-   * or that the peer started before it came up: those get one DELETE and are gone (see
-   * cameUp). `remoteId` names the peer's identity (from the peer registry).
+   * after a takeover (design §8): it sends INITIAL_CONTACT whenever the peer's identity is known
+   * (the connection names it, or `remoteId` does, from the peer registry), and it wins against
+   * every other IKE SA of its two identities: those that exist when it comes up and those the
+   * peer started before or just after that (a crossing) get one DELETE and are gone (see
+   * cameUp). Without `contact`, INITIAL_CONTACT follows the connection's send_initial_contact
+   * and is sent only if no other established IKE SA joins the two identities (RFC 7296 §2.4).
    */
   initiate(now: number, connectionName: string, path: IkePath, options: InitiateOptions = {}): IkeSa {
     const connection = this.allConnections().find((c) => c.config.name === connectionName);
@@ -393,11 +395,15 @@ export class IkeEndpoint {
 
   /**
    * "Our INITIAL_CONTACT wins" (design §8, §17 item 2). A contact SA that comes up ends every
-   * other established IKE SA of its two identities; an SA that comes up after a contact SA
-   * which came up while it was being set up (a crossing: the peer started its own while we
-   * contacted it) ends itself. Either way with one DELETE, so the peer drops it whether or not
-   * our INITIAL_CONTACT reached it first: strongSwan destroys only the SAs that are established
-   * when the INITIAL_CONTACT arrives, and keeps one that completes later. One IKE SA remains.
+   * other established IKE SA of its two identities; an SA that comes up later but started
+   * before the contact SA came up, or within CROSSING_GRACE_MS after (a crossing: the peer
+   * re-initiated while we contacted it), ends itself. Either way with one DELETE, sent once:
+   * the peer drops it whether or not our INITIAL_CONTACT got there first (strongSwan destroys
+   * only the SAs that are established when the INITIAL_CONTACT arrives and keeps one that
+   * completes later), and one the peer already dropped costs no retransmissions. Ours, not
+   * the peer's, must win: our INITIAL_CONTACT may already have made the peer destroy its own
+   * SA, so keeping the peer's could leave none. One IKE SA remains (seeded interleavings in
+   * test/unit/ike-endpoint-contact.test.ts).
    */
   private cameUp(now: number, sa: IkeSa): void {
     const record = this.records.get(sa);
