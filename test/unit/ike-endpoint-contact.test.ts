@@ -12,6 +12,11 @@ import type { IkeEndpoint } from "../../src/ike/core/ike-endpoint.js";
 import type { IkePath } from "../../src/ike/core/ike-sa.js";
 import { IkePair } from "../support/ike-pair.js";
 import { seededRandom } from "../support/seeded-random.js";
+import { NotifyType, notify } from "../../src/ike/codec/notify.js";
+import { innerPayloads, protect, unprotect } from "../../src/ike/core/sk-protection.js";
+import { unb64 } from "../../src/ike/core/ike-sa-snapshot.js";
+import type { IkeSaKeys } from "../../src/ike/crypto/key-derivation.js";
+import { deterministicRandom } from "../../src/ike/crypto/random.js";
 
 const PACKAGE = "198.18.1.50"; // web's relocatable address
 const NODE = "198.18.1.101"; // the node's own address
@@ -414,6 +419,76 @@ describe("connections tagged by package; stopping one package", () => {
       /web\/clients already belongs to web/,
     );
     expect(() => pair.a.setConnections("", webConnections())).toThrow(/empty tag/);
+  });
+});
+
+describe("INITIAL_CONTACT received as initiator (in the IKE_AUTH response, RFC 7296 §2.4)", () => {
+  it("the initiator drops its stale SAs of the pair, without a DELETE", () => {
+    // RFC 7296 lets either side send it; neither strongSwan nor we send it in a response, so the
+    // test adds it to a real response, re-encrypted with the real keys of that IKE SA.
+    const pair = clientWithTwoSas();
+    const stale = established(pair.b).find((s) => s.connection === "web")!;
+    adopt(pair);
+    let held: { path: IkePath; message: Uint8Array } | undefined;
+    pair.filter = (from, message, index) => {
+      const decoded = decodeMessage(message);
+      if (from !== "a" || !decoded.ok) return true;
+      const header = decoded.value.header;
+      if (header.exchangeType !== ExchangeType.IKE_AUTH || !header.response) return true;
+      held = { path: pair.wire[index]!.path, message };
+      return false;
+    };
+    const eventsBefore = pair.eventsA.length;
+    const eventsBeforeB = pair.eventsB.length;
+    pair.b.initiate(pair.now, "web", TO_PACKAGE); // it has a (stale) SA: no INITIAL_CONTACT from it
+    pair.drive();
+    expect(ofType(pair.eventsA.slice(eventsBefore), "initial-contact")).toEqual([]);
+    const responder = pair.a
+      .ikeSas()
+      .find((sa) => sa.state === "established" && sa.connectionName === "web/clients")!;
+    const snapshot = responder.snapshot();
+    const keys = Object.fromEntries(
+      Object.entries(snapshot.keys).map(([k, v]) => [k, unb64(v)]),
+    ) as unknown as IkeSaKeys;
+    const decoded = decodeMessage(held!.message);
+    if (!decoded.ok || !decoded.value.encrypted) throw new Error("no SK payload in the held response");
+    const opened = unprotect(
+      { suite: snapshot.suite, keys, originalInitiator: true },
+      decoded.value.encrypted,
+    );
+    if (!opened.ok) throw new Error(opened.reason);
+    const inner = innerPayloads(decoded.value.encrypted.firstInnerType, opened.plaintext);
+    if ("error" in inner) throw new Error(inner.error);
+    const [withContact] = protect(
+      { suite: snapshot.suite, keys, originalInitiator: false },
+      decoded.value.header,
+      [notify(NotifyType.INITIAL_CONTACT), ...inner],
+      deterministicRandom("ic-in-response"),
+    );
+    pair.filter = () => true;
+    pair.b.handleDatagram(
+      pair.now,
+      {
+        localAddress: held!.path.remoteAddress,
+        localPort: held!.path.remotePort,
+        remoteAddress: held!.path.localAddress,
+        remotePort: held!.path.localPort,
+      },
+      withContact!,
+    );
+    pair.drive();
+    expect(ofType(pair.eventsB.slice(eventsBeforeB), "initial-contact").map((e) => e.sa.initiator)).toEqual([
+      true,
+    ]);
+    expect(ofType(pair.eventsB, "ike-down").map((e) => [e.sa.spiI, e.reason])).toEqual([
+      [stale.spiI, "replaced: the peer sent INITIAL_CONTACT"],
+    ]);
+    expect(
+      established(pair.b)
+        .map((s) => s.connection)
+        .sort(),
+    ).toEqual(["node", "web"]);
+    theOneWebSa(pair);
   });
 });
 
