@@ -63,6 +63,8 @@ export class IkeEndpoint {
   private readonly silenced = new Set<string>();
   /** When each IKE SA started and came up, and whether it is a contact SA (see initiate). */
   private readonly records = new WeakMap<IkeSa, SaRecord>();
+  /** The live contact SAs: few, so each new IKE SA checks them, not all SAs, for a crossing. */
+  private readonly contactSas = new Set<IkeSa>();
   private readonly deadlines = new DeadlineQueue<IkeSa>();
   private readonly outbox: Outgoing[] = [];
   private readonly events: IkeEvent[] = [];
@@ -103,6 +105,7 @@ export class IkeEndpoint {
       established: undefined,
       contact: options.contact === true,
     });
+    if (options.contact) this.contactSas.add(sa);
     this.sas.set(hex(sa.initiatorSpi), sa);
     this.drain(now, sa);
     return sa;
@@ -385,9 +388,11 @@ export class IkeEndpoint {
         established: record?.established ?? now,
         contact: record?.contact ?? false,
       });
+      if (record?.contact) this.contactSas.add(next);
       this.sas.set(hex(next.initiatorSpi), next);
       this.drain(now, next);
     }
+    if (sa.isClosed) this.contactSas.delete(sa);
     if (sa.isClosed && this.sas.get(hex(sa.initiatorSpi)) === sa) this.sas.delete(hex(sa.initiatorSpi));
     // Every change to an IKE SA passes through here, so its deadline is always current.
     this.deadlines.set(sa, sa.isClosed ? undefined : sa.pollTimeout());
@@ -409,7 +414,7 @@ export class IkeEndpoint {
     const record = this.records.get(sa);
     if (!record) return;
     record.established = now;
-    for (const other of this.sasWithSamePair(sa)) {
+    for (const other of this.contactSasWithSamePair(sa)) {
       const theirs = this.records.get(other);
       if (
         theirs?.contact &&
@@ -455,6 +460,16 @@ export class IkeEndpoint {
       other.abandon(now, "replaced: the peer sent INITIAL_CONTACT");
       this.drain(now, other);
     }
+  }
+
+  /** The live contact SAs (see contactSas) joining the same two identities as `sa`. */
+  private contactSasWithSamePair(sa: IkeSa): IkeSa[] {
+    if (this.contactSas.size === 0) return [];
+    const { local, remote } = sa.identities();
+    if (!local || !remote) return [];
+    return [...this.contactSas].filter(
+      (other) => other !== sa && !other.isClosed && this.joins(other, local, remote, sa.path.localAddress),
+    );
   }
 
   /** The other live IKE SAs joining the same two identities over the same address family. */

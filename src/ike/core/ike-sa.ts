@@ -71,6 +71,7 @@ export class IkeSa {
   private readonly events: IkeEvent[] = [];
   private readonly spawned: IkeSa[] = [];
   private fragments: FragmentSet | undefined;
+  private establishedIds: { local: WireIdentity | undefined; remote: WireIdentity | undefined } | undefined;
   private createdAt: number;
   private expireAt: number | undefined;
 
@@ -384,11 +385,15 @@ export class IkeSa {
    * the one we expect, if the connection names one). Undefined where not known.
    */
   identities(): { local: WireIdentity | undefined; remote: WireIdentity | undefined } {
+    if (this.establishedIds) return this.establishedIds;
     const local = this.localIdentity();
-    return {
+    const ids = {
       local: "error" in local ? undefined : local,
       remote: this.st.remoteId ?? expectedPeerIdentity(this.st.connection),
     };
+    // Once authenticated they no longer change; the endpoint asks for them on every new IKE SA.
+    if (this.st.phase.name === "established" && this.st.remoteId) this.establishedIds = ids;
+    return ids;
   }
 
   /** The path the IKE SA uses now (it follows the peer after NAT rebinding). */
