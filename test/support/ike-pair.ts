@@ -13,8 +13,8 @@ import { deterministicRandom } from "../../src/ike/crypto/random.js";
  */
 export class IkePair {
   now = 0;
-  readonly a: IkeEndpoint;
-  readonly b: IkeEndpoint;
+  a: IkeEndpoint;
+  b: IkeEndpoint;
   readonly eventsA: IkeEvent[] = [];
   readonly eventsB: IkeEvent[] = [];
   /** Every datagram that crossed the network, in order, with its sender. */
@@ -22,10 +22,24 @@ export class IkePair {
   /** Return false to drop a datagram (or change its bytes in place). */
   filter: (from: "a" | "b", message: Uint8Array, index: number) => boolean = () => true;
 
-  constructor(configA: string, configB: string, options: { seed?: number; cookieThresholdB?: number } = {}) {
+  private restarts = 0;
+
+  constructor(
+    private readonly configA: string,
+    private readonly configB: string,
+    private readonly options: { seed?: number; cookieThresholdB?: number } = {},
+  ) {
     const seed = options.seed ?? 1;
     this.a = endpoint(configA, seed);
     this.b = endpoint(configB, seed + 1000, options.cookieThresholdB);
+  }
+
+  /** One side crashes and comes back with the same configuration and no state (new randomness). */
+  restart(side: "a" | "b"): void {
+    this.restarts += 1;
+    const seed = (this.options.seed ?? 1) + 2000 * this.restarts;
+    if (side === "a") this.a = endpoint(this.configA, seed);
+    else this.b = endpoint(this.configB, seed + 1000, this.options.cookieThresholdB);
   }
 
   /** Delivers everything both sides send, repeatedly, until both are quiet. */
@@ -54,6 +68,38 @@ export class IkePair {
       if (!moved) return;
     }
     throw new Error("IkePair.drive: still busy after 1000 rounds");
+  }
+
+  /**
+   * Like drive, but in flight datagrams of both sides are delivered in an order chosen by
+   * `next` (a seeded random source in [0, 1)): crossings and reorderings on a virtual network.
+   */
+  driveInterleaved(next: () => number): void {
+    const inFlight: { from: "a" | "b"; path: IkePath; message: Uint8Array }[] = [];
+    for (let rounds = 0; rounds < 10_000; rounds++) {
+      for (const name of ["a", "b"] as const) {
+        const from = name === "a" ? this.a : this.b;
+        for (let out = from.pollTransmit(); out; out = from.pollTransmit()) {
+          this.wire.push({ from: name, path: out.path, message: out.message });
+          if (this.filter(name, out.message, this.wire.length - 1)) inFlight.push({ from: name, ...out });
+        }
+      }
+      this.collect();
+      if (inFlight.length === 0) return;
+      const [datagram] = inFlight.splice(Math.floor(next() * inFlight.length), 1);
+      const to = datagram!.from === "a" ? this.b : this.a;
+      to.handleDatagram(
+        this.now,
+        {
+          localAddress: datagram!.path.remoteAddress,
+          localPort: datagram!.path.remotePort,
+          remoteAddress: datagram!.path.localAddress,
+          remotePort: datagram!.path.localPort,
+        },
+        datagram!.message,
+      );
+    }
+    throw new Error("IkePair.driveInterleaved: still busy after 10000 deliveries");
   }
 
   /** Moves the clock to the next deadline of either side (or by `ms`) and drives. */

@@ -178,7 +178,8 @@ describe("IKE SA between two Pavise endpoints (virtual clock)", () => {
   it("INITIAL_CONTACT from a restarted peer replaces its stale IKE SA", () => {
     const pair = new IkePair(pskConfig("a"), pskConfig("b"));
     established(pair);
-    established(pair); // a "restarted" initiator sets up again with INITIAL_CONTACT
+    pair.restart("a"); // a crashes: b keeps its SA, a knows of none
+    established(pair); // so a sets up again with INITIAL_CONTACT
     expect(pair.b.ikeSas()).toHaveLength(1);
     const downs = pair.eventsB.filter((e) => e.type === "ike-down");
     expect(downs).toHaveLength(1);

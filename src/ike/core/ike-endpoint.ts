@@ -9,7 +9,11 @@ import type { RandomSource } from "../crypto/random.js";
 import type { ResolvedConnection } from "./connection.js";
 import type { IkeEvent } from "./events.js";
 import type { WireIdentity } from "./identity-payload.js";
-import { IkeSa, type IkePath, type Outgoing } from "./ike-sa.js";
+import { IkeSa, type IkePath, type IkeSaInitiateOptions, type Outgoing } from "./ike-sa.js";
+import { sameIdentityPair } from "./identity-pair.js";
+import type { IkeSaContext } from "./exchanges/exchange-context.js";
+import { authIdentityMatches, encodeAuthIdentity } from "../auth/auth-identity.js";
+import { formatIdentity } from "../config/identity.js";
 import type { IkeSaSnapshot } from "./ike-sa-snapshot.js";
 import { DeadlineQueue } from "./deadline-queue.js";
 
@@ -31,6 +35,14 @@ const DEFAULT_COOKIE_THRESHOLD = 100;
 /** The cookie secret changes this often; cookies made with the previous one stay valid. */
 const COOKIE_SECRET_LIFETIME_MS = 120_000;
 
+/**
+ * A peer's IKE SA that started up to this long after our contact SA came up still counts as
+ * crossing it: we cannot see when the peer started, only when its IKE_SA_INIT arrived, and a
+ * lost one is retransmitted after 4 s (strongSwan's retransmit_timeout). Later ones are the
+ * peer's own business (a restart with INITIAL_CONTACT replaces ours).
+ */
+const CROSSING_GRACE_MS = 5_000;
+
 /** At most this many INVALID_IKE_SPI answers per second (RFC 7296 §2.21.4 lets us send some). */
 const INVALID_SPI_PER_SECOND = 10;
 
@@ -45,6 +57,14 @@ function hex(bytes: Uint8Array): string {
  */
 export class IkeEndpoint {
   private readonly sas = new Map<string, IkeSa>();
+  /** Connections by tag ("" for those given to the constructor); names are unique across tags. */
+  private readonly connectionsByTag = new Map<string, readonly ResolvedConnection[]>();
+  /** Local addresses of stopped packages: nothing arriving there is answered. */
+  private readonly silenced = new Set<string>();
+  /** When each IKE SA started and came up, and whether it is a contact SA (see initiate). */
+  private readonly records = new WeakMap<IkeSa, SaRecord>();
+  /** The live contact SAs: few, so each new IKE SA checks them, not all SAs, for a crossing. */
+  private readonly contactSas = new Set<IkeSa>();
   private readonly deadlines = new DeadlineQueue<IkeSa>();
   private readonly outbox: Outgoing[] = [];
   private readonly events: IkeEvent[] = [];
@@ -53,49 +73,122 @@ export class IkeEndpoint {
 
   constructor(private readonly options: IkeEndpointOptions) {
     this.cookieSecrets = [{ version: 1, secret: options.random(32), since: 0 }];
+    this.connectionsByTag.set("", options.connections);
   }
 
-  /** Starts an IKE SA for a connection to the given path. */
-  initiate(now: number, connectionName: string, path: IkePath): IkeSa {
-    const connection = this.options.connections.find((c) => c.config.name === connectionName);
+  /**
+   * Starts an IKE SA for a connection to the given path. With `contact: true` this is contact
+   * after a takeover (design §8): it sends INITIAL_CONTACT whenever the peer's identity is known
+   * (the connection names it, or `remoteId` does, from the peer registry), and it wins against
+   * every other IKE SA of its two identities: those that exist when it comes up and those the
+   * peer started before or just after that (a crossing) get one DELETE and are gone (see
+   * cameUp). Without `contact`, INITIAL_CONTACT follows the connection's send_initial_contact
+   * and is sent only if no other established IKE SA joins the two identities (RFC 7296 §2.4).
+   */
+  initiate(now: number, connectionName: string, path: IkePath, options: InitiateOptions = {}): IkeSa {
+    const connection = this.allConnections().find((c) => c.config.name === connectionName);
     if (!connection) throw new Error(`initiate: no connection ${connectionName}`);
-    const sa = IkeSa.initiate({ ...this.options, connections: [connection] }, connection, path, now);
+    if (options.remoteId) {
+      const wire = encodeAuthIdentity(options.remoteId);
+      if (!wire.ok || !authIdentityMatches(connection.config.remote.id, wire.value))
+        throw new Error(
+          `initiate: remote id ${formatIdentity(options.remoteId)} is not within connection ${connectionName}'s remote id ${formatIdentity(connection.config.remote.id)}`,
+        );
+    }
+    const saOptions: IkeSaInitiateOptions = {
+      ...(options.remoteId ? { remoteId: options.remoteId } : {}),
+      ...(options.contact ? { contact: true } : {}),
+    };
+    const sa = IkeSa.initiate(this.context([connection]), connection, path, now, saOptions);
+    this.records.set(sa, {
+      started: now,
+      established: undefined,
+      contact: options.contact === true,
+    });
+    if (options.contact) this.contactSas.add(sa);
     this.sas.set(hex(sa.initiatorSpi), sa);
-    this.drain(sa);
+    this.drain(now, sa);
     return sa;
+  }
+
+  /**
+   * Loads (or replaces) the connections of one tag, e.g. a package (design §5). Their local
+   * addresses are answered again if the tag was stopped. Names must be unique across tags.
+   */
+  setConnections(tag: string, connections: readonly ResolvedConnection[]): void {
+    if (tag === "") throw new Error("setConnections: the empty tag is the constructor's connections");
+    for (const c of connections) {
+      const owner = this.tagOf(c.config.name);
+      if (owner !== undefined && owner !== tag)
+        throw new Error(
+          `setConnections: connection ${c.config.name} already belongs to ${owner === "" ? "the endpoint" : owner}`,
+        );
+    }
+    this.connectionsByTag.set(tag, connections);
+    for (const address of localAddressesOf(connections)) this.silenced.delete(address);
+  }
+
+  /** The IKE SAs of a tag: those of its connections or on one of its local addresses. */
+  ikeSasOf(tag: string): IkeSa[] {
+    const connections = this.connectionsByTag.get(tag) ?? [];
+    const names = new Set(connections.map((c) => c.config.name));
+    const addresses = localAddressesOf(connections);
+    return this.ikeSas().filter((sa) => names.has(sa.connectionName) || addresses.has(sa.path.localAddress));
+  }
+
+  /**
+   * Stops one tag (a package that halts or moves, design §6): every IKE SA of it ends now, with
+   * one DELETE each when `tellPeers` (halted for good) or without a word (moving: the adoptive
+   * node's INITIAL_CONTACT replaces them at the peer). Child SAs go with them (child-down
+   * events). Its connections are removed and nothing arriving on its local addresses is
+   * answered any more, not even with INVALID_IKE_SPI: the address is about to leave this node.
+   * The DELETEs are queued for pollTransmit before this returns.
+   */
+  stopPackage(now: number, tag: string, options: { tellPeers: boolean }): void {
+    const connections = this.connectionsByTag.get(tag);
+    if (!connections || tag === "") return;
+    const reason = options.tellPeers ? `package ${tag} halted` : `package ${tag} moved away (no DELETE)`;
+    for (const sa of this.ikeSasOf(tag)) {
+      if (options.tellPeers) sa.deleteNow(now, reason);
+      else sa.abandon(now, reason);
+      this.drain(now, sa);
+    }
+    for (const address of localAddressesOf(connections)) this.silenced.add(address);
+    this.connectionsByTag.delete(tag);
   }
 
   /** Rekeys an IKE SA (§1.3.2) or, given an inbound SPI, one of its Child SAs (§1.3.3). */
   rekey(now: number, sa: IkeSa, childSpiIn?: number): void {
     if (childSpiIn === undefined) sa.rekey(now);
     else sa.rekeyChild(now, childSpiIn);
-    this.drain(sa);
+    this.drain(now, sa);
   }
 
   /** Takes over an IKE SA exported by another endpoint (IkeSa.snapshot); it reports child-up again. */
   restoreSa(snapshot: IkeSaSnapshot): IkeSa {
-    const sa = IkeSa.restore(this.options, snapshot);
+    const sa = IkeSa.restore(this.context(this.allConnections()), snapshot);
+    this.records.set(sa, { started: snapshot.createdAt, established: snapshot.createdAt, contact: false });
     this.sas.set(hex(sa.initiatorSpi), sa);
-    this.drain(sa);
+    this.drain(snapshot.lastHeardAt, sa);
     return sa;
   }
 
   /** Deletes one Child SA of an IKE SA, named by its inbound SPI (§1.4.1). */
   deleteChild(now: number, sa: IkeSa, spiIn: number, reason: string): void {
     sa.deleteChild(now, spiIn, reason);
-    this.drain(sa);
+    this.drain(now, sa);
   }
 
   /** Deletes an IKE SA (INFORMATIONAL with DELETE, §1.4.1). */
   deleteSa(now: number, sa: IkeSa): void {
     sa.delete(now);
-    this.drain(sa);
+    this.drain(now, sa);
   }
 
   /** Starts a liveness check on an IKE SA. */
   checkLiveness(now: number, sa: IkeSa): void {
     sa.dpd(now);
-    this.drain(sa);
+    this.drain(now, sa);
   }
 
   ikeSas(): IkeSa[] {
@@ -103,6 +196,7 @@ export class IkeEndpoint {
   }
 
   handleDatagram(now: number, path: IkePath, bytes: Uint8Array): void {
+    if (this.silenced.has(path.localAddress)) return;
     const decoded = decodeMessage(bytes);
     if (!decoded.ok) {
       this.events.push({
@@ -121,7 +215,7 @@ export class IkeEndpoint {
         Buffer.compare(sa.responderSpi, header.responderSpi) === 0)
     ) {
       sa.handleMessage(now, path, message, bytes);
-      this.drain(sa);
+      this.drain(now, sa);
       return;
     }
     if (
@@ -138,11 +232,12 @@ export class IkeEndpoint {
 
   private answerInit(now: number, path: IkePath, message: IkeMessage, bytes: Uint8Array): void {
     if (!this.cookieAccepted(now, path, message)) return;
-    const candidates = this.options.connections.filter((c) => addressMatches(c, path));
-    const result = IkeSa.respond({ ...this.options, connections: candidates }, path, message, bytes, now);
+    const candidates = this.allConnections().filter((c) => addressMatches(c, path));
+    const result = IkeSa.respond(this.context(candidates), path, message, bytes, now);
     if (result.sa) {
+      this.records.set(result.sa, { started: now, established: undefined, contact: false });
       this.sas.set(hex(result.sa.initiatorSpi), result.sa);
-      this.drain(result.sa);
+      this.drain(now, result.sa);
     } else {
       this.events.push({
         type: "log",
@@ -258,7 +353,7 @@ export class IkeEndpoint {
   handleTimeout(now: number): void {
     for (const sa of this.deadlines.takeDue(now)) {
       sa.handleTimeout(now);
-      this.drain(sa);
+      this.drain(now, sa);
     }
   }
 
@@ -276,34 +371,175 @@ export class IkeEndpoint {
   }
 
   /** Moves an SA's output to the endpoint's queues; acts on INITIAL_CONTACT; forgets closed SAs. */
-  private drain(sa: IkeSa): void {
+  private drain(now: number, sa: IkeSa): void {
     for (let out = sa.pollTransmit(); out; out = sa.pollTransmit()) this.outbox.push(out);
     for (let event = sa.pollEvent(); event; event = sa.pollEvent()) {
       this.events.push(event);
-      if (event.type === "initial-contact") this.dropStale(sa, event.sa.remoteId);
+      if (event.type === "ike-up") this.cameUp(now, sa);
+      else if (event.type === "initial-contact" && !sa.isClosed) this.dropStale(now, sa);
+      // deleteNow above may have queued a DELETE for this SA.
+      for (let out = sa.pollTransmit(); out; out = sa.pollTransmit()) this.outbox.push(out);
     }
     for (let next = sa.pollSpawned(); next; next = sa.pollSpawned()) {
+      const record = this.records.get(sa);
+      // A rekeyed IKE SA's successor carries on for it (§2.18): same start, same contact role.
+      this.records.set(next, {
+        started: record?.started ?? now,
+        established: record?.established ?? now,
+        contact: record?.contact ?? false,
+      });
+      if (record?.contact) this.contactSas.add(next);
       this.sas.set(hex(next.initiatorSpi), next);
-      this.drain(next);
+      this.drain(now, next);
     }
+    if (sa.isClosed) this.contactSas.delete(sa);
     if (sa.isClosed && this.sas.get(hex(sa.initiatorSpi)) === sa) this.sas.delete(hex(sa.initiatorSpi));
     // Every change to an IKE SA passes through here, so its deadline is always current.
     this.deadlines.set(sa, sa.isClosed ? undefined : sa.pollTimeout());
   }
 
-  /** §2.4: INITIAL_CONTACT means the peer lost its state: our other SAs with it are stale. */
-  private dropStale(fresh: IkeSa, remoteId: string): void {
-    for (const other of [...this.sas.values()]) {
+  /**
+   * "Our INITIAL_CONTACT wins" (design §8, §17 item 2). A contact SA that comes up ends every
+   * other established IKE SA of its two identities; an SA that comes up later but started
+   * before the contact SA came up, or within CROSSING_GRACE_MS after (a crossing: the peer
+   * re-initiated while we contacted it), ends itself. Either way with one DELETE, sent once:
+   * the peer drops it whether or not our INITIAL_CONTACT got there first (strongSwan destroys
+   * only the SAs that are established when the INITIAL_CONTACT arrives and keeps one that
+   * completes later), and one the peer already dropped costs no retransmissions. Ours, not
+   * the peer's, must win: our INITIAL_CONTACT may already have made the peer destroy its own
+   * SA, so keeping the peer's could leave none. One IKE SA remains (seeded interleavings in
+   * test/unit/ike-endpoint-contact.test.ts).
+   */
+  private cameUp(now: number, sa: IkeSa): void {
+    const record = this.records.get(sa);
+    if (!record) return;
+    record.established = now;
+    for (const other of this.contactSasWithSamePair(sa)) {
+      const theirs = this.records.get(other);
       if (
-        other === fresh ||
-        other.summary().remoteId !== remoteId ||
-        other.connectionName !== fresh.connectionName
-      )
-        continue;
-      other.abandon(0, "replaced: the peer sent INITIAL_CONTACT");
-      this.drain(other);
+        theirs?.contact &&
+        theirs.established !== undefined &&
+        record.started <= theirs.established + CROSSING_GRACE_MS
+      ) {
+        sa.deleteNow(now, "crossed our contact IKE SA, which won");
+        return;
+      }
+    }
+    if (!record.contact) return;
+    for (const other of this.sasWithSamePair(sa)) {
+      if (other.state !== "established") continue;
+      other.deleteNow(now, "replaced by our contact IKE SA (INITIAL_CONTACT)");
+      this.drain(now, other);
     }
   }
+
+  /**
+   * §2.4: INITIAL_CONTACT means the peer lost its state: our other established IKE SAs joining
+   * the same two identities are stale. As strongSwan's check_uniqueness: matched by (own id,
+   * peer id, address family), not by connection, and ended without a DELETE; their Child SAs
+   * go with them. A contact SA of ours that was not yet up when the peer started this one is
+   * spared: it wins the crossing (see cameUp) and ends this SA when it comes up.
+   */
+  private dropStale(now: number, fresh: IkeSa): void {
+    const freshRecord = this.records.get(fresh);
+    for (const other of this.sasWithSamePair(fresh)) {
+      const record = this.records.get(other);
+      const crossing =
+        record?.contact === true &&
+        (record.established === undefined ||
+          (freshRecord?.started ?? now) <= record.established + CROSSING_GRACE_MS);
+      if (crossing) {
+        this.events.push({
+          type: "log",
+          level: "info",
+          message: `INITIAL_CONTACT from ${fresh.summary().remoteId} crossed our contact IKE SA, which wins`,
+        });
+        continue;
+      }
+      if (other.state !== "established") continue;
+      other.abandon(now, "replaced: the peer sent INITIAL_CONTACT");
+      this.drain(now, other);
+    }
+  }
+
+  /** The live contact SAs (see contactSas) joining the same two identities as `sa`. */
+  private contactSasWithSamePair(sa: IkeSa): IkeSa[] {
+    if (this.contactSas.size === 0) return [];
+    const { local, remote } = sa.identities();
+    if (!local || !remote) return [];
+    return [...this.contactSas].filter(
+      (other) => other !== sa && !other.isClosed && this.joins(other, local, remote, sa.path.localAddress),
+    );
+  }
+
+  /** The other live IKE SAs joining the same two identities over the same address family. */
+  private sasWithSamePair(sa: IkeSa): IkeSa[] {
+    const { local, remote } = sa.identities();
+    if (!local || !remote) return [];
+    return this.ikeSas().filter(
+      (other) => other !== sa && !other.isClosed && this.joins(other, local, remote, sa.path.localAddress),
+    );
+  }
+
+  /** strongSwan's has_contact: another established IKE SA joins the same two identities. */
+  private otherIkeSa(
+    self: Uint8Array,
+    local: WireIdentity,
+    remote: WireIdentity,
+    localAddress: string,
+  ): boolean {
+    return this.ikeSas().some(
+      (other) =>
+        Buffer.compare(other.initiatorSpi, self) !== 0 &&
+        other.state === "established" &&
+        this.joins(other, local, remote, localAddress),
+    );
+  }
+
+  private joins(sa: IkeSa, local: WireIdentity, remote: WireIdentity, localAddress: string): boolean {
+    if (sa.path.localAddress.includes(":") !== localAddress.includes(":")) return false;
+    const theirs = sa.identities();
+    return sameIdentityPair(local, remote, theirs.local, theirs.remote);
+  }
+
+  private allConnections(): ResolvedConnection[] {
+    return [...this.connectionsByTag.values()].flat();
+  }
+
+  private tagOf(name: string): string | undefined {
+    for (const [tag, list] of this.connectionsByTag) if (list.some((c) => c.config.name === name)) return tag;
+    return undefined;
+  }
+
+  private context(connections: readonly ResolvedConnection[]): IkeSaContext {
+    return {
+      random: this.options.random,
+      connections,
+      sharedKey: (local, remote) => this.options.sharedKey(local, remote),
+      ...(this.options.wallClock ? { wallClock: this.options.wallClock } : {}),
+      otherIkeSa: (self, local, remote, localAddress) => this.otherIkeSa(self, local, remote, localAddress),
+    };
+  }
+}
+
+export interface InitiateOptions {
+  /** The peer identity to name in IDr and accept; it must fit the connection's remote id. */
+  remoteId?: Identity;
+  /** Contact after a takeover: INITIAL_CONTACT, and this SA wins crossings (see initiate). */
+  contact?: boolean;
+}
+
+/** When an IKE SA started (our IKE_SA_INIT sent, or the peer's received) and came up. */
+interface SaRecord {
+  started: number;
+  established: number | undefined;
+  /** Started by initiate({contact: true}). */
+  contact: boolean;
+}
+
+/** The local addresses a set of connections names (a package's addresses, design §3). */
+function localAddressesOf(connections: readonly ResolvedConnection[]): Set<string> {
+  return new Set(connections.flatMap((c) => c.config.localAddrs));
 }
 
 function addressMatches(connection: ResolvedConnection, path: IkePath): boolean {

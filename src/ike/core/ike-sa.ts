@@ -2,7 +2,7 @@ import { ExchangeType, type IkeHeaderFields } from "../codec/header.js";
 import type { IkeMessage } from "../codec/message.js";
 import type { InnerPayload } from "../codec/payload.js";
 import type { IkeSaKeys, IkeSaSuite } from "../crypto/key-derivation.js";
-import { formatIdentity } from "../config/identity.js";
+import { formatIdentity, type Identity } from "../config/identity.js";
 import { describeAuthIdentity } from "../auth/auth-identity.js";
 import type { ChildSa } from "./child-sa.js";
 import type { ResolvedConnection } from "./connection.js";
@@ -19,7 +19,7 @@ import {
 } from "./exchange-window.js";
 import { addFragment, type FragmentSet } from "./fragment-reassembly.js";
 import type { WireIdentity } from "./identity-payload.js";
-import { ownIdentity, type AuthSecrets } from "./ike-authentication.js";
+import { expectedPeerIdentity, ownIdentity, type AuthSecrets } from "./ike-authentication.js";
 import type { IkePath, Outgoing } from "./ike-path.js";
 import { hex, randomBelow, spiNumber } from "./payload-helpers.js";
 import { innerPayloads, protect, unprotect, type SkContext } from "./sk-protection.js";
@@ -71,6 +71,7 @@ export class IkeSa {
   private readonly events: IkeEvent[] = [];
   private readonly spawned: IkeSa[] = [];
   private fragments: FragmentSet | undefined;
+  private establishedIds: { local: WireIdentity | undefined; remote: WireIdentity | undefined } | undefined;
   private createdAt: number;
   private expireAt: number | undefined;
 
@@ -108,6 +109,9 @@ export class IkeSa {
       peerFragmentation: false,
       peerHashes: undefined,
       remoteId: undefined,
+      initialContact: connection.config.sendInitialContact,
+      contact: false,
+      sentInitialContact: false,
       lastHeardAt: now,
       lingerDeadline: undefined,
       rekeyAt: undefined,
@@ -152,9 +156,21 @@ export class IkeSa {
   // -------------------------------------------------------------------------------------------
   // Creation
 
-  /** Starts an IKE SA as initiator: the IKE_SA_INIT request goes out at once. */
-  static initiate(context: IkeSaContext, connection: ResolvedConnection, path: IkePath, now: number): IkeSa {
-    const sa = new IkeSa(context, connection, path, context.random(SPI_LENGTH), true, now);
+  /**
+   * Starts an IKE SA as initiator: the IKE_SA_INIT request goes out at once. `remoteId` names
+   * the one peer identity to send in IDr and accept (within the connection's remote id);
+   * `contact` marks contact after a takeover (see IkeSaInitiateOptions).
+   */
+  static initiate(
+    context: IkeSaContext,
+    connection: ResolvedConnection,
+    path: IkePath,
+    now: number,
+    options: IkeSaInitiateOptions = {},
+  ): IkeSa {
+    const narrowed = options.remoteId ? withRemoteId(connection, options.remoteId) : connection;
+    const sa = new IkeSa(context, narrowed, path, context.random(SPI_LENGTH), true, now);
+    if (options.contact) sa.st.initialContact = sa.st.contact = true;
     sa.st.nonceI = context.random(NONCE_LENGTH);
     const firstGroup = connection.ikeProposals[0]?.dh[0]?.id;
     if (firstGroup === undefined)
@@ -354,6 +370,37 @@ export class IkeSa {
     return this.st.connection.config.name;
   }
 
+  /** Whether we started this IKE SA (the original initiator). */
+  get isInitiator(): boolean {
+    return this.st.initiator;
+  }
+
+  /** Whether our IKE_AUTH request carried INITIAL_CONTACT (RFC 7296 §2.4). */
+  get sentInitialContact(): boolean {
+    return this.st.sentInitialContact;
+  }
+
+  /**
+   * The two identities this IKE SA joins: ours, and the peer's once authenticated (before that
+   * the one we expect, if the connection names one). Undefined where not known.
+   */
+  identities(): { local: WireIdentity | undefined; remote: WireIdentity | undefined } {
+    if (this.establishedIds) return this.establishedIds;
+    const local = this.localIdentity();
+    const ids = {
+      local: "error" in local ? undefined : local,
+      remote: this.st.remoteId ?? expectedPeerIdentity(this.st.connection),
+    };
+    // Once authenticated they no longer change; the endpoint asks for them on every new IKE SA.
+    if (this.st.phase.name === "established" && this.st.remoteId) this.establishedIds = ids;
+    return ids;
+  }
+
+  /** The path the IKE SA uses now (it follows the peer after NAT rebinding). */
+  get path(): IkePath {
+    return this.st.path;
+  }
+
   summary(): IkeSaSummary {
     const localId = this.localIdentity();
     return {
@@ -481,6 +528,21 @@ export class IkeSa {
 
   /** Ends the SA without telling the peer (e.g. when INITIAL_CONTACT said it is stale). */
   abandon(now: number, reason: string): void {
+    this.close(now, reason);
+  }
+
+  /**
+   * Sends one DELETE for the IKE SA and ends it at once, without waiting for the answer
+   * (strongSwan's `delete(ike_sa, force)`): for an SA that must go now, whether or not the peer
+   * still knows it. A request of ours still in flight is given up. Before IKE_AUTH is done
+   * nothing can be sent, so the SA is only abandoned.
+   */
+  deleteNow(now: number, reason: string): void {
+    if (this.st.phase.name === "established" && this.st.keys) {
+      this.window.inFlight = undefined;
+      this.st.pending = undefined;
+      startInformational(this.ike, now, { kind: "delete-ike" });
+    }
     this.close(now, reason);
   }
 
@@ -801,6 +863,24 @@ export class IkeSa {
   ageMs(now: number): number {
     return now - this.createdAt;
   }
+}
+
+export interface IkeSaInitiateOptions {
+  /** The peer identity to name in IDr and to accept (it must fit the connection's remote id). */
+  remoteId?: Identity;
+  /**
+   * Contact after a takeover: INITIAL_CONTACT whenever the peer's identity is known, whatever
+   * the connection says, since the endpoint ends every other IKE SA of the pair once this one is up.
+   */
+  contact?: boolean;
+}
+
+/** The connection narrowed to one peer identity (for contact to a known peer, design §8). */
+function withRemoteId(connection: ResolvedConnection, remoteId: Identity): ResolvedConnection {
+  return {
+    ...connection,
+    config: { ...connection.config, remote: { ...connection.config.remote, id: remoteId } },
+  };
 }
 
 function earliest(a: number | undefined, b: number | undefined): number | undefined {

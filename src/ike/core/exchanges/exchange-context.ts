@@ -30,6 +30,11 @@ export interface IkeSaContext {
   sharedKey(local: Identity, remote: WireIdentity): Uint8Array | undefined;
   /** Wall-clock time for certificate validity; the system clock when absent. */
   wallClock?: () => Date;
+  /**
+   * Whether another established IKE SA of the endpoint joins the same two identities (strongSwan's
+   * `has_contact`); INITIAL_CONTACT is sent only when none does (RFC 7296 §2.4). Absent: none.
+   */
+  otherIkeSa?(self: Uint8Array, local: WireIdentity, remote: WireIdentity, localAddress: string): boolean;
 }
 
 export type Phase =
@@ -116,6 +121,16 @@ export interface IkeSaState {
   /** What the peer announced in SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4). */
   peerHashes: number[] | undefined;
   remoteId: WireIdentity | undefined;
+  /** Send INITIAL_CONTACT in our IKE_AUTH request if it is true then (RFC 7296 §2.4). */
+  initialContact: boolean;
+  /**
+   * Contact after a takeover (design §8): this IKE SA ends every other one of its two identities
+   * when it comes up (the endpoint sees to it), so it is the only one and says so even while
+   * others still exist.
+   */
+  contact: boolean;
+  /** We did send it: this IKE SA asserted that it is the only one between the two identities. */
+  sentInitialContact: boolean;
   lastHeardAt: number;
   /** Half-open (responder without IKE_AUTH) or rekeyed-awaiting-delete deadline. */
   lingerDeadline: number | undefined;

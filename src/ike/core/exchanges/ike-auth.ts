@@ -47,7 +47,10 @@ export function sendAuthRequest(ike: ExchangeContext, now: number): void {
   // §3.6-3.8 order as strongSwan sends it: IDi, CERT…, CERTREQ, N(INITIAL_CONTACT), IDr, AUTH.
   const { certs, certReq } = certificatePayloads(ike.state.connection);
   const inner: InnerPayload[] = [idi, ...certs, ...(certReq ? [certReq] : [])];
-  if (ike.state.connection.config.sendInitialContact) inner.push(notify(NotifyType.INITIAL_CONTACT));
+  if (initialContactAllowed(ike, localId, remoteId)) {
+    inner.push(notify(NotifyType.INITIAL_CONTACT));
+    ike.state.sentInitialContact = true;
+  }
   if (remoteId) inner.push({ type: PayloadType.IDr, idType: remoteId.idType, data: remoteId.data });
   inner.push(auth);
   const child = ike.state.connection.children[0];
@@ -66,6 +69,32 @@ export function sendAuthRequest(ike: ExchangeContext, now: number): void {
   ike.state.phase = { name: "auth-sent" };
   ike.state.pending = { kind: "auth", child, spiIn, ...offer };
   ike.request(now, ExchangeType.IKE_AUTH, inner);
+}
+
+/**
+ * RFC 7296 §2.4: INITIAL_CONTACT asserts that this IKE SA is the only one between the two
+ * authenticated identities. As strongSwan's ike_auth `build_i`: only with a peer identity we name
+ * exactly (not %any) and when no other established IKE SA joins the same two identities, unless
+ * this is a contact SA, which ends all those others when it comes up.
+ */
+function initialContactAllowed(
+  ike: ExchangeContext,
+  localId: WireIdentity,
+  remoteId: WireIdentity | undefined,
+): boolean {
+  if (!ike.state.initialContact) return false;
+  if (!remoteId) {
+    ike.log("info", "no INITIAL_CONTACT: the peer's identity is not configured (%any)");
+    return false;
+  }
+  if (
+    !ike.state.contact &&
+    ike.context.otherIkeSa?.(ike.state.spiI, localId, remoteId, ike.state.path.localAddress)
+  ) {
+    ike.log("info", "no INITIAL_CONTACT: another IKE SA joins the same identities");
+    return false;
+  }
+  return true;
 }
 
 export function answerAuth(
@@ -195,6 +224,8 @@ export function handleAuthResponse(
   ike.state.phase = { name: "established" };
   ike.setIkeLifetime(now);
   ike.emit({ type: "ike-up", sa: ike.summary() });
+  // §2.4 allows INITIAL_CONTACT in the first IKE_AUTH response too; the endpoint acts on it.
+  if (hasNotify(inner, NotifyType.INITIAL_CONTACT)) ike.emit({ type: "initial-contact", sa: ike.summary() });
   // The connection's further children come up with CREATE_CHILD_SA (§1.3.1).
   for (const further of ike.state.connection.children.slice(1))
     ike.state.tasks.push({ kind: "create-child", child: further });
