@@ -225,7 +225,7 @@ async function packageFailover(lab: Lab): Promise<void> {
     await pause(1000);
     const report = await traffic.stop();
     say(
-      `  ${fault === "crash" ? `${from} crashes` : `pavise pkg move web --node ${to}`}: web runs on ${now.join(", ")} after ${takeover} ms; ` +
+      `  ${fault === "crash" ? `${from} crashes: web runs on ${now.join(", ")} after ${takeover} ms` : `pavise pkg move web --node ${to} (run on ${from}): web runs on ${now.join(", ")} ${takeover} ms after the command started`}; ` +
         `c1's longest gap ${Math.round(report.maxGapMs)} ms, ${report.received}/${report.sent} answered` +
         (etcdLeaderHere ? ` (etcd's leader was on ${from}: etcd elected a new one first)` : ""),
     );
