@@ -6,6 +6,7 @@ import { parseProposalString } from "../../ike/crypto/transforms.js";
 import { formatIpv4, formatPrefix, parseIpv4, prefixContains, type Ipv4Prefix } from "../../net/ipv4.js";
 import type { ClusterConfig, PackageConfig, PackageIpsecConfig, PackageIpsecConnection } from "./model.js";
 import type { ProblemList } from "./raw-reader.js";
+import { durationRange } from "./duration-range.js";
 import { formatMs } from "./validate-timing.js";
 import { parseUrl, type SubnetPrefixes } from "./validate-network.js";
 
@@ -121,7 +122,7 @@ function validateCredentials(ipsec: PackageIpsecConfig, at: string, problems: Pr
 function validateContact(ipsec: PackageIpsecConfig, at: string, problems: ProblemList): void {
   const { retryMs, retryMaxMs, giveUpMs, parallel } = ipsec.contact;
   const key = `${at}.contact`;
-  range(retryMs, `${key}.retry`, 100, 3_600_000, "1s", problems);
+  durationRange(retryMs, `${key}.retry`, 100, 3_600_000, "1s", problems);
   if (retryMaxMs < retryMs) {
     problems.add(
       `${key}.retry_max`,
@@ -141,7 +142,7 @@ function validateContact(ipsec: PackageIpsecConfig, at: string, problems: Proble
   if (!Number.isSafeInteger(parallel) || parallel < 1 || parallel > 1024) {
     problems.add(`${key}.parallel`, parallel, "must be from 1 to 1024", "write e.g. parallel: 32");
   }
-  range(ipsec.peersRetentionMs, `${at}.peers_retention`, 60_000, 366 * 86_400_000, "24h", problems);
+  durationRange(ipsec.peersRetentionMs, `${at}.peers_retention`, 60_000, 366 * 86_400_000, "24h", problems);
 }
 
 /** What a package's selectors are judged against. */
@@ -383,22 +384,4 @@ function absolutePath(file: string, key: string, problems: ProblemList): void {
     "must be an absolute path: it names a file on every node of node_name",
     `write e.g. /etc/pavise/ipsec/${file.replace(/^(\.\.?\/)+/, "")}`,
   );
-}
-
-function range(
-  ms: number,
-  key: string,
-  min: number,
-  max: number,
-  example: string,
-  problems: ProblemList,
-): void {
-  if (!(ms >= min && ms <= max)) {
-    problems.add(
-      key,
-      formatMs(ms),
-      `must be from ${formatMs(min)} to ${formatMs(max)}`,
-      `write e.g. ${example}`,
-    );
-  }
 }

@@ -5,7 +5,7 @@ import type { ClusterConfig, PackageConfig } from "./model.js";
 import { NAME_RULE, isName } from "./names.js";
 import { validatePackageIpsec } from "./validate-package-ipsec.js";
 import type { ProblemList } from "./raw-reader.js";
-import { formatMs } from "./validate-timing.js";
+import { durationRange } from "./duration-range.js";
 import { parseUrl, type SubnetPrefixes } from "./validate-network.js";
 
 /**
@@ -362,22 +362,4 @@ function uniqueName(name: string, key: string, seen: Set<string>, what: string, 
     problems.add(key, name, `is used twice in this package`, `give each ${what} its own name`);
   }
   seen.add(name);
-}
-
-function durationRange(
-  ms: number,
-  key: string,
-  min: number,
-  max: number,
-  example: string,
-  problems: ProblemList,
-): void {
-  if (ms < min || ms > max) {
-    problems.add(
-      key,
-      formatMs(ms),
-      `must be from ${formatMs(min)} to ${formatMs(max)}`,
-      `write e.g. ${example}`,
-    );
-  }
 }
