@@ -137,6 +137,8 @@ function describeEvent(event: IkeEvent | { type: "started"; addresses: string[] 
       return `CHILD SA down: spi in ${event.spiIn.toString(16)} out ${event.spiOut.toString(16)}: ${event.reason}`;
     case "initial-contact":
       return `INITIAL_CONTACT from ${event.sa.remoteId}: replacing its older IKE SAs`;
+    case "unknown-ike-spi":
+      return `IKE request for an IKE SA this endpoint does not have, from ${event.path.remoteAddress}[${event.path.remotePort}] to ${event.path.localAddress}`;
     case "ike-rekeyed":
       return `IKE SA ${event.sa.connection} rekeyed: spis ${event.sa.spiI}_i ${event.sa.spiR}_r -> ${event.successor.spiI}_i ${event.successor.spiR}_r`;
   }

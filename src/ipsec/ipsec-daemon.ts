@@ -245,7 +245,8 @@ export class IpsecDaemon {
         else resolve(result);
       };
       const listener = (event: IkeEvent): void => {
-        if (event.type === "log" || event.sa.spiI !== Buffer.from(sa.initiatorSpi).toString("hex")) return;
+        if (event.type === "log" || event.type === "unknown-ike-spi") return;
+        if (event.sa.spiI !== Buffer.from(sa.initiatorSpi).toString("hex")) return;
         if (event.type === "ike-down")
           done(new PaviseError("IPSEC_INITIATE_FAILED", `${name}: ${event.reason}`));
         else if (event.type === "child-up" || (event.type === "ike-up" && sa.childSas().length > 0))

@@ -202,6 +202,20 @@ describe("IKE SA between two Pavise endpoints (virtual clock)", () => {
     const decoded = decodeMessage(reply!.message);
     expect(decoded.ok && decoded.value.payloads).toMatchObject([{ notifyType: 4 }]);
     expect(fresh.b.ikeSas()).toEqual([]);
+    // The driver hears of it, with where it came from (issue #6: contact that peer).
+    const events = [];
+    for (let e = fresh.b.pollEvent(); e; e = fresh.b.pollEvent()) events.push(e);
+    expect(events).toEqual([
+      {
+        type: "unknown-ike-spi",
+        path: {
+          localAddress: "198.18.1.11",
+          localPort: 4500,
+          remoteAddress: "198.18.1.101",
+          remotePort: 4500,
+        },
+      },
+    ]);
   });
 
   it("answers at most 10 requests for unknown SPIs per second (§2.21.4), and never a response", () => {

@@ -1,3 +1,4 @@
+import type { IkePath } from "./ike-path.js";
 import type { TrafficSelector } from "./traffic-selector.js";
 
 /**
@@ -13,6 +14,13 @@ export type IkeEvent =
   | { type: "child-down"; sa: IkeSaSummary; spiIn: number; spiOut: number; reason: string }
   /** The peer sent INITIAL_CONTACT (RFC 7296 §2.4): its other IKE SAs with us are stale. */
   | { type: "initial-contact"; sa: IkeSaSummary }
+  /**
+   * A request for an IKE SA this endpoint does not have (RFC 7296 §2.21.4): a peer still uses
+   * an SA with an address that moved here. The driver may contact that peer (issue #6: the
+   * adoptive node initiates with INITIAL_CONTACT) — each such request is reported, unthrottled;
+   * the contact plan rate-limits its hints per peer.
+   */
+  | { type: "unknown-ike-spi"; path: IkePath }
   | { type: "log"; level: "info" | "warn"; message: string };
 
 export interface IkeSaSummary {

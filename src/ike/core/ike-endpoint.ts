@@ -324,12 +324,16 @@ export class IkeEndpoint {
 
   private unknownSpi(now: number, path: IkePath, message: IkeMessage): void {
     const header = message.header;
-    this.events.push({
-      type: "log",
-      level: "info",
-      message: `message for unknown IKE SA ${hex(header.initiatorSpi)}_${hex(header.responderSpi)} from ${path.remoteAddress}`,
-    });
-    if (header.response) return;
+    if (header.response) {
+      this.events.push({
+        type: "log",
+        level: "info",
+        message: `response for unknown IKE SA ${hex(header.initiatorSpi)}_${hex(header.responderSpi)} from ${path.remoteAddress}`,
+      });
+      return;
+    }
+    // A request: the driver hears of it (and logs it) as an event of its own.
+    this.events.push({ type: "unknown-ike-spi", path: { ...path } });
     const second = Math.floor(now / 1000);
     if (this.invalidSpiWindow.second !== second) this.invalidSpiWindow = { second, sent: 0 };
     if (this.invalidSpiWindow.sent >= INVALID_SPI_PER_SECOND) return;
