@@ -254,7 +254,10 @@ describe("guardHolding: what the guardian is told", () => {
     ],
   } as unknown as Parameters<typeof guardHolding>[0]["config"];
 
-  it("a placed address: exactly where it is; the node's own addresses never", () => {
+  // bug-guardian-missed-an-address-moved-back: network_auto_failback moved app's address from
+  // lan1 back to lan0 just as the daemon froze; the guardian, told "lan1", left it on lan0 for
+  // 15 s while another node ran app. A placed address counts on its NIC first, then on the others.
+  it("a placed address: where it is first, then every other NIC of its subnet; the node's own addresses never", () => {
     const holding = guardHolding({
       config,
       node,
@@ -266,7 +269,10 @@ describe("guardHolding: what the guardian is told", () => {
       groups: [ECHO],
     });
     expect(holding).toEqual({
-      addresses: [{ package: "web", address: "198.18.1.50", prefixLength: 24, nic: "lan1" }],
+      addresses: [
+        { package: "web", address: "198.18.1.50", prefixLength: 24, nic: "lan1" },
+        { package: "web", address: "198.18.1.50", prefixLength: 24, nic: "lan0" },
+      ],
       groups: [ECHO],
     });
   });

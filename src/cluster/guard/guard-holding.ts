@@ -1,9 +1,13 @@
 /**
  * What the guardian must be told this node holds, from the executor's view. Written ahead: a
  * package being started (or halted, or up) counts with every address it may have on this node,
- * on every NIC of the address's subnet, until the executor reports where it is — so that a
- * daemon killed between `ip addr add` and its report still leaves no address behind. Removing
- * an address from a NIC that does not have it costs one failed `ip` call.
+ * on every NIC of the address's subnet — so that a daemon killed between `ip addr add` and its
+ * report still leaves no address behind. An address the executor reports placed counts on its
+ * NIC first and on every other NIC of its subnet too: local LAN failover and
+ * network_auto_failback move it on their own, and a daemon frozen in the middle of such a move
+ * has not told the guardian where it went (bug-guardian-missed-an-address-moved-back: the soak
+ * saw app's address stay on n1's lan0 for 15 s while the guardian removed it from lan1).
+ * Removing an address from a NIC that does not have it costs one failed `ip` call.
  */
 
 import type { ClusterConfig, NodeConfig } from "../config/model.js";
@@ -31,22 +35,27 @@ export function guardHolding(input: GuardHoldingInput): GuardHolding {
     seen.add(key);
     addresses.push(a);
   };
+  const subnetNics = (subnet: string): string[] => {
+    const iface = input.node.interfaces.find((i) => i.subnet === subnet);
+    return iface ? [iface.primary, ...iface.standby] : [];
+  };
   const placed = new Set<string>();
   for (const h of input.held) {
     if (h.owner === NODE_OWNER || h.nic === undefined) continue;
     const prefixLength = prefix.get(h.subnet);
     if (prefixLength === undefined) continue;
     placed.add(h.address);
-    push({ package: h.owner, address: h.address, prefixLength, nic: h.nic });
+    for (const nic of [h.nic, ...subnetNics(h.subnet)]) {
+      push({ package: h.owner, address: h.address, prefixLength, nic });
+    }
   }
   for (const name of input.active) {
     const pkg = input.config.packages.find((p) => p.name === name);
     for (const a of pkg?.addresses ?? []) {
       if (placed.has(a.address)) continue;
-      const iface = input.node.interfaces.find((i) => i.subnet === a.subnet);
       const prefixLength = prefix.get(a.subnet);
-      if (!iface || prefixLength === undefined) continue;
-      for (const nic of [iface.primary, ...iface.standby]) {
+      if (prefixLength === undefined) continue;
+      for (const nic of subnetNics(a.subnet)) {
         push({ package: name, address: a.address, prefixLength, nic });
       }
     }
