@@ -958,6 +958,13 @@ export class NodeAgent {
     } catch (err) {
       this.log("problem", `report ${pkg} ${status}: ${describe(err)}`, { package: pkg });
       this.noteEtcdError(session, err);
+      // A report etcd dropped (a leadership change drops proposals) would leave the package
+      // "starting" for good in pavise status: written again until it lands or is superseded.
+      setTimeout(() => {
+        if (this.session === session && this.lastReports.get(pkg) === report && !this.stopped) {
+          void this.report(session, pkg, status, reason, since);
+        }
+      }, REPORT_RETRY_MS);
     }
   }
 
@@ -1070,6 +1077,9 @@ export class NodeAgent {
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** How soon a package report etcd did not take is written again. */
+const REPORT_RETRY_MS = 250;
 
 function killGroup(pgid: number): void {
   try {
