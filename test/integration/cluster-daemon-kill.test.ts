@@ -6,7 +6,7 @@ import { VIP, echoPids, processGone, untilProcessGone } from "../support/daemon-
 import { testLabName } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
 import { useDaemonLab } from "../support/daemon-lab.js";
-import { arpHosts, startClientTraffic } from "../support/cluster-observe.js";
+import { arpHosts, sampleArp, startClientTraffic } from "../support/cluster-observe.js";
 
 // Fault test of #5, "daemon SIGKILL while its services keep running": the daemon's guardian
 // (src/cluster/guard/) outlives it, removes web's address and kills web's service on n1 before
@@ -55,17 +55,7 @@ describe.skipIf(!root)("pavise daemon SIGKILLed while its services run (the guar
     await t.startWatch();
     const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);
     // Who answers ARP for web's address, sampled back to back (each sample waits 1 s).
-    let sampling = true;
-    const arpSamples: { at: number; hosts: string[] }[] = [];
-    const arpLoop = (async () => {
-      while (sampling) {
-        const at = Date.now();
-        arpSamples.push({
-          at,
-          hosts: (await t.lab.arpAnswerers("public", VIP)).map((a) => a.host ?? a.mac).sort(),
-        });
-      }
-    })();
+    const arp = sampleArp(t.lab, [VIP]);
     // When each of n1's service processes is gone, polled every 2 ms.
     const goneAt = new Map<number, number>();
     let polling = true;
@@ -85,9 +75,9 @@ describe.skipIf(!root)("pavise daemon SIGKILLed while its services run (the guar
     await t.cluster.untilLogged("web started on n2", "n2", "started", "package web started", 15_000);
     await sleep(1000);
     const report = await traffic.stop();
-    sampling = false;
     polling = false;
-    await Promise.all([arpLoop, pollLoop]);
+    const arpSamples = (await arp.stop()).get(VIP)!;
+    await pollLoop;
     const timeline = await t.stopWatch();
 
     // Never two holders; n1's removal (by its guardian: n1's daemon was dead) before n2's add.
