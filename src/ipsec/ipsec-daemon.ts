@@ -7,22 +7,11 @@ import type { IkeSa } from "../ike/core/ike-sa.js";
 import { sharedKeyFor } from "../ike/core/shared-keys.js";
 import { IKE_PORT } from "../ike/core/udp-demux.js";
 import { systemRandom } from "../ike/crypto/random.js";
-import { IkeSockets, type UdpPath } from "../ike/driver/ike-sockets.js";
 import { PaviseError } from "../util/errors.js";
-import { RecordingDatapath, type IpsecDatapath } from "./datapath.js";
-import { TunEspDatapath, type DatapathStats } from "./tun-esp-datapath.js";
-import { DEFAULT_NAT_KEEPALIVE_MS, keepalivesDue, NAT_KEEPALIVE } from "./nat-keepalive.js";
-import { tunAddonAvailable } from "../esp/driver/tun-device.js";
-import type { EspEvent } from "../esp/core/esp-engine.js";
+import { IpsecEngine, type EngineCounters } from "./ipsec-engine.js";
 import { describeIkeSa, type IkeSaStatus } from "./sa-status.js";
 
-export interface DaemonCounters {
-  unknownEspPackets: number;
-  /** One-octet keepalives sent (RFC 3948 §2.3). */
-  natKeepalivesSent: number;
-  /** With the ESP datapath. */
-  datapath?: DatapathStats;
-}
+export type DaemonCounters = EngineCounters;
 
 export interface IpsecDaemonOptions {
   configFile: string;
@@ -42,24 +31,17 @@ export interface IpsecDaemonOptions {
 }
 
 /**
- * `pavise ipsec serve`: the IKE endpoint driver. Feeds datagrams and time into the pure
- * IkeEndpoint, sends what it produces, hands Child SAs to the datapath, and keeps one timer at
- * the endpoint's next deadline.
+ * `pavise ipsec serve`: one IKE endpoint with the connections of one file, driven by the
+ * IpsecEngine (sockets, datapath, timers), plus what the CLI asks of it (initiate, rekey,
+ * terminate, status).
  */
 export class IpsecDaemon {
-  private timer: NodeJS.Timeout | undefined;
-  private timerAt: number | undefined;
   private readonly waiters = new Set<(event: IkeEvent) => void>();
-  private unknownEsp = 0;
-  private keepaliveTimer: NodeJS.Timeout | undefined;
-  private keepalivesSent = 0;
-  private esp: TunEspDatapath | undefined;
+  private engine!: IpsecEngine;
 
   private constructor(
     private readonly endpoint: IkeEndpoint,
     private readonly config: IpsecConfig,
-    private sockets: IkeSockets | undefined,
-    private readonly datapath: IpsecDatapath,
     private readonly log: IpsecDaemonOptions["log"],
   ) {}
 
@@ -78,19 +60,8 @@ export class IpsecDaemon {
       connections,
       sharedKey: (local, remote) => sharedKeyFor(config.sharedKeys, local, remote),
     });
-    const mode = options.datapath ?? (tunAddonAvailable() ? "esp" : "record");
-    let esp: TunEspDatapath | undefined;
-    // The datapath sends through the daemon's sockets, which open after it.
-    const ref: { daemon?: IpsecDaemon } = {};
-    if (mode === "esp") {
-      esp = await TunEspDatapath.open({
-        tunName: options.tunName ?? "pavise0",
-        mtu: 1400,
-        routingTable: options.routingTable,
-        send: (from, to, datagrams) => ref.daemon?.sockets?.sendEsp(from, to, datagrams),
-        log: (message) => options.log({ type: "log", level: "warn", message }),
-      });
-    } else if (options.datapath === undefined) {
+    const mode = options.datapath ?? IpsecEngine.defaultDatapath();
+    if (mode === "record" && options.datapath === undefined) {
       options.log({
         type: "log",
         level: "warn",
@@ -98,69 +69,35 @@ export class IpsecDaemon {
           "the TUN addon is not built: Child SAs are recorded, no traffic flows (npm run build:native)",
       });
     }
-    const daemon = new IpsecDaemon(endpoint, config, undefined, esp ?? new RecordingDatapath(), options.log);
-    ref.daemon = daemon;
-    daemon.esp = esp;
-    try {
-      daemon.sockets = await IkeSockets.open(
-        addresses,
-        (path, datagram) => daemon.onDatagram(path, datagram),
-        {},
-        { batchNatT: esp !== undefined },
-      );
-    } catch (error) {
-      // Take the TUN device and the routing rules away again: nothing will use them.
-      await esp?.close();
-      throw error;
-    }
+    const daemon = new IpsecDaemon(endpoint, config, options.log);
+    daemon.engine = await IpsecEngine.open({
+      endpoint,
+      addresses,
+      datapath: mode,
+      ...(options.tunName !== undefined ? { tunName: options.tunName } : {}),
+      ...(options.routingTable !== undefined ? { routingTable: options.routingTable } : {}),
+      ...(options.natKeepaliveMs !== undefined ? { natKeepaliveMs: options.natKeepaliveMs } : {}),
+      onIkeEvent: (event) => {
+        options.log(event);
+        for (const waiter of daemon.waiters) waiter(event);
+      },
+      onUnknownEsp: (spi, from) =>
+        options.log({
+          type: "log",
+          level: "info",
+          message: `ESP for unknown SPI ${spi.toString(16)} from ${from.address}`,
+        }),
+      log: (level, message) => options.log({ type: "log", level, message }),
+    });
     options.log({ type: "started", addresses });
-    daemon.scheduleKeepalives(options.natKeepaliveMs ?? DEFAULT_NAT_KEEPALIVE_MS);
     for (const connection of config.connections) {
       if (connection.children.some((c) => c.startAction === "start")) daemon.startInitiate(connection.name);
     }
     return daemon;
   }
 
-  private onDatagram(path: UdpPath, datagram: Parameters<Parameters<typeof IkeSockets.open>[1]>[1]): void {
-    if (datagram.kind === "ike") this.endpoint.handleDatagram(Date.now(), path, datagram.message);
-    else if (datagram.kind === "esp" && this.esp) {
-      this.esp.inbound(datagram.packet, { address: path.remoteAddress, port: path.remotePort });
-    } else if (datagram.kind === "esp") this.unknownEsp += 1;
-    this.pump();
-  }
-
-  /** Sends what the endpoint produced, reports its events, and re-arms the timer. */
   private pump(): void {
-    for (let out = this.endpoint.pollTransmit(); out; out = this.endpoint.pollTransmit()) {
-      this.sockets?.sendIke(out.path, out.message);
-    }
-    for (let event = this.endpoint.pollEvent(); event; event = this.endpoint.pollEvent()) {
-      if (event.type === "child-up") this.datapath.installChildSa(event.child);
-      if (event.type === "child-down") this.datapath.removeChildSa(event.spiIn, event.spiOut);
-      this.log(event);
-      for (const waiter of this.waiters) waiter(event);
-    }
-    for (let event = this.esp?.pollEvent(); event; event = this.esp?.pollEvent()) this.onEspEvent(event);
-    // Re-arm the timer only when the next deadline moved (not on every datagram).
-    const ike = this.endpoint.pollTimeout();
-    const esp = this.esp?.pollTimeout();
-    const deadline = ike === undefined ? esp : esp === undefined ? ike : Math.min(ike, esp);
-    if (deadline === this.timerAt) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerAt = deadline;
-    if (deadline !== undefined) {
-      this.timer = setTimeout(
-        () => {
-          this.timer = undefined;
-          this.timerAt = undefined;
-          this.endpoint.handleTimeout(Date.now());
-          this.esp?.handleTimeout(Date.now());
-          this.pump();
-        },
-        Math.max(0, deadline - Date.now()),
-      );
-    }
+    this.engine.pump();
   }
 
   private startInitiate(name: string): IkeSa {
@@ -191,49 +128,6 @@ export class IpsecDaemon {
     return sa;
   }
 
-  /** Sends NAT keepalives on encapsulated Child SA paths that were quiet for `intervalMs`. */
-  private scheduleKeepalives(intervalMs: number, delayMs = intervalMs): void {
-    if (intervalMs <= 0) return;
-    this.keepaliveTimer = setTimeout(() => {
-      const paths = this.endpoint.ikeSas().flatMap((sa) =>
-        sa.childSas().flatMap((child) =>
-          child.encap
-            ? [
-                {
-                  from: { address: child.localAddress, port: child.encap.localPort },
-                  to: { address: child.remoteAddress, port: child.encap.remotePort },
-                },
-              ]
-            : [],
-        ),
-      );
-      const now = Date.now();
-      const plan = keepalivesDue(paths, (p) => this.sockets?.lastSent(p.from, p.to), now, intervalMs);
-      for (const path of plan.send) {
-        this.sockets?.sendEsp(path.from, path.to, [NAT_KEEPALIVE]);
-        this.keepalivesSent++;
-      }
-      this.scheduleKeepalives(intervalMs, Math.max(100, (plan.nextAt ?? now + intervalMs) - now));
-    }, delayMs);
-    this.keepaliveTimer.unref();
-  }
-
-  /** The datapath's lifetimes reach IKE: a soft limit rekeys the Child SA, a hard one deletes it. */
-  private onEspEvent(event: EspEvent): void {
-    if (event.type === "unknown-spi") {
-      this.log({
-        type: "log",
-        level: "info",
-        message: `ESP for unknown SPI ${event.spi.toString(16)} from ${event.from.address}`,
-      });
-      return;
-    }
-    const sa = this.endpoint.ikeSas().find((s) => s.childSas().some((c) => c.spiIn === event.spiIn));
-    if (!sa) return;
-    if (event.type === "soft-expire") this.endpoint.rekey(Date.now(), sa, event.spiIn);
-    else this.endpoint.deleteChild(Date.now(), sa, event.spiIn, `${event.reason} lifetime reached`);
-  }
-
   /** Initiates a connection and waits until its IKE SA is up (or failed). */
   initiate(name: string, timeoutMs = 30_000): Promise<IkeSaStatus> {
     const sa = this.startInitiate(name);
@@ -250,7 +144,7 @@ export class IpsecDaemon {
         if (event.type === "ike-down")
           done(new PaviseError("IPSEC_INITIATE_FAILED", `${name}: ${event.reason}`));
         else if (event.type === "child-up" || (event.type === "ike-up" && sa.childSas().length > 0))
-          done(describeIkeSa(sa, Date.now(), this.datapath));
+          done(describeIkeSa(sa, Date.now(), this.engine.datapath));
       };
       const timer = setTimeout(
         () => done(new PaviseError("IPSEC_INITIATE_TIMEOUT", `${name}: no answer within ${timeoutMs} ms`)),
@@ -289,18 +183,12 @@ export class IpsecDaemon {
   }
 
   sas(): IkeSaStatus[] {
-    const now = Date.now();
-    return this.endpoint.ikeSas().map((sa) => describeIkeSa(sa, now, this.datapath));
+    return this.engine.sas();
   }
 
   /** Counters no SA accounts for: ESP for SPIs we do not have, and the datapath's own. */
   counters(): DaemonCounters {
-    const datapath = this.esp?.stats();
-    return {
-      unknownEspPackets: this.unknownEsp + (datapath?.unknownSpi ?? 0),
-      natKeepalivesSent: this.keepalivesSent,
-      ...(datapath ? { datapath } : {}),
-    };
+    return this.engine.counters();
   }
 
   /** Deletes every IKE SA (telling the peers), then closes the sockets. */
@@ -311,9 +199,6 @@ export class IpsecDaemon {
     while (this.endpoint.ikeSas().some((sa) => !sa.isClosed) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    if (this.timer) clearTimeout(this.timer);
-    if (this.keepaliveTimer) clearTimeout(this.keepaliveTimer);
-    this.sockets?.close();
-    await this.esp?.close();
+    await this.engine.close();
   }
 }

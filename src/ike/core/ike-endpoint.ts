@@ -16,6 +16,7 @@ import { authIdentityMatches, encodeAuthIdentity } from "../auth/auth-identity.j
 import { formatIdentity } from "../config/identity.js";
 import type { IkeSaSnapshot } from "./ike-sa-snapshot.js";
 import { DeadlineQueue } from "./deadline-queue.js";
+import { addressMatchesEntry } from "../config/address-entry.js";
 
 export interface IkeEndpointOptions {
   random: RandomSource;
@@ -549,16 +550,7 @@ function localAddressesOf(connections: readonly ResolvedConnection[]): Set<strin
 function addressMatches(connection: ResolvedConnection, path: IkePath): boolean {
   const { localAddrs, remoteAddrs } = connection.config;
   const localOk = localAddrs.length === 0 || localAddrs.includes(path.localAddress);
-  const remoteOk = remoteAddrs.length === 0 || remoteAddrs.some((r) => inPrefix(path.remoteAddress, r));
+  const remoteOk =
+    remoteAddrs.length === 0 || remoteAddrs.some((r) => addressMatchesEntry(path.remoteAddress, r));
   return localOk && remoteOk;
-}
-
-function inPrefix(address: string, prefix: string): boolean {
-  const [network = "", lengthText] = prefix.split("/");
-  if (lengthText === undefined) return address === network;
-  if (address.includes(":") || network.includes(":")) return address === network;
-  const toNumber = (ip: string) => ip.split(".").reduce((n, o) => n * 256 + Number(o), 0);
-  const length = Number(lengthText);
-  const mask = length === 0 ? 0 : (0xffffffff << (32 - length)) >>> 0;
-  return (toNumber(address) & mask) >>> 0 === (toNumber(network) & mask) >>> 0;
 }

@@ -32,7 +32,11 @@ export class IkeSockets {
   /** When something was last sent from a NAT-T socket to a peer ("from>to"), for keepalives. */
   private readonly lastSentAt = new Map<string, number>();
 
-  private constructor(private readonly listener: DatagramListener) {}
+  private constructor(
+    private readonly listener: DatagramListener,
+    private readonly ports: { ike: number; natT: number },
+    private readonly batch: boolean,
+  ) {}
 
   static async open(
     addresses: readonly string[],
@@ -40,20 +44,59 @@ export class IkeSockets {
     ports: { ike?: number; natT?: number } = {},
     options: { batchNatT?: boolean } = {},
   ): Promise<IkeSockets> {
-    const sockets = new IkeSockets(listener);
-    const natT = ports.natT ?? NAT_T_PORT;
-    const batch = (options.batchNatT ?? false) && tunAddonAvailable();
+    const sockets = new IkeSockets(
+      listener,
+      { ike: ports.ike ?? IKE_PORT, natT: ports.natT ?? NAT_T_PORT },
+      (options.batchNatT ?? false) && tunAddonAvailable(),
+    );
     try {
-      for (const address of addresses) {
-        await sockets.bind(address, ports.ike ?? IKE_PORT, false);
-        if (batch) sockets.bindBatch(address, natT);
-        else await sockets.bind(address, natT, true);
-      }
+      for (const address of addresses) await sockets.addAddress(address);
     } catch (err) {
       sockets.close();
       throw err;
     }
     return sockets;
+  }
+
+  /**
+   * Listens on one more address (IKE port and NAT-T port), e.g. a package address that just
+   * came to this node (docs/ipsec-packages-design.md §6: after the address, never before: no
+   * IP_FREEBIND, so a node that lost an address cannot keep sending from it). Already listening:
+   * nothing to do. If the second bind fails, the first is closed again.
+   */
+  async addAddress(address: string): Promise<void> {
+    if (this.listensOn(address)) return;
+    try {
+      await this.bind(address, this.ports.ike, false);
+      if (this.batch) this.bindBatch(address, this.ports.natT);
+      else await this.bind(address, this.ports.natT, true);
+    } catch (err) {
+      this.removeAddress(address);
+      throw err;
+    }
+  }
+
+  /** Stops listening on an address (a package that halts or moves away); nothing is sent from it any more. */
+  removeAddress(address: string): void {
+    for (const port of [this.ports.ike, this.ports.natT]) {
+      const key = `${address}:${port}`;
+      this.sockets.get(key)?.close();
+      this.sockets.delete(key);
+    }
+    for (const key of [...this.lastSentAt.keys()])
+      if (key.startsWith(`${address}:`)) this.lastSentAt.delete(key);
+  }
+
+  /** Whether both sockets of the address are bound. */
+  listensOn(address: string): boolean {
+    return (
+      this.sockets.has(`${address}:${this.ports.ike}`) && this.sockets.has(`${address}:${this.ports.natT}`)
+    );
+  }
+
+  /** The addresses with bound sockets. */
+  addresses(): string[] {
+    return [...new Set([...this.sockets.keys()].map((key) => key.slice(0, key.lastIndexOf(":"))))];
   }
 
   private bindBatch(address: string, port: number): void {
