@@ -44,7 +44,8 @@ function cipher(encr: number, keyLength: number | undefined): string {
 }
 
 /** A selector as strongSwan prints it: a prefix when the range is one, else start-end. */
-function selector(ts: TrafficSelector): string {
+/** A traffic selector as strongSwan prints it: a prefix (or range), with protocol/port when narrowed. */
+export function describeSelector(ts: TrafficSelector): string {
   const prefixes = rangeToPrefixes(ts);
   const range = prefixes.length === 1 ? prefixes[0]! : `${formatAddress(ts.start)}-${formatAddress(ts.end)}`;
   const ports =
@@ -95,8 +96,8 @@ export function describeIkeSa(
       ]
         .filter(Boolean)
         .join("/"),
-      localTs: child.localTs.map(selector),
-      remoteTs: child.remoteTs.map(selector),
+      localTs: child.localTs.map(describeSelector),
+      remoteTs: child.remoteTs.map(describeSelector),
       counters: datapath?.counters(child.spiIn),
     })),
   };

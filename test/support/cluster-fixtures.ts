@@ -1,4 +1,5 @@
-import type { ClusterConfig, PackageConfig } from "../../src/cluster/config/model.js";
+import { parseClusterConfig } from "../../src/cluster/config/cluster-config.js";
+import type { ClusterConfig, PackageConfig, PackageIpsecConfig } from "../../src/cluster/config/model.js";
 
 /**
  * A checked package configuration as the readers would make it from a minimal entry (the
@@ -46,4 +47,48 @@ export function clusterConfigFixture(packages: PackageConfig[], name = "t"): Clu
     })),
     packages,
   };
+}
+
+/**
+ * A two-node cluster file whose package web carries an ipsec: section (identity, pubkey
+ * credentials, one connection "clients"), as an operator writes it.
+ */
+export const IPSEC_CLUSTER_YAML = `cluster_name: c1
+etcd:
+  endpoints: [http://198.18.2.11:2379]
+subnets:
+  - { name: public, cidr: 198.18.1.0/24 }
+  - { name: heartbeat, cidr: 198.18.2.0/24, heartbeat: yes }
+nodes:
+  - name: n1
+    interfaces:
+      - { subnet: public, primary: lan0 }
+      - { subnet: heartbeat, primary: hb0 }
+  - name: n2
+    interfaces:
+      - { subnet: public, primary: lan0 }
+      - { subnet: heartbeat, primary: hb0 }
+packages:
+  - name: web
+    node_name: [n1, n2]
+    ip_address: [{ address: 198.18.1.50, subnet: public }]
+    ipsec:
+      identity: web.pavise.test
+      credentials:
+        auth: pubkey
+        certs: [/etc/pavise/ipsec/web/web.crt]
+        key: /etc/pavise/ipsec/web/web.key
+      connections:
+        clients:
+          remote_addrs: [198.18.1.0/24]
+          remote: { auth: pubkey, cacerts: [/etc/pavise/ipsec/clients-ca.crt] }
+          children:
+            net: { local_ts: [dynamic], remote_ts: [dynamic] }
+`;
+
+/** web's ipsec: section of IPSEC_CLUSTER_YAML, read by the real reader. */
+export function packageIpsecFixture(): PackageIpsecConfig {
+  const ipsec = parseClusterConfig(IPSEC_CLUSTER_YAML, "cluster.yaml").packages[0]?.ipsec;
+  if (!ipsec) throw new Error("IPSEC_CLUSTER_YAML has no ipsec section");
+  return ipsec;
 }

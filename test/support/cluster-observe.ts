@@ -1,3 +1,4 @@
+import type { PeerRecord } from "../../src/ipsec/registry/peer-record.js";
 import type { LoggedEvent } from "../../src/cli/events-render.js";
 import type { StatusView } from "../../src/cli/status-render.js";
 import { etcdctlArgs } from "../../src/lab/etcd.js";
@@ -76,6 +77,29 @@ export async function ownerKeys(lab: Lab, host: string, cluster: string, pkg: st
     createRevision: kv.create_revision,
     lease: String(kv.lease ?? 0),
   }));
+}
+
+/** The IPsec peer records of a package (layout.ts: <prefix>ipsec/peers/<package>/<h>), read with etcdctl. */
+export async function ipsecPeerRecords(
+  lab: Lab,
+  host: string,
+  cluster: string,
+  pkg: string,
+): Promise<PeerRecord[]> {
+  const prefix = `/pavise/${cluster}/ipsec/peers/${pkg}/`;
+  const urls = lab.plan.etcd.members.map((m) => m.clientUrl);
+  const r = await lab.exec(host, [
+    ...etcdctlArgs(lab.runtime, lab.plan.etcd, urls),
+    "get",
+    "--prefix",
+    prefix,
+    "-w",
+    "json",
+  ]);
+  const parsed = JSON.parse(r.stdout) as { kvs?: { value: string }[] };
+  return (parsed.kvs ?? []).map(
+    (kv) => JSON.parse(Buffer.from(kv.value, "base64").toString("utf8")) as PeerRecord,
+  );
 }
 
 /** The MAC a host's neighbour table has for an address (undefined: no entry). */

@@ -8,44 +8,14 @@ import {
 import { diffClusterConfig } from "../../src/cluster/config/config-diff.js";
 import { parseIpsecConfig } from "../../src/ike/config/ipsec-config.js";
 import { PaviseError } from "../../src/util/errors.js";
+import { IPSEC_CLUSTER_YAML } from "../support/cluster-fixtures.js";
 
 /**
  * A package's ipsec: section (docs/ipsec-packages-design.md §3, §4), read from real YAML text:
  * every rule with the problem it reports — file, line, key, value, message and fix.
  */
 
-const BASE = `cluster_name: c1
-etcd:
-  endpoints: [http://198.18.2.11:2379]
-subnets:
-  - { name: public, cidr: 198.18.1.0/24 }
-  - { name: heartbeat, cidr: 198.18.2.0/24, heartbeat: yes }
-nodes:
-  - name: n1
-    interfaces:
-      - { subnet: public, primary: lan0 }
-      - { subnet: heartbeat, primary: hb0 }
-  - name: n2
-    interfaces:
-      - { subnet: public, primary: lan0 }
-      - { subnet: heartbeat, primary: hb0 }
-packages:
-  - name: web
-    node_name: [n1, n2]
-    ip_address: [{ address: 198.18.1.50, subnet: public }]
-    ipsec:
-      identity: web.pavise.test
-      credentials:
-        auth: pubkey
-        certs: [/etc/pavise/ipsec/web/web.crt]
-        key: /etc/pavise/ipsec/web/web.key
-      connections:
-        clients:
-          remote_addrs: [198.18.1.0/24]
-          remote: { auth: pubkey, cacerts: [/etc/pavise/ipsec/clients-ca.crt] }
-          children:
-            net: { local_ts: [dynamic], remote_ts: [dynamic] }
-`;
+const BASE = IPSEC_CLUSTER_YAML;
 
 /** BASE with each [from, to] replaced; a `from` that is not in the text is a broken test. */
 function edit(...changes: [string, string][]): string {

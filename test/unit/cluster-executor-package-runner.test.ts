@@ -7,7 +7,9 @@ import {
   type ServiceHandle,
 } from "../../src/cluster/executor/package-runner.js";
 import type { ScriptOutcome } from "../../src/cluster/executor/script-runner.js";
-import { packageConfig } from "../support/cluster-fixtures.js";
+import { packageConfig, packageIpsecFixture } from "../support/cluster-fixtures.js";
+
+const IPSEC = packageIpsecFixture();
 import type { ServiceEvent } from "../../src/cluster/executor/service-supervision.js";
 
 const subnets: SubnetConfig[] = [{ name: "public", cidr: "198.18.1.0/24", heartbeat: false }];
@@ -45,6 +47,7 @@ class SimulatedDrivers implements PackageDrivers {
   failRemove = new Set<string>();
   /** A start script that runs until aborted. */
   hangStartScript = false;
+  failIpsec = false;
 
   async runScript(kind: "start" | "halt", _script: unknown, abort: AbortSignal): Promise<ScriptOutcome> {
     this.calls.push(`${kind} script`);
@@ -81,6 +84,20 @@ class SimulatedDrivers implements PackageDrivers {
     });
   }
 
+  ipsecUp(): Promise<void> {
+    this.calls.push("ipsec up");
+    return this.failIpsec ? Promise.reject(new Error("cannot read /etc/pavise/web.key")) : Promise.resolve();
+  }
+
+  ipsecContact(): void {
+    this.calls.push("ipsec contact");
+  }
+
+  ipsecDown(_pkg: unknown, tellPeers: boolean): Promise<void> {
+    this.calls.push(`ipsec down${tellPeers ? " (tell peers)" : ""}`);
+    return Promise.resolve();
+  }
+
   log(text: string): void {
     this.logLines.push(text);
   }
@@ -108,6 +125,55 @@ describe("package runner", () => {
     ]);
     expect(d.logLines[0]).toBe("starting package web");
     expect(d.logLines.at(-1)).toMatch(/^package web halted in \d+ ms$/);
+  });
+
+  it("with ipsec: IPsec after the addresses, contact after the services; on halt IPsec stops before the addresses go", async () => {
+    const d = new SimulatedDrivers();
+    const runner = new PackageRunner(pkg({ ipsec: IPSEC }), subnets, d);
+    expect(await runner.start()).toMatchObject({ ok: true });
+    expect(await runner.halt()).toMatchObject({ ok: true });
+    expect(d.calls).toEqual([
+      "start script",
+      "add 198.18.1.50",
+      "add 198.18.1.51",
+      "ipsec up",
+      "start db",
+      "start http",
+      "ipsec contact",
+      "halt http",
+      "halt db",
+      "ipsec down",
+      "remove 198.18.1.51",
+      "remove 198.18.1.50",
+      "halt script",
+    ]);
+  });
+
+  it("tells the peers only when halted for good (design §6: a move ends the SAs without a word)", async () => {
+    const d = new SimulatedDrivers();
+    const runner = new PackageRunner(pkg({ ipsec: IPSEC }), subnets, d);
+    await runner.start();
+    await runner.halt({ tellPeers: true });
+    expect(d.calls).toContain("ipsec down (tell peers)");
+  });
+
+  it("fails the start when IPsec cannot start (no service runs) and still removes the addresses on halt", async () => {
+    const d = new SimulatedDrivers();
+    d.failIpsec = true;
+    const runner = new PackageRunner(pkg({ ipsec: IPSEC }), subnets, d);
+    const result = await runner.start();
+    expect(result).toMatchObject({ ok: false, problem: { step: "IPsec", message: /web.key/ } });
+    await runner.halt();
+    expect(d.calls).toEqual([
+      "start script",
+      "add 198.18.1.50",
+      "add 198.18.1.51",
+      "ipsec up",
+      "ipsec down",
+      "remove 198.18.1.51",
+      "remove 198.18.1.50",
+      "halt script",
+    ]);
   });
 
   it("stops at a failing start script, says what to do, and halting then undoes what is there", async () => {

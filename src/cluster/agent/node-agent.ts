@@ -54,6 +54,7 @@ import { type LocalState, reconcile, type ReconcileStep } from "./reconcile.js";
 import { monitoredResources, ResourceMonitors } from "./resource-monitors.js";
 import { failFastReason } from "./fail-fast.js";
 import { EtcdLeaderSteering } from "./etcd-leader-steering.js";
+import { AgentIpsec } from "./agent-ipsec.js";
 
 /** One line of the daemon's log: what happened, on which node, when. */
 export interface AgentLogLine {
@@ -124,6 +125,8 @@ export class NodeAgent {
   /** When the current session began: a leader this fresh waits for the others (lead). */
   private joinedAt = 0;
   private reformationNoted = false;
+  /** IPsec of the packages with ipsec: (absent when none may run here). */
+  private ipsec: AgentIpsec | undefined;
 
   private constructor(
     private readonly options: NodeAgentOptions,
@@ -184,6 +187,21 @@ export class NodeAgent {
     sink.agent = agent;
     for (const message of problems) agent.log("problem", message);
     agent.log("starting", `node ${options.node} of cluster ${options.config.name}`);
+    // Without its IPsec a node still serves every other package; those with ipsec: fail to
+    // start here (step ipsec-up says why) and run elsewhere.
+    agent.ipsec = await AgentIpsec.open(options.config, {
+      node: options.node,
+      client: agent.client,
+      keys: agent.keys,
+      lease: () => agent.session?.lease.id,
+      mayRun: (pkg) => agent.owned?.mayRun(pkg) === true,
+      log: (event, message, extra) => agent.log(event, message, extra),
+      event: (kind, message, extra) => agent.event(kind, message, extra),
+    }).catch((err: unknown) => {
+      agent.log("problem", `IPsec could not start: ${describe(err)}; packages with ipsec: cannot run here`);
+      return undefined;
+    });
+    if (agent.ipsec) executor.setIpsec(agent.ipsec);
     await agent.removeLeftoverAddresses();
     agent.startWatch();
     agent.monitors.start();
@@ -281,6 +299,7 @@ export class NodeAgent {
     this.session = undefined;
     this.owned = undefined;
     await this.executor.stop();
+    await this.ipsec?.close();
     this.client.close();
     // What still runs now runs on purpose (stop() keeps packages): the guardian leaves quietly.
     this.guard?.release();
@@ -404,6 +423,7 @@ export class NodeAgent {
     this.owned = undefined;
     this.leader = false;
     this.log("fail-fast", `${reason}: this node leaves the cluster at once`);
+    this.ipsec?.silenceAll();
     const held = this.executor.addresses.held().filter((a) => a.owner !== NODE_OWNER);
     await Promise.all(
       held.map((a) => this.executor.addresses.remove(a.owner, a.address).catch(() => undefined)),
@@ -428,8 +448,9 @@ export class NodeAgent {
     this.options.onFailFast?.(reason);
   }
 
-  /** Addresses first (in parallel), then every package halted (in parallel). */
+  /** IPsec silenced, addresses removed (in parallel), then every package halted (in parallel). */
   private async haltEverything(): Promise<void> {
+    this.ipsec?.silenceAll();
     const held = this.executor.addresses.held().filter((a) => a.owner !== NODE_OWNER);
     await Promise.all(
       held.map((a) => this.executor.addresses.remove(a.owner, a.address).catch(() => undefined)),
@@ -868,7 +889,7 @@ export class NodeAgent {
       case "halt": {
         this.log("halting", `package ${pkg}: ${step.reason}`, { package: pkg });
         if (!this.failedHere.has(pkg)) await this.report(session, pkg, "halting");
-        const result = await this.executor.haltPackage(pkg);
+        const result = await this.executor.haltPackage(pkg, { tellPeers: this.haltedForGood(pkg) });
         const problems = result.problems.map((p) => `${p.step}: ${p.message}`);
         if (!this.failedHere.has(pkg)) await this.clearReport(session, pkg);
         if (this.session === session && this.owned?.packages.includes(pkg)) await this.owned.release(pkg);
@@ -889,6 +910,17 @@ export class NodeAgent {
         this.log("released", `package ${pkg}: ${step.reason}`, { package: pkg });
         return;
     }
+  }
+
+  /**
+   * Whether a package halting here will run nowhere (an operator halted it, or no node may run
+   * it): then its IPsec peers are told (DELETE). A package that moves or fails over ends its SAs
+   * without a word: the adoptive node's INITIAL_CONTACT replaces them (design §6).
+   */
+  private haltedForGood(pkg: string): boolean {
+    if (this.failedHere.has(pkg) || this.leaving) return false;
+    const placed = this.snapshot?.placements?.[pkg];
+    return placed !== undefined && !placed.some((node) => node !== this.options.node);
   }
 
   /** `cause`: the service that failed for good, or the subnet left without link, if either. */

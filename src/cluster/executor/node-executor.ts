@@ -13,10 +13,11 @@ import type { ClusterConfig, NodeConfig, PackageConfig } from "../config/model.j
 import { NODE_OWNER, type ReturnPolicy } from "./address-placement.js";
 import { type AddressEvent, NodeAddresses } from "./node-addresses.js";
 import { CURRENT_NAMESPACE, type NodeNamespace } from "./node-namespace.js";
-import { realPackageDrivers } from "./package-drivers.js";
+import { type PackageIpsecDriver, realPackageDrivers } from "./package-drivers.js";
 import { DEFAULT_LOG_DIRECTORY, PackageLog, packageLogPath } from "./package-log.js";
 import {
   type ChangeResult,
+  type HaltOptions,
   type HaltResult,
   type PackageEvent,
   PackageRunner,
@@ -37,6 +38,8 @@ export interface NodeExecutorOptions {
   returnPolicy?: ReturnPolicy;
   flap?: FlapDetection;
   onEvent?: (event: ExecutorEvent) => void;
+  /** The node's IPsec for packages with ipsec: (the daemon's PackageIpsecHost). */
+  ipsec?: PackageIpsecDriver;
 }
 
 /** Log of the node's own address moves, beside the package logs. */
@@ -47,6 +50,7 @@ export class NodeExecutor {
   private readonly logs = new Map<string, PackageLog>();
   private readonly supervisorsByPackage = new Map<string, ServiceSupervisor[]>();
   private addressesOrUndefined: NodeAddresses | undefined;
+  private ipsecDriver: PackageIpsecDriver | undefined;
   /** The configuration in force: the one started with, then each one applied (reconfigure). */
   private config: NodeExecutorOptions["config"];
 
@@ -55,6 +59,7 @@ export class NodeExecutor {
     private readonly node: NodeConfig,
   ) {
     this.config = options.config;
+    this.ipsecDriver = options.ipsec;
   }
 
   static async start(options: NodeExecutorOptions): Promise<NodeExecutor> {
@@ -114,6 +119,12 @@ export class NodeExecutor {
           log,
           addresses: this.addresses,
           ...(this.options.flap ? { flap: this.options.flap } : {}),
+          // Looked up at each call: the host opens after the executor.
+          ipsec: {
+            up: (p) => this.requireIpsec(p.name).up(p),
+            contact: (p) => this.ipsecDriver?.contact(p),
+            down: async (p, tellPeers) => this.ipsecDriver?.down(p, tellPeers),
+          },
           onSupervisor: (s) => this.supervisorsByPackage.get(packageName)?.push(s),
         }),
         (event) => this.options.onEvent?.(event),
@@ -133,8 +144,25 @@ export class NodeExecutor {
     return this.runner(packageName).start();
   }
 
-  haltPackage(packageName: string): Promise<HaltResult> {
-    return this.runner(packageName).halt();
+  /** `tellPeers`: halted for good, its IPsec peers get a DELETE (design §6). */
+  haltPackage(packageName: string, options: HaltOptions = {}): Promise<HaltResult> {
+    return this.runner(packageName).halt(options);
+  }
+
+  private requireIpsec(pkg: string): PackageIpsecDriver {
+    if (this.ipsecDriver) return this.ipsecDriver;
+    throw new PaviseError(
+      "EXECUTOR_NO_IPSEC",
+      `package ${pkg} has ipsec:, but this node's daemon runs no IPsec`,
+      {
+        hint: "read the daemon's log for why its IPsec did not start (the TUN device, ports 500/4500)",
+      },
+    );
+  }
+
+  /** The daemon's IPsec host, once open (it opens after the executor, before any start). */
+  setIpsec(ipsec: PackageIpsecDriver): void {
+    this.ipsecDriver = ipsec;
   }
 
   /** Packages this executor knows: the configured ones and any it ran that are no longer. */

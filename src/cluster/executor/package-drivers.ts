@@ -4,7 +4,7 @@
  * package's log file.
  */
 
-import type { ServiceConfig } from "../config/model.js";
+import type { PackageConfig, ServiceConfig } from "../config/model.js";
 import type { NodeAddresses } from "./node-addresses.js";
 import type { NodeNamespace } from "./node-namespace.js";
 import type { PackageLog } from "./package-log.js";
@@ -22,6 +22,15 @@ export interface RealDriverOptions {
   flap?: FlapDetection;
   /** Every supervisor made, for whoever wants PIDs and restart counts. */
   onSupervisor?: (supervisor: ServiceSupervisor) => void;
+  /** The node's IPsec for packages with ipsec: (absent: this node runs none). */
+  ipsec?: PackageIpsecDriver | undefined;
+}
+
+/** What the executor needs of the node's IPsec host (src/ipsec/host/, via the daemon). */
+export interface PackageIpsecDriver {
+  up(pkg: PackageConfig): Promise<void>;
+  contact(pkg: PackageConfig): void;
+  down(pkg: PackageConfig, tellPeers: boolean): Promise<void>;
 }
 
 export function realPackageDrivers(options: RealDriverOptions): PackageDrivers {
@@ -55,6 +64,12 @@ export function realPackageDrivers(options: RealDriverOptions): PackageDrivers {
       await supervisor.start();
       return supervisor;
     },
+    ipsecUp: async (pkg) => {
+      if (!options.ipsec) throw new Error(`package ${pkg.name} has ipsec:, but this node runs no IPsec`);
+      await options.ipsec.up(pkg);
+    },
+    ipsecContact: (pkg) => options.ipsec?.contact(pkg),
+    ipsecDown: async (pkg, tellPeers) => options.ipsec?.down(pkg, tellPeers),
     log: (text) => options.log.write("executor", text),
   };
 }

@@ -38,7 +38,23 @@ export interface PackageDrivers {
   removeAddress(address: PlacedAddress): Promise<void>;
   /** Starts the service under supervision; its events come through `onServiceEvent`. */
   startService(service: ServiceConfig, onServiceEvent: (event: ServiceEvent) => void): Promise<ServiceHandle>;
+  /** The package's IPsec starts on this node (its addresses are here). */
+  ipsecUp(pkg: PackageConfig): Promise<void>;
+  /** Its recorded peers are contacted (in the background: the start does not wait). */
+  ipsecContact(pkg: PackageConfig): void;
+  /** Its IPsec stops here: peers told (DELETE) only when it halts for good, not when it moves. */
+  ipsecDown(pkg: PackageConfig, tellPeers: boolean): Promise<void>;
   log(text: string): void;
+}
+
+/** How a halt ends the package's IPsec sessions (design §6). */
+export interface HaltOptions {
+  /**
+   * The package is halted for good (no node will run it): DELETE its IKE SAs. Otherwise (it
+   * moves, or fails over) they end without a word and the adoptive node's INITIAL_CONTACT
+   * replaces them at the client.
+   */
+  tellPeers?: boolean;
 }
 
 export type PackageRunState =
@@ -126,7 +142,7 @@ export class PackageRunner {
     return this.starting;
   }
 
-  async halt(): Promise<HaltResult> {
+  async halt(options: HaltOptions = {}): Promise<HaltResult> {
     if (this.changing) {
       // A configuration change under way finishes first (it may be starting a service); one
       // still waiting for a start is put off until the package is down, and the start stops.
@@ -149,7 +165,7 @@ export class PackageRunner {
         problems: [{ step: "halt", message: "a halt is already running", hint: "wait for it" }],
       };
     }
-    this.halting = this.runHalt();
+    this.halting = this.runHalt(options);
     try {
       return await this.halting;
     } finally {
@@ -239,7 +255,7 @@ export class PackageRunner {
     }
   }
 
-  private async runHalt(): Promise<HaltResult> {
+  private async runHalt(options: HaltOptions): Promise<HaltResult> {
     const began = Date.now();
     if (this.current.kind === "starting") {
       this.drivers.log(`halt requested while starting: stopping the start`);
@@ -251,7 +267,7 @@ export class PackageRunner {
     const problems: StepProblem[] = [];
     for (const step of haltSteps(this.pkg, this.subnets)) {
       if (step.kind === "halt-script" && !this.startScriptRan && this.pkg.startScript) continue;
-      const problem = await this.haltStep(step);
+      const problem = await this.haltStep(step, options);
       if (problem) {
         problems.push(problem);
         this.drivers.log(`${problem.step} failed: ${problem.message} — ${problem.hint}`);
@@ -324,6 +340,12 @@ export class PackageRunner {
         case "add-address":
           await this.drivers.addAddress(step.address);
           return undefined;
+        case "ipsec-up":
+          await this.drivers.ipsecUp(this.pkg);
+          return undefined;
+        case "ipsec-contact":
+          this.drivers.ipsecContact(this.pkg);
+          return undefined;
         case "start-service": {
           const handle = await this.drivers.startService(step.service, (event) =>
             this.onServiceEvent(step.service, event),
@@ -339,7 +361,7 @@ export class PackageRunner {
     }
   }
 
-  private async haltStep(step: PackageStep): Promise<StepProblem | undefined> {
+  private async haltStep(step: PackageStep, options: HaltOptions): Promise<StepProblem | undefined> {
     const name = describeStep(step);
     try {
       switch (step.kind) {
@@ -351,6 +373,9 @@ export class PackageRunner {
         }
         case "remove-address":
           await this.drivers.removeAddress(step.address);
+          return undefined;
+        case "ipsec-down":
+          await this.drivers.ipsecDown(this.pkg, options.tellPeers === true);
           return undefined;
         case "halt-script": {
           const outcome = await this.drivers.runScript("halt", step.script, new AbortController().signal);

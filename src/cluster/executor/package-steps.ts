@@ -1,7 +1,11 @@
 /**
  * What starting and halting a package consist of, in order, as data: start = start script →
  * relocatable addresses (each announced by gratuitous ARP) → services; halt = the reverse:
- * services → addresses → halt script (Serviceguard's package control script order). The
+ * services → addresses → halt script (Serviceguard's package control script order). A package
+ * with `ipsec:` (docs/ipsec-packages-design.md §6) also has: ipsec-up after its addresses (IKE
+ * binds them, so they must be here, and no other node holds them), ipsec-contact after its
+ * services (a client whose SA comes back finds them listening), and on halt ipsec-down before
+ * its addresses go (nothing leaves from an address that is leaving). The
  * runner (package-runner.ts) carries the steps out through a table of drivers, so the same
  * list runs against simulated drivers in unit tests.
  */
@@ -23,7 +27,12 @@ export type PackageStep =
   /** Every service at once: each gets its own halt timeout, and the slowest sets the pace. */
   | { kind: "halt-services"; services: ServiceConfig[] }
   | { kind: "remove-address"; address: PlacedAddress }
-  | { kind: "halt-script"; script: ScriptConfig };
+  | { kind: "halt-script"; script: ScriptConfig }
+  /** The package's IKE connections and sockets on this node's IPsec host. */
+  | { kind: "ipsec-up" }
+  /** Initiate to the package's recorded peers with INITIAL_CONTACT; not awaited (design §8). */
+  | { kind: "ipsec-contact" }
+  | { kind: "ipsec-down" };
 
 /** The package's addresses with their subnet's prefix length. */
 export function placedAddresses(pkg: PackageConfig, subnets: readonly SubnetConfig[]): PlacedAddress[] {
@@ -48,7 +57,9 @@ export function startSteps(pkg: PackageConfig, subnets: readonly SubnetConfig[])
   return [
     ...(pkg.startScript ? [{ kind: "start-script" as const, script: pkg.startScript }] : []),
     ...placedAddresses(pkg, subnets).map((address) => ({ kind: "add-address" as const, address })),
+    ...(pkg.ipsec ? [{ kind: "ipsec-up" as const }] : []),
     ...pkg.services.map((service) => ({ kind: "start-service" as const, service })),
+    ...(pkg.ipsec ? [{ kind: "ipsec-contact" as const }] : []),
   ];
 }
 
@@ -57,6 +68,7 @@ export function haltSteps(pkg: PackageConfig, subnets: readonly SubnetConfig[]):
     ...(pkg.services.length > 0
       ? [{ kind: "halt-services" as const, services: [...pkg.services].reverse() }]
       : []),
+    ...(pkg.ipsec ? [{ kind: "ipsec-down" as const }] : []),
     ...placedAddresses(pkg, subnets)
       .reverse()
       .map((address) => ({ kind: "remove-address" as const, address })),
@@ -78,5 +90,11 @@ export function describeStep(step: PackageStep): string {
       return `removing address ${step.address.address}/${step.address.prefixLength}`;
     case "halt-script":
       return "halt script";
+    case "ipsec-up":
+      return "IPsec";
+    case "ipsec-contact":
+      return "contacting IPsec peers";
+    case "ipsec-down":
+      return "stopping IPsec";
   }
 }

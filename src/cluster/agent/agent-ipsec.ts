@@ -1,0 +1,189 @@
+import type { ClusterConfig, PackageConfig } from "../config/model.js";
+import type { EtcdClient } from "../etcd/client.js";
+import type { PackageIpsecDriver } from "../executor/package-drivers.js";
+import type { ClusterKeys } from "../membership/layout.js";
+import { PackageIpsecHost } from "../../ipsec/host/package-ipsec-host.js";
+import type { ContactEvent } from "../../ipsec/contact/contact-plan.js";
+import type { ContactTarget } from "../../ipsec/contact/package-contact.js";
+import type { PeerRecord } from "../../ipsec/registry/peer-record.js";
+import { listPeers, recordPeers } from "../../ipsec/registry/peer-registry.js";
+import { type ObservedPeer, recordAfterSetup } from "../../ipsec/registry/peer-upkeep.js";
+
+/** What the IPsec glue needs of the node agent. */
+export interface AgentIpsecContext {
+  node: string;
+  client: EtcdClient;
+  keys: ClusterKeys;
+  /** The lease of the current membership session (undefined: not a member now). */
+  lease(): string | undefined;
+  /** May this node run the package now (it holds the owner key and may act)? */
+  mayRun(pkg: string): boolean;
+  log(event: string, message: string, extra?: Record<string, unknown>): void;
+  /** A line for the cluster's event log too. */
+  event(kind: string, message: string, extra?: Record<string, unknown>): void;
+}
+
+/** How often a registry write etcd did not take is tried again, and how often at most. */
+const REGISTRY_RETRY_MS = 250;
+const REGISTRY_TRIES = 20;
+
+/**
+ * The daemon's side of IPsec that moves with the package (docs/ipsec-packages-design.md §5–§8):
+ * the node's PackageIpsecHost, the executor's ipsec steps on top of it, and the peer registry
+ * in etcd — peers recorded as their SAs come up (only while this node owns the package: the
+ * write is guarded on its owner key), read back at takeover for the contact.
+ */
+export class AgentIpsec implements PackageIpsecDriver {
+  /** What this node last wrote or read per package and peer identity (to write only changes). */
+  private readonly stored = new Map<string, Map<string, PeerRecord>>();
+
+  private constructor(
+    private readonly host: PackageIpsecHost,
+    private readonly ctx: AgentIpsecContext,
+  ) {}
+
+  /** Opens the host when a package that may run here has ipsec: (warm standby on every such node). */
+  static async open(config: ClusterConfig, ctx: AgentIpsecContext): Promise<AgentIpsec | undefined> {
+    if (!config.packages.some((p) => p.ipsec && p.nodes.includes(ctx.node))) return undefined;
+    const ref: { glue?: AgentIpsec } = {};
+    const host = await PackageIpsecHost.open({
+      maySendFrom: (address) => {
+        const pkg = ref.glue?.host.packageOf(address);
+        return pkg !== undefined && ctx.mayRun(pkg);
+      },
+      onPeerUp: (pkg, peer) => ref.glue?.peerUp(pkg, peer),
+      onContactEvent: (pkg, event, peer, ms) => ref.glue?.contactEvent(pkg, event, peer, ms),
+      log: (level, message, pkg) =>
+        ctx.log(level === "warn" ? "ipsec-problem" : "ipsec", message, pkg ? { package: pkg } : {}),
+    });
+    const glue = new AgentIpsec(host, ctx);
+    ref.glue = glue;
+    ctx.log("ipsec", "IPsec host open: IKE and ESP for packages with ipsec: (TUN pavise0)");
+    return glue;
+  }
+
+  up(pkg: PackageConfig): Promise<void> {
+    return this.host.up(pkg);
+  }
+
+  /** Reads the package's recorded peers and contacts them (not awaited by the start). */
+  contact(pkg: PackageConfig): void {
+    void (async () => {
+      const began = Date.now();
+      for (let attempt = 0; attempt < REGISTRY_TRIES && this.ctx.mayRun(pkg.name); attempt++) {
+        try {
+          const list = await listPeers(this.ctx.client, this.ctx.keys, pkg.name);
+          for (const problem of list.problems) this.ctx.log("ipsec-problem", problem, { package: pkg.name });
+          this.stored.set(pkg.name, new Map(list.peers.map((p) => [p.record.id, p.record])));
+          this.ctx.log(
+            "ipsec",
+            `package ${pkg.name}: ${list.peers.length} recorded IPsec peer(s) to contact (registry read in ${Date.now() - began} ms)`,
+            { package: pkg.name },
+          );
+          this.host.contact(
+            pkg.name,
+            list.peers.map((p) => ({ name: p.name, record: p.record })),
+          );
+          return;
+        } catch (err) {
+          this.ctx.log("ipsec-problem", `package ${pkg.name}: reading its IPsec peers: ${describe(err)}`);
+          await sleep(REGISTRY_RETRY_MS);
+        }
+      }
+    })();
+  }
+
+  async down(pkg: PackageConfig, tellPeers: boolean): Promise<void> {
+    await this.host.down(pkg.name, { tellPeers });
+  }
+
+  /** A fence: every package's IPsec stops now, synchronously, before addresses go (design §5). */
+  silenceAll(): void {
+    this.host.silenceAll();
+  }
+
+  sas(pkg?: string): ReturnType<PackageIpsecHost["sas"]> {
+    return this.host.sas(pkg);
+  }
+
+  close(): Promise<void> {
+    return this.host.close();
+  }
+
+  private peerUp(pkg: string, observed: ObservedPeer): void {
+    const known = this.stored.get(pkg) ?? new Map<string, PeerRecord>();
+    this.stored.set(pkg, known);
+    const record = recordAfterSetup(known.get(observed.id), { ...observed, node: this.ctx.node }, Date.now());
+    if (!record) return;
+    known.set(record.id, record);
+    void this.write(pkg, record);
+  }
+
+  /** Writes a peer record, guarded on this node's owner key; retried while etcd drops it. */
+  private async write(pkg: string, record: PeerRecord): Promise<void> {
+    for (let attempt = 0; attempt < REGISTRY_TRIES; attempt++) {
+      const lease = this.ctx.lease();
+      if (lease === undefined || !this.ctx.mayRun(pkg)) return;
+      try {
+        const result = await recordPeers(
+          this.ctx.client,
+          this.ctx.keys,
+          { package: pkg, node: this.ctx.node, lease },
+          [record],
+        );
+        if (result.written) {
+          this.ctx.log(
+            "ipsec-peer-recorded",
+            `package ${pkg}: peer ${record.id} (${record.address}) recorded`,
+            {
+              package: pkg,
+              peer: record.id,
+            },
+          );
+        } else {
+          this.ctx.log("ipsec-problem", `package ${pkg}: peer ${record.id} not recorded: ${result.reason}`);
+        }
+        return;
+      } catch (err) {
+        this.ctx.log("ipsec-problem", `package ${pkg}: recording peer ${record.id}: ${describe(err)}; again`);
+        await sleep(REGISTRY_RETRY_MS);
+      }
+    }
+  }
+
+  private contactEvent(pkg: string, event: ContactEvent, peer: ContactTarget | undefined, ms: number): void {
+    const who = peer ? `${peer.id} (${peer.address})` : event.peer;
+    const extra = { package: pkg, peer: peer?.id ?? event.peer, ms };
+    switch (event.kind) {
+      case "ipsec-peer-contacted":
+        this.ctx.event(
+          event.kind,
+          `package ${pkg}: IPsec peer ${who} contacted with INITIAL_CONTACT ${ms} ms after the package's IPsec started${event.failures > 0 ? ` (after ${event.failures} failed attempt(s))` : ""}`,
+          extra,
+        );
+        return;
+      case "ipsec-peer-unreachable":
+        this.ctx.event(
+          event.kind,
+          `package ${pkg}: IPsec peer ${who} not reached (${event.error}); attempt ${event.failures + 1} in ${event.retryInMs} ms`,
+          { ...extra, failures: event.failures, retryInMs: event.retryInMs },
+        );
+        return;
+      case "ipsec-peer-gave-up":
+        this.ctx.event(
+          event.kind,
+          `package ${pkg}: IPsec peer ${who} given up after ${event.failures} attempts (${event.error}); it comes back through its own liveness checks or a new SA`,
+          { ...extra, failures: event.failures },
+        );
+        return;
+    }
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
