@@ -6,7 +6,14 @@ import { PackageIpsecHost } from "../../ipsec/host/package-ipsec-host.js";
 import type { ContactEvent } from "../../ipsec/contact/contact-plan.js";
 import type { ContactTarget } from "../../ipsec/contact/package-contact.js";
 import type { PeerRecord } from "../../ipsec/registry/peer-record.js";
-import { listPeers, recordPeers } from "../../ipsec/registry/peer-registry.js";
+import {
+  forgetAllPeers,
+  forgetPeers,
+  listPeers,
+  type OwnerGuard,
+  recordPeers,
+  type RegistryWrite,
+} from "../../ipsec/registry/peer-registry.js";
 import { type ObservedPeer, recordAfterSetup } from "../../ipsec/registry/peer-upkeep.js";
 
 /** What the IPsec glue needs of the node agent. */
@@ -52,6 +59,7 @@ export class AgentIpsec implements PackageIpsecDriver {
         return pkg !== undefined && ctx.mayRun(pkg);
       },
       onPeerUp: (pkg, peer) => ref.glue?.peerUp(pkg, peer),
+      onPeerGone: (pkg, remoteId) => ref.glue?.peerGone(pkg, remoteId),
       onContactEvent: (pkg, event, peer, ms) => ref.glue?.contactEvent(pkg, event, peer, ms),
       log: (level, message, pkg) =>
         ctx.log(level === "warn" ? "ipsec-problem" : "ipsec", message, pkg ? { package: pkg } : {}),
@@ -93,8 +101,18 @@ export class AgentIpsec implements PackageIpsecDriver {
     })();
   }
 
+  /**
+   * The package's IPsec stops here. Halted for good (`tellPeers`): its peers got a DELETE and are
+   * forgotten in the registry too, while this node still owns the package (design §7) — no
+   * node is to contact them. Moving: the records stay for the adoptive node.
+   */
   async down(pkg: PackageConfig, tellPeers: boolean): Promise<void> {
     await this.host.down(pkg.name, { tellPeers });
+    if (!tellPeers) return;
+    this.stored.delete(pkg.name);
+    await this.guarded(pkg.name, "forgetting its IPsec peers (halted for good)", (guard) =>
+      forgetAllPeers(this.ctx.client, this.ctx.keys, guard),
+    );
   }
 
   /** A fence: every package's IPsec stops now, synchronously, before addresses go (design §5). */
@@ -119,36 +137,48 @@ export class AgentIpsec implements PackageIpsecDriver {
     void this.write(pkg, record);
   }
 
-  /** Writes a peer record, guarded on this node's owner key; retried while etcd drops it. */
-  private async write(pkg: string, record: PeerRecord): Promise<void> {
+  private peerGone(pkg: string, remoteId: string): void {
+    this.stored.get(pkg)?.delete(remoteId);
+    void this.guarded(pkg, `forgetting peer ${remoteId} (it deleted its IKE SA)`, (guard) =>
+      forgetPeers(this.ctx.client, this.ctx.keys, guard, [remoteId]),
+    );
+  }
+
+  /** Writes a peer record (design §7). */
+  private write(pkg: string, record: PeerRecord): Promise<boolean> {
+    return this.guarded(pkg, `recording peer ${record.id} (${record.address})`, (guard) =>
+      recordPeers(this.ctx.client, this.ctx.keys, guard, [record]),
+    );
+  }
+
+  /**
+   * A registry write guarded on this node's owner key of the package (only the owner writes),
+   * tried again while etcd drops it (an election) and the node still owns the package.
+   */
+  private async guarded(
+    pkg: string,
+    what: string,
+    write: (guard: OwnerGuard) => Promise<RegistryWrite>,
+  ): Promise<boolean> {
     for (let attempt = 0; attempt < REGISTRY_TRIES; attempt++) {
       const lease = this.ctx.lease();
-      if (lease === undefined || !this.ctx.mayRun(pkg)) return;
+      if (lease === undefined || !this.ctx.mayRun(pkg)) return false;
       try {
-        const result = await recordPeers(
-          this.ctx.client,
-          this.ctx.keys,
-          { package: pkg, node: this.ctx.node, lease },
-          [record],
-        );
-        if (result.written) {
-          this.ctx.log(
-            "ipsec-peer-recorded",
-            `package ${pkg}: peer ${record.id} (${record.address}) recorded`,
-            {
-              package: pkg,
-              peer: record.id,
-            },
-          );
-        } else {
-          this.ctx.log("ipsec-problem", `package ${pkg}: peer ${record.id} not recorded: ${result.reason}`);
-        }
-        return;
+        const result = await write({ package: pkg, node: this.ctx.node, lease });
+        if (result.written) this.ctx.log("ipsec-registry", `package ${pkg}: ${what}: done`, { package: pkg });
+        else
+          this.ctx.log("ipsec-problem", `package ${pkg}: ${what}: refused: ${result.reason}`, {
+            package: pkg,
+          });
+        return result.written;
       } catch (err) {
-        this.ctx.log("ipsec-problem", `package ${pkg}: recording peer ${record.id}: ${describe(err)}; again`);
+        this.ctx.log("ipsec-problem", `package ${pkg}: ${what}: ${describe(err)}; trying again`, {
+          package: pkg,
+        });
         await sleep(REGISTRY_RETRY_MS);
       }
     }
+    return false;
   }
 
   private contactEvent(pkg: string, event: ContactEvent, peer: ContactTarget | undefined, ms: number): void {

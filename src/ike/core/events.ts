@@ -23,6 +23,9 @@ export type IkeEvent =
   | { type: "unknown-ike-spi"; path: IkePath }
   | { type: "log"; level: "info" | "warn"; message: string };
 
+/** The ike-down / child-down reason when the peer sent a DELETE for the SA (RFC 7296 §1.4.1). */
+export const DELETED_BY_PEER = "deleted by the peer";
+
 export interface IkeSaSummary {
   connection: string;
   spiI: string;

@@ -4,7 +4,7 @@ import { ipsecPeerName } from "../../cluster/membership/layout.js";
 import type { SharedKey } from "../../ike/config/ipsec-config.js";
 import { parseIdentity } from "../../ike/config/identity.js";
 import { resolveConnections } from "../../ike/core/connection.js";
-import type { IkeEvent, IkeSaSummary } from "../../ike/core/events.js";
+import { DELETED_BY_PEER, type IkeEvent, type IkeSaSummary } from "../../ike/core/events.js";
 import { IkeEndpoint } from "../../ike/core/ike-endpoint.js";
 import { sharedKeyFor } from "../../ike/core/shared-keys.js";
 import { IKE_PORT, NAT_T_PORT } from "../../ike/core/udp-demux.js";
@@ -13,7 +13,7 @@ import { PaviseError } from "../../util/errors.js";
 import { type ContactEvent, type ContactReport, DEFAULT_CONTACT_SETTINGS } from "../contact/contact-plan.js";
 import { type ContactTarget, PackageContact } from "../contact/package-contact.js";
 import { IpsecEngine } from "../ipsec-engine.js";
-import type { ObservedPeer } from "../registry/peer-upkeep.js";
+import { forgetAfterPeerDelete, type ObservedPeer } from "../registry/peer-upkeep.js";
 import type { PeerRecord } from "../registry/peer-record.js";
 import { describeSelector, type IkeSaStatus } from "../sa-status.js";
 import {
@@ -33,6 +33,12 @@ export interface PackageIpsecHostOptions {
   maySendFrom: (address: string) => boolean;
   /** A peer set up an SA with a running package: record it in the registry (design §7). */
   onPeerUp: (pkg: string, peer: ObservedPeer) => void;
+  /**
+   * A peer deleted its last IKE SA with a running package: it is done with us; forget it in the
+   * registry (design §7). A client that re-authenticates sets up its new SA before deleting the
+   * old one, so it is not forgotten.
+   */
+  onPeerGone: (pkg: string, remoteId: string) => void;
   /** Contact progress for the event log (design §8). */
   onContactEvent: (pkg: string, event: ContactEvent, peer: ContactTarget | undefined, ms: number) => void;
   log: (level: "info" | "warn", message: string, pkg?: string) => void;
@@ -293,6 +299,12 @@ export class PackageIpsecHost {
         describeIkeEvent(event.type, event.sa, event.type === "ike-down" ? event.reason : undefined),
         owner.package,
       );
+    }
+    if (event.type === "ike-down" && event.reason === DELETED_BY_PEER) {
+      const remaining = this.endpoint
+        .ikeSasOf(owner.package)
+        .filter((sa) => !sa.isClosed && sa.summary().remoteId === event.sa.remoteId).length;
+      if (forgetAfterPeerDelete(remaining)) this.options.onPeerGone(owner.package, event.sa.remoteId);
     }
     if (event.type === "child-up")
       this.options.onPeerUp(owner.package, this.observed(owner.connection, event.sa, event.child));
