@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { moveEtcdLeader } from "../../src/lab/etcd.js";
+import { etcdctlArgs, moveEtcdLeader } from "../../src/lab/etcd.js";
 import { overlaps } from "../../src/lab/probes/address-timeline.js";
 import {
   CLIENT_ADDRESS,
@@ -160,7 +160,7 @@ describe.skipIf(!root)("IPsec that moves with the package: strongSwan client", (
   async function pavise(args: string[]): Promise<void> {
     const started = Date.now();
     const r = await t.lab.exec(
-      "n3",
+      "n2",
       [process.execPath, distPath("cli/main.js"), ...args, "--config", t.configFile],
       {
         allowFailure: true,
@@ -215,6 +215,59 @@ describe.skipIf(!root)("IPsec that moves with the package: strongSwan client", (
     expect(report.maxGapMs).toBeLessThan(2_000);
   });
 
+  it("moved after the registry lost the client: n2 learns of it from its ESP and contacts it", async () => {
+    const client = charon!;
+    await t.lab.exec("n2", [
+      ...etcdctlArgs(
+        t.lab.runtime,
+        t.lab.plan.etcd,
+        t.lab.plan.etcd.members.map((m) => m.clientUrl),
+      ),
+      "del",
+      "--prefix",
+      `/pavise/${LAB}/ipsec/peers/web/`,
+    ]);
+    expect(await ipsecPeerRecords(t.lab, "n2", LAB, "web")).toEqual([]);
+    await t.startWatch(["n2", "n3"]);
+    const [before] = webSas(await client.listSas());
+    const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);
+    await sleep(500);
+    const movedAt = Date.now();
+    await pavise(["pkg", "move", "web", "--node", "n2"]);
+    await until(
+      "the client's new SA with n2",
+      async () => webSas(await client.listSas()),
+      (sas) =>
+        sas.length === 1 &&
+        sas[0]?.childSas[0]?.state === "INSTALLED" &&
+        sas[0]?.childSas[0]?.spiIn !== before?.childSas[0]?.spiIn,
+      20_000,
+    );
+    const contactedAfter = Date.now() - movedAt;
+    await sleep(700);
+    const report = await traffic.stop();
+    expect(t.cluster.logged("n2", "ipsec", `ESP for unknown SPI`)).toBe(true);
+    expect(
+      t.cluster.logged("n2", "ipsec", `from ${CLIENT_ADDRESS}, a peer with no record: contacting it`),
+    ).toBe(true);
+    const longest = report.gaps[0]!;
+    expect(longest.startOffsetMs + longest.durationMs).toBeLessThan(report.durationMs - 300);
+    const timeline = await t.stopWatch();
+    expect(overlaps(timeline, VIP)).toEqual([]);
+    // Recorded again by its new owner.
+    await until(
+      "c1 recorded again",
+      () => ipsecPeerRecords(t.lab, "n2", LAB, "web"),
+      (r) => r.length === 1 && r[0]?.node === "n2",
+      10_000,
+    );
+    console.log(
+      `IPsec package, pkg move n3 → n2 with the peer's record lost: client's new SA seen ${contactedAfter} ms after the command began ` +
+        `(triggered by its ESP for an unknown SPI); longest gap through the tunnel ${Math.round(report.maxGapMs)} ms`,
+    );
+    expect(report.maxGapMs).toBeLessThan(3_000);
+  });
+
   it("pkg halt: the client is told (DELETE) and forgotten in the registry", async () => {
     const logBefore = charonLog().length;
     await pavise(["pkg", "halt", "web"]);
@@ -225,7 +278,7 @@ describe.skipIf(!root)("IPsec that moves with the package: strongSwan client", (
       10_000,
     );
     expect(webSas(await charon!.listSas())).toEqual([]);
-    expect(await ipsecPeerRecords(t.lab, "n3", LAB, "web")).toEqual([]);
+    expect(await ipsecPeerRecords(t.lab, "n2", LAB, "web")).toEqual([]);
     expect(await linkedHolders(t.lab, VIP)).toEqual([]);
   });
 });

@@ -263,13 +263,21 @@ describe("contact from the adoptive node (INITIAL_CONTACT, RFC 7296 §2.4)", () 
     expect(theOneWebSa(pair).spiI).toBe(contact.summary().spiI);
   });
 
-  it("sends no INITIAL_CONTACT to a peer it cannot name (%any), and does with remoteId from the registry", () => {
+  it("an ordinary initiation sends no INITIAL_CONTACT to a peer it cannot name (%any); a contact SA does, with or without remoteId", () => {
     const pair = new IkePair(NODE_CONFIG, CLIENT_CONFIG);
     pair.a.setConnections("web", webConnections("%any"));
-    pair.a.initiate(pair.now, "web/clients", TO_CLIENT_FROM_PACKAGE, { contact: true });
+    pair.a.initiate(pair.now, "web/clients", TO_CLIENT_FROM_PACKAGE);
     pair.drive();
     expect(ofType(pair.eventsB, "ike-up")).toHaveLength(1);
     expect(ofType(pair.eventsB, "initial-contact")).toHaveLength(0);
+    // The adoptive node, hinted by ESP from a peer it has no record of (design §8): it knows no
+    // identity, yet it has no other SA for the package, so it may assert INITIAL_CONTACT.
+    pair.restart("a");
+    pair.a.setConnections("web", webConnections("%any"));
+    pair.a.initiate(pair.now, "web/clients", TO_CLIENT_FROM_PACKAGE, { contact: true });
+    pair.drive();
+    expect(ofType(pair.eventsB, "initial-contact")).toHaveLength(1);
+    theOneWebSa(pair);
     pair.restart("a");
     pair.a.setConnections("web", webConnections("%any"));
     pair.a.initiate(pair.now, "web/clients", TO_CLIENT_FROM_PACKAGE, {
@@ -277,7 +285,7 @@ describe("contact from the adoptive node (INITIAL_CONTACT, RFC 7296 §2.4)", () 
       remoteId: fqdn(CLIENT_ID),
     });
     pair.drive();
-    expect(ofType(pair.eventsB, "initial-contact")).toHaveLength(1);
+    expect(ofType(pair.eventsB, "initial-contact")).toHaveLength(2);
     theOneWebSa(pair);
   });
 

@@ -48,7 +48,7 @@ export class PackageContact {
 
   constructor(
     readonly pkg: string,
-    private readonly targets: readonly ContactTarget[],
+    private readonly targets: ContactTarget[],
     private readonly settings: ContactSettings,
     private readonly driver: PackageContactDriver,
   ) {}
@@ -103,6 +103,22 @@ export class PackageContact {
     this.state = next;
     this.run();
     return true;
+  }
+
+  /** Whether a peer at this address is one of the targets. */
+  knows(address: string): boolean {
+    return this.targets.some((t) => t.address === address);
+  }
+
+  /**
+   * A peer with no registry record made itself known (ESP or IKE for an unknown SPI, design §8):
+   * it is contacted like a recorded one (planContact rate-limits new starts, so forged traffic
+   * from many addresses costs at most startsPerSecond handshakes).
+   */
+  addTarget(target: ContactTarget): void {
+    if (this.stopped || this.knows(target.address)) return;
+    this.targets.push(target);
+    this.run();
   }
 
   report(): ContactReport {

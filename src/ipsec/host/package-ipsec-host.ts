@@ -149,7 +149,7 @@ export class PackageIpsecHost {
             remoteAddress: target.address,
             remotePort: IKE_PORT,
           },
-          { contact: true, remoteId: target.remoteId },
+          { contact: true, ...(target.remoteId.kind === "any" ? {} : { remoteId: target.remoteId }) },
         );
         this.engine.pump();
         return Buffer.from(sa.initiatorSpi).toString("hex");
@@ -336,14 +336,49 @@ export class PackageIpsecHost {
     };
   }
 
-  /** Unknown-SPI traffic from a peer: the package that knows it contacts it again (§8). */
+  /**
+   * Unknown-SPI traffic from a peer (design §8): the package that knows it contacts it again;
+   * a peer no package has a record of is contacted when exactly one running package has a
+   * connection that may initiate to its address, named in remote_addrs (a connection open to
+   * any address never initiates to a stranger: forged ESP must not make us a reflector); its
+   * identity is learnt in IKE_AUTH. ESP does
+   * not say which local address it came to; an IKE request does.
+   */
   private hint(remoteAddress: string, what: string, localAddress?: string): void {
-    for (const running of this.running.values()) {
-      if (localAddress !== undefined && !running.addresses.includes(localAddress)) continue;
+    const candidates = [...this.running.values()].filter(
+      (r) => r.contact !== undefined && (localAddress === undefined || r.addresses.includes(localAddress)),
+    );
+    const knowing = candidates.filter((r) => r.contact?.knows(remoteAddress));
+    for (const running of knowing) {
       if (running.contact?.hint(remoteAddress)) {
         this.options.log("info", `${what} from ${remoteAddress}: contacting it again`, running.pkg.name);
       }
     }
+    if (knowing.length > 0) return;
+    const allowed = candidates.flatMap((running) =>
+      running.connections
+        .filter(
+          (c) => c.initiate && c.config.remoteAddrs.length > 0 && remoteAllowed(c.config, remoteAddress),
+        )
+        .map((connection) => ({ running, connection })),
+    );
+    const [only] = allowed;
+    if (allowed.length !== 1 || !only) return;
+    const localFrom = localAddress ?? contactSourceAddress(only.connection.config);
+    if (localFrom === undefined) return;
+    this.options.log(
+      "info",
+      `${what} from ${remoteAddress}, a peer with no record: contacting it (connection ${only.connection.config.name})`,
+      only.running.pkg.name,
+    );
+    only.running.contact?.addTarget({
+      name: `address:${remoteAddress}`,
+      id: "%any",
+      address: remoteAddress,
+      connection: only.connection.config.name,
+      remoteId: { kind: "any" },
+      localAddress: localFrom,
+    });
   }
 }
 

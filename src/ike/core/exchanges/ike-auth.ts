@@ -75,7 +75,10 @@ export function sendAuthRequest(ike: ExchangeContext, now: number): void {
  * RFC 7296 §2.4: INITIAL_CONTACT asserts that this IKE SA is the only one between the two
  * authenticated identities. As strongSwan's ike_auth `build_i`: only with a peer identity we name
  * exactly (not %any) and when no other established IKE SA joins the same two identities, unless
- * this is a contact SA, which ends all those others when it comes up.
+ * this is a contact SA: it ends all those others when it comes up, and it is sent by the node
+ * that has just taken the package over and so has no other SA with anyone for it — even to a
+ * peer whose identity it does not know yet (one that made itself known only by ESP for an
+ * unknown SPI, design §8): the assertion is about the identities both ends authenticate.
  */
 function initialContactAllowed(
   ike: ExchangeContext,
@@ -83,12 +86,13 @@ function initialContactAllowed(
   remoteId: WireIdentity | undefined,
 ): boolean {
   if (!ike.state.initialContact) return false;
-  if (!remoteId) {
+  if (!remoteId && !ike.state.contact) {
     ike.log("info", "no INITIAL_CONTACT: the peer's identity is not configured (%any)");
     return false;
   }
   if (
     !ike.state.contact &&
+    remoteId &&
     ike.context.otherIkeSa?.(ike.state.spiI, localId, remoteId, ike.state.path.localAddress)
   ) {
     ike.log("info", "no INITIAL_CONTACT: another IKE SA joins the same identities");
