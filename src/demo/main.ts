@@ -9,29 +9,16 @@ import { startCharon, type Charon } from "../lab/strongswan/charon.js";
 import { startPaviseIpsec } from "../lab/pavise-ipsec.js";
 import { renderPskTunnel } from "../lab/strongswan/swanctl-config.js";
 import { PaviseError, describeError } from "../util/errors.js";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { labClusterFile, startLabDaemons } from "../lab/lab-cluster-file.js";
-import { arpAnswerers } from "../lab/probes/arp.js";
-import { etcdHealth } from "../lab/etcd.js";
-import { addressHolders } from "../lab/probes/holders.js";
-import { distPath } from "../util/package-paths.js";
 
 /**
- * The main job, as far as Pavise goes today: a lab cluster on this machine, shown working —
- * the network and etcd, a rehearsed fault measured by the traffic probe, the strongSwan
- * reference tunnel, Pavise's IKEv2/ESP gateway, and a package failing over between nodes. The
- * IPsec-that-moves issue joins the last two.
+ * The main job: a lab cluster on this machine, shown working — the network and etcd, a
+ * rehearsed fault measured by the traffic probe, the strongSwan reference tunnel, Pavise's
+ * IKEv2/ESP gateway, and a package failing over between nodes with its IPsec, a strongSwan
+ * client working through it before and after (package-failover.ts).
  */
 
-const started = Date.now();
-function say(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
-function step(title: string): void {
-  say(`\n[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${title}`);
-}
-const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+import { pause, say, step } from "./demo-output.js";
+import { packageFailover } from "./package-failover.js";
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { down: { type: "boolean" } }, strict: true });
@@ -166,94 +153,6 @@ async function main(): Promise<void> {
     say(`  ./pavise lab exec c1 -- ping -c 3 ${n1}   run anything inside a lab host`);
     say(`  ./pavise lab down                               remove it, leaving the machine as it was`);
   }
-}
-
-const PACKAGE_ADDRESS = "198.18.1.50";
-const ECHO_PORT = 7100;
-
-/**
- * A package failing over: `pavise daemon` on n1–n3 runs package web (198.18.1.50 and a UDP echo
- * service) on n1; c1 sends it a request every 10 ms; n1 crashes, web comes back on n2; then an
- * operator moves it to n3 (pavise pkg move, run on n2 as an administrator would) and pavise
- * status shows the cluster. The client's longest gap is what a user sees.
- */
-async function packageFailover(lab: Lab): Promise<void> {
-  step("A package failing over: pavise daemon on n1, n2, n3; package web (198.18.1.50 + a UDP service)");
-  const file = join(lab.runtime.labDir, "cluster.yaml");
-  writeFileSync(file, labClusterFile({ address: PACKAGE_ADDRESS, echoPort: ECHO_PORT }));
-  say(`  cluster file: ${file} (./pavise config check ${file})`);
-  const daemons = await startLabDaemons(lab, file);
-  const holder = async (): Promise<string[]> =>
-    (await addressHolders(lab.plan, PACKAGE_ADDRESS)).filter((h) => h.up).map((h) => h.host);
-  const waitForHolder = async (ok: (h: string[]) => boolean): Promise<string[]> => {
-    for (let i = 0; i < 400; i++) {
-      const h = await holder();
-      if (ok(h)) return h;
-      await pause(25);
-    }
-    throw new PaviseError("DEMO_FAILOVER", "the package address did not move as expected", {
-      hint: `read the daemons' logs: ${[...daemons.values()].map((d) => d.log).join(", ")}`,
-    });
-  };
-  await waitForHolder((h) => h.length === 1 && h[0] === "n1");
-  say(
-    `  web is up on n1: ${PACKAGE_ADDRESS} on n1/lan0, ARP answered by ${(await arpAnswerers(lab.plan, "public", PACKAGE_ADDRESS)).map((a) => `${a.host}/${a.nic}`).join(", ")}`,
-  );
-
-  for (const [fault, from, to] of [
-    ["crash", "n1", "n2"],
-    ["pavise pkg move", "n2", "n3"],
-  ] as const) {
-    const traffic = await startTraffic(lab.runtime, {
-      from: "c1",
-      to: PACKAGE_ADDRESS,
-      proto: "udp",
-      port: ECHO_PORT,
-      intervalMs: 10,
-    });
-    await pause(500);
-    const etcdLeaderHere =
-      fault === "crash" &&
-      (await etcdHealth(lab.runtime, lab.plan.etcd, to)).find((m) => m.leader)?.host === from;
-    const at = Date.now();
-    let moved: Promise<unknown> = Promise.resolve();
-    if (fault === "crash") await lab.faults.crashHost(from);
-    else moved = pavise(lab, from, ["pkg", "move", "web", "--node", to, "--config", file]);
-    const now = await waitForHolder((h) => h.length === 1 && h[0] === to);
-    const takeover = Date.now() - at;
-    await moved;
-    await pause(1000);
-    const report = await traffic.stop();
-    say(
-      `  ${fault === "crash" ? `${from} crashes: web runs on ${now.join(", ")} after ${takeover} ms` : `pavise pkg move web --node ${to} (run on ${from}): web runs on ${now.join(", ")} ${takeover} ms after the command started`}; ` +
-        `c1's longest gap ${Math.round(report.maxGapMs)} ms, ${report.received}/${report.sent} answered` +
-        (etcdLeaderHere ? ` (etcd's leader was on ${from}: etcd elected a new one first)` : ""),
-    );
-  }
-  say(
-    `  ARP for ${PACKAGE_ADDRESS} is answered by: ${(await arpAnswerers(lab.plan, "public", PACKAGE_ADDRESS)).map((a) => `${a.host}/${a.nic}`).join(", ")}`,
-  );
-  say(`  pavise status --config ${file} (run on n2):`);
-  const status = await pavise(lab, "n2", ["status", "--config", file]);
-  say(status.stdout.replace(/^/gm, "    ").trimEnd());
-  say("  (npm run bench:failover measures this against keepalived, over repeated runs)");
-}
-
-/** Runs the pavise CLI on a lab node, as an administrator logged in there would. */
-async function pavise(lab: Lab, host: string, args: string[]): Promise<{ stdout: string }> {
-  const result = await lab.exec(host, [process.execPath, distPath("cli/main.js"), ...args], {
-    allowFailure: true,
-  });
-  if (result.code !== 0 && args[0] !== "status") {
-    throw new PaviseError(
-      "DEMO_COMMAND",
-      `pavise ${args.join(" ")} on ${host} failed: ${result.stderr.trim()}`,
-      {
-        hint: "read the daemons' logs in the lab directory",
-      },
-    );
-  }
-  return result;
 }
 
 const GATEWAY_INNER = "198.18.20.11";

@@ -36,14 +36,9 @@ export function writeLabPsk(dir: string): { file: string; psk: string } {
   return { file, psk };
 }
 
-/** The `packages:` entry of web with IPsec (YAML, indented like daemonClusterFile's packages). */
-export function ipsecWebPackage(options: IpsecWebOptions): string {
-  return `  - name: web
-    node_name: [n1, n2, n3]
-    ip_address:
-      - { address: ${VIP}, subnet: public }
-    services:
-${echoService(options.echoPort)}    ipsec:
+/** web's `ipsec:` section (YAML, indented for a package entry of a `packages:` list). */
+export function ipsecSection(options: Omit<IpsecWebOptions, "echoPort">): string {
+  return `    ipsec:
       identity: ${PACKAGE_IKE_ID}
       credentials: { auth: psk }
       connections:
@@ -56,6 +51,16 @@ ${echoService(options.echoPort)}    ipsec:
           children:
             net: { local_ts: [dynamic], remote_ts: [dynamic], esp_proposals: [aes128gcm16] }
 `;
+}
+
+/** The `packages:` entry of web with IPsec (YAML, indented like daemonClusterFile's packages). */
+export function ipsecWebPackage(options: IpsecWebOptions): string {
+  return `  - name: web
+    node_name: [n1, n2, n3]
+    ip_address:
+      - { address: ${VIP}, subnet: public }
+    services:
+${echoService(options.echoPort)}${ipsecSection(options)}`;
 }
 
 export interface StrongswanClientOptions {

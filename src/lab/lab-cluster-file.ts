@@ -12,6 +12,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { distPath } from "../util/package-paths.js";
 import type { Lab } from "./lab.js";
 import type { LabProcess } from "./host-runtime.js";
+import { ipsecSection } from "./ipsec-package.js";
 
 export interface LabClusterOptions {
   /** The package's relocatable address on the public LAN. */
@@ -25,6 +26,8 @@ export interface LabClusterOptions {
   timing?: Partial<
     Record<"member_timeout" | "keepalive_interval" | "fence_after" | "event_loop_budget", string>
   >;
+  /** web carries IPsec (identity web.pavise.test, PSK in this file): src/lab/ipsec-package.ts. */
+  ipsec?: { pskFile: string; initiate?: boolean };
 }
 
 export function labClusterFile(options: LabClusterOptions): string {
@@ -56,7 +59,7 @@ packages:
     ip_address: [{ address: ${options.address}, subnet: public }]
     services:
       - { name: echo, command: "${echo}", restart: unlimited }
-`;
+${options.ipsec ? ipsecSection(options.ipsec) : ""}`;
 }
 
 /**
