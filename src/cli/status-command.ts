@@ -1,3 +1,4 @@
+import { listPeers } from "../ipsec/registry/peer-registry.js";
 import { clusterStateFrom, readSnapshot } from "../cluster/agent/cluster-state.js";
 import { connectCluster, etcdProblem } from "./cluster-etcd.js";
 import { configInForce } from "./config-in-force.js";
@@ -52,11 +53,24 @@ export async function statusCommand(args: string[]): Promise<number> {
         throw etcdProblem(err, file, config);
       }),
     ]);
+    const ipsecPeers = Object.fromEntries(
+      await Promise.all(
+        inForce.config.packages
+          .filter((p) => p.ipsec)
+          .map(
+            async (p) =>
+              [p.name, (await listPeers(client, keys, p.name)).peers.map((l) => l.record)] as const,
+          ),
+      ).catch((err: unknown) => {
+        throw etcdProblem(err, file, config);
+      }),
+    );
     const view = statusView({
       config: inForce.config,
       state: clusterStateFrom(inForce.config, snapshot),
       snapshot,
       etcd,
+      ipsecPeers,
     });
     makeOutput(values.json === true).result(view, () =>
       renderStatus(view, { verbose: values.verbose === true }),

@@ -5,7 +5,9 @@
  */
 
 import type { ClusterSnapshot } from "../cluster/agent/cluster-state.js";
-import type { ClusterConfig, PackageConfig } from "../cluster/config/model.js";
+import type { ClusterConfig, PackageConfig, PackageIpsecConfig } from "../cluster/config/model.js";
+import { formatIdentity } from "../ike/config/identity.js";
+import type { PeerRecord } from "../ipsec/registry/peer-record.js";
 import type { ClusterState, NodeStatus, PackageStatus } from "../cluster/state.js";
 import { table } from "./output.js";
 
@@ -25,6 +27,22 @@ export interface StatusInput {
   state: ClusterState;
   snapshot: ClusterSnapshot;
   etcd: EtcdMemberAnswer[];
+  /** The IPsec peer registry of each package with ipsec: (docs/ipsec-packages-design.md §7). */
+  ipsecPeers?: Record<string, PeerRecord[]>;
+}
+
+/** A package's IPsec (its ipsec: section): its identity and the peers the cluster recorded. */
+export interface PackageIpsecView {
+  identity: string;
+  peers: {
+    id: string;
+    address: string;
+    connection: string;
+    /** The node that recorded it (the owner when its SA came up). */
+    recordedBy: string;
+    /** How contacting it after the last takeover went ("ok" when it came back). */
+    contact: PeerRecord["contact"];
+  }[];
 }
 
 export interface EtcdView {
@@ -88,6 +106,8 @@ export interface PackageView {
   services: string[];
   failedOn: { node: string; reason: string | undefined }[];
   dependencies: { name: string; package: string; condition: string; location: string; met: boolean }[];
+  /** Present for a package with ipsec:. */
+  ipsec?: PackageIpsecView;
 }
 
 export interface StatusView {
@@ -143,6 +163,19 @@ function addressesOf(
       ?.interfaces.find((i) => i.subnet === a.subnet)?.primary;
     return { ...a, node, nic: primary, nicFrom: primary === undefined ? undefined : "configured" };
   });
+}
+
+function ipsecView(ipsec: PackageIpsecConfig, records: readonly PeerRecord[]): PackageIpsecView {
+  return {
+    identity: formatIdentity(ipsec.local.id),
+    peers: records.map((r) => ({
+      id: r.id,
+      address: r.address,
+      connection: r.connection,
+      recordedBy: r.node,
+      contact: r.contact,
+    })),
+  };
 }
 
 function sameNodes(a: string[], b: string[]): boolean {
@@ -204,6 +237,7 @@ export function statusView(input: StatusInput): StatusView {
         location: d.location,
         met: (state.packages[d.package]?.status === "up") === (d.condition === "up"),
       })),
+      ...(pkg.ipsec ? { ipsec: ipsecView(pkg.ipsec, input.ipsecPeers?.[pkg.name] ?? []) } : {}),
     };
   });
   return {
@@ -278,6 +312,19 @@ function verbosePackage(p: PackageView): string[] {
     `  operator:      ${packageFlags(p).join(" ") || "-"}${p.changedBy ? ` (last change by ${p.changedBy})` : ""}`,
   );
   lines.push(`  since:         ${time(p.since)}`);
+  if (p.ipsec) {
+    const n = p.ipsec.peers.length;
+    lines.push(`  ipsec:         identity ${p.ipsec.identity}; ${n} peer${n === 1 ? "" : "s"} recorded`);
+    for (const peer of p.ipsec.peers) {
+      const contact =
+        peer.contact === undefined || peer.contact.state === "ok"
+          ? "ok"
+          : `${peer.contact.state === "retrying" ? "not reached, retrying" : "given up"} after ${peer.contact.attempts} attempt(s)${peer.contact.lastError ? `: ${peer.contact.lastError}` : ""}`;
+      lines.push(
+        `                 ${peer.id} at ${peer.address} (${peer.connection}, recorded by ${peer.recordedBy}): ${contact}`,
+      );
+    }
+  }
   return lines;
 }
 

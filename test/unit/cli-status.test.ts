@@ -9,6 +9,8 @@ import {
   statusExitCode,
   statusView,
 } from "../../src/cli/status-render.js";
+import type { PeerRecord } from "../../src/ipsec/registry/peer-record.js";
+import { IPSEC_CLUSTER_YAML } from "../support/cluster-fixtures.js";
 
 // pavise status (status-render.ts): a fixed configuration and fixed etcd keys → what is shown.
 
@@ -203,5 +205,47 @@ describe("pavise status rendering", () => {
     });
     expect(minority.etcd.quorum).toBe(false);
     expect(renderStatus(minority)).toContain("NO QUORUM");
+  });
+
+  it("-v shows a package's IPsec identity and recorded peers with how contacting them went", () => {
+    const withIpsec = parseClusterConfig(IPSEC_CLUSTER_YAML, "cluster.yaml");
+    const ipsecSnapshot = snapshotFrom(keys, { nodes: [], owners: [], status: [], placements: undefined }, 7);
+    const record = (id: string, contact?: PeerRecord["contact"]): PeerRecord => ({
+      id,
+      connection: "clients",
+      address: id,
+      port: 4500,
+      natted: false,
+      children: [],
+      node: "n2",
+      since: T,
+      seen: T,
+      ...(contact ? { contact } : {}),
+    });
+    const ipsecView = statusView({
+      config: withIpsec,
+      state: clusterStateFrom(withIpsec, ipsecSnapshot),
+      snapshot: ipsecSnapshot,
+      etcd,
+      ipsecPeers: {
+        web: [
+          record("198.18.1.101"),
+          record("198.18.1.102", {
+            state: "retrying",
+            attempts: 3,
+            lastError: "no answer after 3 retransmissions",
+          }),
+        ],
+      },
+    });
+    expect(ipsecView.packages[0]?.ipsec?.peers).toHaveLength(2);
+    const text = renderStatus(ipsecView, { verbose: true });
+    expect(text).toContain("  ipsec:         identity web.pavise.test; 2 peers recorded");
+    expect(text).toContain("198.18.1.101 at 198.18.1.101 (clients, recorded by n2): ok");
+    expect(text).toContain(
+      "198.18.1.102 at 198.18.1.102 (clients, recorded by n2): not reached, retrying after 3 attempt(s): no answer after 3 retransmissions",
+    );
+    // Without ipsec: no such block.
+    expect(renderStatus(view, { verbose: true })).not.toContain("ipsec:");
   });
 });

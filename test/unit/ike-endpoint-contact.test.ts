@@ -289,6 +289,26 @@ describe("contact from the adoptive node (INITIAL_CONTACT, RFC 7296 §2.4)", () 
     theOneWebSa(pair);
   });
 
+  it("a contact to a peer that does not answer gives up after ≈4 s (0.5 s × 1.5ⁿ, 3 retransmissions), not the connection's 165 s", () => {
+    const pair = new IkePair(NODE_CONFIG, CLIENT_CONFIG);
+    pair.filter = (from) => from !== "a"; // the client is unreachable
+    pair.a.setConnections("web", webConnections("%any"));
+    pair.a.initiate(pair.now, "web/clients", TO_CLIENT_FROM_PACKAGE, { contact: true });
+    pair.drive();
+    while (ofType(pair.eventsA, "ike-down").length === 0 && pair.now < 300_000) pair.advance();
+    const down = ofType(pair.eventsA, "ike-down")[0];
+    expect(down?.reason).toContain("retransmissions exhausted");
+    expect(pair.now).toBe(500 + 750 + 1125 + 1688);
+    // An ordinary initiation keeps the connection's schedule (4 s first).
+    const ordinary = new IkePair(NODE_CONFIG, CLIENT_CONFIG);
+    ordinary.filter = (from) => from !== "a";
+    ordinary.a.setConnections("web", webConnections("%any"));
+    ordinary.a.initiate(ordinary.now, "web/clients", TO_CLIENT_FROM_PACKAGE);
+    ordinary.drive();
+    ordinary.advance();
+    expect(ordinary.now).toBe(4_000);
+  });
+
   it("a peer with another identity than the registry's is refused", () => {
     const pair = new IkePair(NODE_CONFIG, CLIENT_CONFIG);
     pair.a.setConnections("web", webConnections("%any"));

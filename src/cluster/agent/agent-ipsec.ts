@@ -181,7 +181,29 @@ export class AgentIpsec implements PackageIpsecDriver {
     return false;
   }
 
+  /**
+   * Keeps the peer's record saying how contacting it goes (`pavise status -v` on any node shows
+   * it); a contacted peer's SA setup rewrites the record without it (recordAfterSetup).
+   */
+  private noteContact(pkg: string, peerId: string, contact: PeerRecord["contact"]): void {
+    const record = this.stored.get(pkg)?.get(peerId);
+    if (!record || JSON.stringify(record.contact) === JSON.stringify(contact)) return;
+    const next: PeerRecord = { ...record };
+    if (contact) next.contact = contact;
+    else delete next.contact;
+    this.stored.get(pkg)?.set(peerId, next);
+    void this.write(pkg, next);
+  }
+
   private contactEvent(pkg: string, event: ContactEvent, peer: ContactTarget | undefined, ms: number): void {
+    if (peer && event.kind !== "ipsec-peer-contacted") {
+      const lastError = event.error;
+      this.noteContact(pkg, peer.id, {
+        state: event.kind === "ipsec-peer-unreachable" ? "retrying" : "gave-up",
+        attempts: event.failures,
+        lastError,
+      });
+    }
     const who = peer ? `${peer.id} (${peer.address})` : event.peer;
     const extra = { package: pkg, peer: peer?.id ?? event.peer, ms };
     switch (event.kind) {

@@ -3,6 +3,7 @@ import type { IkeMessage } from "../codec/message.js";
 import type { InnerPayload } from "../codec/payload.js";
 import type { IkeSaKeys, IkeSaSuite } from "../crypto/key-derivation.js";
 import { formatIdentity, type Identity } from "../config/identity.js";
+import type { RetransmitConfig } from "../config/read-connections.js";
 import { describeAuthIdentity } from "../auth/auth-identity.js";
 import type { ChildSa } from "./child-sa.js";
 import type { ResolvedConnection } from "./connection.js";
@@ -53,6 +54,9 @@ export type { IkeSaContext } from "./exchanges/exchange-context.js";
 const REKEYED_TIMEOUT_MS = 30_000;
 /** Above this many octets a protected message is fragmented when the peer supports RFC 7383. */
 const FRAGMENT_ABOVE = 1280;
+
+/** A contact SA's handshake: 0.5 s, then × 1.5, three retransmissions (≈ 4 s to give up). */
+const CONTACT_RETRANSMIT: RetransmitConfig = { timeoutMs: 500, base: 1.5, tries: 3 };
 
 /**
  * One IKE SA and its Child SAs (RFC 7296), without I/O: the driver feeds it datagrams
@@ -464,7 +468,7 @@ export class IkeSa {
       );
       return;
     }
-    const outcome = onRequestTimeout(this.window, now, this.st.connection.config.retransmit);
+    const outcome = onRequestTimeout(this.window, now, this.retransmitPolicy());
     if (outcome.kind === "retransmit") {
       for (const message of outcome.datagrams) this.outbox.push({ path: this.st.path, message });
     } else if (outcome.kind === "give-up") {
@@ -702,8 +706,20 @@ export class IkeSa {
   // Helpers
 
   private transmitRequest(now: number, exchangeType: number, datagrams: Uint8Array[]): void {
-    sendRequest(this.window, now, exchangeType, datagrams, this.st.connection.config.retransmit);
+    sendRequest(this.window, now, exchangeType, datagrams, this.retransmitPolicy());
     for (const message of datagrams) this.outbox.push({ path: this.st.path, message });
+  }
+
+  /**
+   * The connection's retransmission schedule, except while a contact SA is being set up
+   * (design §8): a peer that does not answer the adoptive node within a few seconds is retried
+   * by the contact plan with backoff and reported, instead of holding a handshake for minutes
+   * (the default schedule gives up after 165 s).
+   */
+  private retransmitPolicy(): RetransmitConfig {
+    return this.st.contact && this.st.phase.name !== "established"
+      ? CONTACT_RETRANSMIT
+      : this.st.connection.config.retransmit;
   }
 
   private respond(exchangeType: number, messageId: number, inner: InnerPayload[]): void {
