@@ -26,6 +26,8 @@ export interface AgentIpsecContext {
   /** May this node run the package now (it holds the owner key and may act)? */
   mayRun(pkg: string): boolean;
   log(event: string, message: string, extra?: Record<string, unknown>): void;
+  /** Gratuitous ARP again for a package's addresses on this node. */
+  announce(pkg: string, why: string): void;
   /** A line for the cluster's event log too. */
   event(kind: string, message: string, extra?: Record<string, unknown>): void;
 }
@@ -60,6 +62,8 @@ export class AgentIpsec implements PackageIpsecDriver {
       },
       onPeerUp: (pkg, peer) => ref.glue?.peerUp(pkg, peer),
       onPeerGone: (pkg, remoteId) => ref.glue?.peerGone(pkg, remoteId),
+      announce: (pkg) =>
+        ctx.announce(pkg, "an IPsec peer did not answer: it may have missed the first announcement"),
       onContactEvent: (pkg, event, peer, ms) => ref.glue?.contactEvent(pkg, event, peer, ms),
       log: (level, message, pkg) =>
         ctx.log(level === "warn" ? "ipsec-problem" : "ipsec", message, pkg ? { package: pkg } : {}),

@@ -197,6 +197,12 @@ export class NodeAgent {
       mayRun: (pkg) => agent.owned?.mayRun(pkg) === true,
       log: (event, message, extra) => agent.log(event, message, extra),
       event: (kind, message, extra) => agent.event(kind, message, extra),
+      announce: (pkg, why) => {
+        agent.log("announce", `gratuitous ARP again for ${pkg}'s addresses: ${why}`, { package: pkg });
+        void executor.addresses
+          .announce(pkg)
+          .catch((err: unknown) => agent.log("problem", `announce: ${describe(err)}`));
+      },
     }).catch((err: unknown) => {
       agent.log("problem", `IPsec could not start: ${describe(err)}; packages with ipsec: cannot run here`);
       return undefined;

@@ -25,6 +25,13 @@ export interface ContactTarget extends ContactPeer {
 export interface PackageContactDriver {
   /** Starts an IKE SA with INITIAL_CONTACT to the target; returns its initiator SPI (hex). */
   initiate(target: ContactTarget): string;
+  /**
+   * A target is tried again after a failed attempt. A peer that was cut off during the
+   * takeover also missed the gratuitous ARP, and its replies still go to the old owner's MAC
+   * until its neighbour entry ages out (≈30 s on Linux): the driver announces the package
+   * address again (keepalived's garp_master_refresh, made targeted).
+   */
+  retrying(target: ContactTarget): void;
   /** Names of targets that hold an established IKE SA with the package on this node now. */
   established(): ReadonlySet<string>;
   /** A contact event, with the ms since contact began (the package's ipsec-contact step). */
@@ -43,6 +50,8 @@ export class PackageContact {
   /** Initiator SPI (hex) of each attempt in flight → the peer's name. */
   private readonly attempts = new Map<string, string>();
   private readonly startedAt = Date.now();
+  /** Targets attempted at least once. */
+  private readonly attempted = new Set<string>();
   private stopped = false;
   private last: ContactReport = { peers: [], inFlight: 0, contacted: 0, retrying: 0, gaveUp: 0 };
 
@@ -68,6 +77,8 @@ export class PackageContact {
     for (const peer of plan.initiate) {
       const target = this.targets.find((t) => t.name === peer.name);
       if (!target) continue;
+      if (this.attempted.has(target.name)) this.driver.retrying(target);
+      this.attempted.add(target.name);
       try {
         this.attempts.set(this.driver.initiate(target), target.name);
       } catch (err) {

@@ -24,6 +24,9 @@ import {
   splitPackageConnection,
 } from "./package-connections.js";
 
+/** A contact retry announces the package's addresses again at most this often. */
+const ANNOUNCE_INTERVAL_MS = 2_000;
+
 export interface PackageIpsecHostOptions {
   /** "esp" (TUN + ESP in UDP/4500) or "record" (no traffic; no TUN addon). */
   datapath?: "esp" | "record";
@@ -39,6 +42,8 @@ export interface PackageIpsecHostOptions {
    * old one, so it is not forgotten.
    */
   onPeerGone: (pkg: string, remoteId: string) => void;
+  /** Gratuitous ARP again for the package's addresses (a contact retry: PackageContactDriver.retrying). */
+  announce: (pkg: string) => void;
   /** Contact progress for the event log (design §8). */
   onContactEvent: (pkg: string, event: ContactEvent, peer: ContactTarget | undefined, ms: number) => void;
   log: (level: "info" | "warn", message: string, pkg?: string) => void;
@@ -63,6 +68,7 @@ interface RunningPackage {
 export class PackageIpsecHost {
   private readonly running = new Map<string, RunningPackage>();
   private readonly sharedKeys = new Map<string, SharedKey[]>();
+  private readonly announcedAt = new Map<string, number>();
 
   private constructor(
     private readonly engine: IpsecEngine,
@@ -155,6 +161,13 @@ export class PackageIpsecHost {
         return Buffer.from(sa.initiatorSpi).toString("hex");
       },
       established: () => this.establishedPeers(pkgName),
+      retrying: () => {
+        // At most once per ANNOUNCE_INTERVAL_MS per package, however many peers retry.
+        const now = Date.now();
+        if (now - (this.announcedAt.get(pkgName) ?? -Infinity) < ANNOUNCE_INTERVAL_MS) return;
+        this.announcedAt.set(pkgName, now);
+        this.options.announce(pkgName);
+      },
       event: (event, target, ms) => this.options.onContactEvent(pkgName, event, target, ms),
       random: Math.random,
     });
