@@ -17,6 +17,7 @@ import { formatIdentity } from "../config/identity.js";
 import type { IkeSaSnapshot } from "./ike-sa-snapshot.js";
 import { DeadlineQueue } from "./deadline-queue.js";
 import { addressMatchesEntry } from "../config/address-entry.js";
+import { HintRateLimit, stateLostNotify, type StateLostNotify } from "./state-lost-hint.js";
 
 export interface IkeEndpointOptions {
   random: RandomSource;
@@ -70,6 +71,7 @@ export class IkeEndpoint {
   private readonly outbox: Outgoing[] = [];
   private readonly events: IkeEvent[] = [];
   private invalidSpiWindow = { second: -1, sent: 0 };
+  private readonly hintLimit = new HintRateLimit();
   private cookieSecrets: { version: number; secret: Uint8Array; since: number }[];
 
   constructor(private readonly options: IkeEndpointOptions) {
@@ -208,6 +210,11 @@ export class IkeEndpoint {
       return;
     }
     const message = decoded.value;
+    const lost = stateLostNotify(message);
+    if (lost) {
+      this.stateLostHint(now, path, lost);
+      return;
+    }
     const header = message.header;
     const sa = this.sas.get(hex(header.initiatorSpi));
     if (
@@ -229,6 +236,26 @@ export class IkeEndpoint {
       return;
     }
     this.unknownSpi(now, path, message);
+  }
+
+  /**
+   * RFC 7296 §2.21.4: an unprotected INVALID_IKE_SPI / INVALID_SPI is only a hint that the peer
+   * at that address lost our SAs (its address may have moved to a node without them). It
+   * changes no SA; it starts a liveness check at once on each established IKE SA to that
+   * address with none running, so a dead peer is noticed within one retransmission sequence
+   * instead of after the next dpd_delay. Rate-limited per address (state-lost-hint.ts).
+   */
+  private stateLostHint(now: number, path: IkePath, notify: StateLostNotify): void {
+    const sas = this.ikeSas().filter(
+      (sa) => sa.state === "established" && sa.path.remoteAddress === path.remoteAddress,
+    );
+    if (sas.length === 0 || !this.hintLimit.allow(now, path.remoteAddress)) return;
+    let checked = 0;
+    for (const sa of sas) {
+      if (sa.checkLivenessIfIdle(now)) checked++;
+      this.drain(now, sa);
+    }
+    this.events.push({ type: "peer-state-lost-hint", path: { ...path }, notify, checked });
   }
 
   private answerInit(now: number, path: IkePath, message: IkeMessage, bytes: Uint8Array): void {
@@ -426,14 +453,14 @@ export class IkeEndpoint {
         theirs.established !== undefined &&
         record.started <= theirs.established + CROSSING_GRACE_MS
       ) {
-        sa.deleteNow(now, "crossed our contact IKE SA, which won");
+        sa.deleteNow(now, "crossed our contact IKE SA, which won", "replaced");
         return;
       }
     }
     if (!record.contact) return;
     for (const other of this.sasWithSamePair(sa)) {
       if (other.state !== "established") continue;
-      other.deleteNow(now, "replaced by our contact IKE SA (INITIAL_CONTACT)");
+      other.deleteNow(now, "replaced by our contact IKE SA (INITIAL_CONTACT)", "replaced");
       this.drain(now, other);
     }
   }
@@ -462,7 +489,7 @@ export class IkeEndpoint {
         continue;
       }
       if (other.state !== "established") continue;
-      other.abandon(now, "replaced: the peer sent INITIAL_CONTACT");
+      other.abandon(now, "replaced: the peer sent INITIAL_CONTACT", "replaced");
       this.drain(now, other);
     }
   }

@@ -6,7 +6,7 @@ import { formatIdentity, type Identity } from "../config/identity.js";
 import { describeAuthIdentity } from "../auth/auth-identity.js";
 import type { ChildSa } from "./child-sa.js";
 import type { ResolvedConnection } from "./connection.js";
-import type { ChildSaKeys, IkeEvent, IkeSaSummary } from "./events.js";
+import type { ChildSaKeys, IkeDownCause, IkeEvent, IkeSaSummary } from "./events.js";
 import {
   classifyRequest,
   completeRequest,
@@ -140,7 +140,7 @@ export class IkeSa {
       log: (level, message) => this.log(level, message),
       summary: () => this.summary(),
       secrets: () => this.secrets(),
-      close: (at, reason) => this.close(at, reason),
+      close: (at, reason, cause) => this.close(at, reason, cause),
       retire: (at) => this.retire(at),
       setIkeLifetime: (at) => this.setIkeLifetime(at),
       newChildSpi: () => this.newChildSpi(),
@@ -469,7 +469,7 @@ export class IkeSa {
       for (const message of outcome.datagrams) this.outbox.push({ path: this.st.path, message });
     } else if (outcome.kind === "give-up") {
       this.st.pending = undefined;
-      this.close(now, "peer did not answer (retransmissions exhausted)");
+      this.close(now, "peer did not answer (retransmissions exhausted)", "dead-peer");
       return;
     }
     if (this.expireAt !== undefined && now >= this.expireAt) {
@@ -527,8 +527,20 @@ export class IkeSa {
   }
 
   /** Ends the SA without telling the peer (e.g. when INITIAL_CONTACT said it is stale). */
-  abandon(now: number, reason: string): void {
-    this.close(now, reason);
+  abandon(now: number, reason: string, cause: IkeDownCause = "other"): void {
+    this.close(now, reason, cause);
+  }
+
+  /**
+   * Starts a liveness check (§1.4) unless one is not needed: the SA is not established, or a
+   * request of ours is in flight or queued (its answer, or its running out of retransmissions,
+   * tells as much). Returns whether a check was started.
+   */
+  checkLivenessIfIdle(now: number): boolean {
+    if (this.st.phase.name !== "established" || this.window.inFlight || this.st.tasks.length > 0)
+      return false;
+    this.queue(now, { kind: "dpd" });
+    return true;
   }
 
   /**
@@ -537,13 +549,13 @@ export class IkeSa {
    * still knows it. A request of ours still in flight is given up. Before IKE_AUTH is done
    * nothing can be sent, so the SA is only abandoned.
    */
-  deleteNow(now: number, reason: string): void {
+  deleteNow(now: number, reason: string, cause: IkeDownCause = "other"): void {
     if (this.st.phase.name === "established" && this.st.keys) {
       this.window.inFlight = undefined;
       this.st.pending = undefined;
       startInformational(this.ike, now, { kind: "delete-ike" });
     }
-    this.close(now, reason);
+    this.close(now, reason, cause);
   }
 
   /**
@@ -809,12 +821,14 @@ export class IkeSa {
     return this.st.lastHeardAt + delay;
   }
 
-  private close(now: number, reason: string): void {
+  private close(now: number, reason: string, cause: IkeDownCause = "other"): void {
     if (this.st.phase.name === "closed") return;
     const wasUp =
       this.st.phase.name === "established" ||
       this.st.phase.name === "deleting" ||
       this.st.phase.name === "rekeyed";
+    // Our own DELETE that went unanswered is not a dead peer to restart for.
+    const why = cause === "dead-peer" && this.st.phase.name === "deleting" ? "other" : cause;
     for (const child of [...this.st.children]) this.removeChild(child, reason);
     this.st.phase = { name: "closed", reason };
     this.st.lingerDeadline = undefined;
@@ -826,6 +840,7 @@ export class IkeSa {
       type: "ike-down",
       sa: this.summary(),
       reason: wasUp ? reason : `not established: ${reason}`,
+      cause: why,
     });
     void now;
   }

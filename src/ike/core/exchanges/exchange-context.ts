@@ -13,7 +13,7 @@ import {
 } from "../../auth/signature-schemes.js";
 import type { ChildSa } from "../child-sa.js";
 import type { ResolvedChild, ResolvedConnection } from "../connection.js";
-import type { IkeEvent, IkeSaSummary } from "../events.js";
+import type { IkeDownCause, IkeEvent, IkeSaSummary } from "../events.js";
 import type { WireIdentity } from "../identity-payload.js";
 import type { AuthSecrets } from "../ike-authentication.js";
 import type { IkePath } from "../ike-path.js";
@@ -164,7 +164,7 @@ export interface ExchangeContext {
   log(level: "info" | "warn", message: string): void;
   summary(): IkeSaSummary;
   secrets(): AuthSecrets;
-  close(now: number, reason: string): void;
+  close(now: number, reason: string, cause?: IkeDownCause): void;
   /** The old IKE SA after a rekey goes quietly. */
   retire(now: number): void;
   setIkeLifetime(now: number): void;

@@ -54,7 +54,7 @@ export function answerInformational(
   if (deletes.some((d) => d.protocolId === ProtocolId.IKE)) {
     ike.respond(ExchangeType.INFORMATIONAL, messageId, []);
     if (ike.state.phase.name === "rekeyed") ike.retire(now);
-    else ike.close(now, "deleted by the peer");
+    else ike.close(now, "deleted by the peer", "deleted-by-peer");
     return;
   }
   // §1.4.1: answer a Child SA delete with the deletes of our inbound halves.
