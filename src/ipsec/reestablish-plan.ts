@@ -118,7 +118,7 @@ export class ReestablishPlan {
       this.outputs.push({ kind: "cancel", spiI: goal.next.spiI });
     this.log(
       "info",
-      `${describe(goal)}: ${ours ? "re-established" : "the peer set up a new IKE SA first"} (attempt ${goal.attempts}, ${now - goal.triggeredAt} ms after the trigger)`,
+      `${describe(goal)}: ${ours ? "up" : "the peer set up a new IKE SA first"} (attempt ${goal.attempts}, ${now - goal.triggeredAt} ms after the trigger)`,
     );
   }
 

@@ -124,7 +124,7 @@ describe("reestablish plan: a Pavise client whose responder lost its state", () 
     expect(client.logs.join("\n")).toMatch(
       /3375 reestablish test to 198\.18\.1\.11: dpd_action restart \(peer did not answer \(retransmissions exhausted\)\); keyingtries 0 \(until it succeeds\)/,
     );
-    expect(client.logs.at(-1)).toMatch(/re-established \(attempt 2, 2875 ms after the trigger\)/);
+    expect(client.logs.at(-1)).toMatch(/dpd_action restart: up \(attempt 2, 2875 ms after the trigger\)/);
   });
 
   it("keyingtries 2 gives up after two retransmission sequences", () => {
