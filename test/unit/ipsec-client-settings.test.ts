@@ -66,7 +66,8 @@ describe("Pavise client settings (dpd_delay, dpd_action, close_action, keyingtri
     ["    retransmit: { tries: 2.5 }", "", "connections.web.retransmit.tries", /whole number/],
   ])("refuses %j %j at %s", (connection, child, key, message) => {
     const found = problems(CLIENT(connection, child));
-    expect(found).toEqual([expect.objectContaining({ key, message: expect.stringMatching(message) })]);
+    expect(found.map((p) => p.key)).toEqual([key]);
+    expect(found[0]?.message).toMatch(message);
     expect(found[0]?.hint).not.toBe("");
   });
 });

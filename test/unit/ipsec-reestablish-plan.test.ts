@@ -216,10 +216,8 @@ describe("reestablish plan: a Pavise client whose responder lost its state", () 
     const initiate = plan.poll(0);
     expect(initiate).toMatchObject({ kind: "initiate", connection: "test", remoteAddress: "198.18.1.11" });
     plan.attemptStarted(0, initiate?.kind === "initiate" ? initiate.key : "", { error: "no route" });
-    expect(plan.poll(0)).toMatchObject({
-      kind: "log",
-      message: expect.stringMatching(/could not start: no route/),
-    });
+    const failed = plan.poll(0);
+    expect(failed?.kind === "log" && failed.message).toMatch(/could not start: no route/);
     expect(plan.pollTimeout()).toBe(RETRY_AFTER_FAILURE_MS);
     expect(plan.poll(RETRY_AFTER_FAILURE_MS - 1)).toBeUndefined();
     expect(plan.poll(RETRY_AFTER_FAILURE_MS)).toMatchObject({ kind: "initiate" });
