@@ -70,10 +70,10 @@ function hints(events: IkeEvent[]): Extract<IkeEvent, { type: "peer-state-lost-h
 describe("unknown-SPI hints (RFC 7296 §2.21.4) on a client whose responder lost its state", () => {
   it("an INVALID_SPI hint starts a liveness check at once: the dead peer is noticed 2.375 s later, not after dpd_delay", () => {
     const pair = established({ dpd: "30s" });
-    const spiIn = pair.a.ikeSas()[0]!.childSas()[0]!.spiOut;
+    const spiOut = pair.a.ikeSas()[0]!.childSas()[0]!.spiOut; // what b's successor receives
     pair.restart("b"); // the address moved to a node without our SAs
     pair.now = 1_000;
-    pair.a.handleDatagram(pair.now, FROM_B, invalidSpiHint(spiIn));
+    pair.a.handleDatagram(pair.now, FROM_B, invalidSpiHint(spiOut));
     pair.drive();
     expect(hints(pair.eventsA)).toEqual([
       { type: "peer-state-lost-hint", path: FROM_B, notify: "INVALID_SPI", checked: 1 },
@@ -92,7 +92,8 @@ describe("unknown-SPI hints (RFC 7296 §2.21.4) on a client whose responder lost
   it("a forged hint about a live peer costs one answered liveness check and changes nothing; more within 2 s cost nothing", () => {
     const pair = established({ dpd: "30s" });
     const before = pair.a.ikeSas()[0]!;
-    for (let i = 0; i < 50; i++) pair.a.handleDatagram(pair.now, FROM_B, invalidSpiHint(0x1234));
+    const spiOut = before.childSas()[0]!.spiOut;
+    for (let i = 0; i < 50; i++) pair.a.handleDatagram(pair.now, FROM_B, invalidSpiHint(spiOut));
     pair.drive();
     expect(informationalRequestsFromA(pair)).toBe(1);
     expect(hints(pair.eventsA)).toHaveLength(1);
@@ -100,22 +101,28 @@ describe("unknown-SPI hints (RFC 7296 §2.21.4) on a client whose responder lost
     expect(before.state).toBe("established");
     expect(pair.types("a")).toEqual(["ike-up", "child-up", "peer-state-lost-hint"]);
     pair.now += HINT_INTERVAL_MS - 1;
-    pair.a.handleDatagram(pair.now, FROM_B, invalidSpiHint(0x1234));
+    pair.a.handleDatagram(pair.now, FROM_B, invalidSpiHint(spiOut));
     pair.drive();
     expect(informationalRequestsFromA(pair)).toBe(1);
     pair.now += 1;
-    pair.a.handleDatagram(pair.now, FROM_B, invalidSpiHint(0x1234));
+    pair.a.handleDatagram(pair.now, FROM_B, invalidSpiHint(spiOut));
     pair.drive();
     expect(informationalRequestsFromA(pair)).toBe(2);
     expect(pair.a.ikeSas()).toEqual([before]);
   });
 
-  it("a hint from an address we have no IKE SA with is ignored", () => {
+  it("a hint that names none of our SAs (a blind forgery, another address, an SA we dropped) does nothing", () => {
     const pair = established();
-    pair.a.handleDatagram(pair.now, { ...FROM_B, remoteAddress: "198.18.1.99" }, invalidSpiHint(1));
+    const spiOut = pair.a.ikeSas()[0]!.childSas()[0]!.spiOut;
+    pair.a.handleDatagram(pair.now, { ...FROM_B, remoteAddress: "198.18.1.99" }, invalidSpiHint(spiOut));
+    pair.a.handleDatagram(pair.now, FROM_B, invalidSpiHint((spiOut + 1) >>> 0));
     pair.drive();
     expect(hints(pair.eventsA)).toEqual([]);
     expect(informationalRequestsFromA(pair)).toBe(0);
+    const ignored = pair.eventsA.filter(
+      (e) => e.type === "log" && /ignored an unprotected INVALID_SPI/.test(e.message),
+    );
+    expect(ignored).toHaveLength(2);
   });
 
   it("an unprotected INVALID_IKE_SPI answer to our liveness check is reported and changes nothing by itself", () => {

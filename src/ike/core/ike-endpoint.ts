@@ -17,7 +17,7 @@ import { formatIdentity } from "../config/identity.js";
 import type { IkeSaSnapshot } from "./ike-sa-snapshot.js";
 import { DeadlineQueue } from "./deadline-queue.js";
 import { addressMatchesEntry } from "../config/address-entry.js";
-import { HintRateLimit, stateLostNotify, type StateLostNotify } from "./state-lost-hint.js";
+import { HintRateLimit, stateLostHint, type StateLostHint } from "./state-lost-hint.js";
 
 export interface IkeEndpointOptions {
   random: RandomSource;
@@ -210,7 +210,7 @@ export class IkeEndpoint {
       return;
     }
     const message = decoded.value;
-    const lost = stateLostNotify(message);
+    const lost = stateLostHint(message);
     if (lost) {
       this.stateLostHint(now, path, lost);
       return;
@@ -243,19 +243,33 @@ export class IkeEndpoint {
    * at that address lost our SAs (its address may have moved to a node without them). It
    * changes no SA; it starts a liveness check at once on each established IKE SA to that
    * address with none running, so a dead peer is noticed within one retransmission sequence
-   * instead of after the next dpd_delay. Rate-limited per address (state-lost-hint.ts).
+   * instead of after the next dpd_delay. Only a hint that names one of those SAs counts
+   * (its IKE SPIs, or a Child SA's outbound SPI); rate-limited per address (state-lost-hint.ts).
    */
-  private stateLostHint(now: number, path: IkePath, notify: StateLostNotify): void {
+  private stateLostHint(now: number, path: IkePath, hint: StateLostHint): void {
     const sas = this.ikeSas().filter(
       (sa) => sa.state === "established" && sa.path.remoteAddress === path.remoteAddress,
     );
-    if (sas.length === 0 || !this.hintLimit.allow(now, path.remoteAddress)) return;
+    const named = sas.some((sa) =>
+      hint.notify === "INVALID_IKE_SPI"
+        ? Buffer.compare(sa.initiatorSpi, hint.spiI) === 0 && Buffer.compare(sa.responderSpi, hint.spiR) === 0
+        : sa.childSas().some((child) => child.spiOut === hint.espSpi),
+    );
+    if (!named) {
+      this.events.push({
+        type: "log",
+        level: "info",
+        message: `ignored an unprotected ${hint.notify} from ${path.remoteAddress}: it names none of our IKE or Child SAs`,
+      });
+      return;
+    }
+    if (!this.hintLimit.allow(now, path.remoteAddress)) return;
     let checked = 0;
     for (const sa of sas) {
       if (sa.checkLivenessIfIdle(now)) checked++;
       this.drain(now, sa);
     }
-    this.events.push({ type: "peer-state-lost-hint", path: { ...path }, notify, checked });
+    this.events.push({ type: "peer-state-lost-hint", path: { ...path }, notify: hint.notify, checked });
   }
 
   private answerInit(now: number, path: IkePath, message: IkeMessage, bytes: Uint8Array): void {

@@ -14,16 +14,32 @@ export const HINT_INTERVAL_MS = 2_000;
 
 export type StateLostNotify = "INVALID_IKE_SPI" | "INVALID_SPI";
 
+/**
+ * What a hint names: INVALID_IKE_SPI answers a request with its IKE SPIs as they were (§2.21.4);
+ * INVALID_SPI carries the ESP SPI the peer did not know (§3.10.1), our outbound SPI. The
+ * endpoint acts only on hints that name one of its live SAs, so an answer to the DELETE of an SA
+ * we already dropped, or a blind forgery, does nothing.
+ */
+export type StateLostHint =
+  | { notify: "INVALID_IKE_SPI"; spiI: Uint8Array; spiR: Uint8Array }
+  | { notify: "INVALID_SPI"; espSpi: number | undefined };
+
 /** The hint a message carries, if it is one: a response, unprotected, with either notify. */
-export function stateLostNotify(message: IkeMessage): StateLostNotify | undefined {
+export function stateLostHint(message: IkeMessage): StateLostHint | undefined {
   const header = message.header;
   // §1.5: both one-way messages have the Response flag set; we never answer them (no loops).
   if (!header.response || header.exchangeType === ExchangeType.IKE_SA_INIT || message.encrypted)
     return undefined;
   for (const payload of message.payloads) {
     if (payload.type !== PayloadType.NOTIFY) continue;
-    if (payload.notifyType === NotifyType.INVALID_IKE_SPI) return "INVALID_IKE_SPI";
-    if (payload.notifyType === NotifyType.INVALID_SPI) return "INVALID_SPI";
+    if (payload.notifyType === NotifyType.INVALID_IKE_SPI)
+      return { notify: "INVALID_IKE_SPI", spiI: header.initiatorSpi, spiR: header.responderSpi };
+    if (payload.notifyType === NotifyType.INVALID_SPI) {
+      // The SPI in the notify's SPI field or, as some senders put it, in its data.
+      const bytes =
+        payload.spi.length === 4 ? payload.spi : payload.data.length === 4 ? payload.data : undefined;
+      return { notify: "INVALID_SPI", espSpi: bytes ? Buffer.from(bytes).readUInt32BE(0) : undefined };
+    }
   }
   return undefined;
 }
