@@ -124,7 +124,12 @@ export class IpsecDaemon {
     const now = Date.now();
     for (let out = this.plan.poll(now); out; out = this.plan.poll(now)) {
       if (out.kind === "log") this.log({ type: "log", level: out.level, message: out.message });
-      else if (out.kind === "cancel") {
+      else if (out.kind === "create-child") {
+        const sa = this.endpoint
+          .ikeSas()
+          .find((s) => Buffer.from(s.initiatorSpi).toString("hex") === out.spiI);
+        if (sa) this.endpoint.createChild(now, sa, out.child);
+      } else if (out.kind === "cancel") {
         const sa = this.endpoint
           .ikeSas()
           .find((s) => Buffer.from(s.initiatorSpi).toString("hex") === out.spiI);

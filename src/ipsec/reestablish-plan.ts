@@ -8,7 +8,8 @@ import type { IkeEvent, IkeSaSummary } from "../ike/core/events.js";
  *
  * - `dpd_action: restart`: an established IKE SA ended because the peer stopped answering
  *   (a liveness check or any request ran out of retransmissions, RFC 7296 §2.4).
- * - `close_action: start`: the peer DELETEd the IKE SA (§1.4.1).
+ * - `close_action: start`: the peer DELETEd the IKE SA (§1.4.1); or only a Child SA, which
+ *   is then set up again on the same IKE SA (CREATE_CHILD_SA, §1.3.1).
  * - `start_action: start`: at start-up.
  *
  * Each is one goal per (connection, peer address): initiate to the same address again, up to
@@ -31,6 +32,8 @@ export type ReestablishOutput =
       localAddress: string | undefined;
       remoteAddress: string;
     }
+  /** Set up the child again on this IKE SA (initiator SPI in hex): close_action start. */
+  | { kind: "create-child"; spiI: string; child: string }
   /** Delete our attempt in flight (initiator SPI in hex): the peer's own IKE SA came up first. */
   | { kind: "cancel"; spiI: string }
   | { kind: "log"; level: "info" | "warn"; message: string };
@@ -51,6 +54,10 @@ export class ReestablishPlan {
   /** Established IKE SAs by initiator SPI: which connection and peer they serve. */
   private readonly up = new Map<string, IkeSaSummary>();
   private readonly outputs: ReestablishOutput[] = [];
+  /** Child SAs by inbound SPI: their child's name (events about their end carry only SPIs). */
+  private readonly childNames = new Map<number, string>();
+  /** Children the peer deleted, to set up again once the events of this round are in. */
+  private readonly recreate: { spiI: string; connection: string; child: string }[] = [];
 
   constructor(private readonly connections: readonly ConnectionConfig[]) {}
 
@@ -64,6 +71,8 @@ export class ReestablishPlan {
 
   onIkeEvent(now: number, event: IkeEvent): void {
     if (event.type === "ike-up") this.cameUp(now, event.sa);
+    else if (event.type === "child-up") this.childNames.set(event.child.spiIn, event.child.name);
+    else if (event.type === "child-down") this.childWentDown(event);
     else if (event.type === "ike-rekeyed") {
       this.up.delete(event.sa.spiI);
       this.up.set(event.successor.spiI, event.successor);
@@ -83,6 +92,15 @@ export class ReestablishPlan {
 
   /** What the driver must do now (initiations that are due first, in order). */
   poll(now: number): ReestablishOutput | undefined {
+    for (const again of this.recreate.splice(0)) {
+      // Only on an IKE SA that is still up (a DELETE of the whole IKE SA ends its children too).
+      if (!this.up.has(again.spiI)) continue;
+      this.log(
+        "info",
+        `reestablish ${again.connection} child ${again.child}: close_action start (deleted by the peer)`,
+      );
+      this.outputs.push({ kind: "create-child", spiI: again.spiI, child: again.child });
+    }
     for (const [key, goal] of this.goals) {
       if (goal.next.kind !== "due" || goal.next.at > now) continue;
       goal.attempts += 1;
@@ -100,11 +118,20 @@ export class ReestablishPlan {
 
   /** When poll has something new to hand out (an attempt that falls due). */
   pollTimeout(): number | undefined {
-    if (this.outputs.length > 0) return 0;
+    if (this.outputs.length > 0 || this.recreate.length > 0) return 0;
     let next: number | undefined;
     for (const goal of this.goals.values())
       if (goal.next.kind === "due" && (next === undefined || goal.next.at < next)) next = goal.next.at;
     return next;
+  }
+
+  private childWentDown(event: Extract<IkeEvent, { type: "child-down" }>): void {
+    const name = this.childNames.get(event.spiIn);
+    this.childNames.delete(event.spiIn);
+    if (!event.byPeer || name === undefined) return;
+    const child = this.connection(event.sa.connection)?.children.find((c) => c.name === name);
+    if (child?.closeAction === "start")
+      this.recreate.push({ spiI: event.sa.spiI, connection: event.sa.connection, child: name });
   }
 
   private cameUp(now: number, sa: IkeSaSummary): void {

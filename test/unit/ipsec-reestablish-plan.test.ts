@@ -53,11 +53,12 @@ class Client {
       for (let out = this.plan.poll(this.pair.now); out; out = this.plan.poll(this.pair.now)) {
         acted = true;
         if (out.kind === "log") this.logs.push(`${this.pair.now} ${out.message}`);
-        else if (out.kind === "cancel") {
+        else if (out.kind === "cancel" || out.kind === "create-child") {
           const sa = this.pair.a
             .ikeSas()
             .find((s) => Buffer.from(s.initiatorSpi).toString("hex") === out.spiI);
-          if (sa) this.pair.a.deleteSa(this.pair.now, sa);
+          if (sa && out.kind === "cancel") this.pair.a.deleteSa(this.pair.now, sa);
+          if (sa && out.kind === "create-child") this.pair.a.createChild(this.pair.now, sa, out.child);
         } else {
           const sa = this.pair.a.initiate(this.pair.now, out.connection, {
             localAddress: out.localAddress ?? "198.18.1.101",
@@ -156,6 +157,33 @@ describe("reestablish plan: a Pavise client whose responder lost its state", () 
       expect(pair.eventsA.find((e) => e.type === "ike-down")).toMatchObject({ cause: "deleted-by-peer" });
       expect(client.established()).toBe(closeAction === "start");
       if (closeAction) expect(client.logs.join("\n")).toMatch(/close_action start \(deleted by the peer\)/);
+    }
+  });
+
+  it("close_action start sets up a Child SA the peer deleted again on the same IKE SA; without it nothing happens", () => {
+    for (const closeAction of ["start", undefined]) {
+      const client = new Client(clientConfig({ ...(closeAction ? { closeAction } : {}) }));
+      const { pair } = client;
+      const ike = pair.a.ikeSas()[0]!;
+      const old = ike.childSas()[0]!;
+      const peerSa = pair.b.ikeSas()[0]!;
+      pair.b.deleteChild(pair.now, peerSa, peerSa.childSas()[0]!.spiIn, "operator");
+      client.settle();
+      expect(pair.eventsA.find((e) => e.type === "child-down")).toMatchObject({
+        byPeer: true,
+        spiIn: old.spiIn,
+      });
+      expect(pair.a.ikeSas()).toEqual([ike]); // the same IKE SA throughout
+      const children = ike.childSas();
+      if (closeAction) {
+        expect(children).toHaveLength(1);
+        expect(children[0]!.spiIn).not.toBe(old.spiIn);
+        expect(children[0]!.name).toBe("net");
+        expect(client.logs.join("\n")).toMatch(/reestablish test child net: close_action start/);
+      } else {
+        expect(children).toEqual([]);
+        expect(client.logs).toEqual([]);
+      }
     }
   });
 

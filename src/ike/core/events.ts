@@ -11,7 +11,8 @@ export type IkeEvent =
   /** The IKE SA was rekeyed (§2.18): the successor carries on with the same Child SAs. */
   | { type: "ike-rekeyed"; sa: IkeSaSummary; successor: IkeSaSummary }
   | { type: "child-up"; sa: IkeSaSummary; child: ChildSaKeys }
-  | { type: "child-down"; sa: IkeSaSummary; spiIn: number; spiOut: number; reason: string }
+  /** `byPeer`: the peer DELETEd this Child SA alone, its IKE SA stays (close_action acts on it). */
+  | { type: "child-down"; sa: IkeSaSummary; spiIn: number; spiOut: number; reason: string; byPeer: boolean }
   /** The peer sent INITIAL_CONTACT (RFC 7296 §2.4): its other IKE SAs with us are stale. */
   | { type: "initial-contact"; sa: IkeSaSummary }
   /**

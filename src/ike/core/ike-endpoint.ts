@@ -176,6 +176,13 @@ export class IkeEndpoint {
     return sa;
   }
 
+  /** Sets up one more Child SA of the connection's child `name` on an IKE SA (§1.3.1). */
+  createChild(now: number, sa: IkeSa, name: string): boolean {
+    const queued = sa.createChild(now, name);
+    this.drain(now, sa);
+    return queued;
+  }
+
   /** Deletes one Child SA of an IKE SA, named by its inbound SPI (§1.4.1). */
   deleteChild(now: number, sa: IkeSa, spiIn: number, reason: string): void {
     sa.deleteChild(now, spiIn, reason);

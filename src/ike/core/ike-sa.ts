@@ -145,7 +145,7 @@ export class IkeSa {
       setIkeLifetime: (at) => this.setIkeLifetime(at),
       newChildSpi: () => this.newChildSpi(),
       installChild: (child) => this.installChild(child),
-      removeChild: (child, reason) => this.removeChild(child, reason),
+      removeChild: (child, reason, byPeer) => this.removeChild(child, reason, byPeer),
       retryDelay: () => this.retryDelay(),
       successor: (at, initiator, spiI, spiR, suite, keys, dhGroupId) => {
         this.successor(at, initiator, spiI, spiR, suite, keys, dhGroupId);
@@ -521,6 +521,18 @@ export class IkeSa {
     this.queue(now, { kind: "rekey-child", spiIn });
   }
 
+  /**
+   * Sets up one more Child SA of the connection's child `name` (CREATE_CHILD_SA, §1.3.1), e.g.
+   * close_action start after the peer deleted it. False when the connection has no such child
+   * or the IKE SA is not established.
+   */
+  createChild(now: number, name: string): boolean {
+    const child = this.st.connection.children.find((c) => c.config.name === name);
+    if (!child || this.st.phase.name !== "established") return false;
+    this.queue(now, { kind: "create-child", child });
+    return true;
+  }
+
   /** Deletes a Child SA, named by its inbound SPI (e.g. at its hard limit). */
   deleteChild(now: number, spiIn: number, reason = "deleted locally"): void {
     this.queue(now, { kind: "delete-child", spiIn, reason });
@@ -791,7 +803,7 @@ export class IkeSa {
     this.events.push({ type: "child-up", sa: this.summary(), child: child.keys });
   }
 
-  private removeChild(child: ChildSa, reason: string): void {
+  private removeChild(child: ChildSa, reason: string, byPeer = false): void {
     const index = this.st.children.indexOf(child);
     if (index < 0) return;
     this.st.children.splice(index, 1);
@@ -801,6 +813,7 @@ export class IkeSa {
       spiIn: child.keys.spiIn,
       spiOut: child.keys.spiOut,
       reason,
+      byPeer,
     });
   }
 

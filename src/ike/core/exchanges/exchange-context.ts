@@ -171,7 +171,7 @@ export interface ExchangeContext {
   /** A Child SA's inbound SPI: random, never one of the reserved values 0–255. */
   newChildSpi(): Uint8Array;
   installChild(child: ChildSa): void;
-  removeChild(child: ChildSa, reason: string): void;
+  removeChild(child: ChildSa, reason: string, byPeer?: boolean): void;
   /** A failed rekey is retried after 5–15 s. */
   retryDelay(): number;
   /** Hands the children and queued work to a new IKE SA that replaces this one (§2.18). */

@@ -65,7 +65,7 @@ export function answerInformational(
       const child = ike.state.children.find((c) => c.keys.spiOut === spiNumber(spi));
       if (!child) continue;
       ours.push(spiBytes(child.keys.spiIn));
-      ike.removeChild(child, "deleted by the peer");
+      ike.removeChild(child, "deleted by the peer", true);
     }
   }
   ike.respond(
