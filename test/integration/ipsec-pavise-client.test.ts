@@ -126,7 +126,9 @@ describe("Pavise as the client of a package address that moves (issue #6 kind 1)
     });
     processes.push(traffic.process);
     const arp = sampleArp(l, [PACKAGE]);
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // A random phase against the client's 1 s liveness checks, so the runs spread over it.
+    const phaseMs = Math.round(Math.random() * 1_000);
+    await new Promise((resolve) => setTimeout(resolve, 1_500 + phaseMs));
 
     // The move: n1 dies, its address goes to n2 (gratuitous ARP), a serve with the same
     // configuration starts there.
@@ -163,7 +165,7 @@ describe("Pavise as the client of a package address that moves (issue #6 kind 1)
     console.log(
       `pavise client, ${contact ? "n2 contacts with INITIAL_CONTACT" : "client's own DPD"}: gap ${Math.round(report.maxGapMs)} ms ` +
         `(traffic lost ${report.lost}/${report.sent}), n2 serve ready ${n2ReadyMs} ms and client SA up ${upMs} ms ` +
-        `after the SIGKILL; triggers in the client's log: ${triggers.join(", ")}`,
+        `after the SIGKILL (after a random extra ${phaseMs} ms of traffic); triggers in the client's log: ${triggers.join(", ")}`,
     );
     // What the client saw, in its own words (the lines after the first SA came up).
     console.log(
