@@ -62,6 +62,23 @@ export class IpsecDaemon {
         hint: "set local_addrs: [ADDRESS] on each connection (Pavise answers IKE per address)",
       });
     }
+    // start_action start needs one peer address to initiate to: say so before anything opens.
+    for (const connection of config.connections) {
+      const remote = connection.remoteAddrs[0];
+      if (
+        connection.children.some((c) => c.startAction === "start") &&
+        (connection.localAddrs.length === 0 || remote === undefined || isIP(remote) === 0)
+      ) {
+        throw new PaviseError(
+          "IPSEC_CANNOT_INITIATE",
+          `connection ${connection.name} has start_action start but no single remote address to initiate to`,
+          {
+            where: { file: options.configFile, key: `connections.${connection.name}.remote_addrs` },
+            hint: "set remote_addrs to the peer's address (not a prefix or %any), or remove start_action",
+          },
+        );
+      }
+    }
     const endpoint = new IkeEndpoint({
       random: systemRandom,
       connections,
