@@ -142,7 +142,11 @@ describe("Pavise as the client of a package address that moves (issue #6 kind 1)
     const n2 = await startPaviseIpsec(l.runtime, "n2", RESPONDER);
     processes.push(n2.process);
     const n2ReadyMs = Date.now() - crashAt;
-    if (contact) await n2.initiate("c1");
+    if (contact) {
+      await n2.initiate("c1").catch((error: Error) => {
+        throw new Error(`n2 could not initiate: ${error.message}\n${n2.log()}`);
+      });
+    }
 
     await until(
       "a new Child SA on the client",
