@@ -390,7 +390,7 @@ class LoadGenerator {
       if (event.level === "warn") process.stderr.write(`ike-loadgen: ${event.message}\n`);
       return undefined;
     }
-    if (event.type === "unknown-ike-spi") return undefined;
+    if (event.type === "unknown-ike-spi" || event.type === "peer-state-lost-hint") return undefined;
     const key = event.sa.spiI;
     if (event.type === "ike-down") {
       if (this.deleting.delete(key)) {

@@ -139,6 +139,8 @@ function describeEvent(event: IkeEvent | { type: "started"; addresses: string[] 
       return `INITIAL_CONTACT from ${event.sa.remoteId}: replacing its older IKE SAs`;
     case "unknown-ike-spi":
       return `IKE request for an IKE SA this endpoint does not have, from ${event.path.remoteAddress}[${event.path.remotePort}] to ${event.path.localAddress}`;
+    case "peer-state-lost-hint":
+      return `${event.notify} from ${event.path.remoteAddress}[${event.path.remotePort}], unprotected: a hint that the peer lost our SAs (RFC 7296 §2.21.4); liveness check started on ${event.checked} IKE SA(s)${event.checked === 0 ? " (one is already running)" : ""}`;
     case "ike-rekeyed":
       return `IKE SA ${event.sa.connection} rekeyed: spis ${event.sa.spiI}_i ${event.sa.spiR}_r -> ${event.successor.spiI}_i ${event.successor.spiR}_r`;
   }

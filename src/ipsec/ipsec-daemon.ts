@@ -9,6 +9,7 @@ import { IKE_PORT } from "../ike/core/udp-demux.js";
 import { systemRandom } from "../ike/crypto/random.js";
 import { PaviseError } from "../util/errors.js";
 import { IpsecEngine, type EngineCounters } from "./ipsec-engine.js";
+import { ReestablishPlan } from "./reestablish-plan.js";
 import { describeIkeSa, type IkeSaStatus } from "./sa-status.js";
 
 export type DaemonCounters = EngineCounters;
@@ -33,17 +34,23 @@ export interface IpsecDaemonOptions {
 /**
  * `pavise ipsec serve`: one IKE endpoint with the connections of one file, driven by the
  * IpsecEngine (sockets, datapath, timers), plus what the CLI asks of it (initiate, rekey,
- * terminate, status).
+ * terminate, status), and the connections it sets up again by itself (start_action,
+ * dpd_action, close_action, keyingtries: reestablish-plan.ts).
  */
 export class IpsecDaemon {
   private readonly waiters = new Set<(event: IkeEvent) => void>();
   private engine!: IpsecEngine;
+  private readonly plan: ReestablishPlan;
+  private planTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
 
   private constructor(
     private readonly endpoint: IkeEndpoint,
     private readonly config: IpsecConfig,
     private readonly log: IpsecDaemonOptions["log"],
-  ) {}
+  ) {
+    this.plan = new ReestablishPlan(config.connections);
+  }
 
   static async start(options: IpsecDaemonOptions): Promise<IpsecDaemon> {
     const config = readIpsecConfig(options.configFile);
@@ -54,6 +61,23 @@ export class IpsecDaemon {
         where: { file: options.configFile, key: "connections.*.local_addrs" },
         hint: "set local_addrs: [ADDRESS] on each connection (Pavise answers IKE per address)",
       });
+    }
+    // start_action start needs one peer address to initiate to: say so before anything opens.
+    for (const connection of config.connections) {
+      const remote = connection.remoteAddrs[0];
+      if (
+        connection.children.some((c) => c.startAction === "start") &&
+        (connection.localAddrs.length === 0 || remote === undefined || isIP(remote) === 0)
+      ) {
+        throw new PaviseError(
+          "IPSEC_CANNOT_INITIATE",
+          `connection ${connection.name} has start_action start but no single remote address to initiate to`,
+          {
+            where: { file: options.configFile, key: `connections.${connection.name}.remote_addrs` },
+            hint: "set remote_addrs to the peer's address (not a prefix or %any), or remove start_action",
+          },
+        );
+      }
     }
     const endpoint = new IkeEndpoint({
       random: systemRandom,
@@ -80,6 +104,8 @@ export class IpsecDaemon {
       onIkeEvent: (event) => {
         options.log(event);
         for (const waiter of daemon.waiters) waiter(event);
+        daemon.plan.onIkeEvent(Date.now(), event);
+        daemon.armPlan();
       },
       onUnknownEsp: (spi, from) =>
         options.log({
@@ -91,24 +117,69 @@ export class IpsecDaemon {
     });
     options.log({ type: "started", addresses });
     for (const connection of config.connections) {
-      if (connection.children.some((c) => c.startAction === "start")) daemon.startInitiate(connection.name);
+      if (connection.children.some((c) => c.startAction === "start"))
+        daemon.plan.start(Date.now(), connection.name);
     }
+    daemon.armPlan();
     return daemon;
+  }
+
+  /**
+   * Runs the reestablish plan on its own timer, never inside the engine's event loop (its
+   * initiations produce events of their own).
+   */
+  private armPlan(): void {
+    if (this.planTimer) clearTimeout(this.planTimer);
+    this.planTimer = undefined;
+    const at = this.plan.pollTimeout();
+    if (at === undefined || this.stopping) return;
+    this.planTimer = setTimeout(() => this.runPlan(), Math.max(0, at - Date.now()));
+  }
+
+  private runPlan(): void {
+    this.planTimer = undefined;
+    const now = Date.now();
+    for (let out = this.plan.poll(now); out; out = this.plan.poll(now)) {
+      if (out.kind === "log") this.log({ type: "log", level: out.level, message: out.message });
+      else if (out.kind === "create-child") {
+        const sa = this.endpoint
+          .ikeSas()
+          .find((s) => Buffer.from(s.initiatorSpi).toString("hex") === out.spiI);
+        if (sa) this.endpoint.createChild(now, sa, out.child);
+      } else if (out.kind === "cancel") {
+        const sa = this.endpoint
+          .ikeSas()
+          .find((s) => Buffer.from(s.initiatorSpi).toString("hex") === out.spiI);
+        if (sa) this.endpoint.deleteSa(now, sa);
+      } else {
+        try {
+          const sa = this.startInitiate(out.connection, {
+            local: out.localAddress,
+            remote: out.remoteAddress,
+          });
+          this.plan.attemptStarted(now, out.key, { spiI: Buffer.from(sa.initiatorSpi).toString("hex") });
+        } catch (error) {
+          this.plan.attemptStarted(now, out.key, { error: (error as Error).message });
+        }
+      }
+    }
+    this.pump();
+    this.armPlan();
   }
 
   private pump(): void {
     this.engine.pump();
   }
 
-  private startInitiate(name: string): IkeSa {
+  private startInitiate(name: string, to: { local?: string | undefined; remote?: string } = {}): IkeSa {
     const connection = this.config.connections.find((c) => c.name === name);
     if (!connection) {
       throw new PaviseError("IPSEC_NO_SUCH_CONNECTION", `no connection named ${name}`, {
         hint: `connections are: ${this.config.connections.map((c) => c.name).join(", ")}`,
       });
     }
-    const local = connection.localAddrs[0];
-    const remote = connection.remoteAddrs[0];
+    const local = to.local ?? connection.localAddrs[0];
+    const remote = to.remote ?? connection.remoteAddrs[0];
     if (!local || !remote || isIP(remote) === 0) {
       throw new PaviseError(
         "IPSEC_CANNOT_INITIATE",
@@ -139,7 +210,8 @@ export class IpsecDaemon {
         else resolve(result);
       };
       const listener = (event: IkeEvent): void => {
-        if (event.type === "log" || event.type === "unknown-ike-spi") return;
+        if (event.type === "log" || event.type === "unknown-ike-spi" || event.type === "peer-state-lost-hint")
+          return;
         if (event.sa.spiI !== Buffer.from(sa.initiatorSpi).toString("hex")) return;
         if (event.type === "ike-down")
           done(new PaviseError("IPSEC_INITIATE_FAILED", `${name}: ${event.reason}`));
@@ -193,6 +265,8 @@ export class IpsecDaemon {
 
   /** Deletes every IKE SA (telling the peers), then closes the sockets. */
   async stop(graceMs = 1000): Promise<void> {
+    this.stopping = true;
+    if (this.planTimer) clearTimeout(this.planTimer);
     for (const sa of this.endpoint.ikeSas()) this.endpoint.deleteSa(Date.now(), sa);
     this.pump();
     const deadline = Date.now() + graceMs;

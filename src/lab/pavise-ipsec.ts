@@ -64,8 +64,14 @@ export async function startPaviseIpsec(
     }
   };
   const deadline = Date.now() + 10_000;
-  // Ready when it listens for IKE and its control socket exists (made just after).
-  while (!log().includes("listening for IKE") || !existsSync(controlSocket)) {
+  // Ready when it listens for IKE and its control socket answers: the socket file appears at
+  // bind, a moment before listen, and a call in between is refused (ECONNREFUSED).
+  const answers = async (): Promise<boolean> =>
+    callControl(controlSocket, "GET", "/v1/sas").then(
+      () => true,
+      () => false,
+    );
+  while (!log().includes("listening for IKE") || !existsSync(controlSocket) || !(await answers())) {
     if (Date.now() > deadline || /error\[/.test(log())) {
       await runtime.stop(proc);
       throw new PaviseError(

@@ -67,6 +67,7 @@ const ikeLifetimeDefaults = {
   overTimeMs: 1_440_000,
   randTimeMs: 1_440_000,
   retransmit: { timeoutMs: 4_000, base: 1.8, tries: 5 },
+  keyingtries: 1,
 };
 const childDefaults = {
   mode: "tunnel",
@@ -79,6 +80,7 @@ const childDefaults = {
   lifePackets: 0,
   startAction: "none",
   dpdAction: "clear",
+  closeAction: "none",
   replayWindow: 64,
 };
 const dynamicTs = { address: { kind: "dynamic" }, protocol: 0, portStart: 0, portEnd: 65535 };

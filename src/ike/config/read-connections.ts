@@ -35,6 +35,11 @@ export interface ConnectionConfig {
   /** Random amount subtracted from rekey times so both ends do not rekey at once. */
   randTimeMs: number;
   retransmit: RetransmitConfig;
+  /**
+   * swanctl.conf(5) keyingtries: how many retransmission sequences an initiation (start_action,
+   * dpd_action or close_action restart) gets before it gives up; 0 = until it succeeds.
+   */
+  keyingtries: number;
   children: ChildConfig[];
 }
 
@@ -71,6 +76,8 @@ export interface ChildConfig {
   lifePackets: number;
   startAction: "none" | "start" | "trap";
   dpdAction: "clear" | "restart" | "trap";
+  /** swanctl.conf(5) close_action: after the peer DELETEs it, "start" sets it up again. */
+  closeAction: "none" | "start";
   replayWindow: number;
 }
 
@@ -100,6 +107,7 @@ export const CONNECTION_KEYS = [
   "over_time",
   "rand_time",
   "retransmit",
+  "keyingtries",
   "children",
   "version",
 ];
@@ -118,6 +126,7 @@ export const CHILD_KEYS = [
   "life_packets",
   "start_action",
   "dpd_action",
+  "close_action",
   "replay_window",
 ];
 
@@ -255,6 +264,15 @@ export class ConnectionReader {
     if (typeof tries !== "number" || !Number.isInteger(tries) || tries < 0) {
       this.sink.problem(`${path}.retransmit.tries`, tries, "must be a whole number", "tries: 5");
     }
+    const keyingtries = c.keyingtries ?? 1;
+    if (typeof keyingtries !== "number" || !Number.isInteger(keyingtries) || keyingtries < 0) {
+      this.sink.problem(
+        `${path}.keyingtries`,
+        keyingtries,
+        "must be a whole number (0 = keep trying)",
+        "keyingtries: 0 to retry until the peer answers, 1 (the default) to try once",
+      );
+    }
     const childrenRaw = c.children;
     const children: ChildConfig[] = [];
     if (childrenRaw !== undefined && !isRecord(childrenRaw)) {
@@ -287,6 +305,10 @@ export class ConnectionReader {
         base: typeof base === "number" ? base : 1.8,
         tries: typeof tries === "number" ? tries : 5,
       },
+      keyingtries:
+        typeof keyingtries === "number" && Number.isInteger(keyingtries) && keyingtries >= 0
+          ? keyingtries
+          : 1,
       children,
     };
   }
@@ -337,6 +359,20 @@ export class ConnectionReader {
       key,
       rsaPss: this.bool(a, "rsa_pss", path, false),
     };
+  }
+
+  /** swanctl's close_action; its "trap" needs kernel acquires, which Pavise's datapath has none of. */
+  private closeAction(raw: Raw, path: string): "none" | "start" {
+    if (raw.close_action === "trap") {
+      this.sink.problem(
+        `${path}.close_action`,
+        raw.close_action,
+        "trap is not supported (Pavise installs no trap policies)",
+        "close_action: start re-initiates at once; none (the default) does nothing",
+      );
+      return "none";
+    }
+    return this.choice(raw, "close_action", path, ["none", "start"] as const, "none");
   }
 
   private child(path: string, name: string, raw: unknown): ChildConfig {
@@ -396,6 +432,7 @@ export class ConnectionReader {
         c.life_packets === undefined ? Math.round(rekeyPackets * 1.1) : this.size(c, "life_packets", path),
       startAction: this.choice(c, "start_action", path, ["none", "start", "trap"] as const, "none"),
       dpdAction: this.choice(c, "dpd_action", path, ["clear", "restart", "trap"] as const, "clear"),
+      closeAction: this.closeAction(c, path),
       replayWindow: typeof replayWindow === "number" ? replayWindow : 64,
     };
   }

@@ -7,11 +7,12 @@ import type { TrafficSelector } from "./traffic-selector.js";
  */
 export type IkeEvent =
   | { type: "ike-up"; sa: IkeSaSummary }
-  | { type: "ike-down"; sa: IkeSaSummary; reason: string }
+  | { type: "ike-down"; sa: IkeSaSummary; reason: string; cause: IkeDownCause }
   /** The IKE SA was rekeyed (§2.18): the successor carries on with the same Child SAs. */
   | { type: "ike-rekeyed"; sa: IkeSaSummary; successor: IkeSaSummary }
   | { type: "child-up"; sa: IkeSaSummary; child: ChildSaKeys }
-  | { type: "child-down"; sa: IkeSaSummary; spiIn: number; spiOut: number; reason: string }
+  /** `byPeer`: the peer DELETEd this Child SA alone, its IKE SA stays (close_action acts on it). */
+  | { type: "child-down"; sa: IkeSaSummary; spiIn: number; spiOut: number; reason: string; byPeer: boolean }
   /** The peer sent INITIAL_CONTACT (RFC 7296 §2.4): its other IKE SAs with us are stale. */
   | { type: "initial-contact"; sa: IkeSaSummary }
   /**
@@ -21,10 +22,29 @@ export type IkeEvent =
    * the contact plan rate-limits its hints per peer.
    */
   | { type: "unknown-ike-spi"; path: IkePath }
+  /**
+   * An unprotected INVALID_IKE_SPI answer to one of our requests, or an unprotected INVALID_SPI
+   * notification (RFC 7296 §1.5, §2.21.4): the peer at that address may have lost our SAs. A
+   * forgery costs nothing, so it changes no state; the endpoint starts a liveness check on each
+   * established IKE SA to that address that has none running (`checked`), at most once per
+   * HINT_INTERVAL_MS per address (state-lost-hint.ts); reported only when acted on.
+   */
+  | {
+      type: "peer-state-lost-hint";
+      path: IkePath;
+      notify: "INVALID_IKE_SPI" | "INVALID_SPI";
+      checked: number;
+    }
   | { type: "log"; level: "info" | "warn"; message: string };
 
-/** The ike-down / child-down reason when the peer sent a DELETE for the SA (RFC 7296 §1.4.1). */
-export const DELETED_BY_PEER = "deleted by the peer";
+/**
+ * Why an IKE SA ended, for the driver's policies (strongSwan's dpd_action and close_action,
+ * swanctl.conf(5)): "dead-peer" when a request of ours ran out of retransmissions (§2.4),
+ * "deleted-by-peer" for the peer's DELETE (§1.4.1), "replaced" when the peer's INITIAL_CONTACT
+ * or our own contact SA made it stale (§2.4), "other" for everything else (our DELETE, a
+ * failed setup, a lifetime, a package moving away).
+ */
+export type IkeDownCause = "dead-peer" | "deleted-by-peer" | "replaced" | "other";
 
 export interface IkeSaSummary {
   connection: string;

@@ -17,6 +17,7 @@ import { formatIdentity } from "../config/identity.js";
 import type { IkeSaSnapshot } from "./ike-sa-snapshot.js";
 import { DeadlineQueue } from "./deadline-queue.js";
 import { addressMatchesEntry } from "../config/address-entry.js";
+import { HintRateLimit, stateLostHint, type StateLostHint } from "./state-lost-hint.js";
 
 export interface IkeEndpointOptions {
   random: RandomSource;
@@ -70,6 +71,7 @@ export class IkeEndpoint {
   private readonly outbox: Outgoing[] = [];
   private readonly events: IkeEvent[] = [];
   private invalidSpiWindow = { second: -1, sent: 0 };
+  private readonly hintLimit = new HintRateLimit();
   private cookieSecrets: { version: number; secret: Uint8Array; since: number }[];
 
   constructor(private readonly options: IkeEndpointOptions) {
@@ -174,6 +176,13 @@ export class IkeEndpoint {
     return sa;
   }
 
+  /** Sets up one more Child SA of the connection's child `name` on an IKE SA (§1.3.1). */
+  createChild(now: number, sa: IkeSa, name: string): boolean {
+    const queued = sa.createChild(now, name);
+    this.drain(now, sa);
+    return queued;
+  }
+
   /** Deletes one Child SA of an IKE SA, named by its inbound SPI (§1.4.1). */
   deleteChild(now: number, sa: IkeSa, spiIn: number, reason: string): void {
     sa.deleteChild(now, spiIn, reason);
@@ -208,6 +217,11 @@ export class IkeEndpoint {
       return;
     }
     const message = decoded.value;
+    const lost = stateLostHint(message);
+    if (lost) {
+      this.stateLostHint(now, path, lost);
+      return;
+    }
     const header = message.header;
     const sa = this.sas.get(hex(header.initiatorSpi));
     if (
@@ -229,6 +243,40 @@ export class IkeEndpoint {
       return;
     }
     this.unknownSpi(now, path, message);
+  }
+
+  /**
+   * RFC 7296 §2.21.4: an unprotected INVALID_IKE_SPI / INVALID_SPI is only a hint that the peer
+   * at that address lost our SAs (its address may have moved to a node without them). It
+   * changes no SA; it starts a liveness check at once on each established IKE SA to that
+   * address with none running, so a dead peer is noticed within one retransmission sequence
+   * instead of after the next dpd_delay. Only a hint that names one of those SAs counts
+   * (its IKE SPIs, or a Child SA's outbound SPI); rate-limited per address (state-lost-hint.ts).
+   */
+  private stateLostHint(now: number, path: IkePath, hint: StateLostHint): void {
+    const sas = this.ikeSas().filter(
+      (sa) => sa.state === "established" && sa.path.remoteAddress === path.remoteAddress,
+    );
+    const named = sas.some((sa) =>
+      hint.notify === "INVALID_IKE_SPI"
+        ? Buffer.compare(sa.initiatorSpi, hint.spiI) === 0 && Buffer.compare(sa.responderSpi, hint.spiR) === 0
+        : sa.childSas().some((child) => child.spiOut === hint.espSpi),
+    );
+    if (!named) {
+      this.events.push({
+        type: "log",
+        level: "info",
+        message: `ignored an unprotected ${hint.notify} from ${path.remoteAddress}: it names none of our IKE or Child SAs`,
+      });
+      return;
+    }
+    if (!this.hintLimit.allow(now, path.remoteAddress)) return;
+    let checked = 0;
+    for (const sa of sas) {
+      if (sa.checkLivenessIfIdle(now)) checked++;
+      this.drain(now, sa);
+    }
+    this.events.push({ type: "peer-state-lost-hint", path: { ...path }, notify: hint.notify, checked });
   }
 
   private answerInit(now: number, path: IkePath, message: IkeMessage, bytes: Uint8Array): void {
@@ -426,14 +474,14 @@ export class IkeEndpoint {
         theirs.established !== undefined &&
         record.started <= theirs.established + CROSSING_GRACE_MS
       ) {
-        sa.deleteNow(now, "crossed our contact IKE SA, which won");
+        sa.deleteNow(now, "crossed our contact IKE SA, which won", "replaced");
         return;
       }
     }
     if (!record.contact) return;
     for (const other of this.sasWithSamePair(sa)) {
       if (other.state !== "established") continue;
-      other.deleteNow(now, "replaced by our contact IKE SA (INITIAL_CONTACT)");
+      other.deleteNow(now, "replaced by our contact IKE SA (INITIAL_CONTACT)", "replaced");
       this.drain(now, other);
     }
   }
@@ -462,7 +510,7 @@ export class IkeEndpoint {
         continue;
       }
       if (other.state !== "established") continue;
-      other.abandon(now, "replaced: the peer sent INITIAL_CONTACT");
+      other.abandon(now, "replaced: the peer sent INITIAL_CONTACT", "replaced");
       this.drain(now, other);
     }
   }

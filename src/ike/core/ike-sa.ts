@@ -7,7 +7,7 @@ import type { RetransmitConfig } from "../config/read-connections.js";
 import { describeAuthIdentity } from "../auth/auth-identity.js";
 import type { ChildSa } from "./child-sa.js";
 import type { ResolvedConnection } from "./connection.js";
-import type { ChildSaKeys, IkeEvent, IkeSaSummary } from "./events.js";
+import type { ChildSaKeys, IkeDownCause, IkeEvent, IkeSaSummary } from "./events.js";
 import {
   classifyRequest,
   completeRequest,
@@ -144,12 +144,12 @@ export class IkeSa {
       log: (level, message) => this.log(level, message),
       summary: () => this.summary(),
       secrets: () => this.secrets(),
-      close: (at, reason) => this.close(at, reason),
+      close: (at, reason, cause) => this.close(at, reason, cause),
       retire: (at) => this.retire(at),
       setIkeLifetime: (at) => this.setIkeLifetime(at),
       newChildSpi: () => this.newChildSpi(),
       installChild: (child) => this.installChild(child),
-      removeChild: (child, reason) => this.removeChild(child, reason),
+      removeChild: (child, reason, byPeer) => this.removeChild(child, reason, byPeer),
       retryDelay: () => this.retryDelay(),
       successor: (at, initiator, spiI, spiR, suite, keys, dhGroupId) => {
         this.successor(at, initiator, spiI, spiR, suite, keys, dhGroupId);
@@ -473,7 +473,7 @@ export class IkeSa {
       for (const message of outcome.datagrams) this.outbox.push({ path: this.st.path, message });
     } else if (outcome.kind === "give-up") {
       this.st.pending = undefined;
-      this.close(now, "peer did not answer (retransmissions exhausted)");
+      this.close(now, "peer did not answer (retransmissions exhausted)", "dead-peer");
       return;
     }
     if (this.expireAt !== undefined && now >= this.expireAt) {
@@ -525,14 +525,38 @@ export class IkeSa {
     this.queue(now, { kind: "rekey-child", spiIn });
   }
 
+  /**
+   * Sets up one more Child SA of the connection's child `name` (CREATE_CHILD_SA, §1.3.1), e.g.
+   * close_action start after the peer deleted it. False when the connection has no such child
+   * or the IKE SA is not established.
+   */
+  createChild(now: number, name: string): boolean {
+    const child = this.st.connection.children.find((c) => c.config.name === name);
+    if (!child || this.st.phase.name !== "established") return false;
+    this.queue(now, { kind: "create-child", child });
+    return true;
+  }
+
   /** Deletes a Child SA, named by its inbound SPI (e.g. at its hard limit). */
   deleteChild(now: number, spiIn: number, reason = "deleted locally"): void {
     this.queue(now, { kind: "delete-child", spiIn, reason });
   }
 
   /** Ends the SA without telling the peer (e.g. when INITIAL_CONTACT said it is stale). */
-  abandon(now: number, reason: string): void {
-    this.close(now, reason);
+  abandon(now: number, reason: string, cause: IkeDownCause = "other"): void {
+    this.close(now, reason, cause);
+  }
+
+  /**
+   * Starts a liveness check (§1.4) unless one is not needed: the SA is not established, or a
+   * request of ours is in flight or queued (its answer, or its running out of retransmissions,
+   * tells as much). Returns whether a check was started.
+   */
+  checkLivenessIfIdle(now: number): boolean {
+    if (this.st.phase.name !== "established" || this.window.inFlight || this.st.tasks.length > 0)
+      return false;
+    this.queue(now, { kind: "dpd" });
+    return true;
   }
 
   /**
@@ -541,13 +565,13 @@ export class IkeSa {
    * still knows it. A request of ours still in flight is given up. Before IKE_AUTH is done
    * nothing can be sent, so the SA is only abandoned.
    */
-  deleteNow(now: number, reason: string): void {
+  deleteNow(now: number, reason: string, cause: IkeDownCause = "other"): void {
     if (this.st.phase.name === "established" && this.st.keys) {
       this.window.inFlight = undefined;
       this.st.pending = undefined;
       startInformational(this.ike, now, { kind: "delete-ike" });
     }
-    this.close(now, reason);
+    this.close(now, reason, cause);
   }
 
   /**
@@ -795,7 +819,7 @@ export class IkeSa {
     this.events.push({ type: "child-up", sa: this.summary(), child: child.keys });
   }
 
-  private removeChild(child: ChildSa, reason: string): void {
+  private removeChild(child: ChildSa, reason: string, byPeer = false): void {
     const index = this.st.children.indexOf(child);
     if (index < 0) return;
     this.st.children.splice(index, 1);
@@ -805,6 +829,7 @@ export class IkeSa {
       spiIn: child.keys.spiIn,
       spiOut: child.keys.spiOut,
       reason,
+      byPeer,
     });
   }
 
@@ -825,12 +850,14 @@ export class IkeSa {
     return this.st.lastHeardAt + delay;
   }
 
-  private close(now: number, reason: string): void {
+  private close(now: number, reason: string, cause: IkeDownCause = "other"): void {
     if (this.st.phase.name === "closed") return;
     const wasUp =
       this.st.phase.name === "established" ||
       this.st.phase.name === "deleting" ||
       this.st.phase.name === "rekeyed";
+    // Our own DELETE that went unanswered is not a dead peer to restart for.
+    const why = cause === "dead-peer" && this.st.phase.name === "deleting" ? "other" : cause;
     for (const child of [...this.st.children]) this.removeChild(child, reason);
     this.st.phase = { name: "closed", reason };
     this.st.lingerDeadline = undefined;
@@ -842,6 +869,7 @@ export class IkeSa {
       type: "ike-down",
       sa: this.summary(),
       reason: wasUp ? reason : `not established: ${reason}`,
+      cause: why,
     });
     void now;
   }

@@ -4,7 +4,7 @@ import { ipsecPeerName } from "../../cluster/membership/layout.js";
 import type { SharedKey } from "../../ike/config/ipsec-config.js";
 import { parseIdentity } from "../../ike/config/identity.js";
 import { resolveConnections } from "../../ike/core/connection.js";
-import { DELETED_BY_PEER, type IkeEvent, type IkeSaSummary } from "../../ike/core/events.js";
+import type { IkeEvent, IkeSaSummary } from "../../ike/core/events.js";
 import { IkeEndpoint } from "../../ike/core/ike-endpoint.js";
 import { sharedKeyFor } from "../../ike/core/shared-keys.js";
 import { IKE_PORT, NAT_T_PORT } from "../../ike/core/udp-demux.js";
@@ -302,6 +302,8 @@ export class PackageIpsecHost {
       this.hint(event.path.remoteAddress, "IKE request for an unknown SPI", event.path.localAddress);
       return;
     }
+    // The endpoint acts on these itself (a liveness check of the SAs to that peer).
+    if (event.type === "peer-state-lost-hint") return;
     const owner = splitPackageConnection(event.sa.connection);
     const running = owner ? this.running.get(owner.package) : undefined;
     if (!owner || !running) return;
@@ -313,7 +315,7 @@ export class PackageIpsecHost {
         owner.package,
       );
     }
-    if (event.type === "ike-down" && event.reason === DELETED_BY_PEER) {
+    if (event.type === "ike-down" && event.cause === "deleted-by-peer") {
       const remaining = this.endpoint
         .ikeSasOf(owner.package)
         .filter((sa) => !sa.isClosed && sa.summary().remoteId === event.sa.remoteId).length;

@@ -13,7 +13,7 @@ import {
 } from "../../auth/signature-schemes.js";
 import type { ChildSa } from "../child-sa.js";
 import type { ResolvedChild, ResolvedConnection } from "../connection.js";
-import type { IkeEvent, IkeSaSummary } from "../events.js";
+import type { IkeDownCause, IkeEvent, IkeSaSummary } from "../events.js";
 import type { WireIdentity } from "../identity-payload.js";
 import type { AuthSecrets } from "../ike-authentication.js";
 import type { IkePath } from "../ike-path.js";
@@ -164,14 +164,14 @@ export interface ExchangeContext {
   log(level: "info" | "warn", message: string): void;
   summary(): IkeSaSummary;
   secrets(): AuthSecrets;
-  close(now: number, reason: string): void;
+  close(now: number, reason: string, cause?: IkeDownCause): void;
   /** The old IKE SA after a rekey goes quietly. */
   retire(now: number): void;
   setIkeLifetime(now: number): void;
   /** A Child SA's inbound SPI: random, never one of the reserved values 0–255. */
   newChildSpi(): Uint8Array;
   installChild(child: ChildSa): void;
-  removeChild(child: ChildSa, reason: string): void;
+  removeChild(child: ChildSa, reason: string, byPeer?: boolean): void;
   /** A failed rekey is retried after 5–15 s. */
   retryDelay(): number;
   /** Hands the children and queued work to a new IKE SA that replaces this one (§2.18). */

@@ -5,7 +5,6 @@ import { PayloadType } from "../../codec/payload-type.js";
 import { ProtocolId } from "../../codec/sa.js";
 import { spiBytes, spiNumber } from "../payload-helpers.js";
 import type { ExchangeContext, Task } from "./exchange-context.js";
-import { DELETED_BY_PEER } from "../events.js";
 
 /** Starts an INFORMATIONAL task of ours; false when it turned out to have nothing to do. */
 export function startInformational(
@@ -55,7 +54,7 @@ export function answerInformational(
   if (deletes.some((d) => d.protocolId === ProtocolId.IKE)) {
     ike.respond(ExchangeType.INFORMATIONAL, messageId, []);
     if (ike.state.phase.name === "rekeyed") ike.retire(now);
-    else ike.close(now, DELETED_BY_PEER);
+    else ike.close(now, "deleted by the peer", "deleted-by-peer");
     return;
   }
   // §1.4.1: answer a Child SA delete with the deletes of our inbound halves.
@@ -66,7 +65,7 @@ export function answerInformational(
       const child = ike.state.children.find((c) => c.keys.spiOut === spiNumber(spi));
       if (!child) continue;
       ours.push(spiBytes(child.keys.spiIn));
-      ike.removeChild(child, DELETED_BY_PEER);
+      ike.removeChild(child, "deleted by the peer", true);
     }
   }
   ike.respond(

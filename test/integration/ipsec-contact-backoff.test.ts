@@ -1,0 +1,154 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { moveEtcdLeader } from "../../src/lab/etcd.js";
+import type { Cut } from "../../src/lab/faults.js";
+import { overlaps } from "../../src/lab/probes/address-timeline.js";
+import { ipsecWebPackage, startStrongswanClient, writeLabPsk } from "../../src/lab/ipsec-package.js";
+import type { Charon, IkeSaInfo } from "../../src/lab/strongswan/charon.js";
+import { distPath } from "../../src/util/package-paths.js";
+import { VIP, daemonClusterFile, liveOverlaps } from "../support/daemon-cluster.js";
+import { clusterEvents, linkedHolders } from "../support/cluster-observe.js";
+import { testLabName } from "../support/fresh-lab.js";
+import { until } from "../support/until.js";
+import { useDaemonLab } from "../support/daemon-lab.js";
+
+// Issue #6: "Peers it cannot reach are retried with backoff and reported." Two strongSwan
+// clients have tunnels to package web on n1; c2 is cut off from n2 when n1 crashes. n2 contacts
+// c1 at once; c2's attempts fail, are reported in the event log with growing delays and in
+// `pavise status -v`; once the cut heals, the next attempt reaches c2 and its stale SA goes.
+const root = process.getuid?.() === 0;
+const LAB = testLabName("tipb");
+const UDP_PORT = 7432;
+const C2 = "198.18.1.102";
+
+function webSa(sas: IkeSaInfo[]): IkeSaInfo | undefined {
+  return sas.find((sa) => sa.name === "web");
+}
+
+describe.skipIf(!root)("IPsec contact: an unreachable client is retried with backoff and reported", () => {
+  let psk = "";
+  const clients: Charon[] = [];
+  let cut: Cut | undefined;
+  const t = useDaemonLab(LAB, {
+    watchFromStart: true,
+    clusterFile: (lab, dir) => {
+      const written = writeLabPsk(dir);
+      psk = written.psk;
+      return daemonClusterFile(lab, {
+        name: LAB,
+        packages: ipsecWebPackage({ echoPort: UDP_PORT, pskFile: written.file }),
+      });
+    },
+    cleanup: async (lab) => {
+      if (cut) await lab.lab.faults.heal(cut).catch(() => undefined);
+      for (const c of clients) await c.stop().catch(() => undefined);
+    },
+  });
+
+  it("retries c2 with growing delays while it cannot be reached, reports it, and reaches it once the cut heals", async () => {
+    await moveEtcdLeader(t.lab.runtime, t.lab.plan.etcd, "n1", "n2");
+    for (const node of ["n1", "n2", "n3"]) await t.cluster.startDaemon(node);
+    await until(
+      "web on n1",
+      () => linkedHolders(t.lab, VIP),
+      (h) => h.length === 1 && h[0] === "n1",
+      20_000,
+    );
+    await t.cluster.untilLogged("web started on n1", "n1", "started", "package web started", 20_000);
+    const c1 = await startStrongswanClient(t.lab, { psk });
+    clients.push(c1);
+    const c2 = await startStrongswanClient(t.lab, { psk, host: "c2", address: C2 });
+    clients.push(c2);
+    await c1.initiate({ child: "web" });
+    await c2.initiate({ child: "web" });
+    const c2Before = webSa(await c2.listSas());
+    await until(
+      "both clients recorded",
+      () => Promise.resolve(t.cluster.daemonEvents("n1").filter((e) => e.event === "ipsec-registry").length),
+      (n) => n >= 2,
+      10_000,
+    );
+
+    cut = await t.lab.faults.cutBetween("c2", "n2");
+    const crashedAt = Date.now();
+    await t.lab.faults.crashHost("n1");
+    t.cluster.daemons.delete("n1");
+    await until(
+      "web on n2",
+      () => linkedHolders(t.lab, VIP),
+      (h) => h.includes("n2"),
+      20_000,
+    );
+    await until(
+      "c1 contacted",
+      async () => webSa(await c1.listSas()),
+      (sa) => sa?.initiator === false,
+      10_000,
+    );
+    // Two failed attempts: each handshake gives up after ≈4 s, then 1 s and 2 s of backoff (±20 %).
+    const unreachable = await until(
+      "two failed attempts to reach c2",
+      () =>
+        Promise.resolve(
+          t.cluster
+            .daemonEvents("n2")
+            .filter((e) => e.event === "ipsec-peer-unreachable" && e.message.includes(C2)),
+        ),
+      (events) => events.length >= 2,
+      30_000,
+    );
+    const delays = unreachable.map((e) => Number(/in (\d+) ms/.exec(e.message)?.[1]));
+    console.log(
+      `IPsec contact: c2 unreachable, retry delays ${delays.join(", ")} ms: ${unreachable[0]?.message}`,
+    );
+    expect(delays[0]).toBeGreaterThanOrEqual(800);
+    expect(delays[0]).toBeLessThanOrEqual(1200);
+    expect(delays[1]).toBeGreaterThanOrEqual(1600);
+    expect(delays[1]).toBeLessThanOrEqual(2400);
+    // Also in the cluster's event log (any node reads it) and in pavise status -v.
+    const logged = await clusterEvents(t.lab, "n2", t.configFile);
+    expect(logged.some((e) => e.kind === "ipsec-peer-unreachable")).toBe(true);
+    const status = await t.lab.exec(
+      "n2",
+      [process.execPath, distPath("cli/main.js"), "status", "-v", "--config", t.configFile],
+      {
+        allowFailure: true,
+      },
+    );
+    console.log(status.stdout);
+    expect(status.stdout).toMatch(
+      new RegExp(
+        `${C2.replaceAll(".", "\\.")} at ${C2.replaceAll(".", "\\.")} \\(clients, recorded by n2\\): not reached, retrying after \\d+ attempt`,
+      ),
+    );
+    // c2 still holds its stale SA: nobody reached it.
+    expect(webSa(await c2.listSas())?.childSas[0]?.spiIn).toBe(c2Before?.childSas[0]?.spiIn);
+
+    const logFrom = readFileSync(c2.logPath, "utf8").length;
+    const healedAt = Date.now();
+    await t.lab.faults.heal(cut);
+    cut = undefined;
+    await until(
+      "c2 contacted after the heal",
+      async () => webSa(await c2.listSas()),
+      (sa) => sa?.initiator === false && sa.childSas[0]?.spiIn !== c2Before?.childSas[0]?.spiIn,
+      30_000,
+    ).catch(async (err: unknown) => {
+      const ike = readFileSync(c2.logPath, "utf8")
+        .split("\n")
+        .filter((line) => !line.includes("vici"));
+      console.log(`c2's charon.log (without vici lines):\n${ike.slice(-60).join("\n")}`);
+      throw err;
+    });
+    const reachedAfter = Date.now() - healedAt;
+    expect(readFileSync(c2.logPath, "utf8").slice(logFrom)).toContain("received INITIAL_CONTACT");
+    expect(
+      t.cluster.daemonEvents("n2").some((e) => e.event === "ipsec-peer-contacted" && e.message.includes(C2)),
+    ).toBe(true);
+    console.log(
+      `IPsec contact: c2 reached ${reachedAfter} ms after the cut healed (${Date.now() - crashedAt} ms after n1 crashed)`,
+    );
+    const timeline = await t.stopWatch();
+    expect(liveOverlaps(overlaps(timeline, VIP), "n1", crashedAt)).toEqual([]);
+  });
+});
