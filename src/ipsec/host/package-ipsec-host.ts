@@ -125,6 +125,17 @@ export class PackageIpsecHost {
     if (!running) return;
     running.contact?.stop();
     const targets = records.flatMap((r) => this.target(running, r.name, r.record));
+    // Kind-3 clients (design §9) are never contacted: say so once, with why, so an operator
+    // knows their recovery rests on their own DPD.
+    const skipped = targets.filter((t) => t.notInitiated !== undefined);
+    if (skipped.length > 0) {
+      this.options.log(
+        "info",
+        `package ${pkgName}: not initiating to ${skipped.length} recorded peer(s): ` +
+          skipped.map((t) => `${t.id} (${t.address}): ${t.notInitiated}`).join("; "),
+        pkgName,
+      );
+    }
     const settings = {
       ...DEFAULT_CONTACT_SETTINGS,
       retryMs: running.pkg.ipsec.contact.retryMs,
