@@ -207,15 +207,18 @@ describe.skipIf(!root)("IPsec that moves with the package: local LAN failover ke
         `ARP answerers at ${s.at}`,
       ).toBe(true);
 
+    // Offsets from the pull, so each gap can be put beside the two moves.
+    const sincePull = (offsetMs: number): number => Math.round(report.startedAt + offsetMs - pulledAt);
     const gaps = report.gaps
       .slice(0, 3)
-      .map((g) => `${Math.round(g.durationMs)} ms at +${Math.round(g.startOffsetMs)} ms`)
+      .map((g) => `${Math.round(g.durationMs)} ms at pull+${sincePull(g.startOffsetMs)} ms`)
       .join(", ");
     console.log(
       `IPsec package, n1 lan0 carrier lost: ${VIP} on lan1 within ${onLan1After} ms, back on lan0 ${homeAfter} ms after ` +
         `the cable returned; SAs unchanged (IKE ${strongswanIkeSpis(before).spiI}_i, Child ${before.childSas[0]?.spiIn}/${before.childSas[0]?.spiOut}); ` +
         `TCP ${stream.receivedMbitPerSecond.toFixed(1)} Mbit/s for ${stream.seconds.toFixed(1)} s, ${stream.retransmits ?? "?"} retransmits; ` +
-        `UDP probe through the tunnel: longest gaps ${gaps}; ${report.received}/${report.sent} answered`,
+        `UDP probe through the tunnel: longest gaps ${gaps} (cable back at pull+${backAt - pulledAt} ms, ` +
+        `address home at pull+${backAt + homeAfter - pulledAt} ms); ${report.received}/${report.sent} answered`,
     );
     expect(report.maxGapMs).toBeLessThan(2_000);
   });
