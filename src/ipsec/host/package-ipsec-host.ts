@@ -29,6 +29,8 @@ export interface PackageIpsecHostOptions {
   datapath?: "esp" | "record";
   tunName?: string;
   routingTable?: number;
+  /** Each subnet's primary and standby NICs on this node (rp_filter after local LAN failover). */
+  standIns?: readonly (readonly string[])[];
   /** May anything leave from this package address now (the send gate, design §5)? */
   maySendFrom: (address: string) => boolean;
   /** A peer set up an SA with a running package: record it in the registry (design §7). */
@@ -78,6 +80,7 @@ export class PackageIpsecHost {
       datapath: options.datapath ?? IpsecEngine.defaultDatapath(),
       ...(options.tunName !== undefined ? { tunName: options.tunName } : {}),
       ...(options.routingTable !== undefined ? { routingTable: options.routingTable } : {}),
+      ...(options.standIns !== undefined ? { standIns: options.standIns } : {}),
       onIkeEvent: (event) => ref.host?.onIkeEvent(event),
       onUnknownEsp: (spi, from) => ref.host?.hint(from.address, `ESP for unknown SPI ${spi.toString(16)}`),
       log: (level, message) => options.log(level, message),
