@@ -115,13 +115,15 @@ describe.skipIf(!root)("IPsec that moves with the package: local LAN failover ke
     await t.startWatch();
     const arp = sampleArp(t.lab, [VIP]);
     const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);
-    // 20 Mbit/s: a stream that lasts through both moves without taking the shared machine's CPU.
+    // 4 Mbit/s: a stream that lasts through both moves without taking the shared machine's CPU
+    // (every packet is sealed and opened in user space on n1 and on c1).
     const tcp = runIperf3Tcp(t.lab.runtime, "c1", {
       to: VIP,
       bind: CLIENT_ADDRESS,
       seconds: TCP_SECONDS,
-      bitrate: "20M",
+      bitrate: "4M",
     });
+    tcp.catch(() => undefined); // awaited below; a test that fails before must not leave it unhandled
     await sleep(2_000);
 
     const pulledAt = Date.now();
@@ -200,9 +202,9 @@ describe.skipIf(!root)("IPsec that moves with the package: local LAN failover ke
     // (The rp_filter lines are warnings by level, not problems: n1 loosened lan0 and its standby.)
     expect(problems.filter((e) => !/^rp_filter of lan[01] set to 2 \(loose\)/.test(e.message))).toEqual([]);
 
-    // The TCP stream ran its full time and carried data (20 Mbit/s for 14 s ≈ 35 MB).
+    // The TCP stream ran its full time and carried at least half of what 4 Mbit/s would.
     expect(stream.seconds).toBeGreaterThanOrEqual(TCP_SECONDS - 0.5);
-    expect(stream.receivedBytes).toBeGreaterThan(TCP_SECONDS * 1e6);
+    expect(stream.receivedBytes).toBeGreaterThan(TCP_SECONDS * 0.25e6);
 
     // Only n1 ever held the address or answered ARP for it.
     expect(overlaps(timeline, VIP)).toEqual([]);
