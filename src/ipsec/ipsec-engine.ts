@@ -31,6 +31,8 @@ export interface IpsecEngineOptions {
   tunName?: string;
   /** Pavise's routing table for the ESP datapath's routes (policy-routing-plan.ts). */
   routingTable?: number;
+  /** NICs that stand in for each other (a subnet's primary and standby NICs: PolicyRouting). */
+  standIns?: readonly (readonly string[])[];
   /** NAT keepalive interval (RFC 3948 §2.3; default 20 s); 0 turns them off. */
   natKeepaliveMs?: number;
   /** Every IKE event, after the engine has acted on it (Child SA installed or removed). */
@@ -79,6 +81,7 @@ export class IpsecEngine {
             tunName: options.tunName ?? "pavise0",
             mtu: 1400,
             routingTable: options.routingTable,
+            standIns: options.standIns,
             send: (from, to, datagrams) => ref.engine?.sendEsp(from, to, datagrams),
             log: (message) => options.log("warn", message),
           })

@@ -27,6 +27,8 @@ export interface TunEspDatapathOptions {
    * hold the peer's own address (transport mode, full tunnels).
    */
   routingTable?: number | undefined;
+  /** NICs that stand in for each other, for the rp_filter of a routed peer (PolicyRouting). */
+  standIns?: readonly (readonly string[])[] | undefined;
   /** Sends ESP-in-UDP datagrams from one of the IKE sockets to one peer. */
   send(from: EspEndpoint, to: EspEndpoint, datagrams: Uint8Array[]): void;
   log(message: string): void;
@@ -62,6 +64,7 @@ export class TunEspDatapath implements IpsecDatapath {
       routing = await PolicyRouting.open({
         tunName: tun.name,
         table: options.routingTable,
+        standIns: options.standIns,
         log: (message) => options.log(message),
       });
     } catch (error) {

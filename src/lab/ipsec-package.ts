@@ -71,7 +71,31 @@ export interface StrongswanClientOptions {
   /** swanctl dpd_delay / dpd_action for the kind-3 client (design §9). */
   dpdDelay?: string;
   dpdAction?: "clear" | "trap" | "restart";
+  /** swanctl keyingtries (0: a DPD restart retries until the adoptive node answers). */
+  keyingtries?: number;
   charon?: CharonOptions;
+}
+
+/**
+ * The strongswan.conf `charon` settings that make a client give up on an unanswered exchange
+ * (a DPD to a crashed node) after 0.5 + 0.75 + 1.125 = 2.4 s instead of the default 165 s
+ * (design §1). Global in strongSwan 5.9.8: every exchange of that charon pays for them.
+ */
+export const FAST_RETRANSMIT_SETTINGS: readonly string[] = [
+  "retransmit_timeout = 0.5",
+  "retransmit_base = 1.5",
+  "retransmit_tries = 2",
+];
+
+/** A kind-3 client (design §9): it finds the adoptive node by its own DPD, at most ≈4.4 s after a crash. */
+export function fastDpdClient(psk: string): StrongswanClientOptions {
+  return {
+    psk,
+    dpdDelay: "1s",
+    dpdAction: "restart",
+    keyingtries: 0,
+    charon: { settings: [...FAST_RETRANSMIT_SETTINGS] },
+  };
 }
 
 /**
@@ -90,6 +114,7 @@ export async function startStrongswanClient(lab: Lab, options: StrongswanClientO
         psk: options.psk,
         ...(options.dpdDelay ? { dpdDelay: options.dpdDelay } : {}),
         ...(options.dpdAction ? { dpdAction: options.dpdAction } : {}),
+        ...(options.keyingtries !== undefined ? { keyingtries: options.keyingtries } : {}),
       }),
     );
   } catch (err) {

@@ -2,6 +2,7 @@ import type { PeerRecord } from "../../src/ipsec/registry/peer-record.js";
 import type { LoggedEvent } from "../../src/cli/events-render.js";
 import type { StatusView } from "../../src/cli/status-render.js";
 import { etcdctlArgs } from "../../src/lab/etcd.js";
+import { parseArpingReplies } from "../../src/lab/probes/arp.js";
 import type { Lab } from "../../src/lab/lab.js";
 import { startTraffic, type TrafficRun } from "../../src/lab/probes/traffic.js";
 import { distPath } from "../../src/util/package-paths.js";
@@ -19,6 +20,22 @@ export async function linkedHolders(lab: Lab, address: string): Promise<string[]
 /** The hosts that answer one ARP request for `address` on the public LAN. */
 export async function arpHosts(lab: Lab, address: string): Promise<(string | undefined)[]> {
   return (await lab.arpAnswerers("public", address)).map((a) => a.host);
+}
+
+/**
+ * The MACs that answer one ARP request for `address` sent by a client itself (c1, eth0, from its
+ * own address): what the client's neighbour probe gets. Unlike arpHosts' request from the
+ * switch, its sender address is the client's, so the answerer's reverse-path check (rp_filter)
+ * applies to it.
+ */
+export async function arpAnswersToClient(lab: Lab, address: string, client = "c1"): Promise<string[]> {
+  const nic = lab.host(client).nics[0]!;
+  const r = await lab.exec(
+    client,
+    ["arping", "-I", nic.name, "-s", nic.address!, "-c", "1", "-w", "1", address],
+    { allowFailure: true },
+  );
+  return parseArpingReplies(r.stdout, address);
 }
 
 /** A client (c1) sending to `address`'s UDP echo service on `port` every 10 ms. */

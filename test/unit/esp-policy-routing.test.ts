@@ -4,6 +4,7 @@ import type { TrafficSelector } from "../../src/ike/core/traffic-selector.js";
 import {
   childSaRoutes,
   diffRoutes,
+  interfacesToLoosen,
   needsLooseReversePath,
   policyRules,
   routeDeleteArgs,
@@ -171,6 +172,15 @@ describe("reverse-path filtering", () => {
     expect(needsLooseReversePath(2, 1)).toBe(false);
     expect(needsLooseReversePath(0, 0)).toBe(false);
   });
+
+  it("takes the NICs that stand in for the peer's interface with it, and nothing else", () => {
+    const standIns = [["lan0", "lan1", "lan2"], ["hb0"]];
+    expect(interfacesToLoosen("lan0", standIns)).toEqual(["lan0", "lan1", "lan2"]);
+    // The address is on a standby already (the SA came up after a local LAN failover).
+    expect(interfacesToLoosen("lan1", standIns)).toEqual(["lan1", "lan0", "lan2"]);
+    expect(interfacesToLoosen("eth9", standIns)).toEqual(["eth9"]);
+    expect(interfacesToLoosen("lan0", [])).toEqual(["lan0"]);
+  });
 });
 
 /** A system that records `ip` commands and keeps rp_filter values and rules in memory. */
@@ -266,6 +276,39 @@ describe("PolicyRouting (the driver, with a fake system)", () => {
     expect(log).toContain("rp_filter of lan0 put back to 1 (left at 2 by a run that did not stop)");
     await second.close();
     expect(fake.rules).toEqual([]);
+  });
+
+  // T4 (ipsec-lan-failover): with "all" strict, as on RHEL, n1 stopped answering the client's
+  // ARP requests once web's address had moved to the standby lan1, which was left strict.
+  it("loosens the standby NICs of the peer's interface with it, puts them back on close, leaves other NICs", async () => {
+    const fake = fakeSystem({ rpFilter: { all: 1, lan0: 0, lan1: 0, hb0: 0, pavise0: 0 } });
+    const log: string[] = [];
+    const routing = await PolicyRouting.open({
+      tunName: "pavise0",
+      system: fake.system,
+      log: (m) => log.push(m),
+      standIns: [["lan0", "lan1"], ["hb0"]],
+    });
+    routing.routeChildSa(7, transport);
+    await routing.routes();
+    expect(fake.rpFilter.get("lan0")).toBe(2);
+    expect(fake.rpFilter.get("lan1")).toBe(2);
+    expect(fake.rpFilter.get("hb0")).toBe(0);
+    expect(fake.remembered()).toEqual(
+      new Map([
+        ["lan0", 0],
+        ["lan1", 0],
+      ]),
+    );
+    expect(
+      log.some((m) => m.startsWith("rp_filter of lan1 set to 2 (loose) until Pavise stops: it stands in")),
+    ).toBe(true);
+    // One lookup per routed SA, not per NIC.
+    expect(fake.commands.filter((c) => c.includes(" route get "))).toHaveLength(1);
+    await routing.close();
+    expect(fake.rpFilter.get("lan0")).toBe(0);
+    expect(fake.rpFilter.get("lan1")).toBe(0);
+    expect(fake.remembered().size).toBe(0);
   });
 
   it("leaves a loose or disabled rp_filter alone", async () => {

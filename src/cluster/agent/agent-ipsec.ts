@@ -56,6 +56,12 @@ export class AgentIpsec implements PackageIpsecDriver {
     if (!config.packages.some((p) => p.ipsec && p.nodes.includes(ctx.node))) return undefined;
     const ref: { glue?: AgentIpsec } = {};
     const host = await PackageIpsecHost.open({
+      // A peer's NIC made loose (strict rp_filter) takes its standby NICs with it: local LAN
+      // failover moves the route to the peer there (design §11).
+      standIns: (config.nodes.find((n) => n.name === ctx.node)?.interfaces ?? []).map((i) => [
+        i.primary,
+        ...i.standby,
+      ]),
       maySendFrom: (address) => {
         const pkg = ref.glue?.host.packageOf(address);
         return pkg !== undefined && ctx.mayRun(pkg);

@@ -188,6 +188,23 @@ export function needsLooseReversePath(all: number, device: number): boolean {
   return Math.max(all, device) === 1;
 }
 
+/**
+ * The interfaces to make loose for a peer reached through `device`: that one, and every NIC
+ * that stands in for it (`standIns`: groups such as a subnet's primary and standby NICs). Local
+ * LAN failover moves the addresses, and with them the route to the peer, to a standby NIC
+ * without telling the datapath; a standby left strict would refuse the peer's ARP requests
+ * there, and once the peer's neighbour entry for the address went stale its traffic would stop.
+ * Loosening the whole group when the peer is first routed keeps that from ever happening.
+ */
+export function interfacesToLoosen(device: string, standIns: readonly (readonly string[])[]): string[] {
+  const all = [device];
+  for (const group of standIns) {
+    if (!group.includes(device)) continue;
+    for (const nic of group) if (!all.includes(nic)) all.push(nic);
+  }
+  return all;
+}
+
 /** The key of a route in the table: one route per family and prefix. */
 function routeKey(route: TunRoute): string {
   return `${route.family} ${route.prefix}`;

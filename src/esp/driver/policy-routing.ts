@@ -25,6 +25,7 @@ import {
   routeDeleteArgs,
   routeReplaceArgs,
   routesPeer,
+  interfacesToLoosen,
   routingTableProblem,
   needsLooseReversePath,
   rulePriorityProblem,
@@ -72,6 +73,11 @@ export interface PolicyRoutingOptions {
   rulePriority?: number | undefined;
   log: (message: string) => void;
   system?: PolicyRoutingSystem;
+  /**
+   * NICs that stand in for each other (the cluster daemon: each subnet's primary and standby
+   * NICs). A peer's interface made loose takes its stand-ins with it (interfacesToLoosen).
+   */
+  standIns?: readonly (readonly string[])[] | undefined;
 }
 
 export const systemPolicyRouting: PolicyRoutingSystem = {
@@ -140,6 +146,7 @@ export class PolicyRouting {
     private readonly priority: number,
     private readonly system: PolicyRoutingSystem,
     private readonly log: (message: string) => void,
+    private readonly standIns: readonly (readonly string[])[],
   ) {}
 
   /**
@@ -163,6 +170,7 @@ export class PolicyRouting {
       priority,
       options.system ?? systemPolicyRouting,
       options.log,
+      options.standIns ?? [],
     );
     routing.relaxReversePath();
     routing.restoreLeftRpFilters();
@@ -258,18 +266,25 @@ export class PolicyRouting {
     } catch {
       device = undefined;
     }
-    if (device === undefined || device === this.tunName || this.loosened.has(device)) return;
+    if (device === undefined || device === this.tunName) return;
+    for (const nic of interfacesToLoosen(device, this.standIns)) this.loosen(nic, peer, nic !== device);
+  }
+
+  /** Makes one interface loose (2) if the kernel would be strict on it, and writes it down. */
+  private loosen(device: string, peer: string, standIn: boolean): void {
+    if (this.loosened.has(device)) return;
     const all = this.system.readRpFilter("all") ?? 0;
     const own = this.system.readRpFilter(device);
     if (own === undefined || !needsLooseReversePath(all, own)) return;
     // Written down first: if this process is killed, the next run puts the value back.
     this.loosened.set(device, own);
     this.rememberRpFilters();
+    const why = standIn
+      ? `it stands in for the interface toward ${peer}, which is routed through ${this.tunName}, and strict filtering would refuse its ARP requests after a local LAN failover`
+      : `${peer} is routed through ${this.tunName}, and strict filtering would refuse its ARP requests`;
     try {
       this.system.setRpFilter(device, 2);
-      this.log(
-        `rp_filter of ${device} set to 2 (loose) until Pavise stops: ${peer} is routed through ${this.tunName}, and strict filtering would refuse its ARP requests`,
-      );
+      this.log(`rp_filter of ${device} set to 2 (loose) until Pavise stops: ${why}`);
     } catch (error) {
       this.loosened.delete(device);
       this.rememberRpFilters();

@@ -32,6 +32,8 @@ export interface PackageIpsecHostOptions {
   datapath?: "esp" | "record";
   tunName?: string;
   routingTable?: number;
+  /** Each subnet's primary and standby NICs on this node (rp_filter after local LAN failover). */
+  standIns?: readonly (readonly string[])[];
   /** May anything leave from this package address now (the send gate, design §5)? */
   maySendFrom: (address: string) => boolean;
   /** A peer set up an SA with a running package: record it in the registry (design §7). */
@@ -90,6 +92,7 @@ export class PackageIpsecHost {
       datapath: options.datapath ?? IpsecEngine.defaultDatapath(),
       ...(options.tunName !== undefined ? { tunName: options.tunName } : {}),
       ...(options.routingTable !== undefined ? { routingTable: options.routingTable } : {}),
+      ...(options.standIns !== undefined ? { standIns: options.standIns } : {}),
       onIkeEvent: (event) => ref.host?.onIkeEvent(event),
       onUnknownEsp: (spi, from) => ref.host?.hint(from.address, `ESP for unknown SPI ${spi.toString(16)}`),
       log: (level, message) => options.log(level, message),
@@ -137,6 +140,17 @@ export class PackageIpsecHost {
     if (!running) return;
     running.contact?.stop();
     const targets = records.flatMap((r) => this.target(running, r.name, r.record));
+    // Kind-3 clients (design §9) are never contacted: say so once, with why, so an operator
+    // knows their recovery rests on their own DPD.
+    const skipped = targets.filter((t) => t.notInitiated !== undefined);
+    if (skipped.length > 0) {
+      this.options.log(
+        "info",
+        `package ${pkgName}: not initiating to ${skipped.length} recorded peer(s): ` +
+          skipped.map((t) => `${t.id} (${t.address}): ${t.notInitiated}`).join("; "),
+        pkgName,
+      );
+    }
     const settings = {
       ...DEFAULT_CONTACT_SETTINGS,
       retryMs: running.pkg.ipsec.contact.retryMs,

@@ -18,6 +18,11 @@ export interface Iperf3ClientOptions {
   /** The client's source address. */
   bind: string;
   seconds: number;
+  /**
+   * TCP only: a cap on the sending rate (iperf3 --bitrate, e.g. "20M"), for a stream that has to
+   * last through a fault rather than measure the datapath; unlimited when absent.
+   */
+  bitrate?: string;
 }
 
 export interface Iperf3UdpOptions extends Iperf3ClientOptions {
@@ -66,7 +71,12 @@ export async function runIperf3Tcp(
   from: string,
   options: Iperf3ClientOptions,
 ): Promise<Iperf3TcpFigures> {
-  const text = await runClient(runtime, from, options, []);
+  const text = await runClient(
+    runtime,
+    from,
+    options,
+    options.bitrate === undefined ? [] : ["--bitrate", options.bitrate],
+  );
   return parseIperf3TcpReport(text, `TCP ${options.bind} → ${options.to}`);
 }
 

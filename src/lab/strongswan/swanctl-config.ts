@@ -35,6 +35,11 @@ export interface PskTunnel {
   /** What to do with the CHILD_SA when DPD declares the peer dead. */
   dpdAction?: "clear" | "trap" | "restart";
   /**
+   * How many times charon tries to set up the IKE SA (its own initiations, including a DPD
+   * `restart`) before it gives up; 0 = for ever. Charon's default is 1.
+   */
+  keyingtries?: number;
+  /**
    * Force ESP in UDP even without NAT (default true). kernel-libipsec only speaks ESP-in-UDP;
    * without it the CHILD_SA cannot be installed.
    */
@@ -61,6 +66,17 @@ function checked(key: string, value: string, pattern: RegExp = SAFE_VALUE): stri
     );
   }
   return value;
+}
+
+function keyingtries(value: number | undefined): string[] {
+  if (value === undefined) return [];
+  if (!Number.isInteger(value) || value < 0) {
+    throw new PaviseError("SWANCTL_CONFIG_INVALID", `keyingtries ${value} is not a whole number >= 0`, {
+      where: { key: "keyingtries", value: String(value) },
+      hint: "use 0 (retry for ever) or a positive count",
+    });
+  }
+  return [`    keyingtries = ${value}`];
 }
 
 function hostPrefix(address: string): string {
@@ -101,6 +117,7 @@ export function renderPskTunnel(tunnel: PskTunnel): string {
     ...optional("dpd_delay", "dpdDelay", tunnel.dpdDelay).map((line) => `    ${line}`),
     ...optional("rekey_time", "rekeyTime", tunnel.rekeyTime).map((line) => `    ${line}`),
     ...optional("over_time", "overTime", tunnel.overTime).map((line) => `    ${line}`),
+    ...keyingtries(tunnel.keyingtries),
     "    local {",
     "      auth = psk",
     `      id = ${localId}`,
