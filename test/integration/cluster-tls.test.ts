@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
@@ -180,6 +180,39 @@ describe.skipIf(!root)("cluster traffic over etcd TLS with users and roles", () 
     const events = await cli(["events", "--json"], MONITOR_USER);
     const logged = (JSON.parse(events.stdout) as { events: { kind: string; message: string }[] }).events;
     expect(logged.some((e) => e.kind === "operator" && e.message.includes("pavise pkg move web"))).toBe(true);
+  });
+
+  it("n2's password is rotated (etcd drops its tokens): its daemon asks again and hands web to n3", async () => {
+    const files = etcdUserFiles(t.lab.runtime, "n2");
+    const old = readFileSync(files.passwordFile, "utf8").trim();
+    const rotated = `${old}-rotated`;
+    // As an administrator rotates it: the file first, then etcd (which forgets n2's tokens).
+    writeFileSync(files.passwordFile, `${rotated}\n`);
+    const urls = t.lab.plan.etcd.members.map((m) => m.clientUrl);
+    await t.lab.exec(
+      "n1",
+      [...etcdctlArgs(t.lab.runtime, t.lab.plan.etcd, urls), "user", "passwd", "n2", "--interactive=false"],
+      { input: `${rotated}\n` },
+    );
+    const stale = await etcdctl([
+      `--cert=${files.cert}`,
+      `--key=${files.key}`,
+      `--user=n2:${old}`,
+      "get",
+      PREFIX,
+    ]);
+    expect(stale.stderr).toMatch(/authentication failed/);
+    // n2 must write (its status, then give up its owner key) with a new token for web to move.
+    const started = Date.now();
+    const r = await cli(["pkg", "move", "web", "--node", "n3"], OPERATOR_USER);
+    expect(r.code, r.stderr).toBe(0);
+    await untilWebServedBy(t, "n3", UDP_PORT);
+    console.log(
+      `after n2's password was rotated: web on n3 ${Date.now() - started} ms after pavise pkg move`,
+    );
+    const view = await status(MONITOR_USER);
+    expect(view.nodes.map((n) => [n.name, n.status])).toEqual(NODES.map((n) => [n, "up"]));
+    expect(t.cluster.logged("n2", "fenced")).toBe(false);
   });
 
   it("web's address was never on two nodes at once", async () => {

@@ -20,14 +20,18 @@ describe("etcd user tokens for the JSON gateway", () => {
       asked.push(body);
       return Promise.resolve({ token: `t${++n}` });
     };
-    const auth = new GatewayAuth({ user: "n1", passwordFile: passwordFile("s3cret\n") });
+    const file = passwordFile("s3cret\n");
+    const auth = new GatewayAuth({ user: "n1", passwordFile: file });
     const [a, b] = await Promise.all([auth.current(post), auth.current(post)]);
     expect([a, b]).toEqual(["t1", "t1"]);
     expect(asked).toEqual([{ name: "n1", password: "s3cret" }]);
     auth.refused("t0"); // an older token: nothing to forget
     expect(await auth.current(post)).toBe("t1");
+    // A rotated password: the file is read again when a new token is asked for.
+    writeFileSync(file, "rotated\n");
     auth.refused("t1");
     expect(await auth.current(post)).toBe("t2");
+    expect(asked.at(-1)).toEqual({ name: "n1", password: "rotated" });
   });
 
   it("a failed ask is not kept", async () => {

@@ -9,7 +9,8 @@ import { EtcdError } from "./errors.js";
  * (it only gets the connection through TLS) and prove who they are with an etcd user and
  * password: POST /v3/auth/authenticate gives a token, sent as the Authorization header of
  * every call. A token etcd no longer knows (a member restarted, the TTL of
- * --auth-token-ttl ran out) is asked for again once.
+ * --auth-token-ttl ran out, the user's password was changed) is asked for again once, with the
+ * password file read again: rotating a password is writing the file, then `etcdctl user passwd`.
  */
 export interface EtcdUserCredentials {
   user: string;
@@ -23,13 +24,13 @@ interface AuthenticateAnswer {
 }
 
 export class GatewayAuth {
-  private readonly password: string;
   private token: Promise<string> | undefined;
   /** The token `token` resolved to, once it has. */
   private value: string | undefined;
 
   constructor(readonly credentials: EtcdUserCredentials) {
-    this.password = readPassword(credentials);
+    // Read now so that a missing file is reported when the client is made, not on first use.
+    readPassword(credentials);
   }
 
   /**
@@ -38,19 +39,23 @@ export class GatewayAuth {
    */
   current(post: (path: string, body: unknown) => Promise<unknown>): Promise<string> {
     if (!this.token) {
-      const asking = post("/v3/auth/authenticate", {
-        name: this.credentials.user,
-        password: this.password,
-      }).then((answer) => {
-        const token = (answer as AuthenticateAnswer).token;
-        if (!token) {
-          throw new EtcdError("ETCD_AUTH_FAILED", `etcd gave user ${this.credentials.user} no token`, {
-            hint: "is authentication enabled in etcd (etcdctl auth enable)?",
-          });
-        }
-        this.value = token;
-        return token;
-      });
+      const asking = Promise.resolve()
+        .then(() =>
+          post("/v3/auth/authenticate", {
+            name: this.credentials.user,
+            password: readPassword(this.credentials),
+          }),
+        )
+        .then((answer) => {
+          const token = (answer as AuthenticateAnswer).token;
+          if (!token) {
+            throw new EtcdError("ETCD_AUTH_FAILED", `etcd gave user ${this.credentials.user} no token`, {
+              hint: "is authentication enabled in etcd (etcdctl auth enable)?",
+            });
+          }
+          this.value = token;
+          return token;
+        });
       this.token = asking;
       // A failed attempt is not kept: the next call asks again.
       asking.catch(() => {
