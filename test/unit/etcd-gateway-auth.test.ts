@@ -22,7 +22,9 @@ describe("etcd user tokens for the JSON gateway", () => {
     };
     const file = passwordFile("s3cret\n");
     const auth = new GatewayAuth({ user: "n1", passwordFile: file });
+    expect(auth.known).toBeUndefined();
     const [a, b] = await Promise.all([auth.current(post), auth.current(post)]);
+    expect(auth.known).toBe("t1");
     expect([a, b]).toEqual(["t1", "t1"]);
     expect(asked).toEqual([{ name: "n1", password: "s3cret" }]);
     auth.refused("t0"); // an older token: nothing to forget
@@ -32,6 +34,13 @@ describe("etcd user tokens for the JSON gateway", () => {
     auth.refused("t1");
     expect(await auth.current(post)).toBe("t2");
     expect(asked.at(-1)).toEqual({ name: "n1", password: "rotated" });
+  });
+
+  it("the clients of one process share a user's token", () => {
+    const file = passwordFile("pw");
+    const one = GatewayAuth.shared({ user: "n1", passwordFile: file });
+    expect(GatewayAuth.shared({ user: "n1", passwordFile: file })).toBe(one);
+    expect(GatewayAuth.shared({ user: "n2", passwordFile: file })).not.toBe(one);
   });
 
   it("a failed ask is not kept", async () => {

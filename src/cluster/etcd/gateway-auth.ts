@@ -11,6 +11,8 @@ import { EtcdError } from "./errors.js";
  * every call. A token etcd no longer knows (a member restarted, the TTL of
  * --auth-token-ttl ran out, the user's password was changed) is asked for again once, with the
  * password file read again: rotating a password is writing the file, then `etcdctl user passwd`.
+ * Logging in costs etcd a bcrypt check and a Raft round, so the clients of one process share the
+ * token of a user (GatewayAuth.shared), and ask for none until etcd wants one.
  */
 export interface EtcdUserCredentials {
   user: string;
@@ -23,7 +25,22 @@ interface AuthenticateAnswer {
   token?: string;
 }
 
+const sharedAuth = new Map<string, GatewayAuth>();
+
 export class GatewayAuth {
+  /** The one GatewayAuth of these credentials in this process (its clients share the token). */
+  static shared(credentials: EtcdUserCredentials): GatewayAuth {
+    const key = `${credentials.user}\0${credentials.passwordFile}`;
+    let auth = sharedAuth.get(key);
+    if (!auth) {
+      auth = new GatewayAuth(credentials);
+      sharedAuth.set(key, auth);
+    } else {
+      readPassword(credentials);
+    }
+    return auth;
+  }
+
   private token: Promise<string> | undefined;
   /** The token `token` resolved to, once it has. */
   private value: string | undefined;
@@ -31,6 +48,11 @@ export class GatewayAuth {
   constructor(readonly credentials: EtcdUserCredentials) {
     // Read now so that a missing file is reported when the client is made, not on first use.
     readPassword(credentials);
+  }
+
+  /** The token in hand, if any (nothing is asked). */
+  get known(): string | undefined {
+    return this.value;
   }
 
   /**

@@ -139,6 +139,9 @@ export class GatewayTransport {
     const start = monotonicMs();
     const payload = JSON.stringify(body);
     let lastError: EtcdError | undefined;
+    // No token is asked for until etcd wants one: lease keep-alives, status and a lease grant
+    // need none, so a member busy checking a password (bcrypt) never delays them.
+    let wantToken = false;
     let tokenRenewed = false;
     for (let attempt = 0; ; attempt++) {
       const remaining = budget - (monotonicMs() - start);
@@ -157,16 +160,27 @@ export class GatewayTransport {
       let token: string | undefined;
       try {
         const attemptMs = Math.round(Math.min(remaining, attemptBudget));
-        token = await this.auth?.current((p, b) => this.post(endpoint, p, JSON.stringify(b), attemptMs));
+        // Logging in gets the call's whole budget: a slow password check is not a dead member.
+        token = wantToken
+          ? await this.auth?.current((p, b) =>
+              this.post(endpoint, p, JSON.stringify(b), Math.round(remaining)),
+            )
+          : this.auth?.known;
         sentAt = monotonicMs();
-        const answer = await this.post(endpoint, path, payload, attemptMs, token);
+        const left = Math.max(1, Math.round(budget - (sentAt - start)));
+        const answer = await this.post(endpoint, path, payload, Math.min(attemptMs, left), token);
         return { body: answer as T, endpoint: endpoint.text, sentAt };
       } catch (err) {
         const error = asEtcdError(err, endpoint.text);
-        // A refused token was not acted on: ask for a new one and send again, once.
-        if (token !== undefined && isTokenRefused(error) && !tokenRenewed) {
+        // etcd wants a token, or refused this one, and did nothing: log in and send again, once.
+        // Without a token, etcd 3.4 answers some requests (txn) "permission denied", not "user
+        // name is empty": without one, that too means "log in".
+        const wanted =
+          isTokenRefused(error) || (token === undefined && error.code === "ETCD_PERMISSION_DENIED");
+        if (this.auth && wanted && !tokenRenewed) {
           tokenRenewed = true;
-          this.auth?.refused(token);
+          wantToken = true;
+          if (token !== undefined) this.auth.refused(token);
           continue;
         }
         const retry = error.retryable || (options.idempotent && error.code === "ETCD_OUTCOME_UNKNOWN");
@@ -245,8 +259,12 @@ export class GatewayTransport {
    * undefined without a user.
    */
   async streamToken(endpointText: string): Promise<string | undefined> {
+    if (!this.auth) return undefined;
     const endpoint = this.endpoints.find((e) => e.text === endpointText) ?? this.endpoints[0]!;
-    return this.auth?.current((p, b) => this.post(endpoint, p, JSON.stringify(b), this.attemptTimeoutMs));
+    return (
+      this.auth.known ??
+      this.auth.current((p, b) => this.post(endpoint, p, JSON.stringify(b), this.timeoutMs))
+    );
   }
 
   /** etcd refused `token` on a stream: the next one asks for a new token. */
@@ -362,7 +380,7 @@ function userCredentials(tls: EtcdTlsFiles | undefined): GatewayAuth | undefined
       hint: "give etcd.tls.password_file with etcd.tls.user",
     });
   }
-  return new GatewayAuth({ user: tls.user, passwordFile: tls.passwordFile });
+  return GatewayAuth.shared({ user: tls.user, passwordFile: tls.passwordFile });
 }
 
 function readTls(files: EtcdTlsFiles): { ca: Buffer; cert: Buffer; key: Buffer } {
