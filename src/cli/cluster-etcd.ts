@@ -5,6 +5,7 @@
  */
 
 import { readClusterConfig } from "../cluster/config/cluster-config.js";
+import { etcdForOperator } from "../cluster/config/etcd-credentials.js";
 import type { ClusterConfig } from "../cluster/config/model.js";
 import { EtcdClient } from "../cluster/etcd/client.js";
 import { EtcdError } from "../cluster/etcd/errors.js";
@@ -20,9 +21,13 @@ export interface ClusterConnection {
   keys: ClusterKeys;
 }
 
-/** Reads the cluster file and opens a client on its etcd (nothing is sent yet). */
+/**
+ * Reads the cluster file and opens a client on its etcd (nothing is sent yet), with the
+ * operator's credentials (PAVISE_ETCD_*, etcd-credentials.ts) where the file has a node's.
+ */
 export function connectCluster(file: string): ClusterConnection {
-  const config = readClusterConfig(file);
+  const read = readClusterConfig(file);
+  const config = { ...read, etcd: etcdForOperator(read.etcd, file) };
   let client: EtcdClient;
   try {
     client = new EtcdClient({ endpoints: config.etcd.endpoints, tls: config.etcd.tls, timeoutMs: 3000 });
@@ -41,6 +46,22 @@ export function etcdProblem(err: unknown, file: string, config: ClusterConfig): 
       where: { file, key: "etcd" },
       hint: err.hint,
     });
+  }
+  if (err.code === "ETCD_PERMISSION_DENIED" || err.code === "ETCD_AUTH_FAILED") {
+    const user = config.etcd.tls?.user;
+    return new PaviseError(
+      err.code,
+      err.code === "ETCD_PERMISSION_DENIED"
+        ? `etcd refused this to ${user === undefined ? "this client" : `user ${user}`}: permission denied (${err.message})`
+        : `etcd did not accept ${user === undefined ? "a client without a user" : `user ${user}`}: ${err.message}`,
+      {
+        where: { file, key: "etcd.tls" },
+        hint:
+          err.code === "ETCD_PERMISSION_DENIED"
+            ? "this needs a user with the pavise-operator role (set PAVISE_ETCD_USER, PAVISE_ETCD_PASSWORD_FILE, PAVISE_ETCD_CERT and PAVISE_ETCD_KEY to an operator's credentials); a pavise-monitor user may only read"
+            : (err.hint ?? "check the user and its password file"),
+      },
+    );
   }
   const noQuorum = err.code === "ETCD_NO_LEADER";
   return new PaviseError(

@@ -6,6 +6,7 @@
 
 import { readAppliedConfig } from "../cluster/config/applied-config.js";
 import { describeEffect } from "../cluster/config/config-diff.js";
+import { etcdForOperator } from "../cluster/config/etcd-credentials.js";
 import { EtcdClient } from "../cluster/etcd/client.js";
 import { ClusterKeys } from "../cluster/membership/layout.js";
 import { PaviseError } from "../util/errors.js";
@@ -45,7 +46,8 @@ export async function configApply(args: string[], usage: string): Promise<number
   const config = parsed.config;
   let client: EtcdClient;
   try {
-    client = new EtcdClient({ endpoints: config.etcd.endpoints, tls: config.etcd.tls, timeoutMs: 3000 });
+    const etcd = etcdForOperator(config.etcd, file);
+    client = new EtcdClient({ endpoints: etcd.endpoints, tls: etcd.tls, timeoutMs: 3000 });
   } catch (err) {
     throw etcdProblem(err, file, config);
   }

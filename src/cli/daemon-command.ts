@@ -1,6 +1,7 @@
 import { parseClusterConfig } from "../cluster/config/cluster-config.js";
 import { type AgentLogLine, NodeAgent } from "../cluster/agent/node-agent.js";
 import { ConfigFollower, startingConfig } from "../cluster/agent/config-follower.js";
+import { etcdForNode } from "../cluster/config/etcd-credentials.js";
 import { EtcdClient } from "../cluster/etcd/client.js";
 import { ClusterKeys } from "../cluster/membership/layout.js";
 import { readConfigText } from "./config-apply.js";
@@ -43,7 +44,9 @@ export async function daemonCommand(args: string[]): Promise<number> {
   if (values.config === undefined) throw usageError("daemon needs --config FILE", DAEMON_USAGE);
   if (values.node === undefined) throw usageError("daemon needs --node NAME", DAEMON_USAGE);
   const localText = readConfigText(values.config);
-  const local = parseClusterConfig(localText, values.config);
+  const file = parseClusterConfig(localText, values.config);
+  // This node's own etcd certificate and user ("{node}" in etcd.tls): the only change here.
+  const local = { ...file, etcd: etcdForNode(file.etcd, values.node) };
   const json = values.json === true;
   const log = (line: AgentLogLine): void => {
     const { at, node, event, message } = line;

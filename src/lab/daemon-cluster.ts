@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { etcdHealth, etcdctlArgs } from "./etcd.js";
+import { labEtcdTlsYaml } from "./etcd-auth.js";
 import type { AddressOverlap } from "./probes/address-timeline.js";
 import type { LabProcess } from "./host-runtime.js";
 import type { Lab } from "./lab.js";
@@ -66,6 +67,8 @@ export function echoService(echo: EchoService | number, name = "echo"): string {
 
 export function daemonClusterFile(lab: Lab, options: DaemonClusterFileOptions): string {
   const endpoints = options.endpoints ?? lab.plan.etcd.members.map((m) => m.clientUrl);
+  // With the lab's etcd TLS (and authentication): each node its own certificate and user.
+  const tls = labEtcdTlsYaml(lab.runtime, lab.plan.etcd);
   const node = (name: string): string => `  - name: ${name}
     interfaces:
       - { subnet: public, primary: lan0, standby: [lan1] }
@@ -95,7 +98,7 @@ ${service}${options.moreServices ?? ""}${options.morePackages ?? ""}`;
   return `cluster_name: ${options.name}
 etcd:
   endpoints: [${endpoints.join(", ")}]
-timing:
+${tls ? `  tls: ${tls}\n` : ""}timing:
   member_timeout: 1s
 arp:
   count: 3
@@ -244,6 +247,11 @@ export class DaemonCluster {
   readonly logs = new Map<string, string>();
   /** Log file of each daemon start, in order (a node may be started again). */
   readonly allLogs: string[] = [];
+  /**
+   * The environment of the operator commands it runs (statusText): with etcd's authentication,
+   * an operator's or monitor's PAVISE_ETCD_* (etcd-auth.ts etcdUserEnv).
+   */
+  cliEnv: NodeJS.ProcessEnv | undefined;
 
   constructor(
     private readonly lab: Lab,
@@ -323,7 +331,7 @@ export class DaemonCluster {
     const r = await this.lab.exec(
       host,
       [process.execPath, distPath("cli/main.js"), "status", "-v", "--config", join(this.dir, "cluster.yaml")],
-      { allowFailure: true },
+      { allowFailure: true, ...(this.cliEnv ? { env: this.cliEnv } : {}) },
     );
     return r.stdout + r.stderr;
   }

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { PaviseError } from "../util/errors.js";
 import type { HostRuntime, LabProcess } from "./host-runtime.js";
+import { enableEtcdAuth, etcdRootTls, issueEtcdUserCredentials } from "./etcd-auth.js";
 import { createLabCa, issueCertificate } from "./lab-ca.js";
 import type { PlannedEtcd, PlannedEtcdMember } from "./plan.js";
 
@@ -107,6 +108,7 @@ export async function startEtcd(runtime: HostRuntime, etcd: PlannedEtcd): Promis
       await issueCertificate(ca, `etcd-${member.name}`, [member.address, "127.0.0.1"]);
     }
     await issueCertificate(ca, "client", []);
+    if (etcd.auth) await issueEtcdUserCredentials(ca, runtime, etcd.auth);
   }
   const processes: LabProcess[] = [];
   for (const member of etcd.members) processes.push(await startEtcdMember(runtime, etcd, member));
@@ -141,14 +143,32 @@ export async function startEtcdMember(
   });
 }
 
-/** etcdctl arguments that reach the given endpoints, with the lab's client certificate if TLS is on. */
+/**
+ * etcdctl arguments that reach the given endpoints, with the lab's client certificate if TLS is
+ * on — root's (CN root) when etcd's authentication is on, so health checks and move-leader
+ * (which needs root) still work.
+ */
 export function etcdctlArgs(runtime: HostRuntime, etcd: PlannedEtcd, endpoints: readonly string[]): string[] {
   const args = ["etcdctl", `--endpoints=${endpoints.join(",")}`, "--dial-timeout=1s", "--command-timeout=2s"];
   if (etcd.tls) {
     const tls = etcdClientTls(runtime);
-    args.push(`--cacert=${tls.caCert}`, `--cert=${tls.cert}`, `--key=${tls.key}`);
+    const own = etcd.auth ? etcdRootTls(runtime) : tls;
+    args.push(`--cacert=${tls.caCert}`, `--cert=${own.cert}`, `--key=${own.key}`);
   }
   return args;
+}
+
+/** Turns etcd's authentication on (etcd-auth.ts), once every member is healthy. */
+export async function startEtcdAuth(runtime: HostRuntime, etcd: PlannedEtcd): Promise<void> {
+  await enableEtcdAuth(
+    runtime,
+    etcd,
+    etcdctlArgs(
+      runtime,
+      etcd,
+      etcd.members.map((m) => m.clientUrl),
+    ),
+  );
 }
 
 interface StatusLine {

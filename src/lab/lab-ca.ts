@@ -45,11 +45,16 @@ export async function createLabCa(dir: string, labName: string): Promise<LabCa> 
   return ca;
 }
 
-/** Issues a certificate usable as TLS server and client, valid for the given IP addresses. */
+/**
+ * Issues a certificate usable as TLS server and client, valid for the given IP addresses. Its
+ * subject is CN=<name> unless `subject` is given (etcd-auth.ts: clients of etcd's JSON gateway
+ * need one without CN).
+ */
 export async function issueCertificate(
   ca: LabCa,
   name: string,
   ipAddresses: readonly string[],
+  subject = `/CN=${name}`,
 ): Promise<LabCertificate> {
   const key = join(ca.dir, `${name}.key`);
   const csr = join(ca.dir, `${name}.csr`);
@@ -80,7 +85,7 @@ export async function issueCertificate(
     "-out",
     csr,
     "-subj",
-    `/CN=${name}`,
+    subject,
   ]);
   await run([
     "openssl",

@@ -2,7 +2,14 @@ import { mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { PaviseError } from "../util/errors.js";
 import { run, type RunOptions, type RunResult } from "../util/run.js";
-import { startEtcd, startEtcdMember, waitForEtcd, etcdHealth, type EtcdMemberHealth } from "./etcd.js";
+import {
+  startEtcd,
+  startEtcdAuth,
+  startEtcdMember,
+  waitForEtcd,
+  etcdHealth,
+  type EtcdMemberHealth,
+} from "./etcd.js";
 import type { HostRuntime, LabProcess, SpawnOptions } from "./host-runtime.js";
 import { planLab, type LabPlan, type PlannedHost, type PlannedNic } from "./plan.js";
 import { isSameProcessAlive, killProcess, processStartTime, spawnInNamespace } from "./processes.js";
@@ -134,6 +141,10 @@ export class Lab {
         progress(`etcd: started ${processes.length} members${plan.etcd.tls ? " with TLS" : ""}`);
         await waitForEtcd(lab.runtime, plan.etcd, options.etcdTimeoutMs ?? 20_000);
         progress(`etcd: ${plan.etcd.members.length} members healthy`);
+        if (plan.etcd.auth) {
+          await startEtcdAuth(lab.runtime, plan.etcd);
+          progress(`etcd: authentication on (roles on ${plan.etcd.auth.prefix})`);
+        }
       }
       lab.state.ready = true;
       lab.save();

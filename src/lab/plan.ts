@@ -1,4 +1,5 @@
 import { formatIpv4, parsePrefix } from "../net/ipv4.js";
+import { defaultEtcdPrefix } from "../cluster/config/defaults.js";
 import type { LabSpec } from "./spec.js";
 
 /** The concrete lab a spec describes: every namespace, bridge, NIC and address. Pure. */
@@ -43,10 +44,19 @@ export interface PlannedNic {
 
 export interface PlannedEtcd {
   tls: boolean;
+  /** etcd's authentication, for the cluster named after the lab; undefined: off. */
+  auth: PlannedEtcdAuth | undefined;
   heartbeatIntervalMs: number;
   electionTimeoutMs: number;
   preVote: boolean;
   members: PlannedEtcdMember[];
+}
+
+export interface PlannedEtcdAuth {
+  /** The key prefix the roles cover: a cluster named after the lab (etcd.prefix's default). */
+  prefix: string;
+  /** One etcd user per node, named after it (role pavise-node). */
+  nodeUsers: string[];
 }
 
 export interface PlannedEtcdMember {
@@ -144,6 +154,7 @@ export function planLab(spec: LabSpec): LabPlan {
     hosts,
     etcd: {
       tls: spec.etcd.tls,
+      auth: spec.etcd.auth ? { prefix: defaultEtcdPrefix(spec.name), nodeUsers: [...spec.nodes] } : undefined,
       heartbeatIntervalMs: spec.etcd.heartbeatIntervalMs,
       electionTimeoutMs: spec.etcd.electionTimeoutMs,
       preVote: spec.etcd.preVote,

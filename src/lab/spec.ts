@@ -29,6 +29,13 @@ export interface EtcdSpec {
   members: string[];
   /** Client and peer TLS with certificates from a lab CA. */
   tls: boolean;
+  /**
+   * etcd's authentication (needs tls): once the members are healthy, the lab adds a root user,
+   * the roles pavise-node, pavise-operator and pavise-monitor on the key prefix of a cluster
+   * named after the lab, a user per node and the users operator and monitor, and runs
+   * `etcdctl auth enable` (etcd-auth.ts).
+   */
+  auth: boolean;
   /** etcd --heartbeat-interval; FACTS.md: 50 ms lets etcd grant 1 s leases. */
   heartbeatIntervalMs: number;
   /** etcd --election-timeout; at least 5 × the heartbeat interval (etcd refuses less). */
@@ -58,7 +65,13 @@ export const DEFAULT_LAB_NAME = "pavise";
  * NICs that a cluster file leaves out (labs/separate-etcd.yaml).
  */
 export function defaultLabSpec(
-  options: { name?: string; etcd?: boolean; etcdTls?: boolean; etcdPlacement?: EtcdPlacement } = {},
+  options: {
+    name?: string;
+    etcd?: boolean;
+    etcdTls?: boolean;
+    etcdAuth?: boolean;
+    etcdPlacement?: EtcdPlacement;
+  } = {},
 ): LabSpec {
   const packageNodes = ["n1", "n2", "n3"];
   const separate = options.etcdPlacement === "separate";
@@ -74,6 +87,7 @@ export function defaultLabSpec(
     etcd: {
       members: options.etcd === false ? [] : separate ? SEPARATE_ETCD_HOSTS : nodes,
       tls: options.etcdTls ?? false,
+      auth: options.etcdAuth ?? false,
       heartbeatIntervalMs: 50,
       electionTimeoutMs: 500,
       preVote: true,
@@ -200,7 +214,7 @@ export function labSpecFromObject(raw: unknown, file?: string): LabSpec {
       const e = raw.etcd;
       unknownKeys(
         e,
-        ["members", "tls", "heartbeat_interval_ms", "election_timeout_ms", "pre_vote"],
+        ["members", "tls", "auth", "heartbeat_interval_ms", "election_timeout_ms", "pre_vote"],
         "etcd",
         problems,
       );
@@ -208,7 +222,7 @@ export function labSpecFromObject(raw: unknown, file?: string): LabSpec {
       if (!Array.isArray(members) || members.some((m) => typeof m !== "string")) {
         problems.add("etcd.members", members, "must be a list of node names", "e.g. members: [n1, n2, n3]");
       }
-      for (const key of ["tls", "pre_vote"] as const) {
+      for (const key of ["tls", "auth", "pre_vote"] as const) {
         if (e[key] !== undefined && typeof e[key] !== "boolean") {
           problems.add(`etcd.${key}`, e[key], "must be true or false", `${key}: true`);
         }
@@ -216,6 +230,7 @@ export function labSpecFromObject(raw: unknown, file?: string): LabSpec {
       etcd = {
         members: Array.isArray(members) ? members.filter((m): m is string => typeof m === "string") : [],
         tls: e.tls === true,
+        auth: e.auth === true,
         heartbeatIntervalMs: readPositiveInt(
           e,
           "heartbeat_interval_ms",
@@ -373,6 +388,15 @@ export function validateLabSpec(spec: LabSpec): ConfigProblem[] {
       );
     }
   });
+  if (spec.etcd.auth && !spec.etcd.tls) {
+    problems.push({
+      key: "etcd.auth",
+      value: true,
+      message:
+        "needs tls: true: etcd users prove who they are with a password, which must not cross the LAN in clear",
+      hint: "add tls: true to etcd",
+    });
+  }
   if (spec.etcd.electionTimeoutMs < 5 * spec.etcd.heartbeatIntervalMs) {
     add(
       "etcd.election_timeout_ms",

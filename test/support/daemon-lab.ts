@@ -21,6 +21,8 @@ export interface DaemonLabOptions {
   clusterFile?: (lab: Lab, dir: string) => string;
   /** web's echo service port, for the default cluster file. */
   echoPort?: number;
+  /** The lab's etcd with client and peer TLS, and with users and roles (lab-ca.ts, etcd-auth.ts). */
+  etcd?: { tls?: boolean; auth?: boolean };
   /** Daemons started in beforeAll, in this order (none: the test starts them). */
   start?: readonly string[];
   /** Watch n1..n3's addresses from before the daemons start. */
@@ -94,7 +96,9 @@ export function useDaemonLab(name: string, options: DaemonLabOptions = {}): Daem
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), `pavise-${name}-`));
-    lab = await freshLab(testLabSpec(name, { etcd: true }));
+    lab = await freshLab(
+      testLabSpec(name, { etcd: true, etcdTls: options.etcd?.tls, etcdAuth: options.etcd?.auth }),
+    );
     const file =
       options.clusterFile?.(lab, dir) ??
       daemonClusterFile(lab, {

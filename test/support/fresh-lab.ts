@@ -1,9 +1,20 @@
 import { Lab } from "../../src/lab/lab.js";
 import { defaultLabSpec, type LabSpec } from "../../src/lab/spec.js";
 
-/** The default topology under a test's own lab name, optionally without etcd (faster). */
-export function testLabSpec(name: string, options: { etcd?: boolean; etcdTls?: boolean } = {}): LabSpec {
-  return defaultLabSpec({ name, etcd: options.etcd ?? false, etcdTls: options.etcdTls ?? false });
+/**
+ * The default topology under a test's own lab name, optionally without etcd (faster), with etcd's
+ * TLS, and with its users and roles (etcdAuth, needs etcdTls).
+ */
+export function testLabSpec(
+  name: string,
+  options: { etcd?: boolean; etcdTls?: boolean; etcdAuth?: boolean } = {},
+): LabSpec {
+  return defaultLabSpec({
+    name,
+    etcd: options.etcd ?? false,
+    etcdTls: options.etcdTls ?? false,
+    etcdAuth: options.etcdAuth ?? false,
+  });
 }
 
 /** Brings a lab up after removing whatever an earlier, crashed run of the same test left. */

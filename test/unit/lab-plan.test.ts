@@ -47,6 +47,10 @@ describe("lab plan", () => {
     ]);
     const tls = planLab(defaultLabSpec({ name: "t1", etcdTls: true }));
     expect(tls.etcd.members[0]?.clientUrl).toBe("https://198.18.2.11:2379");
+    expect(tls.etcd.auth).toBeUndefined();
+    // Authentication covers the prefix of a cluster named after the lab, a user per node.
+    const auth = planLab(defaultLabSpec({ name: "t1", etcdTls: true, etcdAuth: true }));
+    expect(auth.etcd.auth).toEqual({ prefix: "/pavise/t1/", nodeUsers: ["n1", "n2", "n3"] });
   });
 
   it("the largest lab's switch port names still fit", () => {

@@ -34,6 +34,17 @@ describe("lab spec", () => {
     ]);
   });
 
+  it("etcd.auth is read, must be true or false, and needs tls", () => {
+    const spec = parseLabSpec("etcd: { tls: true, auth: true }");
+    expect(spec.etcd).toMatchObject({ tls: true, auth: true });
+    expect(parseLabSpec("etcd: { tls: true }").etcd.auth).toBe(false);
+    expect(problemsOf("etcd: { tls: true, auth: 1 }").map((p) => p.key)).toEqual(["etcd.auth"]);
+    const [noTls] = problemsOf("etcd: { auth: true }");
+    expect(noTls?.key).toBe("etcd.auth");
+    expect(noTls?.message).toMatch(/needs tls: true/);
+    expect(defaultLabSpec({ etcdTls: true, etcdAuth: true }).etcd).toMatchObject({ tls: true, auth: true });
+  });
+
   it("an empty file means the default lab", () => {
     expect(parseLabSpec("", "empty.yaml")).toEqual(defaultLabSpec());
   });

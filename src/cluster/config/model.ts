@@ -29,8 +29,15 @@ export interface ClusterConfig {
 export interface EtcdConfig {
   /** Client URLs, e.g. http://198.18.2.11:2379. */
   endpoints: string[];
-  /** Client TLS (files in PEM); absent for plain HTTP. */
-  tls?: { ca: string; cert: string; key: string } | undefined;
+  /**
+   * Client TLS (files in PEM); absent for plain HTTP. With etcd's authentication on, also the etcd
+   * user and the file holding its password (etcd/gateway-auth.ts). Any of them may hold "{node}",
+   * which a daemon replaces with its node's name (etcd-credentials.ts): one certificate and one
+   * user per node.
+   */
+  tls?:
+    | { ca: string; cert: string; key: string; user?: string | undefined; passwordFile?: string | undefined }
+    | undefined;
   /** Prefix of every key Pavise writes (default "/pavise/<cluster name>/"). */
   prefix: string;
   /**

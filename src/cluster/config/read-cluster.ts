@@ -39,7 +39,7 @@ export const TOP_KEYS = [
   "packages",
 ];
 const ETCD_KEYS = ["endpoints", "tls", "prefix", "leader_away_from_packages"];
-const TLS_KEYS = ["ca", "cert", "key"];
+const TLS_KEYS = ["ca", "cert", "key", "user", "password_file"];
 const TIMING_KEYS = ["member_timeout", "keepalive_interval", "fence_after", "event_loop_budget"];
 const ARP_KEYS = ["count", "interval"];
 const SUBNET_KEYS = ["name", "cidr", "heartbeat"];
@@ -122,6 +122,26 @@ function readEtcd(reader: RawReader, top: Raw, clusterName: string): EtcdConfig 
       cert: reader.required(tlsRaw, "cert", "etcd.tls", "/etc/pavise/etcd-client.crt"),
       key: reader.required(tlsRaw, "key", "etcd.tls", "/etc/pavise/etcd-client.key"),
     };
+    // etcd's authentication (etcdctl auth enable): who this client is, and its password's file.
+    const user = reader.string(tlsRaw, "user", "etcd.tls", '"{node}"');
+    const passwordFile = reader.string(
+      tlsRaw,
+      "password_file",
+      "etcd.tls",
+      "/etc/pavise/etcd/{node}.password",
+    );
+    if ((user === undefined) !== (passwordFile === undefined)) {
+      const missing = user === undefined ? "user" : "password_file";
+      reader.problem(
+        `etcd.tls.${missing}`,
+        undefined,
+        "is missing: an etcd user needs both its name and the file holding its password",
+        user === undefined
+          ? 'add user: "{node}" (or the user\'s name)'
+          : "add password_file: /etc/pavise/etcd/{node}.password",
+      );
+    }
+    if (user !== undefined && passwordFile !== undefined) tls = { ...tls, user, passwordFile };
   }
   let prefix = reader.string(e, "prefix", "etcd", "/pavise/cluster1/") ?? defaultEtcdPrefix(clusterName);
   // A prefix is a directory of keys: "/pavise/c1" and "/pavise/c10" must not share keys.

@@ -68,11 +68,16 @@ function validateEtcd(etcd: EtcdConfig, problems: ProblemList): void {
     );
   }
   if (etcd.tls) {
-    for (const field of ["ca", "cert", "key"] as const) {
+    for (const [field, key] of [
+      ["ca", "ca"],
+      ["cert", "cert"],
+      ["key", "key"],
+      ["passwordFile", "password_file"],
+    ] as const) {
       const file = etcd.tls[field];
-      if (file !== "" && !isAbsolute(file)) {
+      if (file !== undefined && file !== "" && !isAbsolute(file)) {
         problems.add(
-          `etcd.tls.${field}`,
+          `etcd.tls.${key}`,
           file,
           "must be an absolute path: every node reads this file, from wherever the daemon runs",
           `write e.g. /etc/pavise/${file.replace(/^(\.\/)+/, "")}`,

@@ -13,6 +13,10 @@ import { PaviseError } from "../../util/errors.js";
  * - ETCD_COMPACTED: the revision asked for has been compacted away.
  * - ETCD_REQUEST_FAILED: etcd refused the request (the message is etcd's).
  * - ETCD_CONFIG_INVALID: bad endpoints or TLS files.
+ * - ETCD_AUTH_FAILED: etcd's authentication is on and the user or its password was not accepted
+ *   (or none was given).
+ * - ETCD_PERMISSION_DENIED: the user was accepted, but none of its roles allows this key
+ *   (etcdctl role grant-permission).
  */
 export type EtcdErrorCode =
   | "ETCD_UNREACHABLE"
@@ -21,7 +25,9 @@ export type EtcdErrorCode =
   | "ETCD_LEASE_NOT_FOUND"
   | "ETCD_COMPACTED"
   | "ETCD_REQUEST_FAILED"
-  | "ETCD_CONFIG_INVALID";
+  | "ETCD_CONFIG_INVALID"
+  | "ETCD_AUTH_FAILED"
+  | "ETCD_PERMISSION_DENIED";
 
 export class EtcdError extends PaviseError {
   declare readonly code: EtcdErrorCode;
@@ -60,6 +66,18 @@ export function etcdErrorFromGateway(message: string, grpcCode: number, endpoint
     return new EtcdError("ETCD_COMPACTED", message, options);
   }
   const text = `${endpoint}: ${message}`;
+  if (/permission denied/.test(message)) {
+    return new EtcdError("ETCD_PERMISSION_DENIED", text, {
+      ...options,
+      hint: "the etcd user has no role that allows this key: use the credentials of a user that may (see README, Protecting cluster traffic)",
+    });
+  }
+  if (/authentication failed|user name is empty|invalid auth token/.test(message)) {
+    return new EtcdError("ETCD_AUTH_FAILED", text, {
+      ...options,
+      hint: "etcd's authentication is on: give etcd.tls.user and etcd.tls.password_file of a user etcd knows (for operator commands: PAVISE_ETCD_USER and PAVISE_ETCD_PASSWORD_FILE)",
+    });
+  }
   if (/no leader|too many requests|not capable/.test(message))
     return new EtcdError("ETCD_NO_LEADER", text, options);
   if (

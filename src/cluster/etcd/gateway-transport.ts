@@ -4,14 +4,21 @@ import https from "node:https";
 import type { Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { EtcdError, etcdErrorFromGateway } from "./errors.js";
+import { GatewayAuth, isTokenRefused } from "./gateway-auth.js";
 import { monotonicMs } from "./monotonic-clock.js";
 import { decodeError } from "./wire.js";
 
-/** Client TLS, as PEM files (the cluster configuration's etcd.tls). */
+/**
+ * Client TLS, as PEM files (the cluster configuration's etcd.tls), and, when etcd's
+ * authentication is on, the etcd user this client is (gateway-auth.ts).
+ */
 export interface EtcdTlsFiles {
   ca: string;
   cert: string;
   key: string;
+  user?: string | undefined;
+  /** Holds the user's password; needed with `user`. */
+  passwordFile?: string | undefined;
 }
 
 export interface GatewayTransportOptions {
@@ -70,6 +77,7 @@ export class GatewayTransport {
   private readonly timeoutMs: number;
   private readonly attemptTimeoutMs: number;
   private closed = false;
+  private readonly auth: GatewayAuth | undefined;
 
   constructor(readonly options: GatewayTransportOptions) {
     if (options.endpoints.length === 0) {
@@ -99,6 +107,7 @@ export class GatewayTransport {
     this.timeoutMs = options.timeoutMs ?? 2000;
     this.attemptTimeoutMs = options.attemptTimeoutMs ?? 1000;
     const tls = options.tls ? readTls(options.tls) : undefined;
+    this.auth = userCredentials(options.tls);
     const agentOptions = { keepAlive: true, maxSockets: 16, ...tls };
     this.agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
     this.streamAgent = secure
@@ -130,6 +139,10 @@ export class GatewayTransport {
     const start = monotonicMs();
     const payload = JSON.stringify(body);
     let lastError: EtcdError | undefined;
+    // No token is asked for until etcd wants one: lease keep-alives, status and a lease grant
+    // need none, so a member busy checking a password (bcrypt) never delays them.
+    let wantToken = false;
+    let tokenRenewed = false;
     for (let attempt = 0; ; attempt++) {
       const remaining = budget - (monotonicMs() - start);
       if (this.closed) throw new EtcdError("ETCD_UNREACHABLE", "the etcd client is closed");
@@ -143,17 +156,33 @@ export class GatewayTransport {
       }
       const index = this.current;
       const endpoint = this.endpoints[index]!;
-      const sentAt = monotonicMs();
+      let sentAt = monotonicMs();
+      let token: string | undefined;
       try {
-        const answer = await this.post(
-          endpoint,
-          path,
-          payload,
-          Math.round(Math.min(remaining, attemptBudget)),
-        );
+        const attemptMs = Math.round(Math.min(remaining, attemptBudget));
+        // Logging in gets the call's whole budget: a slow password check is not a dead member.
+        token = wantToken
+          ? await this.auth?.current((p, b) =>
+              this.post(endpoint, p, JSON.stringify(b), Math.round(remaining)),
+            )
+          : this.auth?.known;
+        sentAt = monotonicMs();
+        const left = Math.max(1, Math.round(budget - (sentAt - start)));
+        const answer = await this.post(endpoint, path, payload, Math.min(attemptMs, left), token);
         return { body: answer as T, endpoint: endpoint.text, sentAt };
       } catch (err) {
         const error = asEtcdError(err, endpoint.text);
+        // etcd wants a token, or refused this one, and did nothing: log in and send again, once.
+        // Without a token, etcd 3.4 answers some requests (txn) "permission denied", not "user
+        // name is empty": without one, that too means "log in".
+        const wanted =
+          isTokenRefused(error) || (token === undefined && error.code === "ETCD_PERMISSION_DENIED");
+        if (this.auth && wanted && !tokenRenewed) {
+          tokenRenewed = true;
+          wantToken = true;
+          if (token !== undefined) this.auth.refused(token);
+          continue;
+        }
         const retry = error.retryable || (options.idempotent && error.code === "ETCD_OUTCOME_UNKNOWN");
         if (!retry) throw error;
         lastError = error;
@@ -176,12 +205,13 @@ export class GatewayTransport {
     path: string,
     body: unknown,
     onLine: (line: unknown) => void,
+    token?: string,
   ): GatewayStream {
     const endpoint = this.endpoints.find((e) => e.text === endpointText) ?? this.endpoints[0]!;
     let settle: (reason: EtcdError | undefined) => void = () => undefined;
     const done = new Promise<EtcdError | undefined>((resolve) => (settle = resolve));
     let closedByUs = false;
-    const request = this.request(endpoint, path, this.streamAgent, (response) => {
+    const request = this.request(endpoint, path, this.streamAgent, token, (response) => {
       if (response.statusCode !== 200) {
         readAll(response)
           .then((text) => settle(errorFromBody(text, response.statusCode ?? 0, endpoint.text)))
@@ -224,6 +254,25 @@ export class GatewayTransport {
     };
   }
 
+  /**
+   * The token a stream (watch) must carry when etcd's authentication is on, asked of `endpoint`;
+   * undefined without a user.
+   */
+  async streamToken(endpointText: string): Promise<string | undefined> {
+    if (!this.auth) return undefined;
+    const endpoint = this.endpoints.find((e) => e.text === endpointText) ?? this.endpoints[0]!;
+    return (
+      this.auth.known ??
+      this.auth.current((p, b) => this.post(endpoint, p, JSON.stringify(b), this.timeoutMs))
+    );
+  }
+
+  /** etcd refused `token` on a stream: the next one asks for a new token. */
+  tokenRefused(token: string | undefined, message: string): void {
+    if (token !== undefined && /invalid auth token|user name is empty/.test(message))
+      this.auth?.refused(token);
+  }
+
   close(): void {
     this.closed = true;
     this.agent.destroy();
@@ -234,6 +283,7 @@ export class GatewayTransport {
     endpoint: Endpoint,
     path: string,
     agent: http.Agent,
+    token: string | undefined,
     onResponse: (response: http.IncomingMessage) => void,
   ): http.ClientRequest {
     const module = endpoint.url.protocol === "https:" ? https : http;
@@ -245,18 +295,28 @@ export class GatewayTransport {
         path,
         method: "POST",
         agent,
-        headers: { "content-type": "application/json", "grpc-metadata-hasleader": "true" },
+        headers: {
+          "content-type": "application/json",
+          "grpc-metadata-hasleader": "true",
+          ...(token !== undefined ? { authorization: token } : {}),
+        },
       },
       onResponse,
     );
   }
 
-  private post(endpoint: Endpoint, path: string, payload: string, timeoutMs: number): Promise<unknown> {
+  private post(
+    endpoint: Endpoint,
+    path: string,
+    payload: string,
+    timeoutMs: number,
+    token?: string,
+  ): Promise<unknown> {
     return new Promise((resolve, reject) => {
       // Whether the request can have reached etcd: only once a connection stands (a reused one,
       // or a new one that finished connecting — and its TLS handshake).
       let connected = false;
-      const request = this.request(endpoint, path, this.agent, (response) => {
+      const request = this.request(endpoint, path, this.agent, token, (response) => {
         readAll(response).then((text) => {
           clearTimeout(timer);
           const error = errorFromBody(text, response.statusCode ?? 0, endpoint.text);
@@ -313,8 +373,18 @@ function parseEndpoint(text: string): Endpoint {
   return { url, text };
 }
 
+function userCredentials(tls: EtcdTlsFiles | undefined): GatewayAuth | undefined {
+  if (tls?.user === undefined) return undefined;
+  if (tls.passwordFile === undefined) {
+    throw new EtcdError("ETCD_CONFIG_INVALID", `etcd user ${tls.user} is given without a password file`, {
+      hint: "give etcd.tls.password_file with etcd.tls.user",
+    });
+  }
+  return GatewayAuth.shared({ user: tls.user, passwordFile: tls.passwordFile });
+}
+
 function readTls(files: EtcdTlsFiles): { ca: Buffer; cert: Buffer; key: Buffer } {
-  const read = (name: keyof EtcdTlsFiles): Buffer => {
+  const read = (name: "ca" | "cert" | "key"): Buffer => {
     try {
       return readFileSync(files[name]);
     } catch (err) {
@@ -350,6 +420,12 @@ function errorFromBody(text: string, status: number, endpoint: string): EtcdErro
       `${endpoint} answered HTTP ${status} with: ${text.slice(0, 200)}`,
       {
         endpoint,
+        // etcd ≥ 3.4.10 with --client-cert-auth refuses gateway requests from a certificate with a CN.
+        ...(/CommonName/.test(text)
+          ? {
+              hint: "etcd's JSON gateway refuses client certificates with a Common Name: issue this client's certificate without CN and name its etcd user in etcd.tls.user",
+            }
+          : {}),
       },
     );
   }

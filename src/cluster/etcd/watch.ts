@@ -133,34 +133,54 @@ export class EtcdWatch implements AsyncIterableIterator<WatchBatch> {
           ...(this.options.prevKv ? { prev_kv: true } : {}),
         },
       };
-      const stream = transport.openStream(endpoint, "/v3/watch", request, (line) => {
-        const error = decodeError(line);
-        if (error) {
-          cancelled = error.message;
-          return;
-        }
-        const response = (line as { result?: WireWatchResponse }).result ?? {};
-        if (response.created) {
-          created = true;
-          failures = 0;
-          if (this.nextRevision === undefined) this.nextRevision = headerRevision(response.header) + 1;
-          this.resolveReady(this.nextRevision);
-        }
-        if (response.canceled) {
-          const compact = wireInt(response.compact_revision);
-          if (compact > 0) compactedTo = compact;
-          else cancelled = response.cancel_reason ?? "cancelled by etcd";
-          stream.close();
-          return;
-        }
-        const events = decodeWatchEvents(response);
-        if (events.length === 0) return;
-        this.nextRevision = Math.max(this.nextRevision ?? 0, events[events.length - 1]!.kv.modRevision + 1);
-        this.deliver({ kind: "events", events });
-      });
+      let token: string | undefined;
+      try {
+        token = await transport.streamToken(endpoint);
+      } catch (err) {
+        // No token now (member unreachable, …): try the next member after the usual pause.
+        reason = (err as Error).message;
+        failures += 1;
+        offset += 1;
+        await sleep(Math.min(20 * 2 ** Math.min(failures, 6), 1000));
+        continue;
+      }
+      if (this.closed) return;
+      const stream = transport.openStream(
+        endpoint,
+        "/v3/watch",
+        request,
+        (line) => {
+          const error = decodeError(line);
+          if (error) {
+            cancelled = error.message;
+            transport.tokenRefused(token, error.message);
+            return;
+          }
+          const response = (line as { result?: WireWatchResponse }).result ?? {};
+          if (response.created) {
+            created = true;
+            failures = 0;
+            if (this.nextRevision === undefined) this.nextRevision = headerRevision(response.header) + 1;
+            this.resolveReady(this.nextRevision);
+          }
+          if (response.canceled) {
+            const compact = wireInt(response.compact_revision);
+            if (compact > 0) compactedTo = compact;
+            else cancelled = response.cancel_reason ?? "cancelled by etcd";
+            stream.close();
+            return;
+          }
+          const events = decodeWatchEvents(response);
+          if (events.length === 0) return;
+          this.nextRevision = Math.max(this.nextRevision ?? 0, events[events.length - 1]!.kv.modRevision + 1);
+          this.deliver({ kind: "events", events });
+        },
+        token,
+      );
       this.stream = stream;
       const health = this.watchHealth(stream);
       const ended = await stream.done;
+      if (ended) transport.tokenRefused(token, ended.message);
       health.stop();
       if (this.closed) return;
       if (compactedTo !== undefined) {
