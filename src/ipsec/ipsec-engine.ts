@@ -83,7 +83,7 @@ export class IpsecEngine {
             routingTable: options.routingTable,
             standIns: options.standIns,
             send: (from, to, datagrams) => ref.engine?.sendEsp(from, to, datagrams),
-            log: (message) => options.log("warn", message),
+            log: (message, level) => options.log(level ?? "warn", message),
           })
         : undefined;
     const engine = new IpsecEngine(options.endpoint, esp ?? new RecordingDatapath(), esp, options);

@@ -31,7 +31,7 @@ export interface TunEspDatapathOptions {
   standIns?: readonly (readonly string[])[] | undefined;
   /** Sends ESP-in-UDP datagrams from one of the IKE sockets to one peer. */
   send(from: EspEndpoint, to: EspEndpoint, datagrams: Uint8Array[]): void;
-  log(message: string): void;
+  log(message: string, level?: "info" | "warn"): void;
 }
 
 /**
@@ -65,7 +65,7 @@ export class TunEspDatapath implements IpsecDatapath {
         tunName: tun.name,
         table: options.routingTable,
         standIns: options.standIns,
-        log: (message) => options.log(message),
+        log: (message, level) => options.log(message, level),
       });
     } catch (error) {
       tun.close();

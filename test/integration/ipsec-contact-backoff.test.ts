@@ -133,7 +133,7 @@ describe.skipIf(!root)("IPsec contact: an unreachable client is retried with bac
       async () => webSa(await c2.listSas()),
       (sa) => sa?.initiator === false && sa.childSas[0]?.spiIn !== c2Before?.childSas[0]?.spiIn,
       30_000,
-    ).catch(async (err: unknown) => {
+    ).catch((err: unknown) => {
       const ike = readFileSync(c2.logPath, "utf8")
         .split("\n")
         .filter((line) => !line.includes("vici"));

@@ -127,7 +127,7 @@ describe.skipIf(!root)(
         "n2 to read web's peers",
         "n2",
         "ipsec",
-        "recorded IPsec peer(s) to contact",
+        "recorded IPsec peer(s) (registry read in",
       );
       expect(t.cluster.logged("n2", "ipsec-peer-contacted")).toBe(false);
       expect(

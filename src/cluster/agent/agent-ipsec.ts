@@ -95,7 +95,7 @@ export class AgentIpsec implements PackageIpsecDriver {
           this.stored.set(pkg.name, new Map(list.peers.map((p) => [p.record.id, p.record])));
           this.ctx.log(
             "ipsec",
-            `package ${pkg.name}: ${list.peers.length} recorded IPsec peer(s) to contact (registry read in ${Date.now() - began} ms)`,
+            `package ${pkg.name}: ${list.peers.length} recorded IPsec peer(s) (registry read in ${Date.now() - began} ms)`,
             { package: pkg.name },
           );
           this.host.contact(

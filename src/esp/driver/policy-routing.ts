@@ -71,7 +71,8 @@ export interface PolicyRoutingOptions {
   table?: number | undefined;
   /** Priority of the IKE/ESP rules; the table's rule gets the next one (default 4500). */
   rulePriority?: number | undefined;
-  log: (message: string) => void;
+  /** Problems ("warn", the default) and routine changes an operator may want to see ("info"). */
+  log: (message: string, level?: "info" | "warn") => void;
   system?: PolicyRoutingSystem;
   /**
    * NICs that stand in for each other (the cluster daemon: each subnet's primary and standby
@@ -145,7 +146,7 @@ export class PolicyRouting {
     readonly table: number,
     private readonly priority: number,
     private readonly system: PolicyRoutingSystem,
-    private readonly log: (message: string) => void,
+    private readonly log: (message: string, level?: "info" | "warn") => void,
     private readonly standIns: readonly (readonly string[])[],
   ) {}
 
@@ -284,7 +285,7 @@ export class PolicyRouting {
       : `${peer} is routed through ${this.tunName}, and strict filtering would refuse its ARP requests`;
     try {
       this.system.setRpFilter(device, 2);
-      this.log(`rp_filter of ${device} set to 2 (loose) until Pavise stops: ${why}`);
+      this.log(`rp_filter of ${device} set to 2 (loose) until Pavise stops: ${why}`, "info");
     } catch (error) {
       this.loosened.delete(device);
       this.rememberRpFilters();
@@ -314,7 +315,10 @@ export class PolicyRouting {
       if (this.system.readRpFilter(device) !== 2) continue;
       try {
         this.system.setRpFilter(device, previous);
-        this.log(`rp_filter of ${device} put back to ${previous} (left at 2 by a run that did not stop)`);
+        this.log(
+          `rp_filter of ${device} put back to ${previous} (left at 2 by a run that did not stop)`,
+          "info",
+        );
       } catch (error) {
         this.log(`cannot put rp_filter of ${device} back to ${previous}: ${(error as Error).message}`);
       }
