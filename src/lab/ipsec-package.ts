@@ -123,3 +123,35 @@ export async function startStrongswanClient(lab: Lab, options: StrongswanClientO
   }
   return charon;
 }
+
+/**
+ * `pavise ipsec serve` as the client of web (issue #6 kind 1): one connection "web" to the
+ * package address, host-to-host, initiated at start, with the settings that bring it back by
+ * itself (dpd_delay 1s, short retransmits, dpd_action restart, keyingtries 0); it also honours
+ * the adoptive node's INITIAL_CONTACT.
+ */
+export function paviseClientConfig(options: { psk: string; address?: string }): string {
+  const me = options.address ?? CLIENT_ADDRESS;
+  return `connections:
+  web:
+    local_addrs: [${me}]
+    remote_addrs: [${VIP}]
+    proposals: [aes128gcm16-prfsha256-x25519]
+    local: { auth: psk, id: ${me} }
+    remote: { auth: psk, id: ${PACKAGE_IKE_ID} }
+    dpd_delay: 1s
+    retransmit: { timeout: 500ms, base: 1.5, tries: 2 }
+    keyingtries: 0
+    children:
+      web:
+        local_ts: [${me}/32]
+        remote_ts: [${VIP}/32]
+        esp_proposals: [aes128gcm16]
+        start_action: start
+        dpd_action: restart
+secrets:
+  ike:
+    - id: [${me}, ${PACKAGE_IKE_ID}]
+      secret: ${JSON.stringify(options.psk)}
+`;
+}
