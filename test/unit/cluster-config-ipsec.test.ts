@@ -404,6 +404,22 @@ describe("ipsec: problems, each with file, line, key, value and fix", () => {
     expect(problem.hint).toMatch(/initiate: yes\|no/);
   });
 
+  it("the client's re-establishing settings are refused: a package never initiates on its own", () => {
+    const keying = edit([
+      "          remote_addrs: [198.18.1.0/24]\n",
+      "          remote_addrs: [198.18.1.0/24]\n          keyingtries: 0\n",
+    ]);
+    expect(problemAt(keying, `${CONNECTION}.keyingtries`, "keyingtries:").hint).toMatch(/ipsec.contact/);
+    const dpd = edit(["remote_ts: [dynamic] }", "remote_ts: [dynamic], dpd_action: restart }"]);
+    expect(problemAt(dpd, `${CONNECTION}.children.net.dpd_action`, "            net:").hint).toMatch(
+      /client's configuration/,
+    );
+    const close = edit(["remote_ts: [dynamic] }", "remote_ts: [dynamic], close_action: start }"]);
+    expect(problemAt(close, `${CONNECTION}.children.net.close_action`, "            net:").value).toBe(
+      "start",
+    );
+  });
+
   it("initiate: must be yes or no", () => {
     const text = edit([
       "          remote_addrs: [198.18.1.0/24]\n",

@@ -211,6 +211,16 @@ function validateConnection(
     c.remote[side].forEach((file, j) => absolutePath(file, `${at}.remote.${side}[${j}]`, problems));
   }
   validatePsk(entry, at, problems);
+  // The client-side re-establishing settings (pavise ipsec serve) have no meaning for a package:
+  // the package never initiates on its own; its node contacts recorded peers (ipsec.contact).
+  if (c.keyingtries !== 1) {
+    problems.add(
+      `${at}.keyingtries`,
+      c.keyingtries,
+      "means nothing in a package: the node that runs it retries recorded peers as ipsec.contact says",
+      "remove keyingtries; tune ipsec.contact: { retry, retry_max, give_up } instead",
+    );
+  }
   for (const child of c.children) {
     const childAt = `${at}.children.${child.name}`;
     child.localTs.forEach((ts, j) => localSelector(ts, `${childAt}.local_ts[${j}]`, scope, problems));
@@ -218,6 +228,15 @@ function validateConnection(
     child.espProposals.forEach((text, j) =>
       proposal(text, "esp", `${childAt}.esp_proposals[${j}]`, problems),
     );
+    if (child.closeAction !== "none" || child.dpdAction !== "clear") {
+      const key = child.closeAction !== "none" ? "close_action" : "dpd_action";
+      problems.add(
+        `${childAt}.${key}`,
+        child.closeAction !== "none" ? child.closeAction : child.dpdAction,
+        "means nothing in a package: a package never initiates to a peer that went away; the peer comes back to it",
+        `remove ${key} (it belongs in the client's configuration)`,
+      );
+    }
     if (child.startAction === "start") {
       problems.add(
         `${childAt}.start_action`,

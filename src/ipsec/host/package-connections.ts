@@ -68,3 +68,17 @@ export function remoteAllowed(connection: ConnectionConfig, address: string): bo
   if (list.length === 0) return true;
   return list.some((entry) => addressMatchesEntry(address, entry));
 }
+
+/** The secret files of a package's IPsec: its private key and each connection's PSK file. */
+export function secretFilesOf(ipsec: PackageIpsecConfig): string[] {
+  const files = [
+    ...(ipsec.local.key !== undefined ? [ipsec.local.key] : []),
+    ...ipsec.connections.flatMap((c) => (c.pskFile !== undefined ? [c.pskFile] : [])),
+  ];
+  return [...new Set(files)];
+}
+
+/** Whether a file mode lets anyone but its owner read or write it (design §4: root, 0600). */
+export function exposedToOthers(mode: number): boolean {
+  return (mode & 0o077) !== 0;
+}

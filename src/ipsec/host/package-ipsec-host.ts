@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import type { PackageConfig, PackageIpsecConfig } from "../../cluster/config/model.js";
 import { ipsecPeerName } from "../../cluster/membership/layout.js";
 import type { SharedKey } from "../../ike/config/ipsec-config.js";
@@ -18,9 +18,11 @@ import type { PeerRecord } from "../registry/peer-record.js";
 import { describeSelector, type IkeSaStatus } from "../sa-status.js";
 import {
   contactSourceAddress,
+  exposedToOthers,
   type PackageConnection,
   packageConnections,
   remoteAllowed,
+  secretFilesOf,
   splitPackageConnection,
 } from "./package-connections.js";
 
@@ -112,6 +114,7 @@ export class PackageIpsecHost {
   async up(pkg: PackageConfig): Promise<void> {
     if (!pkg.ipsec) return;
     const withIpsec = { ...pkg, ipsec: pkg.ipsec };
+    this.warnExposedSecrets(pkg.name, pkg.ipsec);
     const connections = packageConnections(withIpsec);
     const resolved = resolveConnections({ connections: connections.map((c) => c.config), sharedKeys: [] });
     this.sharedKeys.set(pkg.name, readSharedKeys(pkg.name, connections));
@@ -129,6 +132,25 @@ export class PackageIpsecHost {
       `IPsec of ${pkg.name} listens on ${addresses.join(", ")} (IKE ${IKE_PORT}, ${NAT_T_PORT})`,
       pkg.name,
     );
+  }
+
+  /** A secret file others may read is used, and said loudly: refusing it would stop the package everywhere. */
+  private warnExposedSecrets(pkgName: string, ipsec: PackageIpsecConfig): void {
+    for (const file of secretFilesOf(ipsec)) {
+      let mode: number;
+      try {
+        mode = statSync(file).mode;
+      } catch {
+        continue; // Missing: loading it fails the start with the file and the fix.
+      }
+      if (exposedToOthers(mode)) {
+        this.options.log(
+          "warn",
+          `${file} (a secret of package ${pkgName}) may be read by others (mode ${(mode & 0o777).toString(8)}): chmod 600 ${file} on every node of the package`,
+          pkgName,
+        );
+      }
+    }
   }
 
   /**
