@@ -14,7 +14,7 @@ import {
   recordPeers,
   type RegistryWrite,
 } from "../../ipsec/registry/peer-registry.js";
-import { type ObservedPeer, recordAfterSetup } from "../../ipsec/registry/peer-upkeep.js";
+import { type ObservedPeer, recordAfterSetup, sweepPeers } from "../../ipsec/registry/peer-upkeep.js";
 
 /** What the IPsec glue needs of the node agent. */
 export interface AgentIpsecContext {
@@ -35,6 +35,8 @@ export interface AgentIpsecContext {
 /** How often a registry write etcd did not take is tried again, and how often at most. */
 const REGISTRY_RETRY_MS = 250;
 const REGISTRY_TRIES = 20;
+/** How often the owner sweeps a package's registry (design §7: hourly). */
+const SWEEP_MS = 3_600_000;
 
 /**
  * The daemon's side of IPsec that moves with the package (docs/ipsec-packages-design.md §5–§8):
@@ -45,6 +47,8 @@ const REGISTRY_TRIES = 20;
 export class AgentIpsec implements PackageIpsecDriver {
   /** What this node last wrote or read per package and peer identity (to write only changes). */
   private readonly stored = new Map<string, Map<string, PeerRecord>>();
+  /** The registry sweep of each package running here. */
+  private readonly sweepers = new Map<string, NodeJS.Timeout>();
 
   private constructor(
     private readonly host: PackageIpsecHost,
@@ -80,8 +84,66 @@ export class AgentIpsec implements PackageIpsecDriver {
     return glue;
   }
 
-  up(pkg: PackageConfig): Promise<void> {
-    return this.host.up(pkg);
+  async up(pkg: PackageConfig): Promise<void> {
+    await this.host.up(pkg);
+    this.startSweeping(pkg);
+  }
+
+  /**
+   * The owner's sweep of the package's registry (design §7, ipsec.peers_retention): peers not
+   * seen for that long and without an SA here are forgotten; those with a live SA get a fresh
+   * `seen`, so a client that keeps one SA for days through rekeys is never dropped.
+   */
+  private startSweeping(pkg: PackageConfig): void {
+    this.stopSweeping(pkg.name);
+    const retention = pkg.ipsec?.peersRetentionMs;
+    if (retention === undefined) return;
+    const timer = setInterval(() => void this.sweep(pkg.name, retention), Math.min(SWEEP_MS, retention / 2));
+    timer.unref();
+    this.sweepers.set(pkg.name, timer);
+  }
+
+  private stopSweeping(pkg: string): void {
+    const timer = this.sweepers.get(pkg);
+    if (timer) clearInterval(timer);
+    this.sweepers.delete(pkg);
+  }
+
+  private async sweep(pkg: string, retentionMs: number): Promise<void> {
+    if (!this.ctx.mayRun(pkg)) return;
+    try {
+      const list = await listPeers(this.ctx.client, this.ctx.keys, pkg);
+      const live = new Set(
+        this.host
+          .sas(pkg)
+          .filter((sa) => sa.state === "ESTABLISHED")
+          .map((sa) => sa.remoteId),
+      );
+      const result = sweepPeers(
+        list.peers.map((p) => p.record),
+        Date.now(),
+        retentionMs,
+        live,
+      );
+      if (result.forget.length > 0) {
+        for (const id of result.forget) this.stored.get(pkg)?.delete(id);
+        await this.guarded(
+          pkg,
+          `forgetting ${result.forget.length} peer(s) not seen within peers_retention`,
+          (guard) => forgetPeers(this.ctx.client, this.ctx.keys, guard, result.forget),
+        );
+      }
+      if (result.refresh.length > 0) {
+        for (const r of result.refresh) this.stored.get(pkg)?.set(r.id, r);
+        await this.guarded(pkg, `refreshing ${result.refresh.length} peer(s) with a live SA`, (guard) =>
+          recordPeers(this.ctx.client, this.ctx.keys, guard, result.refresh),
+        );
+      }
+    } catch (err) {
+      this.ctx.log("ipsec-problem", `package ${pkg}: sweeping its IPsec peers: ${describe(err)}`, {
+        package: pkg,
+      });
+    }
   }
 
   /** Reads the package's recorded peers and contacts them (not awaited by the start). */
@@ -117,6 +179,7 @@ export class AgentIpsec implements PackageIpsecDriver {
    * node is to contact them. Moving: the records stay for the adoptive node.
    */
   async down(pkg: PackageConfig, tellPeers: boolean): Promise<void> {
+    this.stopSweeping(pkg.name);
     await this.host.down(pkg.name, { tellPeers });
     if (!tellPeers) return;
     this.stored.delete(pkg.name);
@@ -127,6 +190,7 @@ export class AgentIpsec implements PackageIpsecDriver {
 
   /** A fence: every package's IPsec stops now, synchronously, before addresses go (design §5). */
   silenceAll(): void {
+    for (const pkg of [...this.sweepers.keys()]) this.stopSweeping(pkg);
     this.host.silenceAll();
   }
 
@@ -135,6 +199,7 @@ export class AgentIpsec implements PackageIpsecDriver {
   }
 
   close(): Promise<void> {
+    for (const pkg of [...this.sweepers.keys()]) this.stopSweeping(pkg);
     return this.host.close();
   }
 
