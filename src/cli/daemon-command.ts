@@ -2,6 +2,11 @@ import { parseClusterConfig } from "../cluster/config/cluster-config.js";
 import { type AgentLogLine, NodeAgent } from "../cluster/agent/node-agent.js";
 import { ConfigFollower, startingConfig } from "../cluster/agent/config-follower.js";
 import { etcdForNode } from "../cluster/config/etcd-credentials.js";
+import {
+  DAEMON_SOCKET_ENV,
+  DEFAULT_DAEMON_SOCKET,
+  serveDaemonControl,
+} from "../cluster/agent/daemon-control.js";
 import { EtcdClient } from "../cluster/etcd/client.js";
 import { ClusterKeys } from "../cluster/membership/layout.js";
 import { readConfigText } from "./config-apply.js";
@@ -11,7 +16,7 @@ import { parseCommandArgs, usageError } from "./usage.js";
 export const FAIL_FAST_EXIT = 3;
 
 export const DAEMON_USAGE = `usage:
-  pavise daemon --config FILE --node NAME [--json] [--log-dir DIR]
+  pavise daemon --config FILE --node NAME [--json] [--log-dir DIR] [--control PATH]
       run this node's cluster agent (cmcld): join the cluster through etcd, run the packages
       placed here, take part in electing the leader. One line per event on stdout (JSON lines
       with --json); package logs in DIR (default /var/log/pavise). SIGTERM halts this node's
@@ -21,7 +26,9 @@ export const DAEMON_USAGE = `usage:
       with node_fail_fast, or a service with fail_fast, fails here, the node leaves at once
       (addresses dropped, services killed, lease revoked) and the daemon exits with status 3.
       FILE gives etcd's endpoints; once a configuration has been applied (pavise config
-      apply), the daemon runs the applied one and follows each new revision online.`;
+      apply), the daemon runs the applied one and follows each new revision online.
+      Local commands (pavise ipsec status) reach it on the unix socket PATH (root only;
+      default ${DEFAULT_DAEMON_SOCKET}); what it starts finds PATH in ${DAEMON_SOCKET_ENV}.`;
 
 /** Runs until SIGTERM or SIGINT; resolves with the exit code. */
 export async function daemonCommand(args: string[]): Promise<number> {
@@ -32,6 +39,7 @@ export async function daemonCommand(args: string[]): Promise<number> {
       node: { type: "string" },
       json: { type: "boolean" },
       "log-dir": { type: "string" },
+      control: { type: "string" },
       help: { type: "boolean" },
     },
     DAEMON_USAGE,
@@ -71,6 +79,10 @@ export async function daemonCommand(args: string[]): Promise<number> {
   const node = values.node;
   const say = (event: string, message: string, extra: Record<string, unknown> = {}): void =>
     log({ at: Date.now(), node, event, message, ...extra });
+  const controlSocket = values.control ?? DEFAULT_DAEMON_SOCKET;
+  // Services, scripts and resource monitors inherit it: `pavise ipsec status` run by them
+  // reaches this daemon, not another node's that shares the file system.
+  process.env[DAEMON_SOCKET_ENV] = controlSocket;
   const configClient = new EtcdClient({ endpoints: local.etcd.endpoints, tls: local.etcd.tls });
   const keys = new ClusterKeys(local.etcd.prefix);
   let running: Awaited<ReturnType<typeof startingConfig>>;
@@ -90,6 +102,14 @@ export async function daemonCommand(args: string[]): Promise<number> {
     configClient.close();
     throw err;
   }
+  // Without its control socket the node still serves its packages; a monitor that cannot
+  // reach the daemon reports it (exit 3) and the package moves.
+  const control = await serveDaemonControl(controlSocket, {
+    ipsecHealth: (pkg) => agent.ipsecHealth(pkg),
+  }).catch((err: unknown) => {
+    say("problem", `control socket: ${(err as Error).message}; pavise ipsec status cannot reach this daemon`);
+    return undefined;
+  });
   const follower = ConfigFollower.start({
     client: configClient,
     keys,
@@ -111,6 +131,7 @@ export async function daemonCommand(args: string[]): Promise<number> {
   }
   log({ at: Date.now(), node: values.node, event: "signal", message: `${signal}: leaving the cluster` });
   await follower.stop();
+  control?.close();
   configClient.close();
   await agent.leave();
   process.off("SIGTERM", handler);

@@ -119,6 +119,11 @@ export class TunEspDatapath implements IpsecDatapath {
     return this.engine.installed();
   }
 
+  /** Inbound SPIs of rekeyed SAs still accepting late packets (IKE no longer has them). */
+  lingeringSpis(): number[] {
+    return [...this.lingering.keys()];
+  }
+
   /** Counters of the datapath as a whole: what no SA can account for, and the TUN device's. */
   stats(): DatapathStats {
     return { ...this.engine.engineStats(), tun: { ...this.tun.counters } };
