@@ -96,6 +96,14 @@ describe("ipsec-health: IPSEC_DATAPATH_DOWN", () => {
     expect(codes(s)).toEqual(["IPSEC_DATAPATH_DOWN"]);
   });
 
+  it("the TUN reader stopped (bug-tun-deleted-crashed-daemon: EBADF once killed the daemon)", () => {
+    const s = healthy();
+    s.datapath!.readerError = "reading TUN pavise0 failed: read from TUN: Bad file descriptor";
+    const v = judgeIpsecHealth(s, NOW);
+    expect(v.reasons.map((r) => r.code)).toEqual(["IPSEC_DATAPATH_DOWN"]);
+    expect(v.reasons[0]!.message).toContain("no longer reads pavise0 (reading TUN pavise0 failed");
+  });
+
   it("a policy rule is missing, also on a standby", () => {
     const s = standby();
     s.datapath!.missingRules = ["priority 4501 lookup 4500"];

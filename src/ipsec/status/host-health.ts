@@ -36,7 +36,10 @@ export async function readHostHealth(
     at: Date.now(),
     hostOpen: true,
     datapath: tun
-      ? await readDatapathFacts(tun.tunName, parts.routingTable)
+      ? {
+          ...(await readDatapathFacts(tun.tunName, parts.routingTable)),
+          ...(tun.readerError !== undefined ? { readerError: tun.readerError } : {}),
+        }
       : { kind: "record", tunName: "", missingRules: [] },
     credentials: checkPackageCredentials(pkg),
     runsHere: running !== undefined,

@@ -30,6 +30,8 @@ export interface DatapathFacts {
   device?: { up: boolean; operstate: string };
   /** `ip rule`s the datapath needs and the namespace lacks, as `ip rule` shows them. */
   missingRules: string[];
+  /** Why the TUN reader (the native addon's) stopped, if it did. */
+  readerError?: string;
 }
 
 /** One credential file of the package, re-read from disk for this check. */
@@ -178,6 +180,13 @@ function datapathReasons(s: IpsecHealthSnapshot, reason: Report): void {
       "IPSEC_DATAPATH_DOWN",
       `TUN device ${d.tunName} is down (operstate ${d.device.operstate})`,
       `ip link set ${d.tunName} up, or restart the daemon on ${s.node}`,
+    );
+  }
+  if (d.readerError !== undefined) {
+    reason(
+      "IPSEC_DATAPATH_DOWN",
+      `the datapath no longer reads ${d.tunName} (${d.readerError})`,
+      `restart the daemon on ${s.node}; the package runs elsewhere meanwhile`,
     );
   }
   if (d.missingRules.length > 0) {

@@ -1,0 +1,146 @@
+import { readFileSync, renameSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { overlaps } from "../../src/lab/probes/address-timeline.js";
+import { ipsecWebPackage, type PerNodePsk, writePerNodePsk } from "../../src/lab/ipsec-package.js";
+import { distPath } from "../../src/util/package-paths.js";
+import { NODES, VIP, daemonClusterFile, processGone } from "../support/daemon-cluster.js";
+import { arpHosts } from "../support/cluster-observe.js";
+import { testLabName } from "../support/fresh-lab.js";
+import { untilWebServedBy, useDaemonLab } from "../support/daemon-lab.js";
+
+// The IPsec monitor as a package service (seed ¶5, docs/ipsec-packages-design.md §10 and §14
+// T5): web carries IPsec and runs a second service, `pavise ipsec status --package web --watch
+// 1s` with restart: 0 (Serviceguard's ipsec_status.sh pattern). When IPsec on the owner breaks,
+// the monitor exits 1, the service fails for good, the package fails there and moves.
+//   (a) n1's TUN device is deleted under the daemon: IPSEC_DATAPATH_DOWN, web moves to n2;
+//   (b) n2's PSK file disappears: IPSEC_CREDENTIALS, web moves to n3.
+// The PSK is the same path on every node, but each node has its own copy (writePerNodePsk: the
+// lab's nodes share one file system, `ip netns exec` binds /etc/netns/NS/… over /etc/… for each
+// node), so (b) removes n2's key only, as on separate hosts. The address is never on two nodes.
+const root = process.getuid?.() === 0;
+const LAB = testLabName("momon");
+const UDP_PORT = 7451;
+
+describe.skipIf(!root)(
+  "the IPsec monitor as a package service: IPsec breaks on the owner, the package moves",
+  () => {
+    let psk: PerNodePsk | undefined;
+    const t = useDaemonLab(LAB, {
+      watchFromStart: true,
+      clusterFile: (lab) => {
+        psk = writePerNodePsk(lab, NODES);
+        return daemonClusterFile(lab, {
+          name: LAB,
+          packages: ipsecWebPackage({ echoPort: UDP_PORT, pskFile: psk.file, monitorWatch: "1s" }),
+        });
+      },
+      cleanup: () => psk?.remove(),
+    });
+
+    /** `pavise ipsec status` run by hand on a node, against its daemon's socket. */
+    async function ipsecStatus(node: string, ...args: string[]): Promise<{ code: number; out: string }> {
+      const r = await t.lab.exec(
+        node,
+        [
+          process.execPath,
+          distPath("cli/main.js"),
+          "ipsec",
+          "status",
+          "--control",
+          t.cluster.controlSocket(node),
+          ...args,
+        ],
+        { allowFailure: true },
+      );
+      return { code: r.code, out: r.stdout + r.stderr };
+    }
+
+    function packageLog(node: string): string {
+      try {
+        return readFileSync(join(t.dir, `logs-${node}`, "web.log"), "utf8");
+      } catch {
+        return "";
+      }
+    }
+
+    it("web runs on n1 with its monitor; pavise ipsec status says usable on the owner and both standbys", async () => {
+      for (const node of NODES) await t.cluster.startDaemon(node);
+      await untilWebServedBy(t, "n1", UDP_PORT);
+      await t.cluster.untilLogged("web started on n1", "n1", "started", "package web started", 20_000);
+      expect(packageLog("n1")).toContain("service ipsec-monitor: started");
+
+      const owner = await ipsecStatus("n1", "--package", "web");
+      expect(owner).toEqual({ code: 0, out: "web: IPsec usable on n1 (runs here)\n" });
+      for (const node of ["n2", "n3"]) {
+        const standby = await ipsecStatus(node);
+        expect(standby).toEqual({
+          code: 0,
+          out: `web: IPsec usable on ${node} (standby: datapath and credentials checked)\n`,
+        });
+      }
+      const json = await ipsecStatus("n1", "--package", "web", "--json");
+      expect(json.code).toBe(0);
+      const doc = JSON.parse(json.out) as {
+        usable: boolean;
+        verdicts: { runsHere: boolean; reasons: unknown[] }[];
+      };
+      expect(doc).toMatchObject({ usable: true, verdicts: [{ runsHere: true, reasons: [] }] });
+    });
+
+    it("(a) n1's TUN device is deleted: the monitor fails with IPSEC_DATAPATH_DOWN and web moves to n2", async () => {
+      const faultAt = Date.now();
+      await t.lab.exec("n1", ["ip", "link", "del", "pavise0"]);
+      await untilWebServedBy(t, "n2", UDP_PORT);
+      const movedAfter = Date.now() - faultAt;
+
+      // The reason, in n1's package log (the monitor's own output) and n1's daemon log.
+      expect(packageLog("n1")).toMatch(/IPSEC_DATAPATH_DOWN: web on n1: TUN device pavise0 is gone — /);
+      expect(packageLog("n1")).toContain("service ipsec-monitor exited with status 1");
+      expect(t.cluster.logged("n1", "ipsec-unusable", "IPSEC_DATAPATH_DOWN")).toBe(true);
+      // bug-tun-deleted-crashed-daemon: the TUN reader's EBADF once killed the daemon (and with
+      // it the node). The package moved for its monitor, the node stayed a member.
+      expect(processGone(t.cluster.daemons.get("n1")!.pid)).toBe(false);
+      expect(t.cluster.daemonLog("n1")).not.toContain("the daemon is gone");
+      expect(t.cluster.logged("n2", "node-failed", "n1")).toBe(false);
+      // n1 is a standby now, and still not usable: the check keeps saying why.
+      const n1 = await ipsecStatus("n1", "--package", "web");
+      expect(n1.code).toBe(1);
+      expect(n1.out).toMatch(/^IPSEC_DATAPATH_DOWN: web on n1: TUN device pavise0 is gone/);
+      const status = await t.cluster.statusText("n2");
+      expect(status).toMatch(/failed on:\s+n1 \(service ipsec-monitor failed for good/);
+      console.log(`$ pavise status -v (after (a))\n${status}`);
+      console.log(
+        `IPsec monitor (a): TUN device deleted on n1 → web running on n2 (address and service) ${movedAfter} ms later (monitor --watch 1s)`,
+      );
+      // One watch interval, the failed service, a halt and a start: well within 15 s on a loaded machine.
+      expect(movedAfter).toBeLessThan(15_000);
+    });
+
+    it("(b) n2's PSK file disappears: the monitor fails with IPSEC_CREDENTIALS and web moves to n3", async () => {
+      const n2File = psk!.nodeFile("n2");
+      const faultAt = Date.now();
+      renameSync(n2File, `${n2File}.removed`);
+      await untilWebServedBy(t, "n3", UDP_PORT);
+      const movedAfter = Date.now() - faultAt;
+
+      expect(packageLog("n2")).toMatch(
+        /IPSEC_CREDENTIALS: web on n2: packages\.web\.ipsec\.connections\.clients\.psk_file \/etc\/pavise-\w+\/clients\.psk: cannot read it: ENOENT — /,
+      );
+      expect(t.cluster.logged("n2", "ipsec-unusable", "IPSEC_CREDENTIALS")).toBe(true);
+      // n3 reads its own copy of the same path: usable there.
+      expect((await ipsecStatus("n3", "--package", "web")).code).toBe(0);
+      expect((await ipsecStatus("n2", "--package", "web")).out).toMatch(/^IPSEC_CREDENTIALS: web on n2: /);
+
+      // Never two holders of the address, and only n3 answers ARP for it now.
+      expect(await arpHosts(t.lab, VIP)).toEqual(["n3"]);
+      const timeline = await t.stopWatch();
+      expect(overlaps(timeline, VIP)).toEqual([]);
+      console.log(`$ pavise status -v (after (b))\n${await t.cluster.statusText("n3")}`);
+      console.log(
+        `IPsec monitor (b): PSK file removed on n2 → web running on n3 (address and service) ${movedAfter} ms later (monitor --watch 1s)`,
+      );
+      expect(movedAfter).toBeLessThan(15_000);
+    });
+  },
+);
