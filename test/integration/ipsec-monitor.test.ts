@@ -1,11 +1,12 @@
 import { readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { overlaps } from "../../src/lab/probes/address-timeline.js";
 import { ipsecWebPackage, type PerNodePsk, writePerNodePsk } from "../../src/lab/ipsec-package.js";
 import { distPath } from "../../src/util/package-paths.js";
 import { NODES, VIP, daemonClusterFile, processGone } from "../support/daemon-cluster.js";
-import { arpHosts } from "../support/cluster-observe.js";
+import { arpHosts, sampleArp, startClientTraffic } from "../support/cluster-observe.js";
 import { testLabName } from "../support/fresh-lab.js";
 import { untilWebServedBy, useDaemonLab } from "../support/daemon-lab.js";
 
@@ -56,6 +57,37 @@ describe.skipIf(!root)(
       return { code: r.code, out: r.stdout + r.stderr };
     }
 
+    /**
+     * Breaks IPsec with `fault` while c1 sends to web's echo service every 10 ms and asks who
+     * answers ARP for the address round after round; waits until web runs on `to` only. Never
+     * two ARP answers in one round; the client is answered again after the move.
+     */
+    async function moveUnderObservation(
+      to: string,
+      fault: () => Promise<unknown>,
+    ): Promise<{ movedAfter: number; gapMs: number }> {
+      const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);
+      const arp = sampleArp(t.lab, [VIP]);
+      await sleep(300);
+      const faultAt = Date.now();
+      await fault();
+      await untilWebServedBy(t, to, UDP_PORT);
+      const movedAfter = Date.now() - faultAt;
+      await sleep(700);
+      const samples = (await arp.stop()).get(VIP)!;
+      const report = await traffic.stop();
+      for (const sample of samples) {
+        expect(sample.hosts.length, `ARP answerers at ${sample.at}`).toBeLessThanOrEqual(1);
+      }
+      // A round takes up to 1 s (it waits for every reply): ask once more, after the move.
+      expect(await arpHosts(t.lab, VIP)).toEqual([to]);
+      // Answered again before the probe stopped: the longest silence ended well before its end.
+      const longest = report.gaps[0];
+      if (longest) expect(longest.startOffsetMs + longest.durationMs).toBeLessThan(report.durationMs - 300);
+      expect(report.received).toBeGreaterThan(0);
+      return { movedAfter, gapMs: Math.round(report.maxGapMs) };
+    }
+
     function packageLog(node: string): string {
       try {
         return readFileSync(join(t.dir, `logs-${node}`, "web.log"), "utf8");
@@ -89,10 +121,9 @@ describe.skipIf(!root)(
     });
 
     it("(a) n1's TUN device is deleted: the monitor fails with IPSEC_DATAPATH_DOWN and web moves to n2", async () => {
-      const faultAt = Date.now();
-      await t.lab.exec("n1", ["ip", "link", "del", "pavise0"]);
-      await untilWebServedBy(t, "n2", UDP_PORT);
-      const movedAfter = Date.now() - faultAt;
+      const { movedAfter, gapMs } = await moveUnderObservation("n2", () =>
+        t.lab.exec("n1", ["ip", "link", "del", "pavise0"]),
+      );
 
       // The reason, in n1's package log (the monitor's own output) and n1's daemon log.
       expect(packageLog("n1")).toMatch(/IPSEC_DATAPATH_DOWN: web on n1: TUN device pavise0 is gone — /);
@@ -111,7 +142,7 @@ describe.skipIf(!root)(
       expect(status).toMatch(/failed on:\s+n1 \(service ipsec-monitor failed for good/);
       console.log(`$ pavise status -v (after (a))\n${status}`);
       console.log(
-        `IPsec monitor (a): TUN device deleted on n1 → web running on n2 (address and service) ${movedAfter} ms later (monitor --watch 1s)`,
+        `IPsec monitor (a): TUN device deleted on n1 → web running on n2 (address and service) ${movedAfter} ms later (monitor --watch 1s); client's longest UDP echo gap ${gapMs} ms`,
       );
       // One watch interval, the failed service, a halt and a start: well within 15 s on a loaded machine.
       expect(movedAfter).toBeLessThan(15_000);
@@ -119,10 +150,9 @@ describe.skipIf(!root)(
 
     it("(b) n2's PSK file disappears: the monitor fails with IPSEC_CREDENTIALS and web moves to n3", async () => {
       const n2File = psk!.nodeFile("n2");
-      const faultAt = Date.now();
-      renameSync(n2File, `${n2File}.removed`);
-      await untilWebServedBy(t, "n3", UDP_PORT);
-      const movedAfter = Date.now() - faultAt;
+      const { movedAfter, gapMs } = await moveUnderObservation("n3", () =>
+        Promise.resolve(renameSync(n2File, `${n2File}.removed`)),
+      );
 
       expect(packageLog("n2")).toMatch(
         /IPSEC_CREDENTIALS: web on n2: packages\.web\.ipsec\.connections\.clients\.psk_file \/etc\/pavise-\w+\/clients\.psk: cannot read it: ENOENT — /,
@@ -138,7 +168,7 @@ describe.skipIf(!root)(
       expect(overlaps(timeline, VIP)).toEqual([]);
       console.log(`$ pavise status -v (after (b))\n${await t.cluster.statusText("n3")}`);
       console.log(
-        `IPsec monitor (b): PSK file removed on n2 → web running on n3 (address and service) ${movedAfter} ms later (monitor --watch 1s)`,
+        `IPsec monitor (b): PSK file removed on n2 → web running on n3 (address and service) ${movedAfter} ms later (monitor --watch 1s); client's longest UDP echo gap ${gapMs} ms`,
       );
       expect(movedAfter).toBeLessThan(15_000);
     });
