@@ -9,6 +9,7 @@ import {
 } from "../cluster/agent/daemon-control.js";
 import { EtcdClient } from "../cluster/etcd/client.js";
 import { ClusterKeys } from "../cluster/membership/layout.js";
+import { PaviseError } from "../util/errors.js";
 import { readConfigText } from "./config-apply.js";
 import { parseCommandArgs, usageError } from "./usage.js";
 
@@ -86,7 +87,19 @@ export async function daemonCommand(args: string[]): Promise<number> {
   const configClient = new EtcdClient({ endpoints: local.etcd.endpoints, tls: local.etcd.tls });
   const keys = new ClusterKeys(local.etcd.prefix);
   let running: Awaited<ReturnType<typeof startingConfig>>;
-  let agent: NodeAgent;
+  let agent: NodeAgent | undefined;
+  // Listening before the agent starts: the resource monitors it starts may ask at once.
+  // Without its control socket the node still serves its packages; a monitor that cannot reach
+  // the daemon reports it (exit 3) and the package moves.
+  const control = await serveDaemonControl(controlSocket, {
+    ipsecHealth: (pkg) => {
+      if (!agent) throw new PaviseError("DAEMON_STARTING", `the daemon on ${node} is still starting`);
+      return agent.ipsecHealth(pkg);
+    },
+  }).catch((err: unknown) => {
+    say("problem", `control socket: ${(err as Error).message}; pavise ipsec status cannot reach this daemon`);
+    return undefined;
+  });
   try {
     running = await startingConfig({ local, localText, client: configClient, keys, node, log: say });
     agent = await NodeAgent.start({
@@ -100,16 +113,9 @@ export async function daemonCommand(args: string[]): Promise<number> {
   } catch (err) {
     // Its open connections would keep the process from exiting with the error.
     configClient.close();
+    control?.close();
     throw err;
   }
-  // Without its control socket the node still serves its packages; a monitor that cannot
-  // reach the daemon reports it (exit 3) and the package moves.
-  const control = await serveDaemonControl(controlSocket, {
-    ipsecHealth: (pkg) => agent.ipsecHealth(pkg),
-  }).catch((err: unknown) => {
-    say("problem", `control socket: ${(err as Error).message}; pavise ipsec status cannot reach this daemon`);
-    return undefined;
-  });
   const follower = ConfigFollower.start({
     client: configClient,
     keys,
