@@ -174,3 +174,73 @@ describe.skipIf(!root)(
     });
   },
 );
+
+// (c) The same check as a generic resource (design §10, T5 c): `ipsec` with a monitor every 2 s
+// on every node that may run web. n2's PSK copy goes first, while web runs on n1: the resource
+// goes down on n2, a standby. Then n1's TUN device is deleted: web leaves n1 and goes to n3,
+// skipping n2, although n2 comes first in node_name.
+const RESOURCE_LAB = testLabName("momonres");
+const RESOURCE_PORT = 7452;
+
+describe.skipIf(!root)(
+  "the IPsec monitor as a generic resource: a node with broken IPsec is not chosen",
+  () => {
+    let psk: PerNodePsk | undefined;
+    const t = useDaemonLab(RESOURCE_LAB, {
+      watchFromStart: true,
+      clusterFile: (lab) => {
+        psk = writePerNodePsk(lab, NODES);
+        return daemonClusterFile(lab, {
+          name: RESOURCE_LAB,
+          packages: ipsecWebPackage({ echoPort: RESOURCE_PORT, pskFile: psk.file, resourceInterval: "2s" }),
+        });
+      },
+      cleanup: () => psk?.remove(),
+    });
+
+    it("n2 loses its PSK while a standby (resource down there); n1's TUN goes: web moves to n3, never to n2", async () => {
+      for (const node of NODES) await t.cluster.startDaemon(node);
+      await untilWebServedBy(t, "n1", RESOURCE_PORT);
+
+      const n2File = psk!.nodeFile("n2");
+      renameSync(n2File, `${n2File}.removed`);
+      await t.cluster.untilLogged(
+        "the ipsec resource down on n2",
+        "n2",
+        "resource-down",
+        "resource ipsec is down on n2",
+        10_000,
+      );
+      const n2Down = t.cluster.daemonEvents("n2").find((e) => e.event === "resource-down")!;
+      expect(n2Down.message).toContain("IPSEC_CREDENTIALS: web on n2");
+
+      const traffic = await startClientTraffic(t.lab, VIP, RESOURCE_PORT);
+      const arp = sampleArp(t.lab, [VIP]);
+      await sleep(300);
+      const faultAt = Date.now();
+      await t.lab.exec("n1", ["ip", "link", "del", "pavise0"]);
+      await untilWebServedBy(t, "n3", RESOURCE_PORT);
+      const movedAfter = Date.now() - faultAt;
+      await sleep(700);
+      const samples = (await arp.stop()).get(VIP)!;
+      const report = await traffic.stop();
+
+      expect(t.cluster.logged("n1", "resource-down", "IPSEC_DATAPATH_DOWN: web on n1")).toBe(true);
+      // n2 never started web: its broken IPsec kept it out of the choice.
+      expect(t.cluster.logged("n2", "starting", "package web")).toBe(false);
+      for (const sample of samples) {
+        expect(sample.hosts.length, `ARP answerers at ${sample.at}`).toBeLessThanOrEqual(1);
+        expect(sample.hosts).not.toContain("n2");
+      }
+      expect(await arpHosts(t.lab, VIP)).toEqual(["n3"]);
+      const timeline = await t.stopWatch();
+      expect(overlaps(timeline, VIP)).toEqual([]);
+      expect(report.received).toBeGreaterThan(0);
+      console.log(
+        `IPsec monitor (c, generic resource every 2 s): TUN device deleted on n1 → web running on n3 (n2 skipped: its PSK gone) ${movedAfter} ms later; client's longest UDP echo gap ${Math.round(report.maxGapMs)} ms`,
+      );
+      // Up to one interval to notice, the halt and the start: well within 15 s on a loaded machine.
+      expect(movedAfter).toBeLessThan(15_000);
+    });
+  },
+);
