@@ -139,11 +139,15 @@ export function renderVerdicts(verdicts: readonly IpsecHealthVerdict[]): string 
   for (const v of verdicts) {
     if (v.usable) {
       lines.push(
-        `${v.package}: IPsec usable on ${v.node} (${v.runsHere ? "runs here" : "standby: datapath and credentials checked"})`,
+        `${v.package}: IPsec usable on ${v.node} (${v.runsHere ? `runs here, ${childSas(v.childSas ?? 0)}` : "standby: datapath and credentials checked"})`,
       );
     }
     lines.push(...v.reasons.map(describeReason));
     lines.push(...v.notes.map((n) => `note: ${n}`));
   }
   return lines.join("\n");
+}
+
+function childSas(n: number): string {
+  return `${n} Child SA${n === 1 ? "" : "s"}`;
 }

@@ -116,7 +116,7 @@ describe("pavise ipsec status: verdicts", () => {
     answer = (pkg) => Promise.resolve(pkg === "web" ? [snapshot()] : []);
     const r = await pavise(["ipsec", "status", "--package", "web", "--control", socket]);
     expect(r.code).toBe(0);
-    expect(r.stdout.trim()).toBe("web: IPsec usable on n1 (runs here)");
+    expect(r.stdout.trim()).toBe("web: IPsec usable on n1 (runs here, 0 Child SAs)");
   });
 
   it("unusable: exit 1, `code: message — fix`", async () => {
@@ -184,7 +184,7 @@ describe("pavise ipsec status --watch", () => {
     expect(r.code).toBe(1);
     const lines = r.stdout.trim().split("\n");
     expect(lines).toEqual([
-      "web: IPsec usable on n1 (runs here)",
+      "web: IPsec usable on n1 (runs here, 0 Child SAs)",
       expect.stringMatching(/^IPSEC_DATAPATH_DOWN: web on n1: TUN device pavise0 is gone/),
     ]);
     // One interval (200 ms) plus a process's reaction, with room for a loaded machine.

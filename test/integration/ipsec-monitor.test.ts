@@ -3,7 +3,12 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { overlaps } from "../../src/lab/probes/address-timeline.js";
-import { ipsecWebPackage, type PerNodePsk, writePerNodePsk } from "../../src/lab/ipsec-package.js";
+import {
+  ipsecWebPackage,
+  type PerNodePsk,
+  startStrongswanClient,
+  writePerNodePsk,
+} from "../../src/lab/ipsec-package.js";
 import { distPath } from "../../src/util/package-paths.js";
 import { NODES, VIP, daemonClusterFile, processGone } from "../support/daemon-cluster.js";
 import { arpHosts, sampleArp, startClientTraffic } from "../support/cluster-observe.js";
@@ -103,13 +108,24 @@ describe.skipIf(!root)(
       expect(packageLog("n1")).toContain("service ipsec-monitor: started");
 
       const owner = await ipsecStatus("n1", "--package", "web");
-      expect(owner).toEqual({ code: 0, out: "web: IPsec usable on n1 (runs here)\n" });
+      expect(owner).toEqual({ code: 0, out: "web: IPsec usable on n1 (runs here, 0 Child SAs)\n" });
       for (const node of ["n2", "n3"]) {
         const standby = await ipsecStatus(node);
         expect(standby).toEqual({
           code: 0,
           out: `web: IPsec usable on ${node} (standby: datapath and credentials checked)\n`,
         });
+      }
+      // With a real client's IKE and Child SA on n1: IKE and the datapath agree, no IPSEC_STUCK.
+      const charon = await startStrongswanClient(t.lab, { psk: psk!.psk });
+      try {
+        await charon.initiate({ child: "web" });
+        expect(await ipsecStatus("n1", "--package", "web")).toEqual({
+          code: 0,
+          out: "web: IPsec usable on n1 (runs here, 1 Child SA)\n",
+        });
+      } finally {
+        await charon.stop();
       }
       const json = await ipsecStatus("n1", "--package", "web", "--json");
       expect(json.code).toBe(0);

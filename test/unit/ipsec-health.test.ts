@@ -56,6 +56,8 @@ describe("ipsec-health: usable", () => {
       const v = judgeIpsecHealth(s, NOW);
       expect(v).toMatchObject({ usable: true, reasons: [], notes: [] });
     }
+    expect(judgeIpsecHealth(healthy(), NOW).childSas).toBe(1);
+    expect(judgeIpsecHealth(standby(), NOW).childSas).toBeUndefined();
   });
 
   it("a record datapath (no TUN addon) has no device to check", () => {

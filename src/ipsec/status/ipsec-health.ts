@@ -97,6 +97,8 @@ export interface IpsecHealthVerdict {
   node: string;
   usable: boolean;
   runsHere: boolean;
+  /** Where it runs: the Child SAs IKE holds for it. */
+  childSas?: number;
   reasons: IpsecHealthReason[];
   /** What is worth knowing but is not this node's fault (peers given up on). */
   notes: string[];
@@ -124,6 +126,7 @@ export function judgeIpsecHealth(snapshot: IpsecHealthSnapshot, now: number): Ip
     node: snapshot.node,
     usable: reasons.length === 0,
     runsHere: snapshot.runsHere,
+    ...(snapshot.runsHere ? { childSas: snapshot.ikeChildSas.length } : {}),
     reasons,
     notes: snapshot.gaveUp.map(
       (p) =>
