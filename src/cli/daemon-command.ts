@@ -2,8 +2,14 @@ import { parseClusterConfig } from "../cluster/config/cluster-config.js";
 import { type AgentLogLine, NodeAgent } from "../cluster/agent/node-agent.js";
 import { ConfigFollower, startingConfig } from "../cluster/agent/config-follower.js";
 import { etcdForNode } from "../cluster/config/etcd-credentials.js";
+import {
+  DAEMON_SOCKET_ENV,
+  DEFAULT_DAEMON_SOCKET,
+  serveDaemonControl,
+} from "../cluster/agent/daemon-control.js";
 import { EtcdClient } from "../cluster/etcd/client.js";
 import { ClusterKeys } from "../cluster/membership/layout.js";
+import { PaviseError } from "../util/errors.js";
 import { readConfigText } from "./config-apply.js";
 import { parseCommandArgs, usageError } from "./usage.js";
 
@@ -11,7 +17,7 @@ import { parseCommandArgs, usageError } from "./usage.js";
 export const FAIL_FAST_EXIT = 3;
 
 export const DAEMON_USAGE = `usage:
-  pavise daemon --config FILE --node NAME [--json] [--log-dir DIR]
+  pavise daemon --config FILE --node NAME [--json] [--log-dir DIR] [--control PATH]
       run this node's cluster agent (cmcld): join the cluster through etcd, run the packages
       placed here, take part in electing the leader. One line per event on stdout (JSON lines
       with --json); package logs in DIR (default /var/log/pavise). SIGTERM halts this node's
@@ -21,7 +27,9 @@ export const DAEMON_USAGE = `usage:
       with node_fail_fast, or a service with fail_fast, fails here, the node leaves at once
       (addresses dropped, services killed, lease revoked) and the daemon exits with status 3.
       FILE gives etcd's endpoints; once a configuration has been applied (pavise config
-      apply), the daemon runs the applied one and follows each new revision online.`;
+      apply), the daemon runs the applied one and follows each new revision online.
+      Local commands (pavise ipsec status) reach it on the unix socket PATH (root only;
+      default ${DEFAULT_DAEMON_SOCKET}); what it starts finds PATH in ${DAEMON_SOCKET_ENV}.`;
 
 /** Runs until SIGTERM or SIGINT; resolves with the exit code. */
 export async function daemonCommand(args: string[]): Promise<number> {
@@ -32,6 +40,7 @@ export async function daemonCommand(args: string[]): Promise<number> {
       node: { type: "string" },
       json: { type: "boolean" },
       "log-dir": { type: "string" },
+      control: { type: "string" },
       help: { type: "boolean" },
     },
     DAEMON_USAGE,
@@ -71,10 +80,26 @@ export async function daemonCommand(args: string[]): Promise<number> {
   const node = values.node;
   const say = (event: string, message: string, extra: Record<string, unknown> = {}): void =>
     log({ at: Date.now(), node, event, message, ...extra });
+  const controlSocket = values.control ?? DEFAULT_DAEMON_SOCKET;
+  // Services, scripts and resource monitors inherit it: `pavise ipsec status` run by them
+  // reaches this daemon, not another node's that shares the file system.
+  process.env[DAEMON_SOCKET_ENV] = controlSocket;
   const configClient = new EtcdClient({ endpoints: local.etcd.endpoints, tls: local.etcd.tls });
   const keys = new ClusterKeys(local.etcd.prefix);
   let running: Awaited<ReturnType<typeof startingConfig>>;
-  let agent: NodeAgent;
+  let agent: NodeAgent | undefined;
+  // Listening before the agent starts: the resource monitors it starts may ask at once.
+  // Without its control socket the node still serves its packages; a monitor that cannot reach
+  // the daemon reports it (exit 3) and the package moves.
+  const control = await serveDaemonControl(controlSocket, {
+    ipsecHealth: (pkg) => {
+      if (!agent) throw new PaviseError("DAEMON_STARTING", `the daemon on ${node} is still starting`);
+      return agent.ipsecHealth(pkg);
+    },
+  }).catch((err: unknown) => {
+    say("problem", `control socket: ${(err as Error).message}; pavise ipsec status cannot reach this daemon`);
+    return undefined;
+  });
   try {
     running = await startingConfig({ local, localText, client: configClient, keys, node, log: say });
     agent = await NodeAgent.start({
@@ -88,6 +113,7 @@ export async function daemonCommand(args: string[]): Promise<number> {
   } catch (err) {
     // Its open connections would keep the process from exiting with the error.
     configClient.close();
+    control?.close();
     throw err;
   }
   const follower = ConfigFollower.start({
@@ -111,6 +137,7 @@ export async function daemonCommand(args: string[]): Promise<number> {
   }
   log({ at: Date.now(), node: values.node, event: "signal", message: `${signal}: leaving the cluster` });
   await follower.stop();
+  control?.close();
   configClient.close();
   await agent.leave();
   process.off("SIGTERM", handler);

@@ -6,6 +6,7 @@ import { callControl, DEFAULT_CONTROL_SOCKET, serveControl } from "../ipsec/cont
 import { IpsecDaemon, type DaemonCounters } from "../ipsec/ipsec-daemon.js";
 import type { SaCounters } from "../ipsec/datapath.js";
 import type { IkeSaStatus } from "../ipsec/sa-status.js";
+import { ipsecStatusCommand } from "./ipsec-status-command.js";
 import { makeOutput, table } from "./output.js";
 import { parseCommandArgs, usageError } from "./usage.js";
 import { parseDuration } from "../config/durations.js";
@@ -20,7 +21,9 @@ export const IPSEC_USAGE = `usage:
   pavise ipsec sas [--control PATH] [--json]                   IKE and Child SAs of the running endpoint
   pavise ipsec initiate NAME [--control PATH] [--json]         set up a connection and wait for it
   pavise ipsec terminate NAME [--control PATH] [--json]        delete a connection's IKE SAs
-  pavise ipsec rekey NAME [--child CHILD] [--control PATH]     rekey its IKE SAs (or Child SAs)`;
+  pavise ipsec rekey NAME [--child CHILD] [--control PATH]     rekey its IKE SAs (or Child SAs)
+  pavise ipsec status [--package P] [--watch DURATION] [--json] is the package's IPsec usable on this
+                                                               node (the cluster daemon's; exit 0/1/2/3)`;
 
 function parse(args: string[]) {
   const options = {
@@ -38,6 +41,8 @@ function parse(args: string[]) {
 
 export async function ipsecCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
+  // Talks to the cluster daemon, not to `pavise ipsec serve`: its own options.
+  if (sub === "status") return ipsecStatusCommand(rest);
   const { values, positionals } = parse(rest);
   const out = makeOutput(values.json === true);
   const control = values.control ?? DEFAULT_CONTROL_SOCKET;

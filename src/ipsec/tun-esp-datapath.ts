@@ -72,7 +72,15 @@ export class TunEspDatapath implements IpsecDatapath {
       throw error;
     }
     const datapath = new TunEspDatapath(tun, options, routing);
-    tun.startReading((buffer, lengths) => datapath.outboundBatch(buffer, lengths));
+    tun.startReading((buffer, lengths) => datapath.outboundBatch(buffer, lengths), {
+      // The device deleted under us (`ip link del`): the reader stops with EBADF. That must not
+      // take the whole daemon down (heartbeat, other packages); `pavise ipsec status` reports
+      // it (IPSEC_DATAPATH_DOWN) and the package moves.
+      onError: (error) => {
+        datapath.readerError = error.message;
+        options.log(`${error.message}: no traffic leaves through ${tun.name} any more`);
+      },
+    });
     tun.unref();
     return datapath;
   }
@@ -117,6 +125,14 @@ export class TunEspDatapath implements IpsecDatapath {
 
   installed(): InstalledSa[] {
     return this.engine.installed();
+  }
+
+  /** Why the TUN reader stopped, if it did (the device was deleted or broke). */
+  readerError: string | undefined;
+
+  /** Inbound SPIs of rekeyed SAs still accepting late packets (IKE no longer has them). */
+  lingeringSpis(): number[] {
+    return [...this.lingering.keys()];
   }
 
   /** Counters of the datapath as a whole: what no SA can account for, and the TUN device's. */

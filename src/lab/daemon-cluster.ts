@@ -273,6 +273,9 @@ export class DaemonCluster {
         node,
         "--log-dir",
         join(this.dir, `logs-${node}`),
+        // Each node's own control socket: the lab's nodes share one file system.
+        "--control",
+        this.controlSocket(node),
         ...(options.json ? ["--json"] : []),
       ],
       { role: "pavise-daemon", log: join(this.dir, `daemon-${node}-${this.allLogs.length + 1}.log`) },
@@ -287,6 +290,11 @@ export class DaemonCluster {
       15_000,
     );
     return proc;
+  }
+
+  /** The node's daemon control socket (pavise daemon --control). */
+  controlSocket(node: string): string {
+    return join(this.dir, `daemon-${node}.sock`);
   }
 
   /** What the node's latest daemon wrote. */

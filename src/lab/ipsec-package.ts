@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { echoService, VIP } from "./daemon-cluster.js";
 import type { Lab } from "./lab.js";
+import { distPath } from "../util/package-paths.js";
 import { type Charon, type CharonOptions, startCharon } from "./strongswan/charon.js";
 import { renderPskTunnel } from "./strongswan/swanctl-config.js";
 
@@ -23,6 +24,17 @@ export interface IpsecWebOptions {
   pskFile: string;
   /** May the adoptive node initiate to the recorded clients (design §9; default yes). */
   initiate?: boolean;
+  /**
+   * A second service, `pavise ipsec status --package web --watch WATCH` with restart: 0: the
+   * IPsec monitor (design §10, seed ¶5); when IPsec on the owner breaks, it exits 1, the
+   * package fails there and moves. It finds its node's daemon through PAVISE_DAEMON_SOCKET.
+   */
+  monitorWatch?: string;
+  /**
+   * The same check as a generic resource `ipsec` with a monitor every INTERVAL (design §10): on
+   * every node that may run web, so a node whose IPsec is broken is neither kept nor chosen.
+   */
+  resourceInterval?: string;
 }
 
 /**
@@ -50,7 +62,7 @@ export function ipsecSection(options: Omit<IpsecWebOptions, "echoPort">): string
           proposals: [aes128gcm16-prfsha256-x25519]
           children:
             net: { local_ts: [dynamic], remote_ts: [dynamic], esp_proposals: [aes128gcm16] }
-`;
+${options.resourceInterval ? ipsecMonitorResource(options.resourceInterval) : ""}`;
 }
 
 /** The `packages:` entry of web with IPsec (YAML, indented like daemonClusterFile's packages). */
@@ -60,7 +72,71 @@ export function ipsecWebPackage(options: IpsecWebOptions): string {
     ip_address:
       - { address: ${VIP}, subnet: public }
     services:
-${echoService(options.echoPort)}${ipsecSection(options)}`;
+${echoService(options.echoPort)}${options.monitorWatch ? ipsecMonitorService(options.monitorWatch) : ""}${ipsecSection(options)}`;
+}
+
+/** The IPsec monitor as web's generic resource `ipsec` (YAML, at package level). */
+export function ipsecMonitorResource(interval: string, pkg = "web"): string {
+  return `    generic_resources:
+      - name: ipsec
+        monitor: { command: "exec ${process.execPath} ${distPath("cli/main.js")} ipsec status --package ${pkg}", interval: ${interval} }
+`;
+}
+
+/** The IPsec monitor as a package service (YAML, under web's `services:`). */
+export function ipsecMonitorService(watch: string, pkg = "web"): string {
+  return `      - name: ipsec-monitor
+        command: "exec ${process.execPath} ${distPath("cli/main.js")} ipsec status --package ${pkg} --watch ${watch}"
+        restart: 0
+        halt_timeout: 2s
+`;
+}
+
+/**
+ * The same PSK on each node, at one path that each node sees as its own file: the lab's nodes
+ * share one file system, but `ip netns exec NS` (which starts every lab process) binds
+ * /etc/netns/NS/ENTRY over /etc/ENTRY in the process's mount namespace. So the path
+ * `/etc/pavise-LAB/clients.psk` is a per-node file, as on real hosts, and a test can break one
+ * node's copy (rename it) while the others keep theirs. `remove()` deletes every copy.
+ */
+export interface PerNodePsk {
+  /** The path in the cluster file (psk_file). */
+  file: string;
+  psk: string;
+  /** Where a node's copy really is (in the root mount namespace). */
+  nodeFile(node: string): string;
+  remove(): void;
+}
+
+export function writePerNodePsk(lab: Lab, nodes: readonly string[]): PerNodePsk {
+  const entry = `pavise-${lab.plan.name}`;
+  const psk = randomBytes(32).toString("base64");
+  // The mount point must exist for the bind; it stays empty outside the lab's nodes.
+  mkdirSync(join("/etc", entry), { recursive: true, mode: 0o700 });
+  const nodeDir = (node: string): string => join("/etc/netns", lab.host(node).namespace, entry);
+  for (const node of nodes) {
+    mkdirSync(nodeDir(node), { recursive: true, mode: 0o700 });
+    writeFileSync(join(nodeDir(node), "clients.psk"), `${psk}\n`, { mode: 0o600 });
+  }
+  return {
+    file: join("/etc", entry, "clients.psk"),
+    psk,
+    nodeFile: (node) => join(nodeDir(node), "clients.psk"),
+    remove: () => {
+      for (const node of nodes) rmSync(nodeDir(node), { recursive: true, force: true });
+      for (const node of nodes) rmEmptyDir(join("/etc/netns", lab.host(node).namespace));
+      rmEmptyDir(join("/etc", entry));
+      rmEmptyDir("/etc/netns");
+    },
+  };
+}
+
+function rmEmptyDir(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Not empty (someone else's) or gone already.
+  }
 }
 
 export interface StrongswanClientOptions {

@@ -1,4 +1,4 @@
-import type { ClusterConfig, PackageConfig } from "../config/model.js";
+import type { ClusterConfig, PackageConfig, PackageIpsecConfig } from "../config/model.js";
 import type { EtcdClient } from "../etcd/client.js";
 import type { PackageIpsecDriver } from "../executor/package-drivers.js";
 import type { ClusterKeys } from "../membership/layout.js";
@@ -14,6 +14,7 @@ import {
   recordPeers,
   type RegistryWrite,
 } from "../../ipsec/registry/peer-registry.js";
+import type { IpsecHealthSnapshot } from "../../ipsec/status/ipsec-health.js";
 import { type ObservedPeer, recordAfterSetup, sweepPeers } from "../../ipsec/registry/peer-upkeep.js";
 
 /** What the IPsec glue needs of the node agent. */
@@ -192,6 +193,11 @@ export class AgentIpsec implements PackageIpsecDriver {
   silenceAll(): void {
     for (const pkg of [...this.sweepers.keys()]) this.stopSweeping(pkg);
     this.host.silenceAll();
+  }
+
+  /** The package's IPsec health snapshot on this node, for `pavise ipsec status` (design §10). */
+  health(pkg: PackageConfig & { ipsec: PackageIpsecConfig }): Promise<IpsecHealthSnapshot> {
+    return this.host.health(pkg, this.ctx.node);
   }
 
   sas(pkg?: string): ReturnType<PackageIpsecHost["sas"]> {

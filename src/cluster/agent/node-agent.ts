@@ -55,6 +55,8 @@ import { monitoredResources, ResourceMonitors } from "./resource-monitors.js";
 import { failFastReason } from "./fail-fast.js";
 import { EtcdLeaderSteering } from "./etcd-leader-steering.js";
 import { AgentIpsec } from "./agent-ipsec.js";
+import { IpsecHealthLog, ipsecHealthSnapshots } from "./ipsec-health-source.js";
+import type { IpsecHealthSnapshot } from "../../ipsec/status/ipsec-health.js";
 
 /** One line of the daemon's log: what happened, on which node, when. */
 export interface AgentLogLine {
@@ -127,6 +129,10 @@ export class NodeAgent {
   private reformationNoted = false;
   /** IPsec of the packages with ipsec: (absent when none may run here). */
   private ipsec: AgentIpsec | undefined;
+  private ipsecOpenProblem: string | undefined;
+  private readonly ipsecHealthLog = new IpsecHealthLog((event, message, extra) =>
+    this.log(event, message, extra),
+  );
 
   private constructor(
     private readonly options: NodeAgentOptions,
@@ -204,6 +210,7 @@ export class NodeAgent {
           .catch((err: unknown) => agent.log("problem", `announce: ${describe(err)}`));
       },
     }).catch((err: unknown) => {
+      agent.ipsecOpenProblem = describe(err);
       agent.log("problem", `IPsec could not start: ${describe(err)}; packages with ipsec: cannot run here`);
       return undefined;
     });
@@ -234,6 +241,21 @@ export class NodeAgent {
         }
       }
     }
+  }
+
+  /** IPsec health snapshots of one package or all with ipsec: here (`pavise ipsec status`, design §10). */
+  async ipsecHealth(pkg: string | undefined): Promise<IpsecHealthSnapshot[]> {
+    const snapshots = await ipsecHealthSnapshots(
+      {
+        config: this.options.config,
+        node: this.options.node,
+        ipsec: this.ipsec,
+        openProblem: this.ipsecOpenProblem,
+      },
+      pkg,
+    );
+    this.ipsecHealthLog.note(snapshots);
+    return snapshots;
   }
 
   get isLeader(): boolean {

@@ -14,6 +14,9 @@ import { type ContactEvent, type ContactReport, DEFAULT_CONTACT_SETTINGS } from 
 import { type ContactTarget, PackageContact } from "../contact/package-contact.js";
 import { IpsecEngine } from "../ipsec-engine.js";
 import { forgetAfterPeerDelete, type ObservedPeer } from "../registry/peer-upkeep.js";
+import { readHostHealth } from "../status/host-health.js";
+import type { IpsecHealthSnapshot } from "../status/ipsec-health.js";
+import { DEFAULT_ROUTING_TABLE } from "../../esp/driver/policy-routing-plan.js";
 import type { PeerRecord } from "../registry/peer-record.js";
 import { describeSelector, type IkeSaStatus } from "../sa-status.js";
 import {
@@ -313,6 +316,17 @@ export class PackageIpsecHost {
 
   listensOn(address: string): boolean {
     return this.engine.listensOn(address);
+  }
+
+  /** The package's health snapshot for `pavise ipsec status` (design §10; status/host-health.ts). */
+  health(pkg: PackageConfig & { ipsec: PackageIpsecConfig }, node: string): Promise<IpsecHealthSnapshot> {
+    const running = this.running.get(pkg.name);
+    return readHostHealth(pkg, {
+      node,
+      engine: this.engine,
+      routingTable: this.options.routingTable ?? DEFAULT_ROUTING_TABLE,
+      ...(running ? { running: { addresses: running.addresses, contact: running.contact?.report() } } : {}),
+    });
   }
 
   async close(): Promise<void> {
