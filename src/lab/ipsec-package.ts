@@ -43,7 +43,12 @@ export function ipsecWebPackage(options: IpsecWebOptions): string {
     ip_address:
       - { address: ${VIP}, subnet: public }
     services:
-${echoService(options.echoPort)}    ipsec:
+${echoService(options.echoPort)}${ipsecSection(options)}`;
+}
+
+/** web's `ipsec:` section alone (YAML, keys indented by four spaces), for other cluster files. */
+export function ipsecSection(options: Pick<IpsecWebOptions, "pskFile" | "initiate">): string {
+  return `    ipsec:
       identity: ${PACKAGE_IKE_ID}
       credentials: { auth: psk }
       connections:
@@ -66,6 +71,8 @@ export interface StrongswanClientOptions {
   /** swanctl dpd_delay / dpd_action for the kind-3 client (design §9). */
   dpdDelay?: string;
   dpdAction?: "clear" | "trap" | "restart";
+  /** swanctl keyingtries (0: retry for ever, as design §1 advises with dpd_action restart). */
+  keyingtries?: number;
   charon?: CharonOptions;
 }
 
@@ -85,6 +92,7 @@ export async function startStrongswanClient(lab: Lab, options: StrongswanClientO
         psk: options.psk,
         ...(options.dpdDelay ? { dpdDelay: options.dpdDelay } : {}),
         ...(options.dpdAction ? { dpdAction: options.dpdAction } : {}),
+        ...(options.keyingtries === undefined ? {} : { keyingtries: options.keyingtries }),
       }),
     );
   } catch (err) {

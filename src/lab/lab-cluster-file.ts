@@ -22,6 +22,8 @@ export interface LabClusterOptions {
   /** etcd client URLs (default: the members on n1–n3); pass lab.plan.etcd's for another placement. */
   etcdEndpoints?: readonly string[];
   /** The cluster file's timing keys, as written there (default member_timeout: 1s). */
+  /** More keys of the package (YAML, indented by four spaces), e.g. an `ipsec:` section. */
+  packageExtra?: string;
   timing?: Partial<
     Record<"member_timeout" | "keepalive_interval" | "fence_after" | "event_loop_budget", string>
   >;
@@ -56,7 +58,7 @@ packages:
     ip_address: [{ address: ${options.address}, subnet: public }]
     services:
       - { name: echo, command: "${echo}", restart: unlimited }
-`;
+${options.packageExtra ?? ""}`;
 }
 
 /**

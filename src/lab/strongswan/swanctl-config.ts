@@ -34,6 +34,8 @@ export interface PskTunnel {
   dpdDelay?: string;
   /** What to do with the CHILD_SA when DPD declares the peer dead. */
   dpdAction?: "clear" | "trap" | "restart";
+  /** How many times charon tries to set up the IKE SA (0: for ever; charon's default 1). */
+  keyingtries?: number;
   /**
    * Force ESP in UDP even without NAT (default true). kernel-libipsec only speaks ESP-in-UDP;
    * without it the CHILD_SA cannot be installed.
@@ -100,6 +102,7 @@ export function renderPskTunnel(tunnel: PskTunnel): string {
     `    encap = ${tunnel.encap === false ? "no" : "yes"}`,
     ...optional("dpd_delay", "dpdDelay", tunnel.dpdDelay).map((line) => `    ${line}`),
     ...optional("rekey_time", "rekeyTime", tunnel.rekeyTime).map((line) => `    ${line}`),
+    ...optional("keyingtries", "keyingtries", tunnel.keyingtries?.toString()).map((line) => `    ${line}`),
     ...optional("over_time", "overTime", tunnel.overTime).map((line) => `    ${line}`),
     "    local {",
     "      auth = psk",
