@@ -97,7 +97,7 @@ function describeRun(result: FailoverRun): string {
   return (
     `  client's longest gap ${Math.round(result.gapMs)} ms (address taken over after ${result.takeoverMs} ms; ` +
     `${result.answered}/${result.sent} answered; two owners ${Math.round(result.overlapMs)} ms` +
-    `${result.etcdLeaderCrashed ? "; etcd's leader was on n1" : ""}${steps})`
+    `${result.etcdLeaderCrashed ? "; etcd's leader was on n1" : ""}${steps}${tunnel})`
   );
 }
 
