@@ -73,6 +73,22 @@ secrets:
 `;
 }
 
+/**
+ * startPaviseIpsec returns once the control socket's file exists; a loaded machine once refused
+ * the first connection to it (ECONNREFUSED) in that instant, so the first request is retried.
+ */
+async function initiateWhenListening(initiate: () => Promise<unknown>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await initiate();
+      return;
+    } catch (error) {
+      if (attempt >= 5 || !/ECONNREFUSED/.test((error as Error).message)) throw error;
+      await sleep(200);
+    }
+  }
+}
+
 /** Starts the client on c1 and sets up its SA with the package (on n1 now). */
 export async function startIpsecClient(
   lab: Lab,
@@ -83,7 +99,7 @@ export async function startIpsecClient(
   if (kind === "pavise") {
     const pavise = await startPaviseIpsec(lab.runtime, "c1", paviseClientConfig(psk, packageAddress));
     try {
-      await pavise.initiate("web");
+      await initiateWhenListening(() => pavise.initiate("web"));
     } catch (error) {
       await pavise.stop().catch(() => undefined);
       throw error;

@@ -58,6 +58,8 @@ export interface IpsecFigure {
   /** Fault → the adoptive node recorded the client's new SA (all kinds). */
   peerBackMedianMs?: number;
   overlapMaxMs: number;
+  /** Crash runs in which etcd's leader went down with n1 (etcd elects first), and their gaps. */
+  etcdLeaderCrashes: { runs: number; gapsMs: number[] };
   /** Runs that ended without a new SA, or whose SA carried none of the probe's answers. */
   runsNotThroughNewSa: number;
   /** The plain (no IPsec) Pavise row of the same placement and scenario, for the overhead. */
@@ -111,6 +113,10 @@ function figureOf(
     contactRuns: contacts.length,
     ...(peerBackMedianMs === undefined ? {} : { peerBackMedianMs }),
     overlapMaxMs: Math.max(...mine.map((r) => r.overlapMs)),
+    etcdLeaderCrashes: {
+      runs: mine.filter((r) => r.etcdLeaderCrashed).length,
+      gapsMs: mine.filter((r) => r.etcdLeaderCrashed).map((r) => r.gapMs),
+    },
     runsNotThroughNewSa: mine.filter((r) => !r.ipsec?.newSa || (r.ipsec?.tunnelPacketsIn ?? 0) === 0).length,
     ...(plainGapMedianMs === undefined
       ? {}
@@ -240,6 +246,11 @@ export function renderFailoverIpsecSummary(summary: FailoverIpsecSummary): strin
     "  client SA back: fault → the adoptive node recorded the client's new SA (median);",
     "  IPsec overhead: gap median against the plain Pavise row (same etcd placement and scenario) of this bench run",
   ];
+  for (const f of summary.figures.filter((f) => f.etcdLeaderCrashes.runs > 0)) {
+    out.push(
+      `  ${f.client}, etcd ${f.etcd}, ${SCENARIO_TEXT[f.scenario] ?? f.scenario}: etcd's leader went down with n1 (etcd elects first) in ${f.etcdLeaderCrashes.runs} of ${f.runs} run(s) (gaps ${f.etcdLeaderCrashes.gapsMs.map(ms).join(", ")})`,
+    );
+  }
   const astray = summary.figures.filter((f) => f.runsNotThroughNewSa > 0);
   for (const f of astray) {
     out.push(

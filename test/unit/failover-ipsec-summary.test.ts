@@ -41,7 +41,7 @@ describe("bench:failover IPsec rows", () => {
     plain("crash", 1600),
     plain("move", 200),
     through("strongswan", "crash", 1500, 20),
-    through("strongswan", "crash", 2100, 40),
+    { ...through("strongswan", "crash", 2100, 40), etcdLeaderCrashed: true },
     through("strongswan", "crash", 1700, 30),
     through("strongswan", "move", 400, 90),
     through("strongswan-dpd", "crash", 3600, undefined, { newSa: false }),
@@ -72,6 +72,7 @@ describe("bench:failover IPsec rows", () => {
       plainGapMedianMs: 1500,
       overheadMs: 200,
       runsNotThroughNewSa: 0,
+      etcdLeaderCrashes: { runs: 1, gapsMs: [2100] },
     });
     expect(crash?.overheadRatio).toBeCloseTo(1700 / 1500);
     const dpd = summary.figures.find((f) => f.client === "strongswan-dpd");
@@ -110,6 +111,9 @@ describe("bench:failover IPsec rows", () => {
     );
     expect(text).toContain("strongswan-dpd, etcd separate: no gap target");
     expect(text).toContain("+200 ms (1.13×)");
+    expect(text).toContain(
+      "strongswan, etcd separate, owner node crashes: etcd's leader went down with n1 (etcd elects first) in 1 of 3 run(s) (gaps 2,100 ms)",
+    );
     expect(text).toContain(
       "WARNING strongswan-dpd, etcd separate, owner node crashes: 1 of 1 run(s) ended without a new SA",
     );
