@@ -3,6 +3,7 @@ import type { EtcdPlacement } from "../lab/spec.js";
 import { PaviseError } from "../util/errors.js";
 import type { FailoverRunOptions } from "./failover-runs.js";
 import type { FailoverScenario, FailoverSystem } from "./failover-summary.js";
+import { FAILOVER_IPSEC_CLIENTS, type FailoverIpsecClient } from "./failover-ipsec-summary.js";
 
 /** The lab bench:failover builds for each run unless --lab names another. */
 export const FAILOVER_LAB_NAME = "bfail";
@@ -18,6 +19,9 @@ export const FAILOVER_BENCH_USAGE = `usage: npm run bench:failover -- [--json] [
   --no-pre-vote         run etcd without --pre-vote (the lab runs it with)
   --etcd-leader …       n1 or other: move etcd's leader there before the fault (etcdctl
                         move-leader; n1 only where n1 runs a member), default: where it was elected
+  --ipsec …             none, strongswan, strongswan-dpd and/or pavise: more Pavise rows (crash
+                        and move only) with web's ipsec: section and that IPsec client on c1,
+                        the probe going through the tunnel (default none: no such rows)
   --timing K=V,…        cluster-file timing, e.g. fence_after=800ms,event_loop_budget=150ms
                         (default member_timeout=1s, the rest derived from it)
   --lab NAME            the lab's name (default ${FAILOVER_LAB_NAME})
@@ -32,6 +36,8 @@ export interface FailoverBenchOptions {
   systems: FailoverSystem[];
   placements: EtcdPlacement[];
   scenarios: FailoverScenario[];
+  /** IPsec clients to measure besides the plain rows (none: not one; Pavise crash and move only). */
+  ipsecClients: FailoverIpsecClient[];
   run: Omit<FailoverRunOptions, "etcd">;
 }
 
@@ -74,6 +80,7 @@ export function parseFailoverBenchOptions(argv: string[]): FailoverBenchOptions 
         "no-pre-vote": { type: "boolean" },
         "etcd-leader": { type: "string" },
         timing: { type: "string" },
+        ipsec: { type: "string" },
         lab: { type: "string" },
         help: { type: "boolean" },
       },
@@ -105,6 +112,15 @@ export function parseFailoverBenchOptions(argv: string[]): FailoverBenchOptions 
       `--election-timeout must be a whole number of ms, 250 or more, not '${v["election-timeout"]}'`,
     );
   }
+  const ipsecClients = listOption(v.ipsec ?? "none", "--ipsec", ["none", ...FAILOVER_IPSEC_CLIENTS] as const)
+    .filter((c): c is FailoverIpsecClient => c !== "none")
+    .filter((c, i, all) => all.indexOf(c) === i);
+  if (ipsecClients.length > 0 && !systems.includes("pavise")) {
+    throw usage(`--ipsec ${v.ipsec} measures Pavise packages: --only must include pavise`);
+  }
+  if (ipsecClients.length > 0 && !scenarios.some((s) => s === "crash" || s === "move")) {
+    throw usage(`--ipsec ${v.ipsec} runs the crash and move scenarios: --scenarios must include one`);
+  }
   const lab = v.lab ?? FAILOVER_LAB_NAME;
   if (!/^[a-z][a-z0-9]{0,11}$/.test(lab)) {
     throw usage(`--lab must be 1–12 lower-case letters or digits starting with a letter, not '${lab}'`);
@@ -123,6 +139,7 @@ export function parseFailoverBenchOptions(argv: string[]): FailoverBenchOptions 
     systems,
     placements: placements as EtcdPlacement[],
     scenarios,
+    ipsecClients,
     run: {
       labName: lab,
       etcdTuning,

@@ -8,7 +8,8 @@
  *   npm run bench:failover -- [--json] [--runs N] [--only pavise,keepalived]
  *                             [--etcd colocated|separate|both] [--scenarios crash,move,etcd-leader,steady]
  *                             [--election-timeout MS] [--no-pre-vote] [--etcd-leader n1|other]
- *                             [--timing KEY=VALUE,…] [--lab NAME]
+ *                             [--timing KEY=VALUE,…] [--ipsec none,strongswan,strongswan-dpd,pavise]
+ *                             [--lab NAME]
  *
  * Each run builds a fresh lab (failover-runs.ts), so no run inherits another's state; the
  * figures and targets are failover-summary.ts, per etcd placement: on the package nodes, or on
@@ -32,6 +33,11 @@ import {
   type FailoverScenario,
   type FailoverSystem,
 } from "./failover-summary.js";
+import {
+  renderFailoverIpsecSummary,
+  summariseFailoverIpsec,
+  type FailoverIpsecClient,
+} from "./failover-ipsec-summary.js";
 
 const started = Date.now();
 const progress = (line: string): void => {
@@ -45,13 +51,26 @@ const SCENARIO_PROGRESS: Record<FailoverScenario, string> = {
   steady: "nothing happens for 30 s",
 };
 
-/** Each system and placement a scenario runs on: keepalived has no etcd (and no etcd-leader run). */
-function variants(
-  scenario: FailoverScenario,
-  options: FailoverBenchOptions,
-): { system: FailoverSystem; etcd: EtcdPlacement }[] {
-  return options.systems.flatMap((system): { system: FailoverSystem; etcd: EtcdPlacement }[] => {
-    if (system === "pavise") return options.placements.map((etcd) => ({ system, etcd }));
+interface Variant {
+  system: FailoverSystem;
+  etcd: EtcdPlacement;
+  ipsecClient?: FailoverIpsecClient;
+}
+
+/**
+ * Each system, placement and IPsec client a scenario runs with: keepalived has no etcd (and no
+ * etcd-leader run); the IPsec clients follow the plain Pavise run of each placement (crash and
+ * move only), so a slow spell of the machine hits the row their overhead is measured against too.
+ */
+function variants(scenario: FailoverScenario, options: FailoverBenchOptions): Variant[] {
+  const withIpsec = scenario === "crash" || scenario === "move";
+  return options.systems.flatMap((system): Variant[] => {
+    if (system === "pavise") {
+      return options.placements.flatMap((etcd) => [
+        { system, etcd },
+        ...(withIpsec ? options.ipsecClients.map((ipsecClient) => ({ system, etcd, ipsecClient })) : []),
+      ]);
+    }
     return scenario === "etcd-leader" || scenario === "steady" ? [] : [{ system, etcd: "colocated" }];
   });
 }
@@ -66,10 +85,19 @@ function describeRun(result: FailoverRun): string {
         t.fenced.length === 0 ? "" : `; fenced: ${t.fenced.join(", ")}`,
       ].join("")
     : "";
+  const i = result.ipsec;
+  const tunnel = i
+    ? [
+        i.ipsecUpMs === undefined ? "" : `; IPsec up at ${i.ipsecUpMs} ms`,
+        i.contactMs === undefined ? "" : `; client contacted ${i.contactMs} ms after IPsec up`,
+        i.peerBackMs === undefined ? "" : `; client's new SA recorded at ${i.peerBackMs} ms`,
+        `; ${i.newSa ? "new SA" : "NO new SA"}, ${i.tunnelPacketsIn} packets in through it`,
+      ].join("")
+    : "";
   return (
     `  client's longest gap ${Math.round(result.gapMs)} ms (address taken over after ${result.takeoverMs} ms; ` +
     `${result.answered}/${result.sent} answered; two owners ${Math.round(result.overlapMs)} ms` +
-    `${result.etcdLeaderCrashed ? "; etcd's leader was on n1" : ""}${steps})`
+    `${result.etcdLeaderCrashed ? "; etcd's leader was on n1" : ""}${steps}${tunnel})`
   );
 }
 
@@ -112,11 +140,14 @@ async function main(): Promise<number> {
   // Runs alternate between the systems and placements, so that a slow spell of the machine hits all.
   for (let i = 1; i <= opts.runs; i++) {
     for (const scenario of opts.scenarios) {
-      for (const { system, etcd } of variants(scenario, opts)) {
-        const label = system === "pavise" ? `pavise (etcd ${etcd})` : system;
+      for (const { system, etcd, ipsecClient } of variants(scenario, opts)) {
+        const label =
+          system === "pavise"
+            ? `pavise (etcd ${etcd}${ipsecClient ? `, IPsec client ${ipsecClient}` : ""})`
+            : system;
         progress(`run ${i}/${opts.runs}: ${label}, ${SCENARIO_PROGRESS[scenario]}`);
         const result = await runWithRetries(
-          () => failoverRun(system, scenario, { ...opts.run, etcd }),
+          () => failoverRun(system, scenario, { ...opts.run, etcd, ...(ipsecClient ? { ipsecClient } : {}) }),
           () => {
             setupRetries += 1;
           },
@@ -127,10 +158,13 @@ async function main(): Promise<number> {
     }
   }
   const summary = summariseFailover(results);
+  // Without --ipsec the output is what it was before the IPsec rows existed.
+  const ipsec = opts.ipsecClients.length > 0 ? summariseFailoverIpsec(results) : undefined;
+  const ipsecText = ipsec ? `\n${renderFailoverIpsecSummary(ipsec)}\n` : "";
   process.stdout.write(
     opts.json
-      ? `${JSON.stringify({ runs: results, setupRetries, ...summary }, null, 2)}\n`
-      : `${renderFailoverSummary(summary)}\n${setupRetries > 0 ? `(${setupRetries} run(s) could not start and were repeated in a fresh lab)\n` : ""}`,
+      ? `${JSON.stringify({ runs: results, setupRetries, ...summary, ...(ipsec ? { ipsec } : {}) }, null, 2)}\n`
+      : `${renderFailoverSummary(summary)}\n${ipsecText}${setupRetries > 0 ? `(${setupRetries} run(s) could not start and were repeated in a fresh lab)\n` : ""}`,
   );
   return 0;
 }

@@ -26,7 +26,17 @@ import { startEchoServer, startTraffic } from "../lab/probes/traffic.js";
 import { defaultLabSpec, type EtcdPlacement, type LabSpec } from "../lab/spec.js";
 import { PaviseError } from "../util/errors.js";
 import type { FailoverRun, FailoverScenario } from "./failover-summary.js";
-import { daemonLogLines, readFailoverTimeline } from "./failover-timeline.js";
+import { daemonLogLines, ipsecContactTimeline, readFailoverTimeline } from "./failover-timeline.js";
+import type { FailoverIpsecClient, FailoverIpsecRun } from "./failover-ipsec-summary.js";
+import {
+  CLIENT_RECORDED,
+  IPSEC_LISTENS,
+  ipsecPackageFor,
+  startIpsecClient,
+  untilDaemonLogged,
+  type RunningIpsecClient,
+} from "./failover-ipsec-clients.js";
+import { CLIENT_ADDRESS } from "../lab/ipsec-package.js";
 
 export interface FailoverRunOptions {
   /** The lab's name (namespaces are prefixed with it). */
@@ -42,6 +52,11 @@ export interface FailoverRunOptions {
    * that crashes (co-located only), or on another host; by default wherever etcd elected it.
    */
   etcdLeaderOn?: "n1" | "other";
+  /**
+   * Pavise crash and move runs: web gets an ipsec: section and this client runs on c1, so the
+   * probe goes through the tunnel (failover-ipsec-clients.ts).
+   */
+  ipsecClient?: FailoverIpsecClient;
 }
 export const VIP = "198.18.1.50";
 const PORT = 7100;
@@ -68,13 +83,15 @@ async function waitFor<T>(
 const upHolders = async (lab: Lab): Promise<string[]> =>
   (await addressHolders(lab.plan, VIP)).filter((h) => h.up).map((h) => h.host);
 
-/** Starts the system in the lab and waits until n1 serves the address. */
+/** Starts the system in the lab and waits until n1 serves the address (and the IPsec client has its SA). */
 async function startSystem(
   lab: Lab,
   system: FailoverRun["system"],
   options: FailoverRunOptions,
-): Promise<Map<string, LabProcess>> {
+): Promise<{ daemons: Map<string, LabProcess>; client: RunningIpsecClient | undefined }> {
   const daemons = new Map<string, LabProcess>();
+  const ipsec =
+    options.ipsecClient === undefined ? undefined : ipsecPackageFor(options.ipsecClient, lab.runtime.labDir);
   if (system === "keepalived") {
     for (const [host, priority] of [
       ["n1", 150],
@@ -104,6 +121,7 @@ async function startSystem(
         echoPort: PORT,
         etcdEndpoints: lab.plan.etcd.members.map((m) => m.clientUrl),
         ...(options.timing ? { timing: options.timing } : {}),
+        ...(ipsec ? { ipsec: ipsec.section } : {}),
       }),
     );
     for (const [host, proc] of await startLabDaemons(lab, file, NODES)) daemons.set(host, proc);
@@ -122,7 +140,21 @@ async function startSystem(
       `${(error as Error).message}: ${await whatDaemonsSaid(lab, daemons)}`,
     );
   }
-  return daemons;
+  if (!ipsec || options.ipsecClient === undefined) return { daemons, client: undefined };
+  let client: RunningIpsecClient | undefined;
+  try {
+    const n1 = daemons.get("n1")!;
+    await untilDaemonLogged(n1, "web's IPsec listening on n1", IPSEC_LISTENS, 20_000);
+    client = await startIpsecClient(lab, options.ipsecClient, ipsec.psk);
+    await untilDaemonLogged(n1, `n1 recording the IPsec client ${CLIENT_ADDRESS}`, CLIENT_RECORDED, 10_000);
+    return { daemons, client };
+  } catch (error) {
+    await client?.stop().catch(() => undefined);
+    throw new PaviseError(
+      "BENCH_SETUP_FAILED",
+      `the ${options.ipsecClient} client did not get its SA with web on n1: ${(error as Error).message}`,
+    );
+  }
 }
 
 /** What the daemons said (since `since`, ms since the epoch) while the address did not go where it should. */
@@ -179,10 +211,23 @@ export async function failoverRun(
       "the etcd-leader scenario is for Pavise only (keepalived has no etcd)",
     );
   }
+  if (
+    options.ipsecClient !== undefined &&
+    (system !== "pavise" || (scenario !== "crash" && scenario !== "move"))
+  ) {
+    throw new PaviseError(
+      "BENCH_USAGE",
+      `an IPsec client runs with Pavise's crash and move scenarios only, not ${system} ${scenario}`,
+    );
+  }
   await Lab.down(options.labName);
   const lab = await Lab.up(failoverLabSpec(system, options));
+  let client: RunningIpsecClient | undefined;
   try {
-    const daemons = await startSystem(lab, system, options);
+    const started = await startSystem(lab, system, options);
+    const daemons = started.daemons;
+    client = started.client;
+    const saBefore = await client?.current();
     const watch = await AddressWatch.forHosts(lab.runtime, NODES);
     const traffic = await startTraffic(lab.runtime, {
       from: "c1",
@@ -235,10 +280,20 @@ export async function failoverRun(
         throw new PaviseError("BENCH_TIMEOUT", `${(error as Error).message} after ${scenario}: ${said}`);
       }
       takeoverMs = Date.now() - faultAt;
+      // Through IPsec the client is answered again once it has an SA with the adoptive node.
+      if (client) await untilNewSa(client, saBefore?.id, 20_000);
       await sleep(1500);
     }
     const report = await traffic.stop();
     const timeline = await watch.stop();
+    const ipsec = client
+      ? await ipsecFigures(
+          client,
+          saBefore?.id,
+          faultAt,
+          [...daemons.values()].map((d) => d.log),
+        )
+      : undefined;
     // After a crash n1 keeps its address configured on links that are down: it cannot answer,
     // so only a planned move (or a fence and restart) can show two live holders.
     const overlapMs =
@@ -276,8 +331,47 @@ export async function failoverRun(
             },
           }
         : {}),
+      ...(ipsec ? { ipsec } : {}),
     };
   } finally {
+    await client?.stop().catch(() => undefined);
     await lab.down();
   }
+}
+
+/** Waits (at most `timeoutMs`) until the client has an IKE SA other than `before`. */
+async function untilNewSa(
+  client: RunningIpsecClient,
+  before: string | undefined,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const now = await client.current().catch(() => undefined);
+    if (now !== undefined && now.id !== before) return;
+    await sleep(50);
+  }
+}
+
+/** What the tunnel added to the run: the client's SA at the end, and the IPsec steps from the daemons' logs. */
+async function ipsecFigures(
+  client: RunningIpsecClient,
+  before: string | undefined,
+  faultAt: number,
+  daemonLogs: readonly string[],
+): Promise<FailoverIpsecRun> {
+  const after = await client.current().catch(() => undefined);
+  const read = (file: string): string => {
+    try {
+      return readFileSync(file, "utf8");
+    } catch {
+      return "";
+    }
+  };
+  return {
+    client: client.kind,
+    ...ipsecContactTimeline(faultAt, "n1", daemonLogs.map(read), CLIENT_ADDRESS),
+    newSa: after !== undefined && after.id !== before,
+    tunnelPacketsIn: after?.packetsIn ?? 0,
+  };
 }

@@ -6,6 +6,7 @@
  */
 import type { EtcdPlacement } from "../lab/spec.js";
 import type { FailoverTimeline } from "./failover-timeline.js";
+import type { FailoverIpsecRun } from "./failover-ipsec-summary.js";
 
 export type FailoverSystem = "pavise" | "keepalived";
 /**
@@ -32,6 +33,8 @@ export interface FailoverRun {
   etcdLeaderCrashed?: boolean;
   /** Pavise crash and etcd-leader runs: where the time went, from etcd's and the daemons' logs. */
   timeline?: FailoverTimeline;
+  /** Pavise crash and move runs with an IPsec client (--ipsec): what the tunnel added. */
+  ipsec?: FailoverIpsecRun;
 }
 
 export interface FailoverFigure {
@@ -142,7 +145,9 @@ const target = (
   met: valueMs === undefined ? undefined : strict ? valueMs < limitMs : valueMs <= limitMs,
 });
 
-export function summariseFailover(runs: readonly FailoverRun[]): FailoverSummary {
+/** The plain rows: runs without an IPsec client (those are failover-ipsec-summary.ts's). */
+export function summariseFailover(all: readonly FailoverRun[]): FailoverSummary {
+  const runs = all.filter((r) => r.ipsec === undefined);
   const figures: FailoverFigure[] = [];
   for (const scenario of SCENARIOS) {
     for (const etcd of PLACEMENTS) {

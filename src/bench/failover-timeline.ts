@@ -151,3 +151,43 @@ export function readFailoverTimeline(
     faultyEtcdLogFile === undefined ? "" : read(faultyEtcdLogFile),
   );
 }
+
+/** The IPsec steps of a run with an IPsec client (issue #6), from the daemons' logs. */
+export interface IpsecContactTimeline {
+  /** An adoptive node's package IPsec listened (`IPsec of <pkg> listens on …`), ms after the fault. */
+  ipsecUpMs?: number;
+  /** Package's IPsec up → the client's new IKE SA, as the adoptive node logged it (`ipsec-peer-contacted`). */
+  contactMs?: number;
+  /** The adoptive node recorded the client's new IKE SA (`ipsec-peer-recorded`), ms after the fault. */
+  peerBackMs?: number;
+}
+
+/**
+ * The first of each IPsec step after `faultAt` on a node other than `failedNode` for the peer
+ * with identity `peerId`: agent-ipsec.ts logs "package P: IPsec peer ID (ADDR) contacted with
+ * INITIAL_CONTACT N ms after the package's IPsec started" and "package P: peer ID (ADDR) recorded".
+ */
+export function ipsecContactTimeline(
+  faultAt: number,
+  failedNode: string,
+  daemonLogs: readonly string[],
+  peerId: string,
+): IpsecContactTimeline {
+  const lines = daemonLogs
+    .flatMap(daemonLogLines)
+    .filter((l) => l.at >= faultAt && l.node !== failedNode)
+    .sort((a, b) => a.at - b.at);
+  const up = lines.find((l) => l.event === "ipsec" && /^IPsec of \S+ listens on /.test(l.message));
+  const contacted = lines
+    .filter((l) => l.event === "ipsec-peer-contacted" && l.message.includes(`peer ${peerId} `))
+    .map((l) => /INITIAL_CONTACT (\d+) ms after/.exec(l.message)?.[1])
+    .find((v) => v !== undefined);
+  const recorded = lines.find(
+    (l) => l.event === "ipsec-peer-recorded" && l.message.includes(`peer ${peerId} `),
+  );
+  const timeline: IpsecContactTimeline = {};
+  if (up) timeline.ipsecUpMs = up.at - faultAt;
+  if (contacted !== undefined) timeline.contactMs = Number(contacted);
+  if (recorded) timeline.peerBackMs = recorded.at - faultAt;
+  return timeline;
+}

@@ -42,7 +42,9 @@ export interface IpsecWebOptions {
  * and returns the path and the key text.
  */
 export function writeLabPsk(dir: string): { file: string; psk: string } {
-  const psk = randomBytes(32).toString("base64");
+  let psk = randomBytes(32).toString("base64");
+  // `pavise ipsec serve` (and swanctl) read a secret that starts with 0x as hex: this one must not.
+  while (psk.startsWith("0x")) psk = randomBytes(32).toString("base64");
   const file = join(dir, "clients.psk");
   writeFileSync(file, `${psk}\n`, { mode: 0o600 });
   return { file, psk };
@@ -206,7 +208,11 @@ export async function startStrongswanClient(lab: Lab, options: StrongswanClientO
  * itself (dpd_delay 1s, short retransmits, dpd_action restart, keyingtries 0); it also honours
  * the adoptive node's INITIAL_CONTACT.
  */
-export function paviseClientConfig(options: { psk: string; address?: string }): string {
+export function paviseClientConfig(options: {
+  psk: string;
+  address?: string;
+  initiateAtStart?: boolean;
+}): string {
   const me = options.address ?? CLIENT_ADDRESS;
   return `connections:
   web:
@@ -223,7 +229,7 @@ export function paviseClientConfig(options: { psk: string; address?: string }): 
         local_ts: [${me}/32]
         remote_ts: [${VIP}/32]
         esp_proposals: [aes128gcm16]
-        start_action: start
+        start_action: ${options.initiateAtStart === false ? "none" : "start"}
         dpd_action: restart
 secrets:
   ike:

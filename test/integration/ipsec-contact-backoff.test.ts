@@ -64,7 +64,8 @@ describe.skipIf(!root)("IPsec contact: an unreachable client is retried with bac
     const c2Before = webSa(await c2.listSas());
     await until(
       "both clients recorded",
-      () => Promise.resolve(t.cluster.daemonEvents("n1").filter((e) => e.event === "ipsec-registry").length),
+      () =>
+        Promise.resolve(t.cluster.daemonEvents("n1").filter((e) => e.event === "ipsec-peer-recorded").length),
       (n) => n >= 2,
       10_000,
     );

@@ -70,7 +70,7 @@ describe.skipIf(!root)("IPsec that moves with the package: a Pavise client", () 
     expect(first?.remote).toContain(VIP);
     await until(
       "c1 recorded as a peer of web",
-      () => Promise.resolve(t.cluster.logged("n1", "ipsec-registry", `recording peer ${CLIENT_ADDRESS}`)),
+      () => Promise.resolve(t.cluster.logged("n1", "ipsec-peer-recorded", `peer ${CLIENT_ADDRESS}`)),
       (ok) => ok,
       10_000,
     );

@@ -20,6 +20,7 @@ describe("bench:failover options", () => {
       systems: ["pavise", "keepalived"],
       placements: ["colocated", "separate"],
       scenarios: ["crash", "move"],
+      ipsecClients: [],
       run: { labName: "bfail", etcdTuning: {} },
     });
     expect(parseFailoverBenchOptions(["--help"])).toBe("help");
@@ -66,5 +67,30 @@ describe("bench:failover options", () => {
     expect(usageError(["--lab", "Bad-Name"])).toContain("--lab must be");
     expect(usageError(["--runs", "0"])).toContain("--runs must be");
     expect(usageError(["--etcd-leader", "n2"])).toContain("--etcd-leader takes n1, other");
+  });
+
+  it("reads the IPsec clients: none adds nothing, duplicates count once", () => {
+    expect(parseFailoverBenchOptions(["--ipsec", "none"])).toMatchObject({ ipsecClients: [] });
+    expect(
+      parseFailoverBenchOptions(["--ipsec", "strongswan, strongswan-dpd,pavise,none,pavise"]),
+    ).toMatchObject({
+      ipsecClients: ["strongswan", "strongswan-dpd", "pavise"],
+      systems: ["pavise", "keepalived"],
+      scenarios: ["crash", "move"],
+    });
+  });
+
+  it("refuses IPsec clients it cannot run", () => {
+    expect(usageError(["--ipsec", "libreswan"])).toBe(
+      "--ipsec takes none, strongswan, strongswan-dpd, pavise, not 'libreswan'",
+    );
+    expect(usageError(["--ipsec", "pavise", "--only", "keepalived"])).toContain("--only must include pavise");
+    expect(usageError(["--ipsec", "strongswan", "--scenarios", "steady,etcd-leader"])).toContain(
+      "--scenarios must include one",
+    );
+    // Without a client, the same options are fine.
+    expect(parseFailoverBenchOptions(["--ipsec", "none", "--only", "keepalived"])).toMatchObject({
+      systems: ["keepalived"],
+    });
   });
 });

@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { daemonLogLines, etcdElectionEvents, failoverTimeline } from "../../src/bench/failover-timeline.js";
+import {
+  daemonLogLines,
+  etcdElectionEvents,
+  failoverTimeline,
+  ipsecContactTimeline,
+} from "../../src/bench/failover-timeline.js";
 
 // Lines as etcd 3.4.23 (zap) and `pavise daemon` write them in the lab.
 const zap = (ts: string, msg: string): string =>
@@ -93,5 +98,31 @@ describe("bench:failover timeline from the logs", () => {
       fencedBeforeFault: ["n3"],
       fenced: [],
     });
+  });
+
+  it("times the IPsec steps of the adoptive node for the client, from the daemons' lines", () => {
+    const n1 = [
+      "2026-11-27T15:09:55.000Z n1 ipsec: IPsec of web listens on 198.18.1.50 (IKE 500, 4500)",
+      "2026-11-27T15:09:55.300Z n1 ipsec-peer-recorded: package web: peer 198.18.1.101 (198.18.1.101) recorded",
+    ].join("\n");
+    const n2 = [
+      // Another client's contact, and n1's own lines, do not count.
+      "2026-11-27T15:10:01.100Z n2 ipsec: IPsec of web listens on 198.18.1.50 (IKE 500, 4500)",
+      "2026-11-27T15:10:01.150Z n2 ipsec-peer-contacted: package web: IPsec peer 198.18.1.102 (198.18.1.102) contacted with INITIAL_CONTACT 19 ms after the package's IPsec started",
+      "2026-11-27T15:10:01.160Z n2 ipsec-peer-contacted: package web: IPsec peer 198.18.1.101 (198.18.1.101) contacted with INITIAL_CONTACT 31 ms after the package's IPsec started",
+      "2026-11-27T15:10:01.170Z n2 ipsec-peer-recorded: package web: peer 198.18.1.101 (198.18.1.101) recorded",
+    ].join("\n");
+    expect(ipsecContactTimeline(FAULT, "n1", [n1, n2], "198.18.1.101")).toEqual({
+      ipsecUpMs: 1100,
+      contactMs: 31,
+      peerBackMs: 1170,
+    });
+    // A client the node may not contact (initiate: no) only comes back; nothing after the fault: nothing.
+    expect(
+      ipsecContactTimeline(FAULT, "n1", [n1, n2.split("\n").slice(0, 1).join("\n")], "198.18.1.101"),
+    ).toEqual({
+      ipsecUpMs: 1100,
+    });
+    expect(ipsecContactTimeline(FAULT, "n1", [n1], "198.18.1.101")).toEqual({});
   });
 });

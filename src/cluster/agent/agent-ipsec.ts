@@ -227,8 +227,19 @@ export class AgentIpsec implements PackageIpsecDriver {
 
   /** Writes a peer record (design §7). */
   private write(pkg: string, record: PeerRecord): Promise<boolean> {
-    return this.guarded(pkg, `recording peer ${record.id} (${record.address})`, (guard) =>
-      recordPeers(this.ctx.client, this.ctx.keys, guard, [record]),
+    return this.guarded(
+      pkg,
+      `recording peer ${record.id} (${record.address})`,
+      (guard) => recordPeers(this.ctx.client, this.ctx.keys, guard, [record]),
+      () =>
+        this.ctx.log(
+          "ipsec-peer-recorded",
+          `package ${pkg}: peer ${record.id} (${record.address}) recorded`,
+          {
+            package: pkg,
+            peer: record.id,
+          },
+        ),
     );
   }
 
@@ -240,13 +251,16 @@ export class AgentIpsec implements PackageIpsecDriver {
     pkg: string,
     what: string,
     write: (guard: OwnerGuard) => Promise<RegistryWrite>,
+    /** Says it is done (default: an ipsec-registry line). */
+    done: () => void = () =>
+      this.ctx.log("ipsec-registry", `package ${pkg}: ${what}: done`, { package: pkg }),
   ): Promise<boolean> {
     for (let attempt = 0; attempt < REGISTRY_TRIES; attempt++) {
       const lease = this.ctx.lease();
       if (lease === undefined || !this.ctx.mayRun(pkg)) return false;
       try {
         const result = await write({ package: pkg, node: this.ctx.node, lease });
-        if (result.written) this.ctx.log("ipsec-registry", `package ${pkg}: ${what}: done`, { package: pkg });
+        if (result.written) done();
         else
           this.ctx.log("ipsec-problem", `package ${pkg}: ${what}: refused: ${result.reason}`, {
             package: pkg,
