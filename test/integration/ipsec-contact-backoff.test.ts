@@ -1,16 +1,15 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { moveEtcdLeader } from "../../src/lab/etcd.js";
 import type { Cut } from "../../src/lab/faults.js";
 import { overlaps } from "../../src/lab/probes/address-timeline.js";
-import { ipsecWebPackage, startStrongswanClient, writeLabPsk } from "../../src/lab/ipsec-package.js";
-import type { Charon, IkeSaInfo } from "../../src/lab/strongswan/charon.js";
+import { startStrongswanClient } from "../../src/lab/ipsec-package.js";
+import type { IkeSaInfo } from "../../src/lab/strongswan/charon.js";
 import { distPath } from "../../src/util/package-paths.js";
-import { VIP, daemonClusterFile, liveOverlaps } from "../support/daemon-cluster.js";
-import { clusterEvents, linkedHolders } from "../support/cluster-observe.js";
+import { VIP, liveOverlaps } from "../support/daemon-cluster.js";
+import { clusterEvents } from "../support/cluster-observe.js";
 import { testLabName } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
-import { useDaemonLab } from "../support/daemon-lab.js";
+import { useIpsecPackageLab, webSas } from "../support/ipsec-package-lab.js";
 
 // Issue #6: "Peers it cannot reach are retried with backoff and reported." Two strongSwan
 // clients have tunnels to package web on n1; c2 is cut off from n2 when n1 crashes. n2 contacts
@@ -22,43 +21,23 @@ const UDP_PORT = 7432;
 const C2 = "198.18.1.102";
 
 function webSa(sas: IkeSaInfo[]): IkeSaInfo | undefined {
-  return sas.find((sa) => sa.name === "web");
+  return webSas(sas)[0];
 }
 
 describe.skipIf(!root)("IPsec contact: an unreachable client is retried with backoff and reported", () => {
-  let psk = "";
-  const clients: Charon[] = [];
   let cut: Cut | undefined;
-  const t = useDaemonLab(LAB, {
-    watchFromStart: true,
-    clusterFile: (lab, dir) => {
-      const written = writeLabPsk(dir);
-      psk = written.psk;
-      return daemonClusterFile(lab, {
-        name: LAB,
-        packages: ipsecWebPackage({ echoPort: UDP_PORT, pskFile: written.file }),
-      });
-    },
+  const ipsec = useIpsecPackageLab(LAB, {
+    echoPort: UDP_PORT,
     cleanup: async (lab) => {
       if (cut) await lab.lab.faults.heal(cut).catch(() => undefined);
-      for (const c of clients) await c.stop().catch(() => undefined);
     },
   });
+  const t = ipsec.t;
 
   it("retries c2 with growing delays while it cannot be reached, reports it, and reaches it once the cut heals", async () => {
-    await moveEtcdLeader(t.lab.runtime, t.lab.plan.etcd, "n1", "n2");
-    for (const node of ["n1", "n2", "n3"]) await t.cluster.startDaemon(node);
-    await until(
-      "web on n1",
-      () => linkedHolders(t.lab, VIP),
-      (h) => h.length === 1 && h[0] === "n1",
-      20_000,
-    );
-    await t.cluster.untilLogged("web started on n1", "n1", "started", "package web started", 20_000);
-    const c1 = await startStrongswanClient(t.lab, { psk });
-    clients.push(c1);
-    const c2 = await startStrongswanClient(t.lab, { psk, host: "c2", address: C2 });
-    clients.push(c2);
+    await ipsec.startWebOnN1();
+    const c1 = ipsec.track(await startStrongswanClient(t.lab, { psk: ipsec.psk }));
+    const c2 = ipsec.track(await startStrongswanClient(t.lab, { psk: ipsec.psk, host: "c2", address: C2 }));
     await c1.initiate({ child: "web" });
     await c2.initiate({ child: "web" });
     const c2Before = webSa(await c2.listSas());
@@ -71,15 +50,7 @@ describe.skipIf(!root)("IPsec contact: an unreachable client is retried with bac
     );
 
     cut = await t.lab.faults.cutBetween("c2", "n2");
-    const crashedAt = Date.now();
-    await t.lab.faults.crashHost("n1");
-    t.cluster.daemons.delete("n1");
-    await until(
-      "web on n2",
-      () => linkedHolders(t.lab, VIP),
-      (h) => h.includes("n2"),
-      20_000,
-    );
+    const { crashedAt } = await ipsec.crashN1();
     await until(
       "c1 contacted",
       async () => webSa(await c1.listSas()),

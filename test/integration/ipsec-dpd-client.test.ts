@@ -1,20 +1,17 @@
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { moveEtcdLeader } from "../../src/lab/etcd.js";
 import {
   CLIENT_ADDRESS,
   PACKAGE_IKE_ID,
   fastDpdClient,
-  ipsecWebPackage,
   startStrongswanClient,
-  writeLabPsk,
 } from "../../src/lab/ipsec-package.js";
 import { overlaps } from "../../src/lab/probes/address-timeline.js";
-import type { Charon, IkeSaInfo } from "../../src/lab/strongswan/charon.js";
-import { arpHosts, ipsecPeerRecords, linkedHolders, startClientTraffic } from "../support/cluster-observe.js";
-import { VIP, daemonClusterFile, liveOverlaps } from "../support/daemon-cluster.js";
-import { useDaemonLab } from "../support/daemon-lab.js";
+import type { Charon } from "../../src/lab/strongswan/charon.js";
+import { arpHosts, ipsecPeerRecords, startClientTraffic } from "../support/cluster-observe.js";
+import { VIP, liveOverlaps } from "../support/daemon-cluster.js";
+import { useIpsecPackageLab, webSas } from "../support/ipsec-package-lab.js";
 import { testLabName } from "../support/fresh-lab.js";
 import { ikeSasEstablished, logMark, logSince, strongswanIkeSpis } from "../support/ipsec-observe.js";
 import { until } from "../support/until.js";
@@ -28,10 +25,6 @@ import { until } from "../support/until.js";
 const root = process.getuid?.() === 0;
 const LAB = testLabName("lndpd");
 const UDP_PORT = 7451;
-
-function webSas(sas: IkeSaInfo[]): IkeSaInfo[] {
-  return sas.filter((sa) => sa.name === "web");
-}
 
 /** The time of day (ms since midnight) of a charon.log line ("HH:MM:SS.mmm …"). */
 function charonTime(line: string): number | undefined {
@@ -48,28 +41,13 @@ function timeOfDay(epochMs: number): number {
 describe.skipIf(!root)(
   "IPsec that moves with the package: a strongSwan client the node may not initiate to",
   () => {
-    let psk = "";
     let charon: Charon | undefined;
-    const t = useDaemonLab(LAB, {
-      watchFromStart: true,
-      clusterFile: (lab, dir) => {
-        const written = writeLabPsk(dir);
-        psk = written.psk;
-        return daemonClusterFile(lab, {
-          name: LAB,
-          packages: ipsecWebPackage({ echoPort: UDP_PORT, pskFile: written.file, initiate: false }),
-        });
-      },
-      cleanup: async () => {
-        await charon?.stop().catch(() => undefined);
-      },
-    });
+    const ipsec = useIpsecPackageLab(LAB, { echoPort: UDP_PORT, initiate: false });
+    const t = ipsec.t;
 
     it("c1, with DPD every second, sets up its tunnel to web on n1 and is recorded as a peer", async () => {
-      await moveEtcdLeader(t.lab.runtime, t.lab.plan.etcd, "n1", "n2");
-      for (const node of ["n1", "n2", "n3"]) await t.cluster.startDaemon(node);
-      await t.cluster.untilLogged("web started on n1", "n1", "started", "package web started", 20_000);
-      charon = await startStrongswanClient(t.lab, fastDpdClient(psk));
+      await ipsec.startWebOnN1();
+      charon = ipsec.track(await startStrongswanClient(t.lab, fastDpdClient(ipsec.psk)));
       await charon.initiate({ child: "web" });
       const [sa] = webSas(await charon.listSas());
       expect(sa).toMatchObject({
@@ -93,16 +71,7 @@ describe.skipIf(!root)(
       const mark = logMark(client.logPath);
       const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);
       await sleep(1_500);
-      const crashedAt = Date.now();
-      await t.lab.faults.crashHost("n1");
-      t.cluster.daemons.delete("n1");
-      await until(
-        "web's address on n2",
-        () => linkedHolders(t.lab, VIP),
-        (h) => h.includes("n2"),
-        20_000,
-      );
-      const takenAfter = Date.now() - crashedAt;
+      const { crashedAt, takenAfter } = await ipsec.crashN1();
       const fresh = await until(
         "c1's new IKE SA with n2, initiated by c1",
         async () => webSas(await client.listSas()),

@@ -1,21 +1,14 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { moveEtcdLeader } from "../../src/lab/etcd.js";
 import type { LabProcess } from "../../src/lab/host-runtime.js";
-import {
-  CLIENT_ADDRESS,
-  PACKAGE_IKE_ID,
-  ipsecWebPackage,
-  startStrongswanClient,
-  writeLabPsk,
-} from "../../src/lab/ipsec-package.js";
+import { CLIENT_ADDRESS, PACKAGE_IKE_ID, startStrongswanClient } from "../../src/lab/ipsec-package.js";
 import { overlaps } from "../../src/lab/probes/address-timeline.js";
 import { runIperf3Tcp } from "../../src/lab/probes/iperf3-client.js";
 import { startIperf3Server } from "../../src/lab/probes/iperf3.js";
 import type { Charon, IkeSaInfo } from "../../src/lab/strongswan/charon.js";
 import { arpAnswersToClient, sampleArp, startClientTraffic } from "../support/cluster-observe.js";
-import { VIP, daemonClusterFile } from "../support/daemon-cluster.js";
-import { useDaemonLab } from "../support/daemon-lab.js";
+import { VIP } from "../support/daemon-cluster.js";
+import { useIpsecPackageLab } from "../support/ipsec-package-lab.js";
 import { testLabName } from "../support/fresh-lab.js";
 import {
   ikeSasDown,
@@ -53,34 +46,28 @@ function identity(sa: IkeSaInfo): Record<string, string | undefined> {
 }
 
 describe.skipIf(!root)("IPsec that moves with the package: local LAN failover keeps the SAs", () => {
-  let psk = "";
   let charon: Charon | undefined;
   let iperfServer: LabProcess | undefined;
-  const t = useDaemonLab(LAB, {
-    clusterFile: (lab, dir) => {
-      const written = writeLabPsk(dir);
-      psk = written.psk;
-      return daemonClusterFile(lab, {
-        name: LAB,
-        packages: ipsecWebPackage({ echoPort: UDP_PORT, pskFile: written.file }),
-      });
-    },
+  const ipsec = useIpsecPackageLab(LAB, {
+    echoPort: UDP_PORT,
+    watchFromStart: false,
     cleanup: async (lab) => {
       await lab.lab.faults.carrierUp("n1", "lan0").catch(() => undefined);
       if (iperfServer) await lab.lab.runtime.stop(iperfServer).catch(() => undefined);
-      await charon?.stop().catch(() => undefined);
     },
   });
+  const t = ipsec.t;
 
   it("web runs on n1's lan0 with IPsec; c1's tunnel to the package address is up", async () => {
-    await moveEtcdLeader(t.lab.runtime, t.lab.plan.etcd, "n1", "n2");
     // Strict reverse-path filtering, as RHEL ships it: the case in which the NIC the route to
     // the client moves to matters (n1 must still answer c1's ARP requests there).
-    await t.lab.exec("n1", ["sysctl", "-q", "-w", "net.ipv4.conf.all.rp_filter=1"]);
-    for (const node of ["n1", "n2", "n3"]) await t.cluster.startDaemon(node);
-    await t.cluster.untilLogged("web started on n1", "n1", "started", "package web started", 20_000);
+    await ipsec.startWebOnN1({
+      beforeDaemons: async () => {
+        await t.lab.exec("n1", ["sysctl", "-q", "-w", "net.ipv4.conf.all.rp_filter=1"]);
+      },
+    });
     expect(await t.lab.holders(VIP)).toEqual([{ host: "n1", nic: "lan0", up: true }]);
-    charon = await startStrongswanClient(t.lab, { psk });
+    charon = ipsec.track(await startStrongswanClient(t.lab, { psk: ipsec.psk }));
     await charon.initiate({ child: "web" });
     const sa = webSa(await charon.listSas());
     expect(sa).toMatchObject({

@@ -1,21 +1,14 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { moveEtcdLeader } from "../../src/lab/etcd.js";
 import { overlaps } from "../../src/lab/probes/address-timeline.js";
-import {
-  CLIENT_ADDRESS,
-  PACKAGE_IKE_ID,
-  ipsecWebPackage,
-  paviseClientConfig,
-  writeLabPsk,
-} from "../../src/lab/ipsec-package.js";
+import { CLIENT_ADDRESS, PACKAGE_IKE_ID, paviseClientConfig } from "../../src/lab/ipsec-package.js";
 import { type PaviseIpsec, startPaviseIpsec } from "../../src/lab/pavise-ipsec.js";
 import type { IkeSaStatus } from "../../src/ipsec/sa-status.js";
-import { VIP, daemonClusterFile, liveOverlaps } from "../support/daemon-cluster.js";
-import { arpHosts, linkedHolders, startClientTraffic } from "../support/cluster-observe.js";
+import { VIP, liveOverlaps } from "../support/daemon-cluster.js";
+import { arpHosts, startClientTraffic } from "../support/cluster-observe.js";
 import { testLabName } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
-import { useDaemonLab } from "../support/daemon-lab.js";
+import { useIpsecPackageLab } from "../support/ipsec-package-lab.js";
 
 // Issue #6, kind 1 against the cluster: the client is `pavise ipsec serve` (dpd_delay 1s,
 // dpd_action restart, keyingtries 0) with a tunnel to package web. The owner node crashes; the
@@ -31,35 +24,14 @@ function established(sas: IkeSaStatus[]): IkeSaStatus[] {
 }
 
 describe.skipIf(!root)("IPsec that moves with the package: a Pavise client", () => {
-  let psk = "";
   let client: PaviseIpsec | undefined;
-  const t = useDaemonLab(LAB, {
-    watchFromStart: true,
-    clusterFile: (lab, dir) => {
-      const written = writeLabPsk(dir);
-      psk = written.psk;
-      return daemonClusterFile(lab, {
-        name: LAB,
-        packages: ipsecWebPackage({ echoPort: UDP_PORT, pskFile: written.file }),
-      });
-    },
-    cleanup: async () => {
-      await client?.stop().catch(() => undefined);
-    },
-  });
+  const ipsec = useIpsecPackageLab(LAB, { echoPort: UDP_PORT });
+  const t = ipsec.t;
 
   it("n1 crashes: the Pavise client is back with n2 by itself; the gap through the tunnel", async () => {
-    await moveEtcdLeader(t.lab.runtime, t.lab.plan.etcd, "n1", "n2");
-    for (const node of ["n1", "n2", "n3"]) await t.cluster.startDaemon(node);
-    await until(
-      "web on n1",
-      () => linkedHolders(t.lab, VIP),
-      (h) => h.length === 1 && h[0] === "n1",
-      20_000,
-    );
-    await t.cluster.untilLogged("web started on n1", "n1", "started", "package web started", 20_000);
+    await ipsec.startWebOnN1();
 
-    client = await startPaviseIpsec(t.lab.runtime, "c1", paviseClientConfig({ psk }));
+    client = ipsec.track(await startPaviseIpsec(t.lab.runtime, "c1", paviseClientConfig({ psk: ipsec.psk })));
     const [first] = await until(
       "the client's SA with n1",
       async () => established(await client!.sas()),
@@ -77,16 +49,7 @@ describe.skipIf(!root)("IPsec that moves with the package: a Pavise client", () 
 
     const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);
     await sleep(700);
-    const crashedAt = Date.now();
-    await t.lab.faults.crashHost("n1");
-    t.cluster.daemons.delete("n1");
-    await until(
-      "web on n2",
-      () => linkedHolders(t.lab, VIP),
-      (h) => h.includes("n2"),
-      20_000,
-    );
-    const takenAfter = Date.now() - crashedAt;
+    const { crashedAt, takenAfter } = await ipsec.crashN1();
     const [fresh] = await until(
       "the client's new SA with n2",
       async () => established(await client!.sas()),

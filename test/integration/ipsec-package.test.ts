@@ -1,22 +1,16 @@
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { etcdctlArgs, moveEtcdLeader } from "../../src/lab/etcd.js";
+import { etcdctlArgs } from "../../src/lab/etcd.js";
 import { overlaps } from "../../src/lab/probes/address-timeline.js";
-import {
-  CLIENT_ADDRESS,
-  PACKAGE_IKE_ID,
-  ipsecWebPackage,
-  startStrongswanClient,
-  writeLabPsk,
-} from "../../src/lab/ipsec-package.js";
-import type { Charon, IkeSaInfo } from "../../src/lab/strongswan/charon.js";
-import { VIP, daemonClusterFile, liveOverlaps } from "../support/daemon-cluster.js";
+import { CLIENT_ADDRESS, PACKAGE_IKE_ID, startStrongswanClient } from "../../src/lab/ipsec-package.js";
+import type { Charon } from "../../src/lab/strongswan/charon.js";
+import { VIP, liveOverlaps } from "../support/daemon-cluster.js";
 import { distPath } from "../../src/util/package-paths.js";
 import { arpHosts, ipsecPeerRecords, linkedHolders, startClientTraffic } from "../support/cluster-observe.js";
 import { testLabName } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
-import { useDaemonLab } from "../support/daemon-lab.js";
+import { useIpsecPackageLab, webSas } from "../support/ipsec-package-lab.js";
 
 // The source page's story (../shared/seed/, issue #6), paragraph by paragraph, with a standard
 // client: package web carries IPsec (identity web.pavise.test) on its relocatable address; a
@@ -31,43 +25,17 @@ const root = process.getuid?.() === 0;
 const LAB = testLabName("tipc");
 const UDP_PORT = 7431;
 
-function webSas(sas: IkeSaInfo[]): IkeSaInfo[] {
-  return sas.filter((sa) => sa.name === "web");
-}
-
 describe.skipIf(!root)("IPsec that moves with the package: strongSwan client", () => {
-  let psk = "";
   let charon: Charon | undefined;
-  const t = useDaemonLab(LAB, {
-    watchFromStart: true,
-    clusterFile: (lab, dir) => {
-      const written = writeLabPsk(dir);
-      psk = written.psk;
-      return daemonClusterFile(lab, {
-        name: LAB,
-        packages: ipsecWebPackage({ echoPort: UDP_PORT, pskFile: written.file }),
-      });
-    },
-    cleanup: async () => {
-      await charon?.stop().catch(() => undefined);
-    },
-  });
+  const ipsec = useIpsecPackageLab(LAB, { echoPort: UDP_PORT });
+  const t = ipsec.t;
 
   it("serves a strongSwan client through IPsec on the package address, and records it as a peer of web", async () => {
-    await moveEtcdLeader(t.lab.runtime, t.lab.plan.etcd, "n1", "n2");
-    await t.cluster.startDaemon("n1");
-    await t.cluster.startDaemon("n2");
-    await t.cluster.startDaemon("n3");
-    await until(
-      "web's address on n1 only",
-      () => t.lab.holders(VIP),
-      (h) => h.length === 1 && h[0]?.host === "n1",
-      20_000,
-    );
-    await t.cluster.untilLogged("web started on n1", "n1", "started", "package web started", 20_000);
+    await ipsec.startWebOnN1();
+    expect(await t.lab.holders(VIP)).toEqual([{ host: "n1", nic: "lan0", up: true }]);
     expect(t.cluster.logged("n1", "ipsec", "IPsec of web listens on 198.18.1.50")).toBe(true);
 
-    charon = await startStrongswanClient(t.lab, { psk });
+    charon = ipsec.track(await startStrongswanClient(t.lab, { psk: ipsec.psk }));
     await charon.initiate({ child: "web" });
     const [sa] = webSas(await charon.listSas());
     expect(sa).toMatchObject({
@@ -107,16 +75,7 @@ describe.skipIf(!root)("IPsec that moves with the package: strongSwan client", (
     const [before] = webSas(await client.listSas());
     const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);
     await sleep(700);
-    const crashedAt = Date.now();
-    await t.lab.faults.crashHost("n1");
-    t.cluster.daemons.delete("n1");
-    await until(
-      "web's address on n2",
-      () => linkedHolders(t.lab, VIP),
-      (h) => h.includes("n2"),
-      20_000,
-    );
-    const takenAfter = Date.now() - crashedAt;
+    const { crashedAt, takenAfter } = await ipsec.crashN1();
     const fresh = await until(
       "a new IKE SA that n2 initiated, in place of the stale one",
       async () => webSas(await client.listSas()),
