@@ -12,6 +12,7 @@ import { systemRandom } from "../../ike/crypto/random.js";
 import { PaviseError } from "../../util/errors.js";
 import { type ContactEvent, type ContactReport, DEFAULT_CONTACT_SETTINGS } from "../contact/contact-plan.js";
 import { type ContactTarget, PackageContact } from "../contact/package-contact.js";
+import { MIN_PSK_OCTETS } from "../credentials/credential-check.js";
 import { IpsecEngine } from "../ipsec-engine.js";
 import { forgetAfterPeerDelete, type ObservedPeer } from "../registry/peer-upkeep.js";
 import { readHostHealth } from "../status/host-health.js";
@@ -476,10 +477,20 @@ function readSharedKeys(pkg: string, connections: readonly PackageConnection[]):
       );
     }
     // One line of text; the line break an editor adds is not part of the key.
-    keys.push({
-      ids: [c.config.local.id, c.config.remote.id],
-      secret: Buffer.from(text.replace(/\r?\n$/, ""), "utf8"),
-    });
+    const secret = Buffer.from(text.replace(/\r?\n$/, ""), "utf8");
+    if (secret.length < MIN_PSK_OCTETS) {
+      // The same rule as the IPsec monitor (credential-check.ts), so a node never starts with a
+      // key the monitor would then call unusable.
+      throw new PaviseError(
+        "IPSEC_PSK_TOO_SHORT",
+        `the pre-shared key of ${c.config.name} has ${secret.length} octets, fewer than ${MIN_PSK_OCTETS}`,
+        {
+          where: { file: c.pskFile },
+          hint: "write at least 32 random bytes, e.g. head -c 32 /dev/urandom | base64 > FILE, on every node and every client",
+        },
+      );
+    }
+    keys.push({ ids: [c.config.local.id, c.config.remote.id], secret });
   }
   return keys;
 }
