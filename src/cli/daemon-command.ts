@@ -96,6 +96,7 @@ export async function daemonCommand(args: string[]): Promise<number> {
       if (!agent) throw new PaviseError("DAEMON_STARTING", `the daemon on ${node} is still starting`);
       return agent.ipsecHealth(pkg);
     },
+    ipsecSas: () => agent?.ipsecSas() ?? { sas: [], counters: undefined },
   }).catch((err: unknown) => {
     say("problem", `control socket: ${(err as Error).message}; pavise ipsec status cannot reach this daemon`);
     return undefined;

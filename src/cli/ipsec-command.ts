@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { daemonSocketPath } from "../cluster/agent/daemon-control.js";
 import { DEFAULT_ROUTING_TABLE, routingTableProblem } from "../esp/driver/policy-routing-plan.js";
 import { readIpsecConfig } from "../ike/config/ipsec-config.js";
 import { resolveConnections } from "../ike/core/connection.js";
@@ -18,7 +20,7 @@ export const IPSEC_USAGE = `usage:
                                                                tunnel routes in table N, default ${DEFAULT_ROUTING_TABLE};
                                                                NAT keepalives every DURATION, default 20s, 0 off)
   pavise ipsec check --config FILE [--json]                    validate a configuration
-  pavise ipsec sas [--control PATH] [--json]                   IKE and Child SAs of the running endpoint
+  pavise ipsec sas [--control PATH] [--json]                   IKE and Child SAs of the running endpoint (or of this node's packages)
   pavise ipsec initiate NAME [--control PATH] [--json]         set up a connection and wait for it
   pavise ipsec terminate NAME [--control PATH] [--json]        delete a connection's IKE SAs
   pavise ipsec rekey NAME [--child CHILD] [--control PATH]     rekey its IKE SAs (or Child SAs)
@@ -45,7 +47,7 @@ export async function ipsecCommand(args: string[]): Promise<number> {
   if (sub === "status") return ipsecStatusCommand(rest);
   const { values, positionals } = parse(rest);
   const out = makeOutput(values.json === true);
-  const control = values.control ?? DEFAULT_CONTROL_SOCKET;
+  const control = values.control ?? defaultControl(sub);
   switch (sub) {
     case "serve": {
       if (!values.config) throw usageError("serve needs --config FILE", IPSEC_USAGE);
@@ -254,4 +256,14 @@ function renderSas(sas: IkeSaStatus[]): string {
     }
   }
   return lines.join("\n");
+}
+
+/**
+ * Without --control: `pavise ipsec serve`'s socket; for `sas` on a cluster node, where no
+ * serve runs, the daemon's (its package SAs, same reply shape).
+ */
+function defaultControl(sub: string | undefined): string {
+  if (sub !== "sas" || existsSync(DEFAULT_CONTROL_SOCKET)) return DEFAULT_CONTROL_SOCKET;
+  const daemon = daemonSocketPath(undefined);
+  return existsSync(daemon) ? daemon : DEFAULT_CONTROL_SOCKET;
 }

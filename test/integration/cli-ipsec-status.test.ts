@@ -7,6 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DAEMON_SOCKET_ENV, serveDaemonControl } from "../../src/cluster/agent/daemon-control.js";
 import type { IpsecHealthSnapshot } from "../../src/ipsec/status/ipsec-health.js";
+import type { IkeSaStatus } from "../../src/ipsec/sa-status.js";
 import { PaviseError } from "../../src/util/errors.js";
 import { distPath } from "../../src/util/package-paths.js";
 
@@ -27,6 +28,7 @@ beforeAll(async () => {
       calls++;
       return answer(pkg);
     },
+    ipsecSas: () => ({ sas: [PACKAGE_SA], counters: undefined }),
   });
 });
 
@@ -34,6 +36,22 @@ afterAll(() => {
   server?.close();
   rmSync(scratch, { recursive: true, force: true });
 });
+
+/** A package's IKE SA as the daemon reports it. */
+const PACKAGE_SA: IkeSaStatus = {
+  connection: "web/clients",
+  state: "ESTABLISHED",
+  initiator: true,
+  spiI: "0123456789abcdef",
+  spiR: "fedcba9876543210",
+  local: "198.18.1.50",
+  remote: "198.18.1.101",
+  localId: "web.pavise.test",
+  remoteId: "198.18.1.101",
+  algorithms: "AES_GCM_16_128/PRF_HMAC_SHA2_256/CURVE25519",
+  ageSeconds: 3,
+  children: [],
+};
 
 function snapshot(fault?: "tun-gone"): IpsecHealthSnapshot {
   return {
@@ -193,12 +211,29 @@ describe("pavise ipsec status --watch", () => {
 
   it("exits 3 when the daemon goes away", async () => {
     const other = join(scratch, "going.sock");
-    const going = await serveDaemonControl(other, { ipsecHealth: () => Promise.resolve([snapshot()]) });
+    const going = await serveDaemonControl(other, {
+      ipsecHealth: () => Promise.resolve([snapshot()]),
+      ipsecSas: () => ({ sas: [], counters: undefined }),
+    });
     const watching = pavise(["ipsec", "status", "--watch", "200ms", "--control", other]);
     await sleep(800);
     going.close();
     const r = await watching;
     expect(r.code).toBe(3);
     expect(r.stdout).toContain("DAEMON_NOT_RUNNING");
+  });
+});
+
+describe("pavise ipsec sas against the cluster daemon", () => {
+  it("lists the package SAs on this node (the daemon's socket, given or found when no serve runs)", async () => {
+    const given = await pavise(["ipsec", "sas", "--control", socket]);
+    expect(given.code, given.stderr).toBe(0);
+    expect(given.stdout).toContain("web/clients");
+    expect(given.stdout).toContain("198.18.1.50");
+    // No --control: `pavise ipsec serve`'s socket does not exist, the daemon's (from the
+    // environment a daemon gives its services) does.
+    const found = await pavise(["ipsec", "sas", "--json"], { [DAEMON_SOCKET_ENV]: socket });
+    expect(found.code, found.stderr).toBe(0);
+    expect((JSON.parse(found.stdout) as { sas: IkeSaStatus[] }).sas[0]?.connection).toBe("web/clients");
   });
 });

@@ -5,6 +5,7 @@ import { etcdctlArgs } from "../../src/lab/etcd.js";
 import { overlaps } from "../../src/lab/probes/address-timeline.js";
 import { CLIENT_ADDRESS, PACKAGE_IKE_ID, startStrongswanClient } from "../../src/lab/ipsec-package.js";
 import type { Charon } from "../../src/lab/strongswan/charon.js";
+import type { IkeSaStatus } from "../../src/ipsec/sa-status.js";
 import { VIP, liveOverlaps } from "../support/daemon-cluster.js";
 import { distPath } from "../../src/util/package-paths.js";
 import { arpHosts, ipsecPeerRecords, linkedHolders, startClientTraffic } from "../support/cluster-observe.js";
@@ -68,6 +69,22 @@ describe.skipIf(!root)("IPsec that moves with the package: strongSwan client", (
       connection: "clients",
       node: "n1",
     });
+    // An operator on n1 sees the package's SA there (pavise ipsec sas asks the node's daemon).
+    const listed = await t.lab.exec(
+      "n1",
+      [process.execPath, distPath("cli/main.js"), "ipsec", "sas", "--json"],
+      {
+        env: { ...process.env, PAVISE_DAEMON_SOCKET: t.cluster.controlSocket("n1") },
+      },
+    );
+    const sas = (JSON.parse(listed.stdout) as { sas: IkeSaStatus[] }).sas;
+    expect(sas).toHaveLength(1);
+    expect(sas[0]).toMatchObject({
+      connection: "web/clients",
+      state: "ESTABLISHED",
+      remoteId: CLIENT_ADDRESS,
+    });
+    expect(sas[0]?.children[0]?.spiIn).toBe(after?.childSas[0]?.spiOut);
   });
 
   it("n1 crashes: n2 contacts the client with INITIAL_CONTACT, strongSwan drops its stale SA, traffic flows again", async () => {

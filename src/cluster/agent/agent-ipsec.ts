@@ -204,6 +204,10 @@ export class AgentIpsec implements PackageIpsecDriver {
     return this.host.sas(pkg);
   }
 
+  counters(): ReturnType<PackageIpsecHost["counters"]> {
+    return this.host.counters();
+  }
+
   close(): Promise<void> {
     for (const pkg of [...this.sweepers.keys()]) this.stopSweeping(pkg);
     return this.host.close();

@@ -8,6 +8,8 @@ import {
   type JsonReply,
 } from "../../util/json-control.js";
 import type { IpsecHealthSnapshot } from "../../ipsec/status/ipsec-health.js";
+import type { EngineCounters } from "../../ipsec/ipsec-engine.js";
+import type { IkeSaStatus } from "../../ipsec/sa-status.js";
 
 /** Where `pavise daemon` listens for local commands unless --control says otherwise (design §10). */
 export const DEFAULT_DAEMON_SOCKET = "/run/pavise/daemon.sock";
@@ -26,6 +28,11 @@ const NOT_FOUND = ["IPSEC_NO_SUCH_PACKAGE", "IPSEC_PACKAGE_WITHOUT_IPSEC", "IPSE
 export interface DaemonControlRoutes {
   /** GET /v1/ipsec/health?package=P */
   ipsecHealth(pkg: string | undefined): Promise<IpsecHealthSnapshot[]>;
+  /**
+   * GET /v1/sas: the package IKE and Child SAs on this node and the datapath's counters, in the
+   * shape `pavise ipsec serve` answers, so `pavise ipsec sas` reads either.
+   */
+  ipsecSas(): { sas: IkeSaStatus[]; counters: EngineCounters | undefined };
 }
 
 export interface IpsecHealthReply {
@@ -42,6 +49,7 @@ export function serveDaemonControl(socketPath: string, routes: DaemonControlRout
           const snapshots = await routes.ipsecHealth(req.query.get("package") ?? undefined);
           return { status: 200, body: { snapshots } satisfies IpsecHealthReply };
         }
+        if (req.method === "GET" && req.path === "/v1/sas") return { status: 200, body: routes.ipsecSas() };
         return unknownRequest(req, "DAEMON_CONTROL_UNKNOWN");
       } catch (err) {
         return errorReply(err, "DAEMON_CONTROL_FAILED", NOT_FOUND);

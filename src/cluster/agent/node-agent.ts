@@ -55,6 +55,8 @@ import { monitoredResources, ResourceMonitors } from "./resource-monitors.js";
 import { failFastReason } from "./fail-fast.js";
 import { EtcdLeaderSteering } from "./etcd-leader-steering.js";
 import { AgentIpsec } from "./agent-ipsec.js";
+import type { EngineCounters } from "../../ipsec/ipsec-engine.js";
+import type { IkeSaStatus } from "../../ipsec/sa-status.js";
 import { IpsecHealthLog, ipsecHealthSnapshots } from "./ipsec-health-source.js";
 import type { IpsecHealthSnapshot } from "../../ipsec/status/ipsec-health.js";
 
@@ -256,6 +258,11 @@ export class NodeAgent {
     );
     this.ipsecHealthLog.note(snapshots);
     return snapshots;
+  }
+
+  /** The package SAs on this node and the datapath's counters (`pavise ipsec sas`). */
+  ipsecSas(): { sas: IkeSaStatus[]; counters: EngineCounters | undefined } {
+    return { sas: this.ipsec?.sas() ?? [], counters: this.ipsec?.counters() };
   }
 
   get isLeader(): boolean {

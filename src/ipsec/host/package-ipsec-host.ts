@@ -13,7 +13,7 @@ import { PaviseError } from "../../util/errors.js";
 import { type ContactEvent, type ContactReport, DEFAULT_CONTACT_SETTINGS } from "../contact/contact-plan.js";
 import { type ContactTarget, PackageContact } from "../contact/package-contact.js";
 import { MIN_PSK_OCTETS } from "../credentials/credential-check.js";
-import { IpsecEngine } from "../ipsec-engine.js";
+import { type EngineCounters, IpsecEngine } from "../ipsec-engine.js";
 import { forgetAfterPeerDelete, type ObservedPeer } from "../registry/peer-upkeep.js";
 import { readHostHealth } from "../status/host-health.js";
 import type { IpsecHealthSnapshot } from "../status/ipsec-health.js";
@@ -304,6 +304,11 @@ export class PackageIpsecHost {
     return pkgName === undefined
       ? all
       : all.filter((sa) => splitPackageConnection(sa.connection)?.package === pkgName);
+  }
+
+  /** The datapath's counters no SA accounts for (unknown SPIs, keepalives, gated datagrams). */
+  counters(): EngineCounters {
+    return this.engine.counters();
   }
 
   contactReport(pkgName: string): ContactReport | undefined {
