@@ -55,6 +55,7 @@ import { monitoredResources, ResourceMonitors } from "./resource-monitors.js";
 import { failFastReason } from "./fail-fast.js";
 import { EtcdLeaderSteering } from "./etcd-leader-steering.js";
 import { AgentIpsec } from "./agent-ipsec.js";
+import { EventSink } from "../events/event-sink.js";
 import { IpsecHealthLog, ipsecHealthSnapshots } from "./ipsec-health-source.js";
 import type { IpsecHealthSnapshot } from "../../ipsec/status/ipsec-health.js";
 
@@ -93,6 +94,7 @@ export interface NodeAgentOptions {
 export class NodeAgent {
   private readonly client: EtcdClient;
   private readonly keys: ClusterKeys;
+  private readonly events: EventSink;
   private session: MemberSession | undefined;
   /** The owner keys the current session holds. */
   private owned: OwnedPackages | undefined;
@@ -146,6 +148,14 @@ export class NodeAgent {
       attemptTimeoutMs: Math.min(1000, Math.max(250, Math.floor(options.config.timing.memberTimeoutMs / 4))),
     });
     this.keys = new ClusterKeys(options.config.etcd.prefix);
+    this.events = new EventSink({
+      node: options.node,
+      cluster: () => this.options.config,
+      client: this.client,
+      keys: this.keys,
+      log: (kind, message, extra) => this.log(kind, message, extra),
+      logDirectory: options.logDirectory,
+    });
     this.exclusive = new Map(options.config.packages.map((p) => [p.name, p.type === "failover"]));
     this.etcdLeader = new EtcdLeaderSteering({
       client: this.client,
@@ -329,6 +339,7 @@ export class NodeAgent {
     await this.executor.stop();
     await this.ipsec?.close();
     this.client.close();
+    this.events.stop();
     // What still runs now runs on purpose (stop() keeps packages): the guardian leaves quietly.
     this.guard?.release();
   }
@@ -1125,12 +1136,9 @@ export class NodeAgent {
     this.options.log({ at: Date.now(), node: this.options.node, event, message, ...extra });
   }
 
-  /** A log line that also goes to the cluster's event log in etcd. */
+  /** A log line that also goes to the cluster's event log in etcd, and to the hooks (event-sink.ts). */
   private event(kind: string, message: string, extra: Record<string, unknown> = {}): void {
-    this.log(kind, message, extra);
-    void appendEvent(this.client, this.keys, { node: this.options.node, kind, message, ...extra }).catch(
-      () => undefined,
-    );
+    this.events.emit(kind, message, extra);
   }
 }
 
