@@ -64,8 +64,9 @@ export class HookRunner {
     for (const run of runs) {
       if (this.queue.length >= room) this.drop(run);
       else this.queue.push(run);
+      // Free slots take runs at once: the room is for runs that wait.
+      this.pump();
     }
-    this.pump();
   }
 
   stats(): HookRunnerStats {
