@@ -4,6 +4,7 @@ import {
   type ClusterConfigProblem,
   parseClusterConfig,
 } from "../../src/cluster/config/cluster-config.js";
+import { diffClusterConfig } from "../../src/cluster/config/config-diff.js";
 import { PACKAGE_STATE_KINDS } from "../../src/cluster/events/event-kinds.js";
 import { PaviseError } from "../../src/util/errors.js";
 
@@ -117,5 +118,24 @@ describe("cluster file hooks:", () => {
     expect(
       parseClusterConfig(`${BASE}hooks:\n  - { name: a, command: x, events: [all] }\n`).hooks?.[0]?.events,
     ).toEqual(["all"]);
+  });
+
+  it("config apply: hooks added, changed and removed take effect online", () => {
+    const before = parseClusterConfig(
+      `${BASE}hooks:\n  - { name: a, command: x }\n  - { name: b, command: y }\n`,
+    );
+    const after = parseClusterConfig(
+      `${BASE}hooks:\n  - { name: a, command: x, timeout: 5s }\n  - { name: c, command: z }\n`,
+    );
+    expect(diffClusterConfig(before, after).changes).toEqual([
+      { subject: "hook a", what: "changed", effect: "online" },
+      { subject: "hook c", what: "added", effect: "online" },
+      { subject: "hook b", what: "removed", effect: "online" },
+    ]);
+    expect(diffClusterConfig(before, before).changes).toEqual([]);
+    expect(diffClusterConfig(parseClusterConfig(BASE), before).changes.map((c) => c.subject)).toEqual([
+      "hook a",
+      "hook b",
+    ]);
   });
 });
