@@ -84,7 +84,9 @@ describe("hook runner", () => {
     );
     expect(processGone(shell!)).toBe(true);
     expect(lines.map((l) => l[0])).toEqual(["hook-failed"]);
-    expect(lines[0]?.[1]).toMatch(/did not finish within its timeout of 600 ms/);
+    expect(lines[0]?.[1]).toMatch(
+      /did not finish within its timeout of 600 ms: its process group was ended with SIGTERM, and SIGKILL 500 ms later$/,
+    );
     expect(r.stats().timedOut).toBe(1);
   });
 

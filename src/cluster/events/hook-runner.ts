@@ -149,15 +149,16 @@ export class HookRunner {
     this.running.add(group);
     this.counts.started += 1;
     if (this.stopped) group.signalGroup("SIGKILL");
+    const graceMs = this.options.killGraceMs ?? 2000;
     let timedOut = false;
-    let killTimer: NodeJS.Timeout | undefined;
+    let killed = false;
     const timer = setTimeout(() => {
       timedOut = true;
       group.signalGroup("SIGTERM");
-      killTimer = setTimeout(() => {
-        if (group.groupAlive()) group.signalGroup("SIGKILL");
-      }, this.options.killGraceMs ?? 2000);
-      killTimer.unref();
+      // Armed until it fires: the leader may exit on SIGTERM while the rest of its group lives on.
+      setTimeout(() => {
+        if (group.groupAlive()) killed = group.signalGroup("SIGKILL");
+      }, graceMs).unref();
     }, run.timeoutMs);
     timer.unref();
     const exit = await group.exited;
@@ -165,7 +166,8 @@ export class HookRunner {
     const ms = Date.now() - startedAt;
     if (timedOut) {
       this.counts.timedOut += 1;
-      const message = `hook ${what} did not finish within its timeout of ${run.timeoutMs} ms: its process group was sent SIGTERM (SIGKILL ${this.options.killGraceMs ?? 2000} ms later if still there)`;
+      const how = killed ? `SIGTERM, and SIGKILL ${graceMs} ms later` : "SIGTERM";
+      const message = `hook ${what} did not finish within its timeout of ${run.timeoutMs} ms: its process group was ended with ${how}`;
       log.write("pavise", message);
       this.options.log("hook-failed", message, { hook: run.hook, ms });
     } else if (exit.code === 0) {
@@ -177,7 +179,6 @@ export class HookRunner {
       log.write("pavise", message);
       this.options.log("hook-failed", message, { hook: run.hook, ms });
     }
-    // killTimer stays armed: the leader may be gone while the rest of its group lives on.
     this.running.delete(group);
     this.pump();
   }
