@@ -195,6 +195,15 @@ ${hang}  - name: record
       PAVISE_EVENT_MESSAGE: "node n1 failed (its lease lapsed)",
     });
     expect(f!.env.PAVISE_EVENT_PACKAGE).toBeUndefined();
+    const shown = Object.entries(s!.env).filter(
+      ([k]) => k.startsWith("PAVISE_EVENT") || k === "PAVISE_CLUSTER",
+    );
+    console.log(
+      `hooks lab: what the record hook got for started:\n${shown
+        .map(([k, v]) => `${k}=${v}`)
+        .sort()
+        .join("\n")}`,
+    );
     const late = (r: HookRecord): number => r.ranAt - Number(r.env.PAVISE_EVENT_AT_MS);
     console.log(
       `hooks lab: node-failed written by ${f!.env.PAVISE_EVENT_NODE} ${Number(f!.env.PAVISE_EVENT_AT_MS) - crash.crashedAt} ms after the crash, ` +
