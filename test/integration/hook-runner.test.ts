@@ -116,6 +116,19 @@ describe("hook runner", () => {
     expect(lines.filter((l) => l[0] === "hook-dropped")).toHaveLength(1);
   });
 
+  it("starts nothing while held (a fence), and the held runs after release()", async () => {
+    const r = runner("held");
+    const mark = join(dir, "held.mark");
+    r.hold();
+    r.enqueue([run(`touch ${mark}`)]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(existsSync(mark)).toBe(false);
+    expect(r.stats()).toMatchObject({ queued: 1, running: 0 });
+    r.release();
+    await r.idle();
+    expect(existsSync(mark)).toBe(true);
+  });
+
   it("stop() kills what runs and starts nothing more", async () => {
     const r = runner("stop");
     const pidFile = join(dir, "stop.pid");

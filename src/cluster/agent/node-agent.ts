@@ -424,7 +424,10 @@ export class NodeAgent {
     if (failFast) {
       return this.failFast(session, `fenced while running ${failFast.name}, which has node_fail_fast`);
     }
+    // No hook starts until the packages are halted and the addresses dropped (design §9).
+    this.events.hooks.hold();
     await this.haltEverything();
+    this.events.hooks.release();
     // The reports died with the lease; a new session starts with a clean slate.
     this.failedHere.clear();
     this.failedForSubnet.clear();

@@ -49,6 +49,7 @@ export class HookRunner {
   private droppedUnlogged = 0;
   private lastDropLog = 0;
   private stopped = false;
+  private held = false;
   private readonly idleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: HookRunnerOptions) {}
@@ -79,6 +80,19 @@ export class HookRunner {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /**
+   * While the node fences, no hook starts (design §9): starting processes costs the event loop
+   * time the fence needs. Runs wait in the queue (or are dropped when it is full) until release().
+   */
+  hold(): void {
+    this.held = true;
+  }
+
+  release(): void {
+    this.held = false;
+    this.pump();
+  }
+
   /** The daemon stops: nothing more starts, running hooks' groups are killed. */
   stop(): void {
     this.stopped = true;
@@ -104,7 +118,7 @@ export class HookRunner {
 
   private pump(): void {
     const limit = this.options.maxRunning ?? 4;
-    while (!this.stopped && this.running.size < limit && this.queue.length > 0) {
+    while (!this.stopped && !this.held && this.running.size < limit && this.queue.length > 0) {
       const run = this.queue.shift()!;
       void this.start(run);
     }
