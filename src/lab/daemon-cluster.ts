@@ -39,6 +39,8 @@ export interface DaemonClusterFileOptions {
   morePackages?: string;
   /** The `packages:` entries instead of web and morePackages (YAML, indented by two spaces). */
   packages?: string;
+  /** Top-level sections after packages: (YAML, e.g. `hooks:` …), ending with a newline. */
+  topLevel?: string;
 }
 
 export interface EchoService {
@@ -109,7 +111,7 @@ subnets:
 nodes:
 ${node("n1")}${node("n2")}${node("n3")}
 packages:
-${packages}`;
+${packages}${options.topLevel ?? ""}`;
 }
 
 /**

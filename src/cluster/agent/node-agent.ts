@@ -57,6 +57,7 @@ import { EtcdLeaderSteering } from "./etcd-leader-steering.js";
 import { AgentIpsec } from "./agent-ipsec.js";
 import type { EngineCounters } from "../../ipsec/ipsec-engine.js";
 import type { IkeSaStatus } from "../../ipsec/sa-status.js";
+import { EventSink } from "../events/event-sink.js";
 import { IpsecHealthLog, ipsecHealthSnapshots } from "./ipsec-health-source.js";
 import type { IpsecHealthSnapshot } from "../../ipsec/status/ipsec-health.js";
 
@@ -95,6 +96,7 @@ export interface NodeAgentOptions {
 export class NodeAgent {
   private readonly client: EtcdClient;
   private readonly keys: ClusterKeys;
+  private readonly events: EventSink;
   private session: MemberSession | undefined;
   /** The owner keys the current session holds. */
   private owned: OwnedPackages | undefined;
@@ -148,6 +150,14 @@ export class NodeAgent {
       attemptTimeoutMs: Math.min(1000, Math.max(250, Math.floor(options.config.timing.memberTimeoutMs / 4))),
     });
     this.keys = new ClusterKeys(options.config.etcd.prefix);
+    this.events = new EventSink({
+      node: options.node,
+      cluster: () => this.options.config,
+      client: this.client,
+      keys: this.keys,
+      log: (kind, message, extra) => this.log(kind, message, extra),
+      logDirectory: options.logDirectory,
+    });
     this.exclusive = new Map(options.config.packages.map((p) => [p.name, p.type === "failover"]));
     this.etcdLeader = new EtcdLeaderSteering({
       client: this.client,
@@ -336,6 +346,7 @@ export class NodeAgent {
     await this.executor.stop();
     await this.ipsec?.close();
     this.client.close();
+    this.events.stop();
     // What still runs now runs on purpose (stop() keeps packages): the guardian leaves quietly.
     this.guard?.release();
   }
@@ -420,7 +431,10 @@ export class NodeAgent {
     if (failFast) {
       return this.failFast(session, `fenced while running ${failFast.name}, which has node_fail_fast`);
     }
+    // No hook starts until the packages are halted and the addresses dropped (design §9).
+    this.events.hooks.hold();
     await this.haltEverything();
+    this.events.hooks.release();
     // The reports died with the lease; a new session starts with a clean slate.
     this.failedHere.clear();
     this.failedForSubnet.clear();
@@ -1132,12 +1146,9 @@ export class NodeAgent {
     this.options.log({ at: Date.now(), node: this.options.node, event, message, ...extra });
   }
 
-  /** A log line that also goes to the cluster's event log in etcd. */
+  /** A log line that also goes to the cluster's event log in etcd, and to the hooks (event-sink.ts). */
   private event(kind: string, message: string, extra: Record<string, unknown> = {}): void {
-    this.log(kind, message, extra);
-    void appendEvent(this.client, this.keys, { node: this.options.node, kind, message, ...extra }).catch(
-      () => undefined,
-    );
+    this.events.emit(kind, message, extra);
   }
 }
 

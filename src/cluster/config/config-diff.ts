@@ -4,8 +4,8 @@
  * lines) and the daemons log. Pure: two checked configurations in, a list of changes out.
  *
  * When a change takes effect:
- * - online: the nodes carry it out now (addresses, services, ARP, new or removed packages and
- *   nodes; package-change-steps.ts says what a node that runs the package does);
+ * - online: the nodes carry it out now (addresses, services, ARP, hooks, new or removed packages
+ *   and nodes; package-change-steps.ts says what a node that runs the package does);
  * - scheduler: the leader places packages with it from now on (nodes, policies, priority,
  *   dependencies, monitored subnets, generic resources);
  * - next-start: read when the package next starts or halts (scripts, service restart counts and
@@ -104,6 +104,17 @@ export function diffClusterConfig(before: ClusterConfig, after: ClusterConfig): 
       `network_auto_failback ${(before.networkAutoFailback ?? true) ? "yes" : "no"} → ${(after.networkAutoFailback ?? true) ? "yes" : "no"}`,
       "daemon-restart",
     );
+  }
+
+  // Each daemon reads its hooks at every event (event-sink.ts): the next event runs the new ones.
+  const hookNames = (c: ClusterConfig): string[] => (c.hooks ?? []).map((h) => h.name);
+  for (const hook of after.hooks ?? []) {
+    const old = before.hooks?.find((h) => h.name === hook.name);
+    if (!old) add(`hook ${hook.name}`, "added", "online");
+    else if (!same(old, hook)) add(`hook ${hook.name}`, "changed", "online");
+  }
+  for (const name of hookNames(before)) {
+    if (!hookNames(after).includes(name)) add(`hook ${name}`, "removed", "online");
   }
 
   const beforeSubnets = new Map(before.subnets.map((s) => [s.name, s]));

@@ -24,6 +24,27 @@ export interface ClusterConfig {
   subnets: SubnetConfig[];
   nodes: NodeConfig[];
   packages: PackageConfig[];
+  /** Commands run on events (the `hooks:` section; absent when the file has none). */
+  hooks?: HookConfig[] | undefined;
+}
+
+/**
+ * A command the daemon runs when it writes an event (Pacemaker's alert agents: one `alert` with
+ * its `path`, `timeout`, a `select` of kinds and its `recipient`s). The node that writes the
+ * event runs it (src/cluster/events/hook-plan.ts); it never holds the daemon up.
+ */
+export interface HookConfig {
+  name: string;
+  /** `/bin/sh -c` command line, with the event in its environment (PAVISE_EVENT_*). */
+  command: string;
+  /** Event kinds it runs for; ["all"] for every kind. Default: PACKAGE_STATE_KINDS. */
+  events: string[];
+  /** Only events of these packages (events that name no package, e.g. node-failed, still run it). */
+  packages?: string[] | undefined;
+  /** Run once per recipient (PAVISE_EVENT_RECIPIENT), or once without one when empty. */
+  recipients: string[];
+  /** Killed (its process group: SIGTERM, SIGKILL 2 s later) when it runs longer. Default 30 s. */
+  timeoutMs: number;
 }
 
 export interface EtcdConfig {

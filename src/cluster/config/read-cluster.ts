@@ -10,6 +10,7 @@ import type {
   SubnetConfig,
 } from "./model.js";
 import { ProblemList, RawReader, isRecord, type Raw } from "./raw-reader.js";
+import { readHooks } from "./read-hooks.js";
 import { readPackages } from "./read-package.js";
 
 /**
@@ -37,6 +38,7 @@ export const TOP_KEYS = [
   "subnets",
   "nodes",
   "packages",
+  "hooks",
 ];
 const ETCD_KEYS = ["endpoints", "tls", "prefix", "leader_away_from_packages"];
 const TLS_KEYS = ["ca", "cert", "key", "user", "password_file"];
@@ -88,6 +90,8 @@ export function readClusterObject(raw: unknown): ReadResult {
       aliases,
     ),
   };
+  const hooks = readHooks(reader, top);
+  if (hooks !== undefined) config.hooks = hooks;
   return { config, problems: problems.items, aliases };
 }
 
