@@ -8,6 +8,9 @@
  */
 
 import type { AuthConfig, ConnectionConfig } from "../../ike/config/read-connections.js";
+import type { ApiConfig, PackageAccess } from "./api-model.js";
+
+export type * from "./api-model.js";
 
 export interface ClusterConfig {
   /** CLUSTER_NAME. */
@@ -24,6 +27,8 @@ export interface ClusterConfig {
   subnets: SubnetConfig[];
   nodes: NodeConfig[];
   packages: PackageConfig[];
+  /** The HTTP API and console (api-model.ts); absent: no API. */
+  api?: ApiConfig | undefined;
 }
 
 export interface EtcdConfig {
@@ -139,6 +144,8 @@ export interface PackageConfig {
    * packages only.
    */
   ipsec?: PackageIpsecConfig | undefined;
+  /** access: users who are PACKAGE_ADMIN of this package only (api-model.ts). */
+  access?: PackageAccess[] | undefined;
 }
 
 export interface PackageIpsecConfig {
