@@ -15,6 +15,7 @@ import {
   staticFileHeaders,
 } from "../../src/api/http/security-headers.js";
 import { PaviseError } from "../../src/util/errors.js";
+import { seededRandom } from "../support/seeded-random.js";
 
 const routes: Route<string>[] = [
   { method: "GET", pattern: "/", role: "none", handler: "console" },
@@ -183,5 +184,76 @@ describe("security headers", () => {
       "cache-control": "no-store",
     });
     expect(staticFileHeaders()["cache-control"]).toBe("no-cache");
+  });
+});
+
+describe("router fuzz", () => {
+  it("never throws on 5,000 random methods and targets; every miss is 404 or 405 with Allow", () => {
+    const seed = 0x7e57;
+    const random = seededRandom(seed);
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
+    const methods = [
+      "GET",
+      "HEAD",
+      "POST",
+      "PUT",
+      "DELETE",
+      "PATCH",
+      "OPTIONS",
+      "get",
+      "",
+      "G\u0000T",
+      "TRACE",
+    ];
+    const pieces = [
+      "v1",
+      "packages",
+      "nodes",
+      "web",
+      "n1",
+      "move",
+      "halt",
+      "resources",
+      "session",
+      "health",
+      "",
+      ".",
+      "..",
+      "%2F",
+      "%",
+      "%zz",
+      "%00",
+      "a%20b",
+      "?",
+      "#",
+      "~",
+      "é",
+      "//",
+    ];
+    let hits = 0;
+    for (let i = 0; i < 5000; i++) {
+      const length = Math.floor(random() * 6);
+      const target =
+        (random() < 0.95 ? "/" : "") +
+        Array.from({ length }, () => pick(pieces)).join(random() < 0.9 ? "/" : "");
+      const method = pick(methods);
+      const result = router.match(method, target);
+      if (result.ok) {
+        hits++;
+        if (result.route.method !== (method === "HEAD" ? "GET" : method))
+          throw new Error(`seed ${seed} run ${i}: ${method} ${target} matched ${result.route.method}`);
+        for (const value of Object.values(result.params)) {
+          if (value === "" || value.includes("/") || value === "..")
+            throw new Error(`seed ${seed} run ${i}: param ${JSON.stringify(value)} from ${target}`);
+        }
+        continue;
+      }
+      const { status, headers, body } = result.failure;
+      if (status === 405 ? !headers.allow : status !== 404)
+        throw new Error(`seed ${seed} run ${i}: ${status} for ${method} ${target}`);
+      if (!API_ERROR_CODES.includes(body.error.code))
+        throw new Error(`seed ${seed} run ${i}: code ${body.error.code}`);
+    }
+    expect(hits).toBeGreaterThan(10);
   });
 });
