@@ -172,7 +172,8 @@ function fromAllowed(rule: AccessRule, host: string | undefined): boolean {
   const address = host === undefined ? undefined : parseIpv4(host);
   if (address === undefined) return false;
   return rule.from.some((text) => {
-    const prefix = parsePrefix(text);
+    // A bare address is one host (validate-api.ts accepts both forms).
+    const prefix = parsePrefix(text.includes("/") ? text : `${text}/32`);
     return prefix !== undefined && prefixContains(prefix, address);
   });
 }

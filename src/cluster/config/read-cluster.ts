@@ -10,6 +10,7 @@ import type {
   SubnetConfig,
 } from "./model.js";
 import { ProblemList, RawReader, isRecord, type Raw } from "./raw-reader.js";
+import { readApi } from "./read-api.js";
 import { readPackages } from "./read-package.js";
 
 /**
@@ -37,6 +38,7 @@ export const TOP_KEYS = [
   "subnets",
   "nodes",
   "packages",
+  "api",
 ];
 const ETCD_KEYS = ["endpoints", "tls", "prefix", "leader_away_from_packages"];
 const TLS_KEYS = ["ca", "cert", "key", "user", "password_file"];
@@ -73,6 +75,7 @@ export function readClusterObject(raw: unknown): ReadResult {
 
   const subnets = readSubnets(reader, top);
   const nodes = readNodes(reader, top);
+  const api = readApi(reader, top.api);
   const config: ClusterConfig = {
     name,
     etcd: readEtcd(reader, top, name),
@@ -87,6 +90,7 @@ export function readClusterObject(raw: unknown): ReadResult {
       nodes.map((n) => n.name),
       aliases,
     ),
+    ...(api ? { api } : {}),
   };
   return { config, problems: problems.items, aliases };
 }

@@ -1,6 +1,7 @@
 import type { ConfigProblem } from "../../util/errors.js";
 import type { ClusterConfig } from "./model.js";
 import { ProblemList } from "./raw-reader.js";
+import { validateApi } from "./validate-api.js";
 import { validateDependencies } from "./validate-dependencies.js";
 import { validateNetwork } from "./validate-network.js";
 import { validatePackages } from "./validate-packages.js";
@@ -18,5 +19,6 @@ export function validateClusterConfig(config: ClusterConfig): ConfigProblem[] {
   validateArp(config.arp, problems);
   validatePackages(config, prefixes, problems);
   validateDependencies(config, problems);
+  validateApi(config, problems);
   return problems.items;
 }
