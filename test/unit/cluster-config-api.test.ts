@@ -7,6 +7,7 @@ import {
 } from "../../src/cluster/config/cluster-config.js";
 import { parse } from "yaml";
 import { clusterConfigFromObject } from "../../src/cluster/config/cluster-config.js";
+import { diffClusterConfig } from "../../src/cluster/config/config-diff.js";
 import { PaviseError } from "../../src/util/errors.js";
 import { randomJson, randomObject } from "../support/random-json.js";
 import { seededRandom } from "../support/seeded-random.js";
@@ -300,5 +301,41 @@ describe("api: section under random input", () => {
       }
     }
     expect(accepted).toBeGreaterThan(10);
+  });
+});
+
+describe("api: changes in config apply's summary", () => {
+  const parsed = (text: string) => parseClusterConfig(text, "cluster.yaml");
+  const changesOf = (a: string, b: string) => diffClusterConfig(parsed(a), parsed(b)).changes;
+
+  it("adding or removing the API takes effect when each daemon restarts", () => {
+    const noAccess = WITH_API.replace("    access: [{ user: carol, role: package_admin }]\n", "");
+    expect(changesOf(NO_API, noAccess)).toEqual([
+      { subject: "api", what: "added (listen 0.0.0.0:7443)", effect: "daemon-restart" },
+    ]);
+    expect(changesOf(noAccess, NO_API)).toEqual([
+      { subject: "api", what: "removed (no HTTP API)", effect: "daemon-restart" },
+    ]);
+  });
+
+  it("users and access apply online; listen and tls at restart", () => {
+    const changed = edit(
+      WITH_API,
+      ['listen: ["0.0.0.0:7443"]', 'listen: ["0.0.0.0:8443"]'],
+      ["{ name: bob, role: package_admin }", "{ name: bob, role: full_admin }"],
+      ["    - { name: ops, role: MONITOR, from: [198.18.2.0/24, 198.18.3.7] }\n", ""],
+      ["access: [{ user: carol, role: package_admin }]", "access: [{ user: dave, role: package_admin }]"],
+    );
+    expect(changesOf(WITH_API, changed)).toEqual([
+      { subject: "api", what: "listen 0.0.0.0:7443 → 0.0.0.0:8443", effect: "daemon-restart" },
+      { subject: "api", what: "user bob changed", effect: "online" },
+      { subject: "api", what: "user ops removed", effect: "online" },
+      { subject: "package web", what: "access dave", effect: "online" },
+    ]);
+    expect(diffClusterConfig(parsed(WITH_API), parsed(changed)).packages.changed).toEqual([]);
+  });
+
+  it("no api: on either side: no change listed", () => {
+    expect(changesOf(NO_API, NO_API)).toEqual([]);
   });
 });
