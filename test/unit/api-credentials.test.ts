@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -9,6 +9,7 @@ import {
   readSessionKeyFile,
   readTokenDigestFile,
 } from "../../src/api/auth/credential-files.js";
+import { loadApiCredentials } from "../../src/api/auth/load-credentials.js";
 import {
   formatPasswordHash,
   hashPassword,
@@ -139,5 +140,38 @@ describe("credential files", () => {
     expect(short.message).toMatch(/has 8 bytes, needs at least 32/);
     expect(short.hint).toMatch(/head -c 32 \/dev\/urandom/);
     expect((await readSessionKeyFile(file("open.key", raw, 0o640))).warnings[0]).toMatch(/mode 640/);
+  });
+});
+
+describe("loading a node's API credentials", () => {
+  it("reads every file the api: section names; a bad one costs only its user", async () => {
+    const sub = join(dir, "load");
+    mkdirSync(sub);
+    const alice = file("load/alice.scrypt", `${await hashPassword("pw-alice", FAST)}\n`);
+    const prom = file("load/prom.sha256", `${tokenDigest("pvt_prom")}\n${tokenDigest("pvt_shared")}\n`);
+    const other = file("load/other.sha256", `${tokenDigest("pvt_shared")}\n`, 0o644);
+    const key = file("load/session.key", Buffer.alloc(32, 9));
+    const loaded = await loadApiCredentials({
+      listen: [],
+      tls: { ca: "/x", cert: "/x", key: "/x" },
+      sessionKeyFile: key,
+      sessionTtlMs: 1000,
+      anonymous: "none",
+      users: [
+        { name: "alice", role: "full_admin", passwordFile: alice, from: [] },
+        { name: "bob", role: "package_admin", passwordFile: join(sub, "missing.scrypt"), from: [] },
+        { name: "prometheus", role: "monitor", tokenFile: prom, from: [] },
+        { name: "other", role: "monitor", tokenFile: other, from: [] },
+      ],
+    });
+    expect([...loaded.passwords.keys()]).toEqual(["alice"]);
+    expect(loaded.sessionKey).toEqual(Buffer.alloc(32, 9));
+    // The shared token belongs to neither user; prometheus keeps its own.
+    expect([...loaded.tokenUsers.entries()]).toEqual([[tokenDigest("pvt_prom"), "prometheus"]]);
+    expect(loaded.problems.map((p) => p.message)).toEqual([
+      expect.stringMatching(/cannot read .*missing\.scrypt \(the password hash of API user bob\)/),
+      expect.stringMatching(/other\.sha256 holds a token that prometheus's token file holds too/),
+    ]);
+    expect(loaded.warnings).toEqual([expect.stringMatching(/other\.sha256 .*\(mode 644\)/)]);
   });
 });
