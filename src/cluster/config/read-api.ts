@@ -80,7 +80,7 @@ function readUser(reader: RawReader, entry: unknown, path: string): ApiUser {
     given,
     path,
     USER_KEYS,
-    "password_file: /etc/pavise/api/users/<user>.scrypt (pavise api passwd USER)",
+    "password_file: /etc/pavise/api/users/<user>.scrypt (pavise api passwd USER) or token_file: /etc/pavise/api/users/<user>.sha256 (pavise api token USER)",
   );
   reader.known(u, USER_KEYS, path);
   return {
