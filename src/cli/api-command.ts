@@ -1,12 +1,11 @@
-import { randomBytes } from "node:crypto";
-import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { readFile } from "node:fs/promises";
 import { newBearerToken, TOKEN_DIGEST_PATTERN, tokenDigest } from "../api/auth/bearer-token.js";
 import { DEFAULT_SCRYPT, hashPassword } from "../api/auth/password-hash.js";
 import { readClusterConfig } from "../cluster/config/cluster-config.js";
 import { didYouMean } from "../cluster/config/did-you-mean.js";
 import type { ClusterConfig } from "../cluster/config/model.js";
 import { PaviseError } from "../util/errors.js";
+import { writeSecretFile } from "../util/write-secret-file.js";
 import { makeOutput } from "./output.js";
 import { processSecretInput, type SecretInput } from "./secret-input.js";
 import { parseCommandArgs, usageError } from "./usage.js";
@@ -212,23 +211,4 @@ async function existingDigests(file: string): Promise<string[]> {
     });
   }
   return lines;
-}
-
-/**
- * Written whole or not at all (a temporary file in the same directory, then rename), mode 0600
- * from the start, so a reader never sees half a file or a moment of wider permissions.
- */
-async function writeSecretFile(file: string, content: string): Promise<void> {
-  const temporary = `${file}.${randomBytes(6).toString("hex")}.tmp`;
-  try {
-    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-    await writeFile(temporary, content, { mode: 0o600, flag: "wx" });
-    await chmod(temporary, 0o600);
-    await rename(temporary, file);
-  } catch (err) {
-    throw new PaviseError("API_CREDENTIALS_UNWRITABLE", `cannot write ${file}: ${(err as Error).message}`, {
-      where: { file },
-      hint: "run as root, or give --file in a directory you can write",
-    });
-  }
 }

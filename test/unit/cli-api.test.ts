@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
@@ -7,6 +7,7 @@ import { readPasswordHashFile, readTokenDigestFile } from "../../src/api/auth/cr
 import { verifyPassword } from "../../src/api/auth/password-hash.js";
 import { apiCommand, type ApiCommandIo } from "../../src/cli/api-command.js";
 import { PaviseError } from "../../src/util/errors.js";
+import { writeSecretFile } from "../../src/util/write-secret-file.js";
 
 const dir = mkdtempSync(join(tmpdir(), "pavise-cli-api-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -189,5 +190,17 @@ describe("pavise api token", () => {
     );
     expect(error.code).toBe("API_CREDENTIALS_INVALID");
     expect(error.message).not.toContain("pvt_secret_in_plain");
+  });
+});
+
+describe("secret files", () => {
+  it("an unwritable place is an error naming the file, and leaves no temporary file", async () => {
+    const target = join(dir, "is-a-dir");
+    mkdirSync(target);
+    await expect(writeSecretFile(target, "x")).rejects.toMatchObject({
+      code: "SECRET_FILE_UNWRITABLE",
+      where: { file: target },
+    });
+    expect(readdirSync(dir).filter((name) => name.endsWith(".tmp"))).toEqual([]);
   });
 });
