@@ -27,6 +27,7 @@ const context: PrincipalContext = {
   nodeNames: ["n1", "n2", "n3"],
   tokenUsers: new Map([[tokenDigest("pvt_prom"), "prometheus"]]),
   sessionKey,
+  passwordUsers: new Set(["alice", "carol", "dave"]),
   now: 1_000,
 };
 
@@ -145,5 +146,12 @@ describe("principal", () => {
   it("a session for a user since removed from the policy is refused", () => {
     const cookie = issueSessionToken(sessionKey, "dave", 0, 10_000);
     expect(codeOf(resolve({ sessionCookie: cookie }))).toBe("API_UNAUTHENTICATED");
+  });
+
+  it("a session ends at once when the user's password login is removed", () => {
+    const cookie = issueSessionToken(sessionKey, "alice", 0, 10_000);
+    const result = resolve({ sessionCookie: cookie }, { ...context, passwordUsers: new Set(["carol"]) });
+    expect(codeOf(result)).toBe("API_UNAUTHENTICATED");
+    expect(!result.ok && result.failure.body.error.message).toMatch(/no password login now/);
   });
 });

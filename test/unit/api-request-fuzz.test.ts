@@ -73,6 +73,7 @@ const context: PrincipalContext = {
   nodeNames: ["n1", "n2"],
   tokenUsers: new Map([[tokenDigest("pvt_good"), "ops"]]),
   sessionKey,
+  passwordUsers: new Set(["alice", "carol", "dave"]),
   now: 10_000,
 };
 

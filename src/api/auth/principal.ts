@@ -50,6 +50,11 @@ export interface PrincipalContext {
   tokenUsers: ReadonlyMap<string, string>;
   /** Undefined when no session key is configured: then there are no password sessions. */
   sessionKey: Uint8Array | undefined;
+  /**
+   * Users who may log in with a password now (their hash file was read). A session of a user
+   * whose password_file was since removed ends at once, not when its cookie expires.
+   */
+  passwordUsers: ReadonlySet<string>;
   now: number;
 }
 
@@ -130,6 +135,12 @@ function fromSession(cookie: string, host: string | undefined, context: Principa
     return unauthenticated(
       check.reason === "expired" ? "the login session has expired" : "the login session is not valid",
       "log in again (POST /v1/session)",
+    );
+  }
+  if (!context.passwordUsers.has(check.claims.user)) {
+    return unauthenticated(
+      `the login session of ${quoted(check.claims.user)} is no longer valid: the user has no password login now`,
+      "log in with a client certificate or token, or ask for a password_file in api.users",
     );
   }
   return forUser(check.claims.user, "password", host, context, `session user ${quoted(check.claims.user)}`);
