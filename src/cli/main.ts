@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
 import { PaviseError, describeError } from "../util/errors.js";
+import { apiCommand } from "./api-command.js";
 import { configCommand } from "./config-command.js";
 import { daemonCommand } from "./daemon-command.js";
 import { eventsCommand } from "./events-command.js";
@@ -24,6 +25,7 @@ commands:
   pkg        run, halt, move, enable, disable a package; maintenance (pavise pkg help)
   node       halt or run a node (pavise node help)
   resource   set a package's generic resource up or down (pavise resource help)
+  api        the HTTP API's user credentials: passwd, token (pavise api help)
   version    print the version
   help       this text`;
 
@@ -55,6 +57,8 @@ async function main(argv: string[]): Promise<number> {
       return nodeCommand(rest);
     case "resource":
       return resourceCommand(rest);
+    case "api":
+      return apiCommand(rest);
     case "version":
     case "--version":
       process.stdout.write(`pavise ${version()}\n`);

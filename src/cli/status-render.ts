@@ -8,19 +8,27 @@ import type { ClusterSnapshot } from "../cluster/agent/cluster-state.js";
 import type { ClusterConfig, PackageConfig, PackageIpsecConfig } from "../cluster/config/model.js";
 import { formatIdentity } from "../ike/config/identity.js";
 import type { PeerRecord } from "../ipsec/registry/peer-record.js";
-import type { ClusterState, NodeStatus, PackageStatus } from "../cluster/state.js";
+import type { ClusterState } from "../cluster/state.js";
 import { table } from "./output.js";
+import type {
+  AddressView,
+  EtcdMemberAnswer,
+  EtcdView,
+  NodeView,
+  PackageIpsecView,
+  PackageView,
+  StatusView,
+} from "../api/schema/view-types.js";
 
-/** How one etcd member answered a status request. */
-export interface EtcdMemberAnswer {
-  endpoint: string;
-  reachable: boolean;
-  /** The member's ID (hex or decimal, as etcd gave it). */
-  memberId?: string;
-  /** The leader the member knows, "0" for none. */
-  leader?: string;
-  error?: string;
-}
+export type {
+  AddressView,
+  EtcdMemberAnswer,
+  EtcdView,
+  NodeView,
+  PackageIpsecView,
+  PackageView,
+  StatusView,
+} from "../api/schema/view-types.js";
 
 export interface StatusInput {
   config: ClusterConfig;
@@ -29,101 +37,6 @@ export interface StatusInput {
   etcd: EtcdMemberAnswer[];
   /** The IPsec peer registry of each package with ipsec: (docs/ipsec-packages-design.md §7). */
   ipsecPeers?: Record<string, PeerRecord[]>;
-}
-
-/** A package's IPsec (its ipsec: section): its identity and the peers the cluster recorded. */
-export interface PackageIpsecView {
-  identity: string;
-  peers: {
-    id: string;
-    address: string;
-    connection: string;
-    /** The node that recorded it (the owner when its SA came up). */
-    recordedBy: string;
-    /** How contacting it after the last takeover went ("ok" when it came back). */
-    contact: PeerRecord["contact"];
-  }[];
-}
-
-export interface EtcdView {
-  endpoints: EtcdMemberAnswer[];
-  reachable: number;
-  members: number;
-  /** A majority of the configured members answered and agree there is a leader. */
-  quorum: boolean;
-  /** Endpoint of the member that leads etcd's Raft, when one answered as leader. */
-  leaderEndpoint: string | undefined;
-}
-
-export interface NodeView {
-  name: string;
-  status: NodeStatus;
-  /** When it joined or last changed (ms since the epoch); undefined when not known. */
-  since: number | undefined;
-  subnetsUp: string[];
-  /** Halted by an operator (pavise node halt), by whom when known. */
-  haltedByOperator: boolean;
-  haltedBy: string | undefined;
-}
-
-export interface AddressView {
-  address: string;
-  subnet: string;
-  /** Node that holds it (the owner), or undefined while the package runs nowhere. */
-  node: string | undefined;
-  /** NIC on that node: as the owner reported it, else the subnet's primary NIC in the configuration. */
-  nic: string | undefined;
-  /** "reported" (by the owner's daemon) or "configured" (the primary NIC, assumed). */
-  nicFrom: "reported" | "configured" | undefined;
-}
-
-export interface PackageView {
-  name: string;
-  type: PackageConfig["type"];
-  /** cmviewcl STATUS. */
-  status: PackageStatus;
-  /** cmviewcl STATE: running while a node holds its ownership key. */
-  state: "running" | "halted";
-  /** Nodes running it (one for a failover package). */
-  nodes: string[];
-  /** auto_run / package switching. */
-  switching: boolean;
-  /** Node switching disabled on these nodes (cmmodpkg -d -n). */
-  disabledNodes: string[];
-  /** Halted by an operator (pavise pkg halt): stays down until run again. */
-  haltedByOperator: boolean;
-  maintenance: boolean;
-  /** The node an operator asked for (pavise pkg run --node / move). */
-  requestedNode: string | undefined;
-  /** Who changed the operator flags last, when known. */
-  changedBy: string | undefined;
-  /** Where the leader placed it, when that differs from where it runs. */
-  placedOn: string[] | undefined;
-  /** Should it run (switching on, not halted by an operator, not in maintenance)? */
-  shouldRun: boolean;
-  since: number | undefined;
-  addresses: AddressView[];
-  services: string[];
-  failedOn: { node: string; reason: string | undefined }[];
-  dependencies: { name: string; package: string; condition: string; location: string; met: boolean }[];
-  /** Present for a package with ipsec:. */
-  ipsec?: PackageIpsecView;
-}
-
-export interface StatusView {
-  cluster: {
-    name: string;
-    /** up while at least one node is up. */
-    status: "up" | "down";
-    /** The node holding the leader key (writes placements), undefined while none does. */
-    leader: string | undefined;
-    revision: number;
-  };
-  etcd: EtcdView;
-  nodes: NodeView[];
-  packages: PackageView[];
-  /** Every package that should run runs (the exit status: 0 when true). */
-  healthy: boolean;
 }
 
 function etcdView(config: ClusterConfig, answers: EtcdMemberAnswer[]): EtcdView {

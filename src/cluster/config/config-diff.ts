@@ -20,6 +20,7 @@
  */
 
 import type { ConfigProblem } from "../../util/errors.js";
+import { diffApi } from "./api-diff.js";
 import type { ClusterConfig, PackageConfig, ServiceConfig } from "./model.js";
 
 export type ChangeEffect = "online" | "scheduler" | "next-start" | "daemon-restart";
@@ -168,6 +169,7 @@ export function diffClusterConfig(before: ClusterConfig, after: ClusterConfig): 
       add(`package ${p.name}`, "removed (halted where it runs)", "online");
     }
   }
+  changes.push(...diffApi(before, after));
   return { changes, refusals, packages, nodes };
 }
 

@@ -8,6 +8,9 @@
  */
 
 import type { AuthConfig, ConnectionConfig } from "../../ike/config/read-connections.js";
+import type { ApiConfig, PackageAccess } from "./api-model.js";
+
+export type * from "./api-model.js";
 
 export interface ClusterConfig {
   /** CLUSTER_NAME. */
@@ -26,6 +29,8 @@ export interface ClusterConfig {
   packages: PackageConfig[];
   /** Commands run on events (the `hooks:` section; absent when the file has none). */
   hooks?: HookConfig[] | undefined;
+  /** The HTTP API and console (api-model.ts); absent: no API. */
+  api?: ApiConfig | undefined;
 }
 
 /**
@@ -160,6 +165,8 @@ export interface PackageConfig {
    * packages only.
    */
   ipsec?: PackageIpsecConfig | undefined;
+  /** access: users who are PACKAGE_ADMIN of this package only (api-model.ts). */
+  access?: PackageAccess[] | undefined;
 }
 
 export interface PackageIpsecConfig {

@@ -11,6 +11,7 @@ import type {
 } from "./model.js";
 import { ProblemList, RawReader, isRecord, type Raw } from "./raw-reader.js";
 import { readHooks } from "./read-hooks.js";
+import { readApi } from "./read-api.js";
 import { readPackages } from "./read-package.js";
 
 /**
@@ -39,6 +40,7 @@ export const TOP_KEYS = [
   "nodes",
   "packages",
   "hooks",
+  "api",
 ];
 const ETCD_KEYS = ["endpoints", "tls", "prefix", "leader_away_from_packages"];
 const TLS_KEYS = ["ca", "cert", "key", "user", "password_file"];
@@ -75,6 +77,7 @@ export function readClusterObject(raw: unknown): ReadResult {
 
   const subnets = readSubnets(reader, top);
   const nodes = readNodes(reader, top);
+  const api = readApi(reader, top.api);
   const config: ClusterConfig = {
     name,
     etcd: readEtcd(reader, top, name),
@@ -89,6 +92,7 @@ export function readClusterObject(raw: unknown): ReadResult {
       nodes.map((n) => n.name),
       aliases,
     ),
+    ...(api ? { api } : {}),
   };
   const hooks = readHooks(reader, top);
   if (hooks !== undefined) config.hooks = hooks;

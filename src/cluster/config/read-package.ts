@@ -13,6 +13,7 @@ import type {
   ServiceConfig,
 } from "./model.js";
 import { keyPath, type Raw, type RawReader } from "./raw-reader.js";
+import { readPackageAccess } from "./read-api.js";
 import { readPackageIpsec } from "./read-package-ipsec.js";
 
 /** The packages of a cluster file: keys and types as cmmakepkg names them, defaults from defaults.ts. */
@@ -35,6 +36,7 @@ const PACKAGE_KEYS = [
   "node_fail_fast",
   "log_file",
   "ipsec",
+  "access",
 ];
 const DEPENDENCY_KEYS = ["name", "package", "condition", "location"];
 const ADDRESS_KEYS = ["address", "subnet"];
@@ -70,6 +72,7 @@ function readPackage(
     reader.list(p, "ip_address", path, "[{ address: 198.18.1.50, subnet: public }]") ?? []
   ).map((raw, j) => readAddress(reader, raw, `${path}.ip_address[${j}]`));
   const ipsec = readPackageIpsec(reader, p.ipsec, keyPath(path, "ipsec"), name, addresses);
+  const access = readPackageAccess(reader, p, path);
   return {
     name,
     type,
@@ -106,6 +109,7 @@ function readPackage(
     nodeFailFast: reader.bool(p, "node_fail_fast", path, PACKAGE_DEFAULTS.nodeFailFast),
     logFile: reader.string(p, "log_file", path, "/var/log/pavise/web.log"),
     ...(ipsec ? { ipsec } : {}),
+    ...(access ? { access } : {}),
   };
 }
 

@@ -2,6 +2,7 @@ import type { ConfigProblem } from "../../util/errors.js";
 import type { ClusterConfig } from "./model.js";
 import { ProblemList } from "./raw-reader.js";
 import { validateHooks } from "./validate-hooks.js";
+import { validateApi } from "./validate-api.js";
 import { validateDependencies } from "./validate-dependencies.js";
 import { validateNetwork } from "./validate-network.js";
 import { validatePackages } from "./validate-packages.js";
@@ -20,5 +21,6 @@ export function validateClusterConfig(config: ClusterConfig): ConfigProblem[] {
   validatePackages(config, prefixes, problems);
   validateDependencies(config, problems);
   validateHooks(config, problems);
+  validateApi(config, problems);
   return problems.items;
 }
