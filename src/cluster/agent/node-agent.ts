@@ -38,7 +38,8 @@ import { type ExecutorEvent, NodeExecutor } from "../executor/node-executor.js";
 import type { ChangeResult } from "../executor/package-runner.js";
 import { DaemonGuard } from "../guard/daemon-guard.js";
 import { guardHolding } from "../guard/guard-holding.js";
-import type { FenceEvent } from "../membership/fence-guard.js";
+import type { FenceEvent, FenceGuardStats } from "../membership/fence-guard.js";
+import type { FenceObserver } from "../membership/self-fence.js";
 import { campaign, writePlacements } from "../membership/leader.js";
 import { ClusterKeys, type PackageReport } from "../membership/layout.js";
 import { MemberSession } from "../membership/member-session.js";
@@ -88,6 +89,21 @@ export interface NodeAgentOptions {
    * this node's addresses, killed its services and revoked its lease; the daemon should exit.
    */
   onFailFast?: (reason: string) => void;
+  /** Told of each lease renewal and event-loop tick of every session (metrics, design §6). */
+  fenceObserver?: FenceObserver;
+}
+
+/** What `/metrics` reads from the agent at scrape time (design §6); a copy, read only. */
+export interface AgentMetricsFacts {
+  /** This node holds its lease and is not fenced. */
+  member: boolean;
+  leader: boolean;
+  /** The cluster as this node last read it (undefined before the first read). */
+  state: ClusterState | undefined;
+  /** The current session's fence guard figures (undefined between sessions). */
+  lease: FenceGuardStats | undefined;
+  /** IPsec of the packages with ipsec: here (undefined when none may run here). */
+  ipsec: AgentIpsec | undefined;
 }
 
 export class NodeAgent {
@@ -262,6 +278,18 @@ export class NodeAgent {
     return this.leader;
   }
 
+  /** What `/metrics` reads now (design §6). */
+  metricsFacts(): AgentMetricsFacts {
+    const session = this.session;
+    return {
+      member: session !== undefined && session.fence.fenced === undefined,
+      leader: this.leader,
+      state: this.snapshot ? clusterStateFrom(this.options.config, this.snapshot) : undefined,
+      lease: session?.fence.stats,
+      ipsec: this.ipsec,
+    };
+  }
+
   /**
    * Switches to a new cluster configuration (pavise config apply, config-follower.ts): the
    * leader schedules with it from the next round, and this node changes only what differs for
@@ -352,6 +380,7 @@ export class NodeAgent {
             timing: this.options.config.timing,
             node: this.options.node,
             record: JSON.parse(joinedWith) as Record<string, unknown>,
+            ...(this.options.fenceObserver ? { fenceObserver: this.options.fenceObserver } : {}),
             onFence: (event) => {
               ref.owned?.fence();
               if (session) void this.onFenced(session, event);
@@ -1058,9 +1087,7 @@ export class NodeAgent {
         this.log(
           "service",
           `package ${event.package} service ${event.service}: ${JSON.stringify(event.event)}`,
-          {
-            package: event.package,
-          },
+          { package: event.package, service: event.service, change: event.event.kind },
         );
         return;
       case "subnet-down":
