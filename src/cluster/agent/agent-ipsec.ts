@@ -7,7 +7,7 @@ import { PackageIpsecHost } from "../../ipsec/host/package-ipsec-host.js";
 /** What `/metrics` reads of the IPsec host. */
 export type IpsecMetricsSource = Pick<
   PackageIpsecHost,
-  "trafficTotals" | "exchangeCounts" | "engineCounters" | "sas" | "runningPackages"
+  "trafficTotals" | "trafficPackages" | "exchangeCounts" | "engineCounters" | "sas" | "runningPackages"
 >;
 import type { ContactEvent } from "../../ipsec/contact/contact-plan.js";
 import type { ContactTarget } from "../../ipsec/contact/package-contact.js";

@@ -6,7 +6,9 @@ import {
   serveJsonControl,
   unknownRequest,
   type JsonReply,
+  type TextReply,
 } from "../../util/json-control.js";
+import { EXPOSITION_CONTENT_TYPE } from "../../metrics/exposition.js";
 import type { IpsecHealthSnapshot } from "../../ipsec/status/ipsec-health.js";
 
 /** Where `pavise daemon` listens for local commands unless --control says otherwise (design §10). */
@@ -26,6 +28,8 @@ const NOT_FOUND = ["IPSEC_NO_SUCH_PACKAGE", "IPSEC_PACKAGE_WITHOUT_IPSEC", "IPSE
 export interface DaemonControlRoutes {
   /** GET /v1/ipsec/health?package=P */
   ipsecHealth(pkg: string | undefined): Promise<IpsecHealthSnapshot[]>;
+  /** GET /metrics: the Prometheus text exposition (design §6; on the API server later). */
+  metrics?: () => string;
 }
 
 export interface IpsecHealthReply {
@@ -36,11 +40,14 @@ export interface IpsecHealthReply {
 export function serveDaemonControl(socketPath: string, routes: DaemonControlRoutes): Promise<Server> {
   return serveJsonControl(
     socketPath,
-    async (req): Promise<JsonReply> => {
+    async (req): Promise<JsonReply | TextReply> => {
       try {
         if (req.method === "GET" && req.path === "/v1/ipsec/health") {
           const snapshots = await routes.ipsecHealth(req.query.get("package") ?? undefined);
           return { status: 200, body: { snapshots } satisfies IpsecHealthReply };
+        }
+        if (req.method === "GET" && req.path === "/metrics" && routes.metrics) {
+          return { status: 200, text: routes.metrics(), contentType: EXPOSITION_CONTENT_TYPE };
         }
         return unknownRequest(req, "DAEMON_CONTROL_UNKNOWN");
       } catch (err) {

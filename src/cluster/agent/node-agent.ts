@@ -752,6 +752,7 @@ export class NodeAgent {
       const where = action.kind === "move" ? `${action.from} -> ${action.to}` : action.node;
       this.event(`plan-${action.kind}`, `${action.kind} ${action.package} ${where}: ${action.reason}`, {
         package: action.package,
+        reason: action.reason,
       });
     }
     return plan.placements;
@@ -994,6 +995,8 @@ export class NodeAgent {
     if (cause.subnet !== undefined) this.failedForSubnet.set(pkg, cause.subnet);
     this.event("package-failed", `package ${pkg} failed on ${this.options.node}: ${reason}`, {
       package: pkg,
+      ...(cause.service !== undefined ? { service: cause.service } : {}),
+      ...(cause.subnet !== undefined ? { subnet: cause.subnet } : {}),
     });
     await this.report(session, pkg, "failed", reason);
     this.kick();

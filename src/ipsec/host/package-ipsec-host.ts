@@ -326,6 +326,11 @@ export class PackageIpsecHost {
     return this.traffic.totals(pkgName);
   }
 
+  /** Packages whose IPsec ran here since the daemon started (their traffic totals stay). */
+  trafficPackages(): string[] {
+    return [...new Set([...this.traffic.packages(), ...this.running.keys()])];
+  }
+
   /** IKE exchanges that ended here, by package connection (design §6 metrics). */
   exchangeCounts(): (ExchangeCount & { package: string })[] {
     return this.endpoint.exchangeCounts().flatMap((c) => {
