@@ -92,6 +92,8 @@ export interface CallJsonControlOptions {
   noAnswer?: (timeoutMs: number) => PaviseError;
   /** The code of other failures (an answer that is not JSON). */
   failedCode: string;
+  /** Resolve with a 200 answer's text as it is (not JSON: GET /metrics); errors are still JSON. */
+  text?: boolean;
 }
 
 /** Calls a control channel; a server that is not running or does not answer is a clear error. */
@@ -109,6 +111,10 @@ export function callJsonControl(
       res.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
       res.on("end", () => {
         clearTimeout(timer);
+        if (options.text && res.statusCode === 200) {
+          resolve(body);
+          return;
+        }
         let parsed: unknown;
         try {
           parsed = JSON.parse(body);

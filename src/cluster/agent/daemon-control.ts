@@ -5,6 +5,7 @@ import {
   errorReply,
   serveJsonControl,
   unknownRequest,
+  type CallJsonControlOptions,
   type JsonReply,
   type TextReply,
 } from "../../util/json-control.js";
@@ -68,6 +69,30 @@ export const DAEMON_NOT_RUNNING = "DAEMON_NOT_RUNNING";
 /** Thrown when the daemon took longer than the call allows. */
 export const DAEMON_NO_ANSWER = "DAEMON_NO_ANSWER";
 
+/** GET /metrics from the local daemon (Prometheus text), within `timeoutMs`. */
+export async function fetchDaemonMetrics(socketPath: string, timeoutMs: number): Promise<string> {
+  return (await callJsonControl(
+    socketPath,
+    "GET",
+    "/metrics",
+    controlCall(socketPath, timeoutMs, true),
+  )) as string;
+}
+
+function controlCall(socketPath: string, timeoutMs: number, text = false): CallJsonControlOptions {
+  return {
+    timeoutMs,
+    failedCode: "DAEMON_CONTROL_FAILED",
+    text,
+    notRunning: (reason) =>
+      new PaviseError(DAEMON_NOT_RUNNING, `cannot reach pavise daemon at ${socketPath}: ${reason}`, {
+        hint: `is the daemon running on this node? Give its socket with --control PATH or ${DAEMON_SOCKET_ENV} (the daemon's --control)`,
+      }),
+    noAnswer: (ms) =>
+      new PaviseError(DAEMON_NO_ANSWER, `pavise daemon at ${socketPath} did not answer within ${ms} ms`),
+  };
+}
+
 /** GET /v1/ipsec/health from the local daemon, within `timeoutMs`. */
 export async function fetchIpsecHealth(
   socketPath: string,
@@ -75,14 +100,10 @@ export async function fetchIpsecHealth(
   timeoutMs: number,
 ): Promise<IpsecHealthReply> {
   const query = pkg === undefined ? "" : `?package=${encodeURIComponent(pkg)}`;
-  return (await callJsonControl(socketPath, "GET", `/v1/ipsec/health${query}`, {
-    timeoutMs,
-    failedCode: "DAEMON_CONTROL_FAILED",
-    notRunning: (reason) =>
-      new PaviseError(DAEMON_NOT_RUNNING, `cannot reach pavise daemon at ${socketPath}: ${reason}`, {
-        hint: `is the daemon running on this node? Give its socket with --control PATH or ${DAEMON_SOCKET_ENV} (the daemon's --control)`,
-      }),
-    noAnswer: (ms) =>
-      new PaviseError(DAEMON_NO_ANSWER, `pavise daemon at ${socketPath} did not answer within ${ms} ms`),
-  })) as IpsecHealthReply;
+  return (await callJsonControl(
+    socketPath,
+    "GET",
+    `/v1/ipsec/health${query}`,
+    controlCall(socketPath, timeoutMs),
+  )) as IpsecHealthReply;
 }
