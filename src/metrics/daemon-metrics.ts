@@ -115,7 +115,7 @@ export class DaemonMetrics {
   );
   private readonly moves = this.r.counter(
     "pavise_package_moves_total",
-    "Package moves this node planned as leader, by cause.",
+    "Package moves and takeovers (a start elsewhere after its node failed or left) this node planned as leader, by cause.",
     { labels: ["package", "cause"] },
   );
   private readonly restarts = this.r.counter(
@@ -213,6 +213,14 @@ export class DaemonMetrics {
       case "package-failed":
         if (pkg !== undefined)
           this.failures.inc({ package: pkg, cause: failureCause({ ...line, reason: line.message }) });
+        return;
+      case "plan-start":
+        // A takeover: the node it was placed on failed or left with it (no owner to move it from).
+        if (pkg !== undefined && typeof line.takeoverFrom === "string")
+          this.moves.inc({
+            package: pkg,
+            cause: line.takeoverFromStatus === "halted" ? "operator" : "failover",
+          });
         return;
       case "plan-move":
         if (pkg !== undefined)

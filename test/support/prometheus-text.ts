@@ -192,3 +192,16 @@ export function sampleValue(
     throw new Error(`${name}${JSON.stringify(labels)}: ${found.length} samples, expected exactly one`);
   return found[0]!.value;
 }
+
+/** The sum of every sample with this name whose labels include these (0 when there is none). */
+export function sampleSum(
+  families: Map<string, ParsedFamily>,
+  name: string,
+  labels: Record<string, string> = {},
+): number {
+  let sum = 0;
+  for (const f of families.values())
+    for (const s of f.samples)
+      if (s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)) sum += s.value;
+  return sum;
+}

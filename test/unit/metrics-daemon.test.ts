@@ -46,6 +46,11 @@ describe("daemon metrics (design §6)", () => {
     m.noteEvent(line("started", { package: "web", ms: 120 }));
     m.noteEvent(line("plan-move", { package: "web", reason: "node n2 failed" }));
     m.noteEvent(line("plan-move", { package: "web", reason: "moved by operator to n3" }));
+    // A takeover after the leader itself failed: the new leader plans a start, not a move.
+    m.noteEvent(
+      line("plan-start", { package: "web", reason: "x", takeoverFrom: "n2", takeoverFromStatus: "failed" }),
+    );
+    m.noteEvent(line("plan-start", { package: "db", reason: "first eligible node (configured_node)" }));
     m.noteEvent(line("service", { package: "web", service: "httpd", change: "restarting" }));
     m.noteEvent(line("service", { package: "web", service: "httpd", change: "started" }));
     m.noteEvent(line("package-failed", { package: "web", service: "httpd" }));
@@ -83,8 +88,9 @@ describe("daemon metrics (design §6)", () => {
     expect(
       sampleValue(p, "pavise_package_start_duration_seconds_bucket", { package: "web", le: "0.25" }),
     ).toBe(1);
-    expect(sampleValue(p, "pavise_package_moves_total", { package: "web", cause: "failover" })).toBe(1);
+    expect(sampleValue(p, "pavise_package_moves_total", { package: "web", cause: "failover" })).toBe(2);
     expect(sampleValue(p, "pavise_package_moves_total", { package: "web", cause: "operator" })).toBe(1);
+    expect(() => sampleValue(p, "pavise_package_moves_total", { package: "db" })).toThrow(/0 samples/);
     expect(sampleValue(p, "pavise_service_restarts_total", { package: "web", service: "httpd" })).toBe(1);
     expect(sampleValue(p, "pavise_package_failures_total", { package: "web", cause: "service" })).toBe(1);
     expect(sampleValue(p, "pavise_fences_total", { reason: "lease-unconfirmed" })).toBe(1);
@@ -101,7 +107,7 @@ describe("daemon metrics (design §6)", () => {
     const after = parsePrometheusText(m.scrape(undefined, 2000));
     expect(sampleValue(after, "pavise_node_member")).toBe(0);
     expect(() => sampleValue(after, "pavise_package_running", { package: "web" })).toThrow(/0 samples/);
-    expect(sampleValue(after, "pavise_package_moves_total", { package: "web", cause: "failover" })).toBe(1);
+    expect(sampleValue(after, "pavise_package_moves_total", { package: "web", cause: "failover" })).toBe(2);
   });
 
   it("names causes from the scheduler's reasons and the failure's event", () => {

@@ -47,6 +47,7 @@ import { appendEvent, publishNode, retireNode } from "../membership/node-registr
 import { updateIntent } from "../operator/intent-store.js";
 import type { PackageIntent } from "../membership/layout.js";
 import { schedule } from "../scheduler/scheduler.js";
+import type { PlanAction } from "../scheduler/plan.js";
 import { type ClusterSnapshot, clusterStateFrom, readSnapshot } from "./cluster-state.js";
 import type { ClusterState, NodeStatus } from "../state.js";
 import { leadershipStep } from "./leadership.js";
@@ -753,6 +754,7 @@ export class NodeAgent {
       this.event(`plan-${action.kind}`, `${action.kind} ${action.package} ${where}: ${action.reason}`, {
         package: action.package,
         reason: action.reason,
+        ...takeoverFields(action, snapshot.placements?.[action.package], state, this.exclusive),
       });
     }
     return plan.placements;
@@ -1162,6 +1164,24 @@ export class NodeAgent {
       () => undefined,
     );
   }
+}
+
+/**
+ * A failover package started on another node than the one it was placed on, with no owner left
+ * to move it from (that node failed or left, its key went with its lease): a takeover, which
+ * the metrics count as a move (design §6 pavise_package_moves_total). Where it was placed, and
+ * that node's status now.
+ */
+function takeoverFields(
+  action: PlanAction,
+  placedBefore: readonly string[] | undefined,
+  state: ClusterState,
+  exclusive: ReadonlyMap<string, boolean>,
+): { takeoverFrom?: string; takeoverFromStatus?: NodeStatus } {
+  if (action.kind !== "start" || exclusive.get(action.package) !== true) return {};
+  const from = placedBefore?.[0];
+  if (from === undefined || from === action.node) return {};
+  return { takeoverFrom: from, takeoverFromStatus: state.nodes[from]?.status ?? "failed" };
 }
 
 function describe(err: unknown): string {
