@@ -1,4 +1,6 @@
+import { execFile } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { fetchDaemonMetrics } from "../../src/cluster/agent/daemon-control.js";
 import { moveEtcdLeader } from "../../src/lab/etcd.js";
@@ -16,6 +18,9 @@ import {
   sampleValue,
 } from "../support/prometheus-text.js";
 import { until } from "../support/until.js";
+import { distPath } from "../../src/util/package-paths.js";
+
+const execFileAsync = promisify(execFile);
 
 // GET /metrics on each daemon's control socket (operator-surfaces design §6, session 1 H3):
 // three daemons, web with IPsec and a strongSwan client. The scrape is read by a strict
@@ -79,7 +84,9 @@ describe.skipIf(!root)("metrics of three daemons (GET /metrics on the control so
         all.every(
           (m) =>
             sampleSum(m, "pavise_cluster_node_status", { status: "up" }) === 3 &&
-            sampleSum(m, "pavise_package_running", { package: "web", node: "n1" }) === 1,
+            sampleSum(m, "pavise_package_running", { package: "web", node: "n1" }) === 1 &&
+            // Reported up: a report etcd dropped is written again 250 ms later.
+            sampleSum(m, "pavise_package_status", { package: "web", status: "up" }) === 1,
         ),
       10_000,
     );
@@ -94,6 +101,14 @@ describe.skipIf(!root)("metrics of three daemons (GET /metrics on the control so
       );
       expect(sampleValue(m, "pavise_event_loop_lag_seconds_count")).toBeGreaterThan(0);
     }
+    // `pavise metrics --control PATH` prints the same exposition.
+    const cli = await execFileAsync(process.execPath, [
+      distPath("cli/main.js"),
+      "metrics",
+      "--control",
+      t.cluster.controlSocket("n3"),
+    ]);
+    expect(sampleValue(parsePrometheusText(cli.stdout), "pavise_build_info", { node: "n3" })).toBe(1);
     // Exactly one leader (sum over the nodes, as a dashboard would).
     expect(views.reduce((n, m) => n + sampleValue(m, "pavise_node_leader"), 0)).toBe(1);
     const [n1] = views;
