@@ -162,6 +162,47 @@ describe.skipIf(!root)("metrics of three daemons (GET /metrics on the control so
       `ESP on n1 during 1 s of client traffic: +${grownIn} packets in, +${grownOut} out; ` +
         `client ${report.received}/${report.sent} answered, strongSwan sent ${clientSa!.childSas[0]!.packetsOut} in all`,
     );
+
+    // The client rekeys its Child SA under traffic, with no scrape in between: the old SA's
+    // counters leave the datapath with it, and the totals must keep them (package-traffic-totals.ts).
+    const base = inBefore + grownIn;
+    const oldSpi = clientSa!.childSas[0]!.spiIn;
+    const again = await startClientTraffic(t.lab, VIP, UDP_PORT);
+    await sleep(400);
+    expect(await charon.rekeyChild({ child: "web" })).toBe(1);
+    await until(
+      "the client to have only the new Child SA",
+      async () => webSas(await charon!.listSas()),
+      (sas) =>
+        sas[0]?.childSas.length === 1 &&
+        sas[0].childSas[0]?.spiIn !== oldSpi &&
+        sas[0].childSas[0]?.state === "INSTALLED",
+      10_000,
+    );
+    await sleep(400);
+    const againReport = await again.stop();
+    const rekeyed = await until(
+      "n1 to have only the new Child SA",
+      () => scrape("n1"),
+      (m) => sampleValue(m, "pavise_child_sas", { package: "web" }) === 1,
+      5_000,
+    );
+    expect(
+      sampleSum(rekeyed, "pavise_ike_exchanges_total", {
+        package: "web",
+        exchange: "CREATE_CHILD_SA",
+        role: "responder",
+        result: "ok",
+      }),
+    ).toBe(1);
+    const total = sampleValue(rekeyed, "pavise_esp_packets_total", { package: "web", direction: "in" });
+    expect(againReport.received).toBeGreaterThan(20);
+    // Without the old SA's last counters, what it carried since the last scrape would be missing.
+    expect(total - base).toBeGreaterThanOrEqual(againReport.received);
+    console.log(
+      `ESP on n1 through a Child SA rekey under traffic: +${total - base} packets in for ` +
+        `${againReport.received}/${againReport.sent} answered`,
+    );
   });
 
   it("n1 crashes: n2's scrape shows web there and n1 failed, the leader counted one failover move, ESP grows on n2", async () => {
