@@ -225,11 +225,14 @@ describe.skipIf(!root)("metrics of three daemons (GET /metrics on the control so
     );
     const takenAfter = Date.now() - crashedAt;
     const n2 = await until(
-      "n2's scrape: web running on n2, n1 failed",
+      "n2's scrape: web started and up on n2, n1 failed",
       () => scrape("n2"),
       (m) =>
         sampleSum(m, "pavise_package_running", { package: "web", node: "n2" }) === 1 &&
-        sampleSum(m, "pavise_cluster_node_status", { node: "n1", status: "failed" }) === 1,
+        sampleSum(m, "pavise_cluster_node_status", { node: "n1", status: "failed" }) === 1 &&
+        // The owner key is taken before the start: the start is counted once it is done.
+        sampleSum(m, "pavise_package_starts_total", { package: "web" }) >= 1 &&
+        sampleSum(m, "pavise_package_status", { package: "web", status: "up" }) === 1,
       10_000,
     );
     const seenAfter = Date.now() - crashedAt;
@@ -282,7 +285,7 @@ describe.skipIf(!root)("metrics of three daemons (GET /metrics on the control so
     const timeline = await t.stopWatch();
     expect(liveOverlaps(overlaps(timeline, VIP), "n1", crashedAt)).toEqual([]);
     console.log(
-      `metrics, n1 crash: n2 holds ${VIP} ${takenAfter} ms after, n2's /metrics shows it ${seenAfter} ms after, ` +
+      `metrics, n1 crash: n2 holds ${VIP} ${takenAfter} ms after, n2's /metrics shows it up ${seenAfter} ms after, ` +
         `client's new SA ${contactedAfter} ms after; longest gap ${Math.round(report.maxGapMs)} ms; ` +
         `ESP on n2 +${grownIn} packets in for ${moreReport.received}/${moreReport.sent} answered`,
     );
