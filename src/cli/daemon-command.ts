@@ -11,6 +11,8 @@ import { EtcdClient } from "../cluster/etcd/client.js";
 import { ClusterKeys } from "../cluster/membership/layout.js";
 import { PaviseError } from "../util/errors.js";
 import { readConfigText } from "./config-apply.js";
+import { DaemonMetrics } from "../metrics/daemon-metrics.js";
+import { readFileSync } from "node:fs";
 import { parseCommandArgs, usageError } from "./usage.js";
 
 /** The exit status after a fail-fast (node_fail_fast / service fail_fast): not 0, not 1 or 2. */
@@ -29,7 +31,8 @@ export const DAEMON_USAGE = `usage:
       FILE gives etcd's endpoints; once a configuration has been applied (pavise config
       apply), the daemon runs the applied one and follows each new revision online.
       Local commands (pavise ipsec status) reach it on the unix socket PATH (root only;
-      default ${DEFAULT_DAEMON_SOCKET}); what it starts finds PATH in ${DAEMON_SOCKET_ENV}.`;
+      default ${DEFAULT_DAEMON_SOCKET}); what it starts finds PATH in ${DAEMON_SOCKET_ENV}.
+      GET /metrics on PATH gives the node's metrics in the Prometheus text format.`;
 
 /** Runs until SIGTERM or SIGINT; resolves with the exit code. */
 export async function daemonCommand(args: string[]): Promise<number> {
@@ -57,7 +60,9 @@ export async function daemonCommand(args: string[]): Promise<number> {
   // This node's own etcd certificate and user ("{node}" in etcd.tls): the only change here.
   const local = { ...file, etcd: etcdForNode(file.etcd, values.node) };
   const json = values.json === true;
+  const metrics = new DaemonMetrics(values.node, packageVersion());
   const log = (line: AgentLogLine): void => {
+    metrics.noteEvent(line);
     const { at, node, event, message } = line;
     process.stdout.write(
       json ? `${JSON.stringify(line)}\n` : `${new Date(at).toISOString()} ${node} ${event}: ${message}\n`,
@@ -97,6 +102,7 @@ export async function daemonCommand(args: string[]): Promise<number> {
       return agent.ipsecHealth(pkg);
     },
     ipsecSas: () => agent?.ipsecSas() ?? { sas: [], counters: undefined },
+    metrics: () => metrics.scrape(agent?.metricsFacts()),
   }).catch((err: unknown) => {
     say("problem", `control socket: ${(err as Error).message}; pavise ipsec status cannot reach this daemon`);
     return undefined;
@@ -110,6 +116,7 @@ export async function daemonCommand(args: string[]): Promise<number> {
       log,
       guard: { json },
       onFailFast: (reason) => failedFast?.(reason),
+      fenceObserver: metrics.fenceObserver,
     });
   } catch (err) {
     // Its open connections would keep the process from exiting with the error.
@@ -144,4 +151,12 @@ export async function daemonCommand(args: string[]): Promise<number> {
   process.off("SIGTERM", handler);
   process.off("SIGINT", handler);
   return 0;
+}
+
+/** This package's version, for pavise_build_info. */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
 }

@@ -7,6 +7,7 @@ import { daemonCommand } from "./daemon-command.js";
 import { eventsCommand } from "./events-command.js";
 import { ipsecCommand } from "./ipsec-command.js";
 import { labCommand } from "./lab-command.js";
+import { metricsCommand } from "./metrics-command.js";
 import { nodeCommand } from "./node-command.js";
 import { pkgCommand } from "./pkg-command.js";
 import { resourceCommand } from "./resource-command.js";
@@ -21,6 +22,7 @@ commands:
   config     the cluster configuration file (pavise config help)
   daemon     run a node's cluster agent (pavise daemon --config FILE --node NAME)
   status     the cluster, its nodes and packages, from etcd (pavise status --config FILE [-v])
+  metrics    this node's metrics, Prometheus text (pavise metrics [--control PATH])
   events     the cluster's event log, from etcd (pavise events --config FILE [--since 10m] [--follow])
   pkg        run, halt, move, enable, disable a package; maintenance (pavise pkg help)
   node       halt or run a node (pavise node help)
@@ -49,6 +51,8 @@ async function main(argv: string[]): Promise<number> {
       return daemonCommand(rest);
     case "status":
       return statusCommand(rest);
+    case "metrics":
+      return metricsCommand(rest);
     case "events":
       return eventsCommand(rest);
     case "pkg":

@@ -3,7 +3,7 @@ import { tunAddonAvailable } from "../esp/driver/tun-device.js";
 import type { IkeEvent } from "../ike/core/events.js";
 import type { IkeEndpoint } from "../ike/core/ike-endpoint.js";
 import { IkeSockets, type UdpPath } from "../ike/driver/ike-sockets.js";
-import { RecordingDatapath, type IpsecDatapath } from "./datapath.js";
+import { RecordingDatapath, type IpsecDatapath, type SaCounters } from "./datapath.js";
 import { DEFAULT_NAT_KEEPALIVE_MS, keepalivesDue, NAT_KEEPALIVE } from "./nat-keepalive.js";
 import { describeIkeSa, type IkeSaStatus } from "./sa-status.js";
 import { TunEspDatapath, type DatapathStats } from "./tun-esp-datapath.js";
@@ -37,6 +37,11 @@ export interface IpsecEngineOptions {
   natKeepaliveMs?: number;
   /** Every IKE event, after the engine has acted on it (Child SA installed or removed). */
   onIkeEvent: (event: IkeEvent) => void;
+  /**
+   * A Child SA is about to leave the datapath (child-down): its last counters, read just before
+   * they vanish, so that traffic totals stay whole through rekeys and deletes (design §6).
+   */
+  onChildSaRetiring?: (connection: string, spiIn: number, counters: SaCounters | undefined) => void;
   /** ESP for an SPI the datapath does not know (RFC 7296 §1.5): a peer with stale SAs. */
   onUnknownEsp?: (spi: number, from: { address: string; port: number }) => void;
   log: (level: "info" | "warn", message: string) => void;
@@ -156,7 +161,14 @@ export class IpsecEngine {
     }
     for (let event = this.endpoint.pollEvent(); event; event = this.endpoint.pollEvent()) {
       if (event.type === "child-up") this.datapath.installChildSa(event.child);
-      if (event.type === "child-down") this.datapath.removeChildSa(event.spiIn, event.spiOut);
+      if (event.type === "child-down") {
+        this.options.onChildSaRetiring?.(
+          event.sa.connection,
+          event.spiIn,
+          this.datapath.counters(event.spiIn),
+        );
+        this.datapath.removeChildSa(event.spiIn, event.spiOut);
+      }
       this.options.onIkeEvent(event);
     }
     for (let event = this.esp?.pollEvent(); event; event = this.esp?.pollEvent()) this.onEspEvent(event);

@@ -34,6 +34,11 @@ export interface ChildSaStatus {
   counters: SaCounters | undefined;
 }
 
+/** An ESP SPI as `pavise ipsec sas` prints it: eight hex digits. */
+export function spiText(spi: number): string {
+  return spi.toString(16).padStart(8, "0");
+}
+
 function nameOf(table: Record<string, number>, id: number | undefined): string {
   if (id === undefined) return "";
   return Object.entries(table).find(([, v]) => v === id)?.[0] ?? String(id);
@@ -85,8 +90,8 @@ export function describeIkeSa(
     ageSeconds: Math.round(sa.ageMs(now) / 1000),
     children: sa.childSas().map((child) => ({
       name: child.name,
-      spiIn: child.spiIn.toString(16).padStart(8, "0"),
-      spiOut: child.spiOut.toString(16).padStart(8, "0"),
+      spiIn: spiText(child.spiIn),
+      spiOut: spiText(child.spiOut),
       mode: child.mode.toUpperCase(),
       encap: child.encap !== undefined,
       algorithms: [

@@ -22,6 +22,13 @@ export interface JsonReply {
   body: unknown;
 }
 
+/** A reply that is not JSON (the Prometheus exposition of `GET /metrics`). */
+export interface TextReply {
+  status: number;
+  text: string;
+  contentType: string;
+}
+
 /** The reply for an error: 404 for the codes in `notFound`, 409 otherwise. */
 export function errorReply(err: unknown, fallbackCode: string, notFound: readonly string[] = []): JsonReply {
   const error =
@@ -44,14 +51,19 @@ export function unknownRequest(req: JsonRequest, code: string): JsonReply {
  */
 export function serveJsonControl(
   socketPath: string,
-  handle: (req: JsonRequest) => JsonReply | Promise<JsonReply>,
+  handle: (req: JsonRequest) => JsonReply | TextReply | Promise<JsonReply | TextReply>,
   failedCode: string,
 ): Promise<Server> {
   mkdirSync(dirname(socketPath), { recursive: true, mode: 0o700 });
   rmSync(socketPath, { force: true });
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://pavise");
-    const send = (reply: JsonReply): void => {
+    const send = (reply: JsonReply | TextReply): void => {
+      if ("text" in reply) {
+        res.writeHead(reply.status, { "content-type": reply.contentType });
+        res.end(reply.text);
+        return;
+      }
       res.writeHead(reply.status, { "content-type": "application/json" });
       res.end(JSON.stringify(reply.body));
     };
@@ -80,6 +92,8 @@ export interface CallJsonControlOptions {
   noAnswer?: (timeoutMs: number) => PaviseError;
   /** The code of other failures (an answer that is not JSON). */
   failedCode: string;
+  /** Resolve with a 200 answer's text as it is (not JSON: GET /metrics); errors are still JSON. */
+  text?: boolean;
 }
 
 /** Calls a control channel; a server that is not running or does not answer is a clear error. */
@@ -97,6 +111,10 @@ export function callJsonControl(
       res.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
       res.on("end", () => {
         clearTimeout(timer);
+        if (options.text && res.statusCode === 200) {
+          resolve(body);
+          return;
+        }
         let parsed: unknown;
         try {
           parsed = JSON.parse(body);

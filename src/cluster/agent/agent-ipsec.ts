@@ -3,6 +3,12 @@ import type { EtcdClient } from "../etcd/client.js";
 import type { PackageIpsecDriver } from "../executor/package-drivers.js";
 import type { ClusterKeys } from "../membership/layout.js";
 import { PackageIpsecHost } from "../../ipsec/host/package-ipsec-host.js";
+
+/** What `/metrics` reads of the IPsec host. */
+export type IpsecMetricsSource = Pick<
+  PackageIpsecHost,
+  "trafficTotals" | "trafficPackages" | "exchangeCounts" | "engineCounters" | "sas" | "runningPackages"
+>;
 import type { ContactEvent } from "../../ipsec/contact/contact-plan.js";
 import type { ContactTarget } from "../../ipsec/contact/package-contact.js";
 import type { PeerRecord } from "../../ipsec/registry/peer-record.js";
@@ -200,12 +206,17 @@ export class AgentIpsec implements PackageIpsecDriver {
     return this.host.health(pkg, this.ctx.node);
   }
 
+  /** The host's read-only figures for `/metrics` (design §6). */
+  get metrics(): IpsecMetricsSource {
+    return this.host;
+  }
+
   sas(pkg?: string): ReturnType<PackageIpsecHost["sas"]> {
     return this.host.sas(pkg);
   }
 
-  counters(): ReturnType<PackageIpsecHost["counters"]> {
-    return this.host.counters();
+  counters(): ReturnType<PackageIpsecHost["engineCounters"]> {
+    return this.host.engineCounters();
   }
 
   close(): Promise<void> {

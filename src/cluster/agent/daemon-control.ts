@@ -5,8 +5,11 @@ import {
   errorReply,
   serveJsonControl,
   unknownRequest,
+  type CallJsonControlOptions,
   type JsonReply,
+  type TextReply,
 } from "../../util/json-control.js";
+import { EXPOSITION_CONTENT_TYPE } from "../../metrics/exposition.js";
 import type { IpsecHealthSnapshot } from "../../ipsec/status/ipsec-health.js";
 import type { EngineCounters } from "../../ipsec/ipsec-engine.js";
 import type { IkeSaStatus } from "../../ipsec/sa-status.js";
@@ -33,6 +36,8 @@ export interface DaemonControlRoutes {
    * shape `pavise ipsec serve` answers, so `pavise ipsec sas` reads either.
    */
   ipsecSas(): { sas: IkeSaStatus[]; counters: EngineCounters | undefined };
+  /** GET /metrics: the Prometheus text exposition (design §6; on the API server later). */
+  metrics?: () => string;
 }
 
 export interface IpsecHealthReply {
@@ -43,13 +48,16 @@ export interface IpsecHealthReply {
 export function serveDaemonControl(socketPath: string, routes: DaemonControlRoutes): Promise<Server> {
   return serveJsonControl(
     socketPath,
-    async (req): Promise<JsonReply> => {
+    async (req): Promise<JsonReply | TextReply> => {
       try {
         if (req.method === "GET" && req.path === "/v1/ipsec/health") {
           const snapshots = await routes.ipsecHealth(req.query.get("package") ?? undefined);
           return { status: 200, body: { snapshots } satisfies IpsecHealthReply };
         }
         if (req.method === "GET" && req.path === "/v1/sas") return { status: 200, body: routes.ipsecSas() };
+        if (req.method === "GET" && req.path === "/metrics" && routes.metrics) {
+          return { status: 200, text: routes.metrics(), contentType: EXPOSITION_CONTENT_TYPE };
+        }
         return unknownRequest(req, "DAEMON_CONTROL_UNKNOWN");
       } catch (err) {
         return errorReply(err, "DAEMON_CONTROL_FAILED", NOT_FOUND);
@@ -69,6 +77,30 @@ export const DAEMON_NOT_RUNNING = "DAEMON_NOT_RUNNING";
 /** Thrown when the daemon took longer than the call allows. */
 export const DAEMON_NO_ANSWER = "DAEMON_NO_ANSWER";
 
+/** GET /metrics from the local daemon (Prometheus text), within `timeoutMs`. */
+export async function fetchDaemonMetrics(socketPath: string, timeoutMs: number): Promise<string> {
+  return (await callJsonControl(
+    socketPath,
+    "GET",
+    "/metrics",
+    controlCall(socketPath, timeoutMs, true),
+  )) as string;
+}
+
+function controlCall(socketPath: string, timeoutMs: number, text = false): CallJsonControlOptions {
+  return {
+    timeoutMs,
+    failedCode: "DAEMON_CONTROL_FAILED",
+    text,
+    notRunning: (reason) =>
+      new PaviseError(DAEMON_NOT_RUNNING, `cannot reach pavise daemon at ${socketPath}: ${reason}`, {
+        hint: `is the daemon running on this node? Give its socket with --control PATH or ${DAEMON_SOCKET_ENV} (the daemon's --control)`,
+      }),
+    noAnswer: (ms) =>
+      new PaviseError(DAEMON_NO_ANSWER, `pavise daemon at ${socketPath} did not answer within ${ms} ms`),
+  };
+}
+
 /** GET /v1/ipsec/health from the local daemon, within `timeoutMs`. */
 export async function fetchIpsecHealth(
   socketPath: string,
@@ -76,14 +108,10 @@ export async function fetchIpsecHealth(
   timeoutMs: number,
 ): Promise<IpsecHealthReply> {
   const query = pkg === undefined ? "" : `?package=${encodeURIComponent(pkg)}`;
-  return (await callJsonControl(socketPath, "GET", `/v1/ipsec/health${query}`, {
-    timeoutMs,
-    failedCode: "DAEMON_CONTROL_FAILED",
-    notRunning: (reason) =>
-      new PaviseError(DAEMON_NOT_RUNNING, `cannot reach pavise daemon at ${socketPath}: ${reason}`, {
-        hint: `is the daemon running on this node? Give its socket with --control PATH or ${DAEMON_SOCKET_ENV} (the daemon's --control)`,
-      }),
-    noAnswer: (ms) =>
-      new PaviseError(DAEMON_NO_ANSWER, `pavise daemon at ${socketPath} did not answer within ${ms} ms`),
-  })) as IpsecHealthReply;
+  return (await callJsonControl(
+    socketPath,
+    "GET",
+    `/v1/ipsec/health${query}`,
+    controlCall(socketPath, timeoutMs),
+  )) as IpsecHealthReply;
 }

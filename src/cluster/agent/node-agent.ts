@@ -38,7 +38,8 @@ import { type ExecutorEvent, NodeExecutor } from "../executor/node-executor.js";
 import type { ChangeResult } from "../executor/package-runner.js";
 import { DaemonGuard } from "../guard/daemon-guard.js";
 import { guardHolding } from "../guard/guard-holding.js";
-import type { FenceEvent } from "../membership/fence-guard.js";
+import type { FenceEvent, FenceGuardStats } from "../membership/fence-guard.js";
+import type { FenceObserver } from "../membership/self-fence.js";
 import { campaign, writePlacements } from "../membership/leader.js";
 import { ClusterKeys, type PackageReport } from "../membership/layout.js";
 import { MemberSession } from "../membership/member-session.js";
@@ -46,6 +47,7 @@ import { appendEvent, publishNode, retireNode } from "../membership/node-registr
 import { updateIntent } from "../operator/intent-store.js";
 import type { PackageIntent } from "../membership/layout.js";
 import { schedule } from "../scheduler/scheduler.js";
+import type { PlanAction } from "../scheduler/plan.js";
 import { type ClusterSnapshot, clusterStateFrom, readSnapshot } from "./cluster-state.js";
 import type { ClusterState, NodeStatus } from "../state.js";
 import { leadershipStep } from "./leadership.js";
@@ -91,6 +93,21 @@ export interface NodeAgentOptions {
    * this node's addresses, killed its services and revoked its lease; the daemon should exit.
    */
   onFailFast?: (reason: string) => void;
+  /** Told of each lease renewal and event-loop tick of every session (metrics, design §6). */
+  fenceObserver?: FenceObserver;
+}
+
+/** What `/metrics` reads from the agent at scrape time (design §6); a copy, read only. */
+export interface AgentMetricsFacts {
+  /** This node holds its lease and is not fenced. */
+  member: boolean;
+  leader: boolean;
+  /** The cluster as this node last read it (undefined before the first read). */
+  state: ClusterState | undefined;
+  /** The current session's fence guard figures (undefined between sessions). */
+  lease: FenceGuardStats | undefined;
+  /** IPsec of the packages with ipsec: here (undefined when none may run here). */
+  ipsec: AgentIpsec | undefined;
 }
 
 export class NodeAgent {
@@ -279,6 +296,18 @@ export class NodeAgent {
     return this.leader;
   }
 
+  /** What `/metrics` reads now (design §6). */
+  metricsFacts(): AgentMetricsFacts {
+    const session = this.session;
+    return {
+      member: session !== undefined && session.fence.fenced === undefined,
+      leader: this.leader,
+      state: this.snapshot ? clusterStateFrom(this.options.config, this.snapshot) : undefined,
+      lease: session?.fence.stats,
+      ipsec: this.ipsec,
+    };
+  }
+
   /**
    * Switches to a new cluster configuration (pavise config apply, config-follower.ts): the
    * leader schedules with it from the next round, and this node changes only what differs for
@@ -370,6 +399,7 @@ export class NodeAgent {
             timing: this.options.config.timing,
             node: this.options.node,
             record: JSON.parse(joinedWith) as Record<string, unknown>,
+            ...(this.options.fenceObserver ? { fenceObserver: this.options.fenceObserver } : {}),
             onFence: (event) => {
               ref.owned?.fence();
               if (session) void this.onFenced(session, event);
@@ -744,6 +774,8 @@ export class NodeAgent {
       const where = action.kind === "move" ? `${action.from} -> ${action.to}` : action.node;
       this.event(`plan-${action.kind}`, `${action.kind} ${action.package} ${where}: ${action.reason}`, {
         package: action.package,
+        reason: action.reason,
+        ...takeoverFields(action, snapshot.placements?.[action.package], state, this.exclusive),
       });
     }
     return plan.placements;
@@ -986,6 +1018,8 @@ export class NodeAgent {
     if (cause.subnet !== undefined) this.failedForSubnet.set(pkg, cause.subnet);
     this.event("package-failed", `package ${pkg} failed on ${this.options.node}: ${reason}`, {
       package: pkg,
+      ...(cause.service !== undefined ? { service: cause.service } : {}),
+      ...(cause.subnet !== undefined ? { subnet: cause.subnet } : {}),
     });
     await this.report(session, pkg, "failed", reason);
     this.kick();
@@ -1079,9 +1113,7 @@ export class NodeAgent {
         this.log(
           "service",
           `package ${event.package} service ${event.service}: ${JSON.stringify(event.event)}`,
-          {
-            package: event.package,
-          },
+          { package: event.package, service: event.service, change: event.event.kind },
         );
         return;
       case "subnet-down":
@@ -1150,6 +1182,24 @@ export class NodeAgent {
   private event(kind: string, message: string, extra: Record<string, unknown> = {}): void {
     this.events.emit(kind, message, extra);
   }
+}
+
+/**
+ * A failover package started on another node than the one it was placed on, with no owner left
+ * to move it from (that node failed or left, its key went with its lease): a takeover, which
+ * the metrics count as a move (design §6 pavise_package_moves_total). Where it was placed, and
+ * that node's status now.
+ */
+function takeoverFields(
+  action: PlanAction,
+  placedBefore: readonly string[] | undefined,
+  state: ClusterState,
+  exclusive: ReadonlyMap<string, boolean>,
+): { takeoverFrom?: string; takeoverFromStatus?: NodeStatus } {
+  if (action.kind !== "start" || exclusive.get(action.package) !== true) return {};
+  const from = placedBefore?.[0];
+  if (from === undefined || from === action.node) return {};
+  return { takeoverFrom: from, takeoverFromStatus: state.nodes[from]?.status ?? "failed" };
 }
 
 function describe(err: unknown): string {

@@ -7,7 +7,7 @@ import { ClusterKeys } from "./layout.js";
 import { NodeLease } from "./node-lease.js";
 import { publishNode, withdrawNode } from "./node-registry.js";
 import { acquireOwnership, releaseOwnership, type AcquireResult } from "./ownership.js";
-import { SelfFence } from "./self-fence.js";
+import { SelfFence, type FenceObserver } from "./self-fence.js";
 
 export interface MemberSessionOptions {
   etcd: EtcdConfig;
@@ -23,6 +23,8 @@ export interface MemberSessionOptions {
   /** See SelfFence: halt packages and drop addresses at once, then call end({ revoke: true }). */
   onFence: (event: FenceEvent) => void;
   onLeaseMessage?: (message: KeepAliveWorkerMessage) => void;
+  /** Told of each renewal and loop tick (metrics); see SelfFence. */
+  fenceObserver?: FenceObserver;
 }
 
 /**
@@ -88,6 +90,7 @@ export class MemberSession {
       const held = new Set<string>();
       fence = new SelfFence(lease, {
         ...fenceOptions,
+        observer: options.fenceObserver,
         onFence: (event) => {
           held.clear();
           options.onFence(event);

@@ -8,6 +8,19 @@ import { monotonicMs } from "../etcd/monotonic-clock.js";
 import { FenceGuard, type Authority, type FenceEvent, type FenceGuardStats } from "./fence-guard.js";
 import type { NodeLease } from "./node-lease.js";
 
+/**
+ * Told of each sample as the fence takes it, for metrics (operator-surfaces design §6): only
+ * counts and records, never decides. Times in ms.
+ */
+export interface FenceObserver {
+  /** A renewal etcd confirmed: answered `latencyMs` after it was sent (receivedAt − sentAt). */
+  renewal(latencyMs: number): void;
+  /** A renewal that failed (unreachable, no leader, timeout). */
+  renewalFailure(): void;
+  /** The loop tick ran `lagMs` late. */
+  loopLag(lagMs: number): void;
+}
+
 export interface SelfFenceOptions {
   /** timing.fenceAfterMs. */
   fenceAfterMs: number;
@@ -23,6 +36,7 @@ export interface SelfFenceOptions {
    * lease (NodeLease.revoke) so others may take over.
    */
   onFence: (event: FenceEvent) => void;
+  observer?: FenceObserver | undefined;
 }
 
 /**
@@ -143,6 +157,7 @@ export class SelfFence {
     this.sync(now);
     const lag = Math.max(0, drift, sampled);
     this.lags.record(Math.max(1, Math.round(lag * 1000)));
+    this.options.observer?.loopLag(lag);
     this.guard.handleLoopTick(now, lag);
     this.drain();
     if (this.running) this.schedule();
@@ -155,11 +170,14 @@ export class SelfFence {
   /** Feeds the guard whatever the worker confirmed, failed or lost since the last time. */
   private sync(now: number): void {
     const { snapshot, renewals } = this.lease.read(this.seenRenewals);
-    for (const r of renewals)
+    for (const r of renewals) {
       this.guard.handleRenewal(now, { sentAt: r.sentAt, receivedAt: r.receivedAt, ttlMs: r.ttlMs });
+      this.options.observer?.renewal(r.receivedAt - r.sentAt);
+    }
     this.seenRenewals = snapshot.renewals;
     for (; this.seenFailures < snapshot.failures; this.seenFailures++) {
       this.guard.handleRenewalFailure(now, { kind: "unreachable" });
+      this.options.observer?.renewalFailure();
     }
     if (snapshot.lost && !this.seenLost) {
       this.seenLost = true;

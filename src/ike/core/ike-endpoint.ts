@@ -18,6 +18,7 @@ import type { IkeSaSnapshot } from "./ike-sa-snapshot.js";
 import { DeadlineQueue } from "./deadline-queue.js";
 import { addressMatchesEntry } from "../config/address-entry.js";
 import { HintRateLimit, stateLostHint, type StateLostHint } from "./state-lost-hint.js";
+import { ExchangeCounters, type ExchangeCount } from "./exchange-counters.js";
 
 export interface IkeEndpointOptions {
   random: RandomSource;
@@ -72,6 +73,7 @@ export class IkeEndpoint {
   private readonly events: IkeEvent[] = [];
   private invalidSpiWindow = { second: -1, sent: 0 };
   private readonly hintLimit = new HintRateLimit();
+  private readonly exchanges = new ExchangeCounters();
   private cookieSecrets: { version: number; secret: Uint8Array; since: number }[];
 
   constructor(private readonly options: IkeEndpointOptions) {
@@ -205,6 +207,11 @@ export class IkeEndpoint {
     return [...this.sas.values()];
   }
 
+  /** Exchanges that ended so far, by connection, type, role and result (design §6 metrics). */
+  exchangeCounts(): ExchangeCount[] {
+    return this.exchanges.entries();
+  }
+
   handleDatagram(now: number, path: IkePath, bytes: Uint8Array): void {
     if (this.silenced.has(path.localAddress)) return;
     const decoded = decodeMessage(bytes);
@@ -284,10 +291,22 @@ export class IkeEndpoint {
     const candidates = this.allConnections().filter((c) => addressMatches(c, path));
     const result = IkeSa.respond(this.context(candidates), path, message, bytes, now);
     if (result.sa) {
+      this.exchanges.record(result.sa.connectionName, {
+        exchangeType: ExchangeType.IKE_SA_INIT,
+        role: "responder",
+        result: "ok",
+      });
       this.records.set(result.sa, { started: now, established: undefined, contact: false });
       this.sas.set(hex(result.sa.initiatorSpi), result.sa);
       this.drain(now, result.sa);
     } else {
+      // Before an IKE SA exists, a refusal belongs to a connection only when one alone matched.
+      const connection = candidates.length === 1 ? candidates[0]!.config.name : "";
+      this.exchanges.record(connection, {
+        exchangeType: ExchangeType.IKE_SA_INIT,
+        role: "responder",
+        result: "failed",
+      });
       this.events.push({
         type: "log",
         level: "info",
@@ -433,6 +452,8 @@ export class IkeEndpoint {
       // deleteNow above may have queued a DELETE for this SA.
       for (let out = sa.pollTransmit(); out; out = sa.pollTransmit()) this.outbox.push(out);
     }
+    for (let ended = sa.pollExchange(); ended; ended = sa.pollExchange())
+      this.exchanges.record(sa.connectionName, ended);
     for (let next = sa.pollSpawned(); next; next = sa.pollSpawned()) {
       const record = this.records.get(sa);
       // A rekeyed IKE SA's successor carries on for it (§2.18): same start, same contact role.

@@ -41,6 +41,7 @@ import {
 import { answerAuth, handleAuthResponse } from "./exchanges/ike-auth.js";
 import { handleIkeRekeyResponse, startIkeRekey } from "./exchanges/ike-rekey.js";
 import { answerInit, handleInitResponse, sendInitRequest } from "./exchanges/ike-sa-init.js";
+import type { ExchangeOutcome } from "./exchange-counters.js";
 import {
   answerInformational,
   handleInformationalResponse,
@@ -74,6 +75,8 @@ export class IkeSa {
   private readonly outbox: Outgoing[] = [];
   private readonly events: IkeEvent[] = [];
   private readonly spawned: IkeSa[] = [];
+  /** Exchanges that ended, for the endpoint's counters (exchange-counters.ts). */
+  private readonly exchangesEnded: ExchangeOutcome[] = [];
   private fragments: FragmentSet | undefined;
   private establishedIds: { local: WireIdentity | undefined; remote: WireIdentity | undefined } | undefined;
   private createdAt: number;
@@ -444,6 +447,11 @@ export class IkeSa {
     return this.spawned.shift();
   }
 
+  /** The next exchange that ended (ok, failed, timed out), for the endpoint's counters. */
+  pollExchange(): ExchangeOutcome | undefined {
+    return this.exchangesEnded.shift();
+  }
+
   /** The next moment `handleTimeout` must be called, if any. */
   pollTimeout(): number | undefined {
     if (this.st.phase.name === "closed") return undefined;
@@ -468,11 +476,13 @@ export class IkeSa {
       );
       return;
     }
+    const unanswered = this.window.inFlight?.exchangeType;
     const outcome = onRequestTimeout(this.window, now, this.retransmitPolicy());
     if (outcome.kind === "retransmit") {
       for (const message of outcome.datagrams) this.outbox.push({ path: this.st.path, message });
     } else if (outcome.kind === "give-up") {
       this.st.pending = undefined;
+      if (unanswered !== undefined) this.exchangeEnded(unanswered, "initiator", "timeout");
       this.close(now, "peer did not answer (retransmissions exhausted)", "dead-peer");
       return;
     }
@@ -602,17 +612,23 @@ export class IkeSa {
     this.followPeer(path);
     switch (header.exchangeType) {
       case ExchangeType.IKE_AUTH:
-        if (this.st.phase.name === "awaiting-auth") answerAuth(this.ike, now, header.messageId, inner);
-        return;
+        if (this.st.phase.name !== "awaiting-auth") return;
+        answerAuth(this.ike, now, header.messageId, inner);
+        break;
       case ExchangeType.INFORMATIONAL:
         answerInformational(this.ike, now, header.messageId, inner);
-        return;
+        break;
       case ExchangeType.CREATE_CHILD_SA:
         answerCreateChildSa(this.ike, now, header.messageId, inner);
-        return;
+        break;
       default:
         return;
     }
+    this.exchangeEnded(
+      header.exchangeType,
+      "responder",
+      this.setUpFailed(header.exchangeType) ? "failed" : "ok",
+    );
   }
 
   /** Authenticates and decrypts SK (or collects SKF fragments); undefined means "drop it". */
@@ -659,6 +675,11 @@ export class IkeSa {
     if (!matchesInFlight(this.window, header.messageId, header.exchangeType)) return;
     if (header.exchangeType === ExchangeType.IKE_SA_INIT) {
       handleInitResponse(this.ike, now, path, message, raw);
+      this.exchangeEnded(
+        header.exchangeType,
+        "initiator",
+        this.setUpFailed(header.exchangeType) ? "failed" : "ok",
+      );
       return;
     }
     const inner = this.open(header.messageId, message);
@@ -684,6 +705,11 @@ export class IkeSa {
       default:
         break;
     }
+    this.exchangeEnded(
+      header.exchangeType,
+      "initiator",
+      this.setUpFailed(header.exchangeType) ? "failed" : "ok",
+    );
     if (!this.isClosed) this.runTasks(now);
   }
 
@@ -728,6 +754,21 @@ export class IkeSa {
 
   // -------------------------------------------------------------------------------------------
   // Helpers
+
+  private exchangeEnded(
+    exchangeType: number,
+    role: ExchangeOutcome["role"],
+    result: ExchangeOutcome["result"],
+  ): void {
+    this.exchangesEnded.push({ exchangeType, role, result });
+  }
+
+  /** An IKE_SA_INIT or IKE_AUTH after which the SA is closed did not set it up (a refusal). */
+  private setUpFailed(exchangeType: number): boolean {
+    return (
+      this.isClosed && (exchangeType === ExchangeType.IKE_SA_INIT || exchangeType === ExchangeType.IKE_AUTH)
+    );
+  }
 
   private transmitRequest(now: number, exchangeType: number, datagrams: Uint8Array[]): void {
     sendRequest(this.window, now, exchangeType, datagrams, this.retransmitPolicy());

@@ -19,7 +19,9 @@ import { readHostHealth } from "../status/host-health.js";
 import type { IpsecHealthSnapshot } from "../status/ipsec-health.js";
 import { DEFAULT_ROUTING_TABLE } from "../../esp/driver/policy-routing-plan.js";
 import type { PeerRecord } from "../registry/peer-record.js";
-import { describeSelector, type IkeSaStatus } from "../sa-status.js";
+import { describeSelector, spiText, type IkeSaStatus } from "../sa-status.js";
+import { PackageTrafficTotals, type TrafficTotals } from "./package-traffic-totals.js";
+import type { ExchangeCount } from "../../ike/core/exchange-counters.js";
 import {
   contactSourceAddress,
   exposedToOthers,
@@ -77,6 +79,8 @@ export class PackageIpsecHost {
   private readonly running = new Map<string, RunningPackage>();
   private readonly sharedKeys = new Map<string, SharedKey[]>();
   private readonly announcedAt = new Map<string, number>();
+  /** ESP traffic per package, whole through rekeys and deletes (design §6 metrics). */
+  private readonly traffic = new PackageTrafficTotals();
 
   private constructor(
     private readonly engine: IpsecEngine,
@@ -100,6 +104,10 @@ export class PackageIpsecHost {
       ...(options.routingTable !== undefined ? { routingTable: options.routingTable } : {}),
       ...(options.standIns !== undefined ? { standIns: options.standIns } : {}),
       onIkeEvent: (event) => ref.host?.onIkeEvent(event),
+      onChildSaRetiring: (connection, spiIn, counters) => {
+        const pkg = splitPackageConnection(connection)?.package;
+        if (pkg !== undefined) ref.host?.traffic.retire(pkg, spiText(spiIn), counters);
+      },
       onUnknownEsp: (spi, from) => ref.host?.hint(from.address, `ESP for unknown SPI ${spi.toString(16)}`),
       log: (level, message) => options.log(level, message),
       maySendFrom: (address) => options.maySendFrom(address),
@@ -306,8 +314,33 @@ export class PackageIpsecHost {
       : all.filter((sa) => splitPackageConnection(sa.connection)?.package === pkgName);
   }
 
-  /** The datapath's counters no SA accounts for (unknown SPIs, keepalives, gated datagrams). */
-  counters(): EngineCounters {
+  /**
+   * A package's ESP totals on this node since the daemon started: its retired Child SAs' last
+   * counters plus its live ones' (package-traffic-totals.ts). They only go up.
+   */
+  trafficTotals(pkgName: string): TrafficTotals {
+    const live = this.sas(pkgName).flatMap((sa) =>
+      sa.children.map((child) => ({ spiIn: child.spiIn, counters: child.counters })),
+    );
+    this.traffic.observe(pkgName, live);
+    return this.traffic.totals(pkgName);
+  }
+
+  /** Packages whose IPsec ran here since the daemon started (their traffic totals stay). */
+  trafficPackages(): string[] {
+    return [...new Set([...this.traffic.packages(), ...this.running.keys()])];
+  }
+
+  /** IKE exchanges that ended here, by package connection (design §6 metrics). */
+  exchangeCounts(): (ExchangeCount & { package: string })[] {
+    return this.endpoint.exchangeCounts().flatMap((c) => {
+      const owner = splitPackageConnection(c.connection);
+      return owner ? [{ ...c, package: owner.package, connection: owner.connection }] : [];
+    });
+  }
+
+  /** ESP for unknown SPIs, datagrams the send gate held back, the datapath's own counters. */
+  engineCounters(): EngineCounters {
     return this.engine.counters();
   }
 
