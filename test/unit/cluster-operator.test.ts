@@ -12,6 +12,7 @@ import { packagesStrandedByHalt } from "../../src/cluster/operator/node-halt-che
 import { applyPackageCommand } from "../../src/cluster/operator/package-intent.js";
 import { actorBy, actorEventNode } from "../../src/cluster/operator/actor.js";
 import { parseOperatorArgs } from "../../src/cli/operator-args.js";
+import { pkgCommand } from "../../src/cli/pkg-command.js";
 import { currentOperator } from "../../src/cli/operator-identity.js";
 import { knownNode, knownPackage, knownResource, nodeOfThisHost } from "../../src/cli/operator-names.js";
 import { clusterConfigFixture, packageConfig } from "../support/cluster-fixtures.js";
@@ -400,5 +401,16 @@ describe("operator arguments and identity", () => {
     expect(() => nodeOfThisHost(config, "vm", usage)).toThrow(
       /this host \(vm\) is not a node of cluster t: say which node with --node/,
     );
+  });
+});
+
+describe("regressions", () => {
+  it("pkg-command-name-from-object-prototype: 'pavise pkg toString web' is an unknown command (exit 2), not an etcd read", async () => {
+    for (const sub of ["toString", "constructor", "__proto__"]) {
+      await expect(pkgCommand([sub, "web", "--config", "/nonexistent/cluster.yaml"])).rejects.toMatchObject({
+        code: "CLI_USAGE",
+        message: `unknown pkg command '${sub}'`,
+      });
+    }
   });
 });
