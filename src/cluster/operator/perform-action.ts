@@ -9,7 +9,7 @@
 
 import { appendEvent } from "../membership/node-registry.js";
 import { type ActionPlan, applyIntentChange, intentKey } from "./action-plan.js";
-import { type Actor, actorBy, actorEventFields } from "./actor.js";
+import { type Actor, actorBy, actorEventFields, actorEventNode } from "./actor.js";
 import { updateIntent } from "./intent-store.js";
 import { type OperatorCluster, waitForGoal } from "./wait-goal.js";
 
@@ -53,12 +53,11 @@ export async function performAction(
     intentKey(cluster.keys, plan.intent),
     (current) => applyIntentChange(plan.intent, current, { by, at: Date.now() }),
   );
-  const who = actorEventFields(actor);
   await appendEvent(cluster.client, cluster.keys, {
-    node: who.node!,
+    node: actorEventNode(actor),
     kind: "operator",
     message: `${by}: ${plan.command} (${plan.serviceguard})`,
-    ...who,
+    ...actorEventFields(actor),
     ...plan.event,
   });
   options.onRecorded?.();
