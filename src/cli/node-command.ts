@@ -1,11 +1,6 @@
-import { clusterStateFrom, readSnapshot } from "../cluster/agent/cluster-state.js";
-import type { NodeIntent } from "../cluster/membership/layout.js";
-import { updateIntent } from "../cluster/operator/intent-store.js";
-import { packagesStrandedByHalt } from "../cluster/operator/node-halt-check.js";
-import { PaviseError } from "../util/errors.js";
-import { etcdProblem } from "./cluster-etcd.js";
+import { planNodeAction } from "../cluster/operator/node-action.js";
 import { connectInForce } from "./config-in-force.js";
-import { runOperatorAction } from "./operator-action.js";
+import { readClusterState, runOperatorAction } from "./operator-action.js";
 import { parseOperatorArgs } from "./operator-args.js";
 import { currentOperator } from "./operator-identity.js";
 import { knownNode } from "./operator-names.js";
@@ -40,51 +35,10 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   const conn = await connectInForce(args.config);
   try {
     const node = knownNode(conn.config, args.positionals[0]!, NODE_USAGE);
-    const halt = sub === "halt";
-    let snapshot;
-    try {
-      snapshot = await readSnapshot(conn.client, conn.keys);
-    } catch (err) {
-      throw etcdProblem(err, conn.file, conn.config);
-    }
-    const member = snapshot.nodes[node] !== undefined;
-    if (halt && !args.force && member) {
-      const stranded = packagesStrandedByHalt(conn.config, clusterStateFrom(conn.config, snapshot), node);
-      if (stranded.length > 0) {
-        const list = stranded.map((s) => `  ${s.package}: ${s.reasons.join("; ")}`).join("\n");
-        throw new PaviseError(
-          "OPERATOR_REFUSED",
-          `halting ${node} would leave packages down that run there and could run nowhere else:\n${list}`,
-          {
-            hint: `make another node eligible for them, or halt anyway with pavise node halt ${node} --force`,
-          },
-        );
-      }
-    }
-    const operator = currentOperator();
-    if (!member) {
-      process.stderr.write(
-        `note: node ${node} is not a member now (its daemon is not running); ` +
-          `the change applies when it joins\n`,
-      );
-    }
-    return await runOperatorAction(
-      conn,
-      operator,
-      {
-        command: `pavise node ${sub} ${node}${args.force ? " --force" : ""}`,
-        serviceguard: halt ? `cmhaltnode${args.force ? " -f" : ""} ${node}` : `cmrunnode ${node}`,
-        write: async () =>
-          (
-            await updateIntent<NodeIntent>(conn.client, conn.keys.adminNode(node), () =>
-              halt ? { halted: true, by: operator.by, at: Date.now() } : undefined,
-            )
-          ).value ?? { halted: false },
-        goal: member ? { kind: "node", node, want: halt ? "halted" : "up" } : undefined,
-        event: { subject: node, action: `node-${sub}` },
-      },
-      args,
-    );
+    const state = await readClusterState(conn);
+    const plan = planNodeAction(conn.config, state, { kind: sub, node, force: args.force });
+    if (plan.note !== undefined) process.stderr.write(`note: ${plan.note}\n`);
+    return await runOperatorAction(conn, currentOperator(), plan, args);
   } finally {
     conn.client.close();
   }

@@ -1,15 +1,17 @@
 /**
- * How every acting operator command runs once its arguments are checked: write the intent
- * (read-modify-write, operator/intent-store.ts), append the action to the event log with who did
- * it, then wait for the cluster to get there (unless --no-wait) and report: a line, or with
+ * How every acting operator command runs once its arguments are checked and its action planned
+ * (cluster/operator/*-action.ts): perform it (cluster/operator/perform-action.ts: intent, event
+ * with who, wait unless --no-wait) and report: progress lines on stderr, then a line, or with
  * --json one result object. Exit status 0 when done, 1 when it failed or timed out.
  */
 
-import { appendEvent } from "../cluster/membership/node-registry.js";
-import type { Goal } from "../cluster/operator/goals.js";
+import { clusterStateFrom, readSnapshot } from "../cluster/agent/cluster-state.js";
+import type { ActionPlan } from "../cluster/operator/action-plan.js";
+import { type Actor, actorBy } from "../cluster/operator/actor.js";
+import { type OperatorResult, performAction } from "../cluster/operator/perform-action.js";
+import { seconds } from "../cluster/operator/wait-goal.js";
+import type { ClusterState } from "../cluster/state.js";
 import { type ClusterConnection, etcdProblem } from "./cluster-etcd.js";
-import type { Operator } from "./operator-identity.js";
-import { waitForGoal } from "./operator-wait.js";
 import { makeOutput } from "./output.js";
 
 export interface OperatorOptions {
@@ -18,56 +20,43 @@ export interface OperatorOptions {
   timeoutMs: number;
 }
 
-export interface OperatorAction {
-  /** The command as typed, e.g. "pavise pkg halt web". */
-  command: string;
-  /** What Serviceguard calls it, e.g. "cmhaltpkg web". */
-  serviceguard: string;
-  /** Writes the intent; returns the value written (for --json). */
-  write: () => Promise<unknown>;
-  /** What to wait for; undefined: nothing to wait for. */
-  goal: Goal | undefined;
-  /** Fields for the event (package, subject). */
-  event: Record<string, unknown>;
+/** The cluster state an action is planned against; etcd's problems told with the file. */
+export async function readClusterState(conn: ClusterConnection): Promise<ClusterState> {
+  try {
+    return clusterStateFrom(conn.config, await readSnapshot(conn.client, conn.keys));
+  } catch (err) {
+    throw etcdProblem(err, conn.file, conn.config);
+  }
 }
 
 export async function runOperatorAction(
   conn: ClusterConnection,
-  operator: Operator,
-  action: OperatorAction,
+  actor: Actor,
+  plan: ActionPlan,
   options: OperatorOptions,
 ): Promise<number> {
   const out = makeOutput(options.json);
-  let intent: unknown;
+  let result: OperatorResult;
   try {
-    intent = await action.write();
-    await appendEvent(conn.client, conn.keys, {
-      node: operator.eventNode,
-      kind: "operator",
-      message: `${operator.by}: ${action.command} (${action.serviceguard})`,
-      user: operator.user,
-      host: operator.host,
-      ...action.event,
+    result = await performAction(conn, actor, plan, {
+      wait: options.wait,
+      timeoutMs: options.timeoutMs,
+      onRecorded: () => out.progress(`${plan.command}: recorded in etcd by ${actorBy(actor)}`),
+      onProgress: (line, ms) => out.progress(`${line} (${seconds(ms)})`),
     });
   } catch (err) {
     throw etcdProblem(err, conn.file, conn.config);
   }
-  out.progress(`${action.command}: recorded in etcd by ${operator.by}`);
-  const base = { command: action.command, serviceguard: action.serviceguard, by: operator.by, intent };
-  if (!options.wait || action.goal === undefined) {
-    out.result({ ...base, ok: true, waited: false }, () =>
-      options.wait ? "done (nothing to wait for)" : "not waiting (--no-wait)",
-    );
+  if (!result.waited) {
+    out.result(result, () => (options.wait ? "done (nothing to wait for)" : "not waiting (--no-wait)"));
     return 0;
   }
-  const result = await waitForGoal(conn, action.goal, { timeoutMs: options.timeoutMs, out });
-  const summary = { ...base, ok: result.done, waited: true, ms: result.ms, state: result.line };
-  if (result.done) {
-    out.result(summary, () => `${result.line} (${(result.ms / 1000).toFixed(1)} s)`);
+  if (result.ok) {
+    out.result(result, () => `${result.state} (${seconds(result.ms ?? 0)})`);
     return 0;
   }
   // Not there: the reason goes where errors go (stderr), or into the JSON result.
-  if (options.json) out.result({ ...summary, reason: result.reason }, () => "");
-  else process.stderr.write(`${action.command}: not done: ${result.reason}\n`);
+  if (options.json) out.result(result, () => "");
+  else process.stderr.write(`${plan.command}: not done: ${result.reason}\n`);
   return 1;
 }

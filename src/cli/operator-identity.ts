@@ -1,20 +1,12 @@
 /**
- * Who runs an operator command, for the event log and the admin/ keys: the user who invoked
- * sudo when there is one (SUDO_USER), else USER, and this host.
+ * Who runs an operator command, for the event log and the admin/ keys (actor.ts): the user who
+ * invoked sudo when there is one (SUDO_USER), else USER, and this host.
  */
 
 import { hostname, userInfo } from "node:os";
+import type { Actor } from "../cluster/operator/actor.js";
 
-export interface Operator {
-  user: string;
-  host: string;
-  /** user@host */
-  by: string;
-  /** The host as an event key's node part (layout.ts allows letters, digits, ".", "_", "-"). */
-  eventNode: string;
-}
-
-export function currentOperator(env: NodeJS.ProcessEnv = process.env, host = hostname()): Operator {
+export function currentOperator(env: NodeJS.ProcessEnv = process.env, host = hostname()): Actor {
   let user = env.SUDO_USER || env.USER || "";
   if (user === "") {
     try {
@@ -23,6 +15,5 @@ export function currentOperator(env: NodeJS.ProcessEnv = process.env, host = hos
       user = "unknown";
     }
   }
-  const eventNode = host.replace(/[^A-Za-z0-9._-]/g, "-").replace(/^[^A-Za-z0-9]+/, "") || "operator";
-  return { user, host, by: `${user}@${host}`, eventNode };
+  return { user, host, via: "cli" };
 }

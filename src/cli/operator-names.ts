@@ -1,39 +1,38 @@
 /**
  * The names an operator command is given, checked against the cluster file before anything is
- * written: an unknown package, node or resource is a usage error (exit 2) with a did-you-mean.
+ * written (operator/known-names.ts): at the CLI an unknown package, node or resource is a usage
+ * error (exit 2) with a did-you-mean, and the usage as the fix.
  */
 
-import { didYouMean } from "../cluster/config/did-you-mean.js";
 import type { ClusterConfig, PackageConfig } from "../cluster/config/model.js";
+import * as names from "../cluster/operator/known-names.js";
+import { PaviseError } from "../util/errors.js";
 import { usageError } from "./usage.js";
 
+/** Runs `decide`; a PaviseError with one of `codes` (default: the NO_SUCH_* ones) becomes a usage error. */
+export function asUsageError<T>(
+  usage: string,
+  decide: () => T,
+  codes: readonly string[] = [names.NO_SUCH_PACKAGE, names.NO_SUCH_NODE, names.NO_SUCH_RESOURCE],
+): T {
+  try {
+    return decide();
+  } catch (err) {
+    if (err instanceof PaviseError && codes.includes(err.code)) throw usageError(err.message, usage);
+    throw err;
+  }
+}
+
 export function knownPackage(config: ClusterConfig, name: string, usage: string): PackageConfig {
-  const pkg = config.packages.find((p) => p.name === name);
-  if (pkg) return pkg;
-  const names = config.packages.map((p) => p.name);
-  throw usageError(
-    `no package ${JSON.stringify(name)} in cluster ${config.name}${didYouMean(name, names)}; packages: ${names.join(", ") || "none"}`,
-    usage,
-  );
+  return asUsageError(usage, () => names.knownPackage(config, name));
 }
 
 export function knownNode(config: ClusterConfig, name: string, usage: string): string {
-  const names = config.nodes.map((n) => n.name);
-  if (names.includes(name)) return name;
-  throw usageError(
-    `no node ${JSON.stringify(name)} in cluster ${config.name}${didYouMean(name, names)}; nodes: ${names.join(", ")}`,
-    usage,
-  );
+  return asUsageError(usage, () => names.knownNode(config, name));
 }
 
 export function knownResource(pkg: PackageConfig, name: string, usage: string): string {
-  const names = pkg.resources.map((r) => r.name);
-  if (names.includes(name)) return name;
-  throw usageError(
-    `package ${pkg.name} has no generic resource ${JSON.stringify(name)}${didYouMean(name, names)}; ` +
-      `its resources: ${names.join(", ") || "none"}`,
-    usage,
-  );
+  return asUsageError(usage, () => names.knownResource(pkg, name));
 }
 
 /**
@@ -42,12 +41,5 @@ export function knownResource(pkg: PackageConfig, name: string, usage: string): 
  * asking for --node.
  */
 export function nodeOfThisHost(config: ClusterConfig, host: string, usage: string): string {
-  const short = host.split(".")[0];
-  const match = config.nodes.find((n) => n.name === host || n.name === short);
-  if (match) return match.name;
-  throw usageError(
-    `this host (${host}) is not a node of cluster ${config.name}: say which node with --node ` +
-      `(${config.nodes.map((n) => n.name).join(", ")})`,
-    usage,
-  );
+  return asUsageError(usage, () => names.nodeOfHost(config, host));
 }

@@ -1,11 +1,12 @@
 import { hostname } from "node:os";
-import type { ResourceSetting } from "../cluster/membership/layout.js";
-import { updateIntent } from "../cluster/operator/intent-store.js";
+import { OPERATOR_REFUSED } from "../cluster/operator/action-plan.js";
+import { NO_SUCH_NODE, NO_SUCH_PACKAGE, NO_SUCH_RESOURCE } from "../cluster/operator/known-names.js";
+import { planResourceAction } from "../cluster/operator/resource-action.js";
 import { connectInForce } from "./config-in-force.js";
 import { runOperatorAction } from "./operator-action.js";
 import { parseOperatorArgs } from "./operator-args.js";
 import { currentOperator } from "./operator-identity.js";
-import { knownNode, knownPackage, knownResource, nodeOfThisHost } from "./operator-names.js";
+import { asUsageError } from "./operator-names.js";
 import { usageError } from "./usage.js";
 
 export const RESOURCE_USAGE = `usage: pavise resource set PKG NAME up|down [--node N] --config FILE [--timeout 60s] [--no-wait] [--json]
@@ -35,42 +36,20 @@ export async function resourceCommand(argv: string[]): Promise<number> {
   }
   const conn = await connectInForce(args.config);
   try {
-    const pkg = knownPackage(conn.config, pkgName, RESOURCE_USAGE);
-    const resource = knownResource(pkg, resourceName, RESOURCE_USAGE);
-    const monitor = pkg.resources.find((r) => r.name === resource)?.monitor;
-    if (monitor) {
-      // The operator's setting would outlive every check: the two would contradict each other.
-      throw usageError(
-        `generic resource ${resource} of package ${pkg.name} is set by its monitor command ` +
-          `(${JSON.stringify(monitor.command)}, every ${monitor.intervalMs} ms), not by an operator; ` +
-          `change what the monitor checks, or remove its monitor: to set it by hand`,
-        RESOURCE_USAGE,
-      );
-    }
-    const node =
-      args.node !== undefined
-        ? knownNode(conn.config, args.node, RESOURCE_USAGE)
-        : nodeOfThisHost(conn.config, hostname(), RESOURCE_USAGE);
-    const operator = currentOperator();
-    return await runOperatorAction(
-      conn,
-      operator,
-      {
-        command: `pavise resource set ${pkg.name} ${resource} ${status} --node ${node}`,
-        serviceguard: `cmsetresource -r ${resource} -s ${status}`,
-        write: async () =>
-          (
-            await updateIntent<ResourceSetting>(conn.client, conn.keys.resource(node, resource), () => ({
-              status,
-              by: operator.by,
-              at: Date.now(),
-            }))
-          ).value,
-        goal: { kind: "package", package: pkg.name, want: "settled" },
-        event: { package: pkg.name, subject: node, resource, status, action: "resource-set" },
-      },
-      args,
+    // Unknown names and a resource its monitor sets are mistakes in the call: exit 2, as before.
+    const plan = asUsageError(
+      RESOURCE_USAGE,
+      () =>
+        planResourceAction(conn.config, {
+          package: pkgName,
+          resource: resourceName,
+          status,
+          node: args.node,
+          localHost: hostname(),
+        }),
+      [NO_SUCH_PACKAGE, NO_SUCH_NODE, NO_SUCH_RESOURCE, OPERATOR_REFUSED],
     );
+    return await runOperatorAction(conn, currentOperator(), plan, args);
   } finally {
     conn.client.close();
   }

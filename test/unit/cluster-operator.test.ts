@@ -10,7 +10,9 @@ import { goalProgress } from "../../src/cluster/operator/goals.js";
 import { chooseMoveTarget } from "../../src/cluster/operator/move-target.js";
 import { packagesStrandedByHalt } from "../../src/cluster/operator/node-halt-check.js";
 import { applyPackageCommand } from "../../src/cluster/operator/package-intent.js";
+import { actorBy, actorEventNode } from "../../src/cluster/operator/actor.js";
 import { parseOperatorArgs } from "../../src/cli/operator-args.js";
+import { pkgCommand } from "../../src/cli/pkg-command.js";
 import { currentOperator } from "../../src/cli/operator-identity.js";
 import { knownNode, knownPackage, knownResource, nodeOfThisHost } from "../../src/cli/operator-names.js";
 import { clusterConfigFixture, packageConfig } from "../support/cluster-fixtures.js";
@@ -380,13 +382,10 @@ describe("operator arguments and identity", () => {
     );
   });
   it("names the operator from SUDO_USER, else USER, with a host usable in an event key", () => {
-    expect(currentOperator({ SUDO_USER: "ann", USER: "root" }, "lab host")).toEqual({
-      user: "ann",
-      host: "lab host",
-      by: "ann@lab host",
-      eventNode: "lab-host",
-    });
-    expect(currentOperator({ USER: "bob" }, "h1").by).toBe("bob@h1");
+    const ann = currentOperator({ SUDO_USER: "ann", USER: "root" }, "lab host");
+    expect(ann).toEqual({ user: "ann", host: "lab host", via: "cli" });
+    expect([actorBy(ann), actorEventNode(ann)]).toEqual(["ann@lab host", "lab-host"]);
+    expect(actorBy(currentOperator({ USER: "bob" }, "h1"))).toBe("bob@h1");
   });
   it("names: did-you-mean for packages, nodes and resources; the node of this host for resource set", () => {
     expect(() => knownPackage(config, "wbe", usage)).toThrow(
@@ -402,5 +401,16 @@ describe("operator arguments and identity", () => {
     expect(() => nodeOfThisHost(config, "vm", usage)).toThrow(
       /this host \(vm\) is not a node of cluster t: say which node with --node/,
     );
+  });
+});
+
+describe("regressions", () => {
+  it("pkg-command-name-from-object-prototype: 'pavise pkg toString web' is an unknown command (exit 2), not an etcd read", async () => {
+    for (const sub of ["toString", "constructor", "__proto__"]) {
+      await expect(pkgCommand([sub, "web", "--config", "/nonexistent/cluster.yaml"])).rejects.toMatchObject({
+        code: "CLI_USAGE",
+        message: `unknown pkg command '${sub}'`,
+      });
+    }
   });
 });
