@@ -11,6 +11,7 @@ import {
   CRASH_TARGET_MS,
   MOVE_TARGET_MS,
   median,
+  target,
   type FailoverRun,
   type FailoverScenario,
   type FailoverTarget,
@@ -127,18 +128,6 @@ function figureOf(
         }),
   };
 }
-
-const target = (
-  name: string,
-  limitMs: number,
-  valueMs: number | undefined,
-  strict = true,
-): FailoverTarget => ({
-  name,
-  limitMs,
-  valueMs,
-  met: valueMs === undefined ? undefined : strict ? valueMs < limitMs : valueMs <= limitMs,
-});
 
 /** The IPsec rows of a bench run; the plain Pavise runs (no `ipsec`) give the overhead's base. */
 export function summariseFailoverIpsec(runs: readonly FailoverRun[]): FailoverIpsecSummary {

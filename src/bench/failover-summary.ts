@@ -133,7 +133,8 @@ function timelineMedians(runs: readonly FailoverRun[]): TimelineMedians {
   return medians;
 }
 
-const target = (
+/** A target line: met when the value is below the limit (or at most the limit, not strict). */
+export const target = (
   name: string,
   limitMs: number,
   valueMs: number | undefined,

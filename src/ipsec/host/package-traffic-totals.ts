@@ -8,18 +8,11 @@
  * Counters restart at zero when a package moves to another node: each node counts its own
  * (Prometheus' rate() takes resets in its stride).
  */
+import type { SaCounters as EspSaCounters } from "../../esp/core/sad.js";
 import type { SaCounters } from "../datapath.js";
 
-/** A package's ESP totals: traffic, and the drops by reason (RFC 4303 §3.4). */
-export interface TrafficTotals {
-  bytesIn: number;
-  packetsIn: number;
-  bytesOut: number;
-  packetsOut: number;
-  replayDrops: number;
-  integrityFailures: number;
-  policyDrops: number;
-  expiredDrops: number;
+/** A package's ESP totals: the engine's per-SA counters summed, plus invalid payloads (RFC 4303 §3.4). */
+export interface TrafficTotals extends EspSaCounters {
   invalidPayloads: number;
 }
 
