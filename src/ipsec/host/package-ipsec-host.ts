@@ -266,10 +266,13 @@ export class PackageIpsecHost {
    */
   async down(pkgName: string, options: { tellPeers: boolean }): Promise<void> {
     const running = this.running.get(pkgName);
-    this.endpoint.stopPackage(Date.now(), pkgName, options);
-    this.engine.pump();
-    // The DELETEs are on their way out of the sockets before these close.
-    if (options.tellPeers && running) await sleep(50);
+    if (options.tellPeers && running) {
+      running.contact?.stop();
+      this.endpoint.stopPackage(Date.now(), pkgName, { tellPeers: true });
+      this.engine.pump();
+      // The DELETEs are on their way out of the sockets before these close.
+      await sleep(50);
+    }
     this.stopNow(pkgName);
     if (running) {
       this.options.log(
@@ -280,7 +283,7 @@ export class PackageIpsecHost {
     }
   }
 
-  /** What down() does without telling anyone, synchronously. */
+  /** Stops a package's IPsec without a word, synchronously (a no-op for what down() already ended). */
   private stopNow(pkgName: string): void {
     const running = this.running.get(pkgName);
     running?.contact?.stop();
