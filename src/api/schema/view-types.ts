@@ -114,3 +114,19 @@ export interface StatusView {
   /** Every package that should run runs (the exit status: 0 when true). */
   healthy: boolean;
 }
+
+/**
+ * One entry of the cluster's event log as the API and the console show it (`pavise events
+ * --json`): the event as its writer recorded it plus the etcd revision it was written at, which
+ * orders the log cluster-wide and is the SSE event id (design §7, §9).
+ */
+export interface EventView {
+  /** ms since the epoch, the writer's wall clock. */
+  time: number;
+  node: string;
+  kind: string;
+  message: string;
+  revision: number;
+  package?: string;
+  [extra: string]: unknown;
+}
