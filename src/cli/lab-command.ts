@@ -1,5 +1,8 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { CONSOLE_PORT } from "../lab/console-relay.js";
+import { relayLogFile, startRelayProcess } from "../lab/console-relay-process.js";
+import { nodeApiSocket, nodesWithDaemon } from "../lab/node-api-socket.js";
 import { Lab, type LabDownReport, type LabStatus } from "../lab/lab.js";
 import { DEFAULT_LAB_NAME, defaultLabSpec, parseLabSpec, type LabSpec } from "../lab/spec.js";
 import { listLabNames, readLabState } from "../lab/state.js";
@@ -14,6 +17,9 @@ export const LAB_USAGE = `usage:
   pavise lab status [--lab NAME] [--json]        hosts, NICs, addresses, etcd health
   pavise lab list [--json]                       labs that are up
   pavise lab exec [--lab NAME] HOST -- CMD...    run a command inside a lab host
+  pavise lab console [LAB] [--node N] [--port P] [--socket PATH] [--json]
+                                                 relay https://127.0.0.1:P/ (default 7443, or a free
+                                                 port if taken) to a node's API socket; lab down ends it
   pavise lab fault FAULT ARGS [--lab NAME]       kill/freeze/thaw, nic-down/up, cut, crash, heal
   pavise lab probe PROBE ARGS [--lab NAME]       holders ADDRESS, arp LAN ADDRESS
   (pavise lab fault help: the faults and probes in full)`;
@@ -48,6 +54,8 @@ export async function labCommand(args: string[]): Promise<number> {
       return labList(rest);
     case "exec":
       return labExec(rest);
+    case "console":
+      return labConsole(rest);
     case "fault":
       return rest[0] === "help" ? help(FAULT_USAGE) : labFaultCommand(rest, openLab);
     case "probe":
@@ -150,6 +158,49 @@ function labList(args: string[]): number {
           ["LAB", "READY", "CREATED", "HOSTS"],
           labs.map((l) => [l.name, l.ready ? "yes" : "no", l.createdAt, l.hosts.join(" ")]),
         ),
+  );
+  return 0;
+}
+
+async function labConsole(args: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    {
+      node: { type: "string" },
+      port: { type: "string" },
+      socket: { type: "string" },
+      json: { type: "boolean" },
+    },
+    1,
+  );
+  const out = makeOutput(values.json === true);
+  const lab = openLab(positionals[0]);
+  const node = values.node ?? nodesWithDaemon(lab)[0];
+  if (!node) {
+    throw new PaviseError("LAB_CONSOLE_NO_DAEMON", `no pavise daemon runs in lab ${lab.name}`, {
+      hint: "start the nodes' daemons first, or name a node and its API socket with --node N --socket PATH",
+    });
+  }
+  let port: number | undefined;
+  if (values.port !== undefined) {
+    port = Number(values.port);
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw usageError(`--port must be a TCP port (1-65535), not '${values.port}'`, LAB_USAGE);
+  }
+  const socketPath = values.socket ?? nodeApiSocket(lab, node);
+  const relay = await startRelayProcess({
+    labDir: lab.dir,
+    node,
+    socketPath,
+    ...(port === undefined ? {} : { port }),
+  });
+  const moved = port === undefined && relay.port !== CONSOLE_PORT;
+  out.result({ lab: lab.name, ...relay, log: relayLogFile(lab.dir, node) }, () =>
+    [
+      ...(moved ? [`port ${CONSOLE_PORT} is taken; relaying from ${relay.port} instead`] : []),
+      `console: ${relay.url}`,
+      `  relays to ${node}'s API socket ${socketPath} (TLS end to end); pavise lab down ${lab.name} ends it`,
+    ].join("\n"),
   );
   return 0;
 }

@@ -14,6 +14,7 @@ import type { HostRuntime, LabProcess, SpawnOptions } from "./host-runtime.js";
 import { planLab, type LabPlan, type PlannedHost, type PlannedNic } from "./plan.js";
 import { isSameProcessAlive, killProcess, processStartTime, spawnInNamespace } from "./processes.js";
 import { type LabSpec, validateLabSpec } from "./spec.js";
+import { stopLabRelays } from "./console-relay-process.js";
 import { labDirectory, readLabState, writeLabState, type LabState } from "./state.js";
 import {
   buildSwitch,
@@ -178,6 +179,8 @@ export class Lab {
       processesKilled: [],
       directoryRemoved: false,
     };
+    // Console relays (pavise lab console) run in the root namespace, known by their pid files.
+    report.processesKilled.push(...(await stopLabRelays(labDirectory(name))));
     if (state) {
       // Tracked processes first, by PID and start time; then anything else living in the namespaces.
       for (const process of state.processes) {
