@@ -19,6 +19,7 @@ packages=(
   keepalived                                                            # failover reference (VRRP, bench:failover)
   tcpdump                                                               # ESP packets the injection tests replay
   gcc make python3 libc6-dev                                            # the TUN addon (native/tun, node-gyp)
+  chromium fonts-dejavu-core                                            # console browser tests (playwright-core drives it)
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -38,6 +39,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The console's browser tests run this binary (test/support/console-browser.ts); PAVISE_CHROMIUM
+# points them at another one.
+chromium_bin=${PAVISE_CHROMIUM:-/usr/bin/chromium}
+if [ ! -x "$chromium_bin" ]; then
+  echo "error: no Chromium at $chromium_bin (the console browser tests need one)" >&2
+  echo "  fix: apt-get install --no-install-recommends chromium, or set PAVISE_CHROMIUM to a Chromium binary" >&2
+  exit 1
 fi
 
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
