@@ -44,6 +44,8 @@ export interface ConsoleBrowser {
   readonly versions: { chromium: string; playwright: string };
   /** Wall time of chromium.launch, ms. */
   readonly launchMs: number;
+  /** A page in a context of its own (its own cookies: another user's session). */
+  newPage(): Promise<Page>;
   /** Saves a full-page screenshot as artifacts/console/<step>.png; returns its path. */
   screenshot(step: string, page?: Page): Promise<string>;
   close(): Promise<void>;
@@ -73,7 +75,8 @@ export async function launchConsoleBrowser(options: LaunchOptions = {}): Promise
   });
   const launchMs = performance.now() - started;
   try {
-    const context = await browser.newContext({ viewport: options.viewport ?? { width: 1366, height: 768 } });
+    const viewport = options.viewport ?? { width: 1366, height: 768 };
+    const context = await browser.newContext({ viewport });
     const page = await context.newPage();
     const versions = {
       chromium: browser.version(),
@@ -87,6 +90,9 @@ export async function launchConsoleBrowser(options: LaunchOptions = {}): Promise
       page,
       versions,
       launchMs,
+      async newPage() {
+        return (await browser.newContext({ viewport })).newPage();
+      },
       async screenshot(step, which = page) {
         const path = join(dir, `${step}.png`);
         await which.screenshot({ path, fullPage: true });
