@@ -103,13 +103,12 @@ function relayConnection(
   client.pipe(upstream);
   upstream.pipe(client);
   upstream.on("error", (err: NodeJS.ErrnoException) => {
-    // After the server's own end, a late write by the browser (EPIPE) is how connections close.
-    if (!upstream.readableEnded) {
-      stats.upstreamFailures += 1;
+    stats.upstreamFailures += 1;
+    // Once connected, EPIPE and ECONNRESET are how TLS connections usually end (the browser's
+    // close_notify crossing the server's close); the browser sees any real loss itself.
+    if (!connected) {
       log(
-        connected
-          ? `the API socket ${socketPath} dropped a connection: ${err.code ?? err.message}`
-          : `cannot reach the API socket ${socketPath}: ${err.code ?? err.message} (is the node's daemon running, with an api: section?)`,
+        `cannot reach the API socket ${socketPath}: ${err.code ?? err.message} (is the node's daemon running, with an api: section?)`,
       );
     }
     client.destroy();

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { issueCertificate } from "../../src/lab/lab-ca.js";
+import { run } from "../../src/util/run.js";
 import { consoleArtifactsDir, spkiPin, withConsoleBrowser } from "../support/console-browser.js";
 import { stubCertificates, type StubCa } from "../support/https-stub.js";
 
@@ -37,6 +38,15 @@ describe("console browser: the SPKI pin of the lab's certificates", () => {
   afterAll(async () => {
     await new Promise((resolve) => server?.close(resolve));
     if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("computes the pin as openssl does (SHA-256 of the DER SubjectPublicKeyInfo, base64)", async () => {
+    const byOpenssl = await run([
+      "sh",
+      "-c",
+      `openssl x509 -in ${certs.server.cert} -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64`,
+    ]);
+    expect(spkiPin(readFileSync(certs.server.cert))).toBe(byOpenssl.stdout.trim());
   });
 
   it("loads the page with the server's pin", async () => {

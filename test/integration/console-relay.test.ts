@@ -14,7 +14,7 @@ import { isSameProcessAlive } from "../../src/lab/processes.js";
 import { distPath } from "../../src/util/package-paths.js";
 import { run } from "../../src/util/run.js";
 import { freshLab, testLabName, testLabSpec } from "../support/fresh-lab.js";
-import { startHttpsStub, stubCertificates, type StubCa } from "../support/https-stub.js";
+import { accepts, startHttpsStub, stubCertificates, type StubCa } from "../support/https-stub.js";
 import { until } from "../support/until.js";
 
 // `pavise lab console` relays 127.0.0.1:P in the root namespace to a unix socket served from
@@ -173,14 +173,32 @@ describe("pavise lab console: the relay to a node's API socket", () => {
 
   it("survives the server going away: a clear log line, the relay runs on, and works once the server is back", async () => {
     await lab.runtime.stop(stub);
+    await until(
+      "the stub's socket to refuse connections",
+      () => accepts(socket),
+      (yes) => !yes,
+      5_000,
+    );
     await expect(get(relay.port, "/hello", caPem)).rejects.toThrow(/socket hang up|ECONNRESET|disconnected/);
     const log = readFileSync(join(lab.dir, "console-n1.log"), "utf8");
-    expect(log).toMatch(new RegExp(`cannot reach the API socket ${socket}: (ENOENT|ECONNREFUSED)`));
+    expect(log, log).toMatch(new RegExp(`cannot reach the API socket ${socket}: (ENOENT|ECONNREFUSED)`));
     expect(isSameProcessAlive(relay)).toBe(true);
 
     stub = await startHttpsStub(lab, "n1", dir, socket, certs.server);
     const reply = await get(relay.port, "/hello", caPem);
     expect(reply.body).toBe(`hello from ${stub.pid}`);
+  });
+
+  it("a second lab console for the node replaces the first relay", async () => {
+    const again = await pavise(["lab", "console", NAME, "--node", "n1", "--socket", socket]);
+    expect(again.code, again.stderr).toBe(0);
+    const second = JSON.parse(readFileSync(join(lab.dir, "console-n1.pid"), "utf8")) as ConsoleRelayRecord;
+    console.log(`$ pavise lab console ${NAME} --node n1 --socket …\n${again.stdout}`);
+    expect(again.stdout).toContain(`console: https://127.0.0.1:${second.port}/`);
+    expect(second.pid).not.toBe(relay.pid);
+    expect(isSameProcessAlive(relay)).toBe(false);
+    relay = second;
+    expect((await get(relay.port, "/hello", caPem)).body).toBe(`hello from ${stub.pid}`);
   });
 
   it("pavise lab down ends the relay by its pid", async () => {
