@@ -12,6 +12,7 @@ import { ClusterKeys } from "../cluster/membership/layout.js";
 import { PaviseError } from "../util/errors.js";
 import { readConfigText } from "./config-apply.js";
 import { DaemonMetrics } from "../metrics/daemon-metrics.js";
+import { DaemonApi } from "../api/http/daemon-api.js";
 import { readFileSync } from "node:fs";
 import { parseCommandArgs, usageError } from "./usage.js";
 
@@ -124,12 +125,35 @@ export async function daemonCommand(args: string[]): Promise<number> {
     control?.close();
     throw err;
   }
+  // The HTTPS API (design §0) when the cluster file has api:. Like the control socket, a node
+  // whose API cannot start still serves its packages: the problem is logged, not fatal.
+  const api = running.config.api
+    ? await DaemonApi.start({
+        node,
+        config: running.config,
+        controlSocket,
+        registry: metrics.registry,
+        scrape: () => metrics.scrape(agent.metricsFacts()),
+        health: () => agent.health(),
+        log: say,
+      }).catch((err: unknown) => {
+        say(
+          "problem",
+          `API: ${(err as Error).message}; this node serves no API (its packages are not affected)`,
+        );
+        return undefined;
+      })
+    : undefined;
+  if (api) say("api", `serving on ${api.addresses.join(", ")}`);
   const follower = ConfigFollower.start({
     client: configClient,
     keys,
     node,
     running,
-    apply: (next) => agent.applyConfig(next),
+    apply: (next) => {
+      api?.reconfigure(next);
+      return agent.applyConfig(next);
+    },
     log: say,
   });
   const signal = await Promise.race([
@@ -145,6 +169,7 @@ export async function daemonCommand(args: string[]): Promise<number> {
   }
   log({ at: Date.now(), node: values.node, event: "signal", message: `${signal}: leaving the cluster` });
   await follower.stop();
+  await api?.close();
   control?.close();
   configClient.close();
   await agent.leave();

@@ -118,6 +118,8 @@ export class NodeAgent {
   /** The owner keys the current session holds. */
   private owned: OwnedPackages | undefined;
   private leader = false;
+  /** Fenced, and not a member again yet (GET /v1/health). */
+  private fencedNow = false;
   /** Node statuses as the leader last saw them, for node-failed/-halted/-up events. */
   private readonly nodeStatusSeen = new Map<string, NodeStatus>();
   private leaving = false;
@@ -296,6 +298,13 @@ export class NodeAgent {
     return this.leader;
   }
 
+  /** GET /v1/health (design §5): a member, fenced (until it joins again), the leader. */
+  health(): { member: boolean; fenced: boolean; leader: boolean } {
+    const session = this.session;
+    const member = session !== undefined && session.fence.fenced === undefined;
+    return { member, fenced: this.fencedNow || (session !== undefined && !member), leader: this.leader };
+  }
+
   /** What `/metrics` reads now (design §6). */
   metricsFacts(): AgentMetricsFacts {
     const session = this.session;
@@ -416,6 +425,7 @@ export class NodeAgent {
         if (fencedEarly) owned.fence();
         this.session = session;
         this.owned = owned;
+        this.fencedNow = fencedEarly !== undefined;
         this.joinedAt = Date.now();
         this.reformationNoted = false;
         this.log("joined", `lease ${session.lease.id}`);
@@ -452,6 +462,7 @@ export class NodeAgent {
     this.session = undefined;
     this.owned = undefined;
     this.leader = false;
+    this.fencedNow = true;
     this.log("fenced", `${event.reason}: ${event.detail}; dropping addresses and halting packages`, {
       reason: event.reason,
     });
