@@ -1,5 +1,4 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,19 +13,12 @@ import { sessionRoutes } from "../../src/api/routes/session-routes.js";
 import { createLabCa, issueCertificate } from "../../src/lab/lab-ca.js";
 import { MetricRegistry } from "../../src/metrics/registry.js";
 import { exposition } from "../../src/metrics/exposition.js";
+import { apiCall, type ApiAnswer } from "../support/api-client.js";
 
 // The API server on loopback (no lab): TLS with and without a client certificate, the order of
 // its checks (route, principal, role, Origin, rate, body) and what each refusal answers, HEAD,
 // an unexpected error's answer (an id, no details), and the login's delay and lockout with a
 // fast clock-free throttle. Needs openssl (lab-ca.ts).
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-  /** The body as JSON: an error body, or whatever the route answered. */
-  json: { error: { code: string; message: string } } & Record<string, unknown>;
-}
 
 const dir = mkdtempSync(join(tmpdir(), "pavise-api-server-"));
 let server: ApiServer;
@@ -43,37 +35,8 @@ function call(
   method: string,
   path: string,
   options: { headers?: Record<string, string>; body?: string; cert?: { cert: Buffer; key: Buffer } } = {},
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: "127.0.0.1",
-        port,
-        method,
-        path,
-        ca,
-        headers: options.headers,
-        ...(options.cert ?? {}),
-        agent: false,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          let json: Answer["json"];
-          try {
-            json = JSON.parse(text) as Answer["json"];
-          } catch {
-            json = { error: { code: "", message: `not JSON: ${text}` } };
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-        });
-      },
-    );
-    req.on("error", reject);
-    req.end(options.body);
-  });
+): Promise<ApiAnswer> {
+  return apiCall({ host: "127.0.0.1", port }, method, path, { ...options, ca });
 }
 
 const json = { "content-type": "application/json" };
