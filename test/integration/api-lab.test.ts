@@ -131,6 +131,15 @@ describe.skipIf(!root)("the HTTPS API of pavise daemon in a lab", () => {
     return kvs?.[0]?.mod_revision ?? "absent";
   }
 
+  /** n1's largest event-loop lag since it started (pavise_event_loop_lag_max_seconds). */
+  async function loopLagMax(socketPath: string, ca: Buffer): Promise<number> {
+    const metrics = await apiCall({ socketPath }, "GET", "/metrics", {
+      ca,
+      headers: { authorization: `Bearer ${t.api.token}` },
+    });
+    return sampleValue(parsePrometheusText(metrics.text), "pavise_event_loop_lag_max_seconds", {});
+  }
+
   const token = (): string[] => ["-H", `Authorization: Bearer ${t.api.token}`];
   let adminCookie = "";
   let monitorCookie = "";
@@ -310,6 +319,7 @@ describe.skipIf(!root)("the HTTPS API of pavise daemon in a lab", () => {
       const random = seededRandom(FUZZ_SEED);
       const agent = new Agent({ keepAlive: true, maxSockets: 8 });
       const before = await intentRevision();
+      const lagMaxBefore = await loopLagMax(socketPath, ca);
       const statuses = new Map<number, number>();
       const problems: string[] = [];
       let next = 0;
@@ -360,15 +370,11 @@ describe.skipIf(!root)("the HTTPS API of pavise daemon in a lab", () => {
       agent.destroy();
       latencies.sort((a, b) => a - b);
       const p99 = latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))]!;
-      const metrics = await apiCall({ socketPath }, "GET", "/metrics", {
-        ca,
-        headers: { authorization: `Bearer ${t.api.token}` },
-      });
-      const lagMax = sampleValue(parsePrometheusText(metrics.text), "pavise_event_loop_lag_max_seconds", {});
+      const lagMax = await loopLagMax(socketPath, ca);
       console.log(
         `fuzz: ${FUZZ_REQUESTS} requests (seed ${FUZZ_SEED}) in ${Math.round(fuzzMs)} ms; statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}; ` +
           `GET /v1/health under the fuzz: ${latencies.length} probes, p50 ${latencies[Math.floor(latencies.length / 2)]!.toFixed(1)} ms, ` +
-          `p99 ${p99.toFixed(1)} ms, max ${latencies.at(-1)!.toFixed(1)} ms; n1 event-loop lag max ${lagMax} s`,
+          `p99 ${p99.toFixed(1)} ms, max ${latencies.at(-1)!.toFixed(1)} ms; n1 event-loop lag max ${lagMaxBefore} s before, ${lagMax} s after`,
       );
       expect(problems.slice(0, 20)).toEqual([]);
       expect([...statuses.keys()].filter((s) => s >= 500)).toEqual([]);

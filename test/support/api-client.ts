@@ -42,7 +42,11 @@ export function apiCall(
         method,
         path,
         ca: options.ca,
-        headers: options.headers,
+        // Framed by Content-Length: Node's client sends a DELETE's body unframed otherwise.
+        headers:
+          options.body === undefined
+            ? options.headers
+            : { ...options.headers, "content-length": String(Buffer.byteLength(options.body)) },
         ...(options.cert ?? {}),
         agent: options.agent ?? false,
         timeout: options.timeoutMs ?? 30_000,

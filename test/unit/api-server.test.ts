@@ -1,5 +1,6 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { connect } from "node:tls";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LoginThrottle, LOGIN_LIMITS } from "../../src/api/auth/login-throttle.js";
@@ -151,6 +152,23 @@ describe("API server on loopback", () => {
       body: '{"a":1}',
     });
     expect(ok.json).toEqual({ got: { a: 1 }, user: "admin" });
+  });
+
+  it("a request the HTTP parser refuses gets the API's error shape, then the connection closes", async () => {
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect({ host: "127.0.0.1", port, ca }, () => {
+        socket.write("GET /v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n");
+      });
+      let text = "";
+      socket.on("data", (d: Buffer) => (text += d.toString("utf8")));
+      socket.on("end", () => resolve(text));
+      socket.on("error", reject);
+    });
+    expect(raw).toMatch(/^HTTP\/1.1 400 Bad Request\r\n/);
+    expect(raw).toContain("connection: close");
+    expect(JSON.parse(raw.slice(raw.indexOf("\r\n\r\n") + 4))).toEqual({
+      error: { code: "API_BAD_REQUEST", message: "the request is not valid HTTP/1.1" },
+    });
   });
 
   it("an unexpected error: 500 API_INTERNAL with an id, the details only in the log", async () => {

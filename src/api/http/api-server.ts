@@ -3,6 +3,7 @@ import { chmodSync, mkdirSync, rmSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server, type ServerOptions } from "node:https";
 import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { dirname } from "node:path";
 import type { TLSSocket } from "node:tls";
 import { may } from "../auth/access-policy.js";
@@ -155,6 +156,7 @@ export class ApiServer {
     });
     // A failed handshake (wrong CA at the client, a port scan) concerns that client only.
     server.on("tlsClientError", () => undefined);
+    server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket));
     this.servers.push(server);
     // Errors after listening (none expected) must not end the daemon: the node serves packages.
     server.on("error", (err) => this.options.log("problem", `API server: ${err.message}`));
@@ -327,8 +329,14 @@ export class ApiServer {
       return;
     }
     const headers: Record<string, string> = { ...apiHeaders(), ...reply.headers };
-    // An answer before the whole body arrived (a refusal): the rest is not read, so close.
-    if (!req.complete) headers.connection = "close";
+    // An answer before the whole body arrived (a refusal): close the connection after it, and
+    // read the rest away meanwhile: closing with unread data would make the kernel send a
+    // reset, which can reach the client before it has read this answer (RFC 9112 §9.6).
+    // requestTimeout bounds how long a client may keep sending.
+    if (!req.complete) {
+      headers.connection = "close";
+      req.resume();
+    }
     if (reply.status === 204 || reply.status === 304) {
       res.writeHead(reply.status, headers);
       res.end();
@@ -367,6 +375,36 @@ export class ApiServer {
     this.certificates.set(socket, cert);
     return cert;
   }
+}
+
+/**
+ * A request the HTTP parser could not read (bad framing, headers too large, too slow): answered
+ * in the API's error shape, as Node's default handler would answer it (a 400, 431 or 408 unless a
+ * response already began), then the connection is closed.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const pending = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (err.code === "ECONNRESET" || !socket.writable || pending?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, failure] =
+    err.code === "HPE_HEADER_OVERFLOW"
+      ? [
+          431,
+          "Request Header Fields Too Large",
+          apiError("API_BAD_REQUEST", "the request headers are too large"),
+        ]
+      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "Request Timeout", apiError("API_REQUEST_TIMEOUT", "the request did not arrive in time")]
+        : [400, "Bad Request", apiError("API_BAD_REQUEST", "the request is not valid HTTP/1.1")];
+  const body = JSON.stringify(failure.body);
+  const headers = { ...apiHeaders(), "content-type": "application/json; charset=utf-8", connection: "close" };
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\n${Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join("")}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
 }
 
 /** The console's login session (design §5). */
