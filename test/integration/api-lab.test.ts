@@ -320,6 +320,10 @@ describe.skipIf(!root)("the HTTPS API of pavise daemon in a lab", () => {
       const agent = new Agent({ keepAlive: true, maxSockets: 8 });
       const before = await intentRevision();
       const lagMaxBefore = await loopLagMax(socketPath, ca);
+      const pkgadmin = {
+        cert: readFileSync(t.api.clients.pkgadmin!.cert),
+        key: readFileSync(t.api.clients.pkgadmin!.key),
+      };
       const statuses = new Map<number, number>();
       const problems: string[] = [];
       let next = 0;
@@ -348,6 +352,7 @@ describe.skipIf(!root)("the HTTPS API of pavise daemon in a lab", () => {
                 ca,
                 agent,
                 headers: q.headers,
+                ...(q.pkgadminCert ? { cert: pkgadmin } : {}),
                 ...(q.body !== undefined ? { body: q.body } : {}),
               });
               statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);

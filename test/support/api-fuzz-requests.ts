@@ -2,14 +2,17 @@ import { randomJson, type JsonNear } from "./random-json.js";
 
 // Seeded random API requests (method, path, headers, body) for the API fuzz: near the real routes
 // and bodies so they get past the first checks, with awkward paths, headers and bodies mixed in.
-// The credentials are only those of read-only callers (or none, or bogus), so a fuzz run can
-// never act on the cluster: every write must be refused.
+// The credentials are those of read-only callers (or none, or bogus), and a package admin's
+// certificate only on packages that do not exist (web is renamed wbe) and on node routes (which
+// need full_admin), so a fuzz run can never act on the cluster: every write must be refused.
 
 export interface FuzzRequest {
   method: string;
   path: string;
   headers: Record<string, string>;
   body?: Buffer | undefined;
+  /** Send the package admin's client certificate. */
+  pkgadminCert: boolean;
 }
 
 export interface FuzzCredentials {
@@ -68,7 +71,10 @@ export function fuzzRequest(random: () => number, creds: FuzzCredentials): FuzzR
     path = `/v1/${pick(["packages", "nodes", "session", "x"])}/${segment}/${pick(["run", "halt", "move", "resources", ""])}`;
   }
   const headers: Record<string, string> = {};
-  const auth = random();
+  const pkgadminCert = random() < 0.2;
+  // A package admin may act on web: never ask it to.
+  if (pkgadminCert) path = path.replace(/\/packages\/web(?=\/|$|[?#])/, "/packages/wbe");
+  const auth = pkgadminCert ? 1 : random();
   if (auth < 0.3) headers.authorization = `Bearer ${creds.monitorToken}`;
   else if (auth < 0.4)
     headers.authorization = pick(["Bearer pvt_nope", "Basic YWRtaW46YWRtaW4=", "Bearer", "bearer  x y"]);
@@ -103,5 +109,5 @@ export function fuzzRequest(random: () => number, creds: FuzzCredentials): FuzzR
     else if (kind < 0.95) body = Buffer.from(`{"node": "${"x".repeat(17 * 1024)}"}`);
     else body = Buffer.alloc(0);
   }
-  return { method, path, headers, body };
+  return { method, path, headers, body, pkgadminCert };
 }
