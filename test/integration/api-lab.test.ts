@@ -131,13 +131,27 @@ describe.skipIf(!root)("the HTTPS API of pavise daemon in a lab", () => {
     return kvs?.[0]?.mod_revision ?? "absent";
   }
 
-  /** n1's largest event-loop lag since it started (pavise_event_loop_lag_max_seconds). */
-  async function loopLagMax(socketPath: string, ca: Buffer): Promise<number> {
+  /** n1's event-loop lag: the largest since it started, and the histogram's cumulative buckets. */
+  async function loopLag(
+    socketPath: string,
+    ca: Buffer,
+  ): Promise<{ max: number; buckets: Map<string, number> }> {
     const metrics = await apiCall({ socketPath }, "GET", "/metrics", {
       ca,
       headers: { authorization: `Bearer ${t.api.token}` },
     });
-    return sampleValue(parsePrometheusText(metrics.text), "pavise_event_loop_lag_max_seconds", {});
+    const families = parsePrometheusText(metrics.text);
+    const buckets = new Map<string, number>();
+    for (const s of families.get("pavise_event_loop_lag_seconds")?.samples ?? [])
+      if (s.name.endsWith("_bucket")) buckets.set(s.labels.le!, s.value);
+    return { max: sampleValue(families, "pavise_event_loop_lag_max_seconds", {}), buckets };
+  }
+
+  /** Ticks between two readings, and how many of them ran later than each bound. */
+  function lagDelta(before: Map<string, number>, after: Map<string, number>): string {
+    const delta = (le: string): number => (after.get(le) ?? 0) - (before.get(le) ?? 0);
+    const ticks = delta("+Inf");
+    return `${ticks} ticks, ${ticks - delta("0.005")} later than 5 ms, ${ticks - delta("0.025")} later than 25 ms, ${ticks - delta("0.1")} later than 100 ms`;
   }
 
   const token = (): string[] => ["-H", `Authorization: Bearer ${t.api.token}`];
@@ -282,6 +296,34 @@ describe.skipIf(!root)("the HTTPS API of pavise daemon in a lab", () => {
     expect(await intentRevision()).toEqual(before);
   });
 
+  it("a generic resource set down over the API makes n2 ineligible: moving web there is 409 OPERATOR_REFUSED", async () => {
+    const down = await curl("POST", `${nodeUrl("n2")}/v1/packages/web/resources/disk`, [
+      ...clientCert("pkgadmin"),
+      ...jsonBody('{"status": "down", "node": "n2"}'),
+    ]);
+    expect([down.status, down.json.ok]).toEqual([200, true]);
+    expect(down.json.command).toBe("pavise resource set web disk down --node n2");
+    const before = await intentRevision();
+    const refused = await curl("POST", `${nodeUrl("n2")}/v1/packages/web/move`, [
+      ...clientCert("pkgadmin"),
+      ...jsonBody('{"node": "n2"}'),
+    ]);
+    expect([refused.status, refused.json.error.code]).toEqual([409, "OPERATOR_REFUSED"]);
+    expect(refused.json.error.message).toMatch(/^web cannot run on n2: .*disk/);
+    expect(await intentRevision()).toEqual(before);
+    const unknownNode = await curl("POST", `${nodeUrl("n2")}/v1/packages/web/move`, [
+      ...clientCert("pkgadmin"),
+      ...jsonBody('{"node": "n4"}'),
+    ]);
+    expect([unknownNode.status, unknownNode.json.error.code]).toEqual([404, "NO_SUCH_NODE"]);
+    const up = await curl("POST", `${nodeUrl("n2")}/v1/packages/web/resources/disk`, [
+      ...clientCert("pkgadmin"),
+      ...jsonBody('{"status": "up", "node": "n2"}'),
+    ]);
+    expect(up.status).toBe(200);
+    expect(await linkedHolders(t.lab, VIP)).toEqual(["n3"]);
+  });
+
   it("wrong passwords: each answered after the delay; 10 lock the user (429 + Retry-After), even with the right one", async () => {
     const wrong = (): Promise<Curl> =>
       curl("POST", `${nodeUrl("n2")}/v1/session`, [
@@ -319,7 +361,10 @@ describe.skipIf(!root)("the HTTPS API of pavise daemon in a lab", () => {
       const random = seededRandom(FUZZ_SEED);
       const agent = new Agent({ keepAlive: true, maxSockets: 8 });
       const before = await intentRevision();
-      const lagMaxBefore = await loopLagMax(socketPath, ca);
+      // A quiet window first, to compare the fuzz's lag with the loaded machine's own.
+      const quietStart = await loopLag(socketPath, ca);
+      await sleep(5_000);
+      const lagBefore = await loopLag(socketPath, ca);
       const pkgadmin = {
         cert: readFileSync(t.api.clients.pkgadmin!.cert),
         key: readFileSync(t.api.clients.pkgadmin!.key),
@@ -375,11 +420,13 @@ describe.skipIf(!root)("the HTTPS API of pavise daemon in a lab", () => {
       agent.destroy();
       latencies.sort((a, b) => a - b);
       const p99 = latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))]!;
-      const lagMax = await loopLagMax(socketPath, ca);
+      const lagAfter = await loopLag(socketPath, ca);
       console.log(
         `fuzz: ${FUZZ_REQUESTS} requests (seed ${FUZZ_SEED}) in ${Math.round(fuzzMs)} ms; statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}; ` +
           `GET /v1/health under the fuzz: ${latencies.length} probes, p50 ${latencies[Math.floor(latencies.length / 2)]!.toFixed(1)} ms, ` +
-          `p99 ${p99.toFixed(1)} ms, max ${latencies.at(-1)!.toFixed(1)} ms; n1 event-loop lag max ${lagMaxBefore} s before, ${lagMax} s after`,
+          `p99 ${p99.toFixed(1)} ms, max ${latencies.at(-1)!.toFixed(1)} ms; n1 event loop during the fuzz: ${lagDelta(lagBefore.buckets, lagAfter.buckets)} ` +
+          `(quiet 5 s before: ${lagDelta(quietStart.buckets, lagBefore.buckets)}); ` +
+          `lag max since start ${(lagBefore.max * 1000).toFixed(1)} ms before, ${(lagAfter.max * 1000).toFixed(1)} ms after`,
       );
       expect(problems.slice(0, 20)).toEqual([]);
       expect([...statuses.keys()].filter((s) => s >= 500)).toEqual([]);

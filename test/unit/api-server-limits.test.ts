@@ -3,6 +3,7 @@ import { LoginThrottle, LOGIN_LIMITS } from "../../src/api/auth/login-throttle.j
 import { RateLimiter } from "../../src/api/http/rate-limit.js";
 import { checkWriteOrigin } from "../../src/api/http/write-origin.js";
 import { cookieValue, splitAddress } from "../../src/api/http/api-server.js";
+import { nodeHealthRoutes } from "../../src/api/routes/node-health-routes.js";
 
 // The API server's pure guards: the login lockout (design §4: 10 failures in 5 min lock the
 // user for 60 s), the per-user write rate (token bucket), the CSRF Origin rule (§5), and the
@@ -112,5 +113,31 @@ describe("parsers", () => {
   it("splitAddress reads IPv4 and bracketed IPv6", () => {
     expect(splitAddress("0.0.0.0:7443")).toEqual({ host: "0.0.0.0", port: 7443 });
     expect(splitAddress("[::]:7443")).toEqual({ host: "::", port: 7443 });
+  });
+});
+
+describe("GET /v1/health", () => {
+  it("503 while the node is not a member (starting, or fenced), 200 when it is", async () => {
+    const facts: { value: { member: boolean; fenced: boolean; leader: boolean } | undefined } = {
+      value: undefined,
+    };
+    const [health] = nodeHealthRoutes({ node: "n2", health: () => facts.value, metrics: () => "" });
+    const ask = (): Promise<unknown> =>
+      health!.handler({
+        params: {},
+        query: new URLSearchParams(),
+        body: undefined,
+        principal: { user: "anonymous", auth: "anonymous", host: undefined, grants: [] },
+        servedBy: "n2",
+        requestId: "n2-1",
+      });
+    expect(await ask()).toEqual({
+      status: 503,
+      body: { node: "n2", member: false, fenced: false, leader: false, api: "ok" },
+    });
+    facts.value = { member: false, fenced: true, leader: false };
+    expect(await ask()).toMatchObject({ status: 503, body: { fenced: true } });
+    facts.value = { member: true, fenced: false, leader: true };
+    expect(await ask()).toMatchObject({ status: 200, body: { member: true, leader: true } });
   });
 });

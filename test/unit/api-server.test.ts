@@ -154,6 +154,23 @@ describe("API server on loopback", () => {
     expect(ok.json).toEqual({ got: { a: 1 }, user: "admin" });
   });
 
+  it("writes beyond the per-user burst: 429 API_RATE_LIMITED with Retry-After", async () => {
+    const statuses: number[] = [];
+    let retryAfter: string | string[] | undefined;
+    for (let i = 0; i < 40; i++) {
+      const r = await call("POST", "/v1/packages/web/run", { cert: adminCert, headers: json, body: "{}" });
+      statuses.push(r.status);
+      if (r.status === 429) retryAfter ??= r.headers["retry-after"];
+    }
+    // A burst of 30 (a few spent by the tests before), then 10 per second: refused from about the 30th.
+    const first = statuses.indexOf(429);
+    expect(first).toBeGreaterThanOrEqual(24);
+    expect(statuses.slice(0, first)).toEqual(Array(first).fill(200));
+    expect(retryAfter).toBe("1");
+    // Reads are not limited.
+    expect((await call("GET", "/metrics", { cert: adminCert })).status).toBe(200);
+  });
+
   it("a request the HTTP parser refuses gets the API's error shape, then the connection closes", async () => {
     const raw = await new Promise<string>((resolve, reject) => {
       const socket = connect({ host: "127.0.0.1", port, ca }, () => {

@@ -251,13 +251,16 @@ export class ApiServer {
       });
       this.send(req, res, reply, head);
     } catch (err) {
-      // The details stay on the node: the client gets the id to find them.
-      this.options.log(
-        "api-error",
-        `${requestId}: ${method} ${route}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
-      );
+      const failure = failureFrom(err, requestId);
+      if (failure.status >= 500) {
+        // The details stay on the node: the client gets the id to find them.
+        const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
+        this.options.log("api-error", `${requestId}: ${method} ${route}: ${detail}`);
+      } else if (failure.body.error.code === "OPERATOR_REFUSED") {
+        this.options.log("api-refused", `${requestId}: ${method} ${route}: ${failure.body.error.message}`);
+      }
       if (res.headersSent) res.destroy();
-      else this.send(req, res, failureFrom(err, requestId), head);
+      else this.send(req, res, failure, head);
     }
   }
 
