@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Agent } from "node:https";
+import { cpus, loadavg } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { API_ERROR_CODES } from "../../src/api/http/api-errors.js";
@@ -131,11 +132,14 @@ describe.skipIf(!root)("the HTTPS API of pavise daemon in a lab", () => {
     return kvs?.[0]?.mod_revision ?? "absent";
   }
 
-  /** n1's event-loop lag: the largest since it started, and the histogram's cumulative buckets. */
+  /**
+   * n1's event-loop lag (the largest since it started, the histogram's cumulative buckets) and
+   * the API connections it accepted so far.
+   */
   async function loopLag(
     socketPath: string,
     ca: Buffer,
-  ): Promise<{ max: number; buckets: Map<string, number> }> {
+  ): Promise<{ max: number; buckets: Map<string, number>; connections: number }> {
     const metrics = await apiCall({ socketPath }, "GET", "/metrics", {
       ca,
       headers: { authorization: `Bearer ${t.api.token}` },
@@ -144,7 +148,18 @@ describe.skipIf(!root)("the HTTPS API of pavise daemon in a lab", () => {
     const buckets = new Map<string, number>();
     for (const s of families.get("pavise_event_loop_lag_seconds")?.samples ?? [])
       if (s.name.endsWith("_bucket")) buckets.set(s.labels.le!, s.value);
-    return { max: sampleValue(families, "pavise_event_loop_lag_max_seconds", {}), buckets };
+    return {
+      max: sampleValue(families, "pavise_event_loop_lag_max_seconds", {}),
+      buckets,
+      connections: sampleValue(families, "pavise_api_connections_total", { outcome: "accepted" }),
+    };
+  }
+
+  /** A process's user + system CPU time (proc(5): utime and stime, in clock ticks of 1/100 s). */
+  function cpuSeconds(pid: number): number {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
   }
 
   /** Ticks between two readings, and how many of them ran later than each bound. */
@@ -365,6 +380,8 @@ describe.skipIf(!root)("the HTTPS API of pavise daemon in a lab", () => {
       const quietStart = await loopLag(socketPath, ca);
       await sleep(5_000);
       const lagBefore = await loopLag(socketPath, ca);
+      const daemonPid = t.cluster.daemons.get("n1")!.pid;
+      const cpuBefore = cpuSeconds(daemonPid);
       const pkgadmin = {
         cert: readFileSync(t.api.clients.pkgadmin!.cert),
         key: readFileSync(t.api.clients.pkgadmin!.key),
@@ -415,6 +432,7 @@ describe.skipIf(!root)("the HTTPS API of pavise daemon in a lab", () => {
         }),
       );
       const fuzzMs = performance.now() - started;
+      const daemonCpu = cpuSeconds(daemonPid) - cpuBefore;
       fuzzing = false;
       await probe;
       agent.destroy();
@@ -426,7 +444,8 @@ describe.skipIf(!root)("the HTTPS API of pavise daemon in a lab", () => {
           `GET /v1/health under the fuzz: ${latencies.length} probes, p50 ${latencies[Math.floor(latencies.length / 2)]!.toFixed(1)} ms, ` +
           `p99 ${p99.toFixed(1)} ms, max ${latencies.at(-1)!.toFixed(1)} ms; n1 event loop during the fuzz: ${lagDelta(lagBefore.buckets, lagAfter.buckets)} ` +
           `(quiet 5 s before: ${lagDelta(quietStart.buckets, lagBefore.buckets)}); ` +
-          `lag max since start ${(lagBefore.max * 1000).toFixed(1)} ms before, ${(lagAfter.max * 1000).toFixed(1)} ms after`,
+          `lag max since start ${(lagBefore.max * 1000).toFixed(1)} ms before, ${(lagAfter.max * 1000).toFixed(1)} ms after; ` +
+          `${lagAfter.connections - lagBefore.connections} TLS connections accepted; n1's daemon used ${daemonCpu.toFixed(2)} s of CPU in the ${(fuzzMs / 1000).toFixed(1)} s (load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} CPUs)`,
       );
       expect(problems.slice(0, 20)).toEqual([]);
       expect([...statuses.keys()].filter((s) => s >= 500)).toEqual([]);

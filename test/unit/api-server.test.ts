@@ -1,6 +1,6 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { connect } from "node:tls";
+import { connect, type TLSSocket } from "node:tls";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LoginThrottle, LOGIN_LIMITS } from "../../src/api/auth/login-throttle.js";
@@ -25,6 +25,7 @@ const dir = mkdtempSync(join(tmpdir(), "pavise-api-server-"));
 let server: ApiServer;
 let port = 0;
 let ca: Buffer;
+let serverTls: { key: Buffer; cert: Buffer };
 let adminCert: { cert: Buffer; key: Buffer };
 let strangerCert: { cert: Buffer; key: Buffer };
 const logged: string[] = [];
@@ -49,6 +50,7 @@ beforeAll(async () => {
   const otherCa = await createLabCa(join(dir, "other"), "other");
   const stranger = await issueCertificate(otherCa, "admin", [], "/CN=admin");
   ca = readFileSync(labCa.caCert);
+  serverTls = { key: readFileSync(serverCert.key), cert: readFileSync(serverCert.cert) };
   adminCert = { cert: readFileSync(admin.cert), key: readFileSync(admin.key) };
   strangerCert = { cert: readFileSync(stranger.cert), key: readFileSync(stranger.key) };
   const hash = parsePasswordHash(await hashPassword("right", { N: 1024, r: 8, p: 1 }));
@@ -256,5 +258,52 @@ describe("API server on loopback", () => {
     const text = exposition(registry.collect());
     expect(text).toContain('pavise_api_denied_total{reason="login-locked"} 1');
     expect(text).toMatch(/pavise_api_requests_total\{route="\/v1\/session",code="401"\} 3/);
+  });
+});
+
+describe("API server connection cap", () => {
+  it("refuses connections beyond the cap (counted), and takes new ones once others close", async () => {
+    const capRegistry = new MetricRegistry();
+    const capped = await ApiServer.start({
+      node: "n1",
+      tls: { ...serverTls, ca },
+      listen: ["127.0.0.1:0"],
+      routes: nodeHealthRoutes({ node: "n1", health: () => undefined, metrics: () => "" }),
+      principalContext: (now) => ({
+        policy: { anonymous: "none", rules: [] },
+        nodeNames: ["n1"],
+        tokenUsers: new Map(),
+        sessionKey: undefined,
+        passwordUsers: new Set(),
+        now,
+      }),
+      log: () => undefined,
+      metrics: new ApiMetrics(capRegistry),
+      maxConnections: 2,
+    });
+    const cappedPort = Number(capped.addresses[0]!.split(":").pop());
+    const open = (): Promise<{ socket: TLSSocket; ok: boolean }> =>
+      new Promise((resolve) => {
+        const socket = connect({ host: "127.0.0.1", port: cappedPort, ca });
+        socket.once("secureConnect", () => resolve({ socket, ok: true }));
+        socket.once("error", () => resolve({ socket, ok: false }));
+        socket.once("close", () => resolve({ socket, ok: false }));
+      });
+    try {
+      const first = await open();
+      const second = await open();
+      const third = await open();
+      expect([first.ok, second.ok, third.ok]).toEqual([true, true, false]);
+      first.socket.destroy();
+      await new Promise((r) => setTimeout(r, 100));
+      const fourth = await open();
+      expect(fourth.ok).toBe(true);
+      for (const s of [second, fourth]) s.socket.destroy();
+      const text = exposition(capRegistry.collect());
+      expect(text).toContain('pavise_api_connections_total{outcome="accepted"} 3');
+      expect(text).toContain('pavise_api_connections_total{outcome="refused"} 1');
+    } finally {
+      await capped.close();
+    }
   });
 });

@@ -14,6 +14,7 @@ export class ApiMetrics {
   private readonly requests;
   private readonly duration;
   private readonly denied;
+  private readonly connections;
 
   constructor(registry: MetricRegistry) {
     this.requests = registry.counter(
@@ -35,6 +36,16 @@ export class ApiMetrics {
       "API requests refused for who sent them (no or bad credentials, role, Origin, rate, login).",
       { labels: ["reason"], maxSeries: 16 },
     );
+    this.connections = registry.counter(
+      "pavise_api_connections_total",
+      "TCP and unix-socket connections to the API, accepted or refused at the connection cap.",
+      { labels: ["outcome"], maxSeries: 2 },
+    );
+  }
+
+  /** A connection accepted, or refused because the cap was reached. */
+  connection(outcome: "accepted" | "refused"): void {
+    this.connections.inc({ outcome });
   }
 
   answered(route: string, status: number, seconds: number): void {

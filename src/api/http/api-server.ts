@@ -148,9 +148,11 @@ export class ApiServer {
     server.keepAliveTimeout = 5_000;
     server.on("connection", (socket: Socket) => {
       if (this.open.size >= (this.options.maxConnections ?? API_MAX_CONNECTIONS)) {
+        this.options.metrics?.connection("refused");
         socket.destroy();
         return;
       }
+      this.options.metrics?.connection("accepted");
       this.open.add(socket);
       socket.once("close", () => this.open.delete(socket));
     });
