@@ -18,7 +18,7 @@ import type { ApiHandler, ApiReply } from "./api-handler.js";
 import { apiError, failureFrom, rateLimited, type ApiFailure } from "./api-errors.js";
 import { UNMATCHED_ROUTE, type ApiMetrics } from "./api-metrics.js";
 import { RateLimiter } from "./rate-limit.js";
-import { readJsonBody } from "./read-body.js";
+import { BODY_LIMITS, readJsonBody } from "./read-body.js";
 import { Router, type Route } from "./router.js";
 import { apiHeaders, staticFileHeaders } from "./security-headers.js";
 import { checkWriteOrigin } from "./write-origin.js";
@@ -334,11 +334,12 @@ export class ApiServer {
       return;
     }
     const headers: Record<string, string> = { ...apiHeaders(), ...reply.headers };
-    // An answer before the whole body arrived (a refusal): close the connection after it, and
-    // read the rest away meanwhile: closing with unread data would make the kernel send a
-    // reset, which can reach the client before it has read this answer (RFC 9112 §9.6).
+    // An answer before the whole request was read (a refusal). Node reads a small rest away
+    // after the answer and keeps the connection; a large or chunked one is not worth reading:
+    // close after the answer, and read meanwhile, because closing with unread data would make
+    // the kernel send a reset that can reach the client before this answer (RFC 9112 §9.6).
     // requestTimeout bounds how long a client may keep sending.
-    if (!req.complete) {
+    if (!req.complete && !smallRest(req)) {
       headers.connection = "close";
       req.resume();
     }
@@ -442,6 +443,13 @@ function listening(server: Server, what: string, listen: (done: () => void) => v
       resolve();
     });
   });
+}
+
+/** No body, or a Content-Length within the body cap (read-body.ts). */
+function smallRest(req: IncomingMessage): boolean {
+  if (req.headers["transfer-encoding"] !== undefined) return false;
+  const length = req.headers["content-length"];
+  return length === undefined || Number(length) <= BODY_LIMITS.maxBytes;
 }
 
 function pathOf(target: string): string {
