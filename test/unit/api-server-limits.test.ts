@@ -4,6 +4,8 @@ import { RateLimiter } from "../../src/api/http/rate-limit.js";
 import { checkWriteOrigin } from "../../src/api/http/write-origin.js";
 import { cookieValue, splitAddress } from "../../src/api/http/api-server.js";
 import { nodeHealthRoutes } from "../../src/api/routes/node-health-routes.js";
+import { etcdFailure } from "../../src/api/routes/action-routes.js";
+import { EtcdError } from "../../src/cluster/etcd/errors.js";
 
 // The API server's pure guards: the login lockout (design §4: 10 failures in 5 min lock the
 // user for 60 s), the per-user write rate (token bucket), the CSRF Origin rule (§5), and the
@@ -139,5 +141,32 @@ describe("GET /v1/health", () => {
     expect(await ask()).toMatchObject({ status: 503, body: { fenced: true } });
     facts.value = { member: true, fenced: false, leader: true };
     expect(await ask()).toMatchObject({ status: 200, body: { member: true, leader: true } });
+  });
+});
+
+describe("etcd failures of an action", () => {
+  it("unreachable or without a leader: 503 with what happened; anything else is not turned into a 503", () => {
+    const unreachable = etcdFailure(
+      new EtcdError("ETCD_UNREACHABLE", "connect ECONNREFUSED", { endpoint: "e1" }),
+    );
+    expect(unreachable).toMatchObject({
+      status: 503,
+      body: {
+        error: {
+          code: "CLUSTER_ETCD_UNREACHABLE",
+          message: "this node cannot reach etcd (e1): nothing was changed",
+        },
+      },
+    });
+    expect(etcdFailure(new EtcdError("ETCD_NO_LEADER", "no leader"))).toMatchObject({
+      status: 503,
+      body: { error: { code: "ETCD_NO_LEADER" } },
+    });
+    expect(etcdFailure(new EtcdError("ETCD_OUTCOME_UNKNOWN", "timeout"))).toMatchObject({
+      status: 503,
+      body: { error: { message: "etcd did not answer a write: it may or may not be done" } },
+    });
+    expect(() => etcdFailure(new EtcdError("ETCD_PERMISSION_DENIED", "denied"))).toThrow("denied");
+    expect(() => etcdFailure(new Error("x"))).toThrow("x");
   });
 });

@@ -17,6 +17,8 @@ import {
   type WaitOptions,
 } from "../http/body-checks.js";
 import type { Route } from "../http/router.js";
+import { apiError } from "../http/api-errors.js";
+import { EtcdError } from "../../cluster/etcd/errors.js";
 
 /**
  * The operator's actions over the API (design §5): the same plan and the same driver as
@@ -34,10 +36,50 @@ export interface ActionRouteDeps {
   log: (event: string, message: string) => void;
 }
 
+/**
+ * etcd could not be asked (design §5: 503): nothing was written when it was unreachable or had
+ * no leader; a write without an answer may have been applied, so the client reads before trying
+ * again. Anything else goes on to the server (500 with an id, or the error's own API code).
+ */
+export function etcdFailure(err: unknown): ApiReply {
+  if (!(err instanceof EtcdError)) throw err;
+  const where = err.endpoint !== undefined ? ` (${err.endpoint})` : "";
+  switch (err.code) {
+    case "ETCD_NO_LEADER":
+      return apiError("ETCD_NO_LEADER", `etcd has no leader${where}: nothing was changed`, {
+        hint: "the cluster's etcd has lost its quorum; try again once it has a leader",
+      });
+    case "ETCD_UNREACHABLE":
+      return apiError(
+        "CLUSTER_ETCD_UNREACHABLE",
+        `this node cannot reach etcd${where}: nothing was changed`,
+        {
+          hint: "try another node's API, or again shortly",
+        },
+      );
+    case "ETCD_OUTCOME_UNKNOWN":
+      return apiError(
+        "CLUSTER_ETCD_UNREACHABLE",
+        `etcd did not answer a write${where}: it may or may not be done`,
+        {
+          hint: "read the package's state (GET /v1/packages/{pkg}) before trying again",
+        },
+      );
+    default:
+      throw err;
+  }
+}
+
 const PACKAGE_KINDS: readonly PackageActionKind[] = ["run", "halt", "move", "enable", "disable"];
 
 export function actionRoutes(deps: ActionRouteDeps): Route<ApiHandler>[] {
-  const act = async (
+  const act = (
+    request: ApiRequest,
+    wait: WaitOptions,
+    plan: (cluster: OperatorCluster, state: ClusterState) => ActionPlan,
+  ): Promise<ApiReply> => acted(request, wait, plan).catch(etcdFailure);
+
+  const acted = async (
     request: ApiRequest,
     wait: WaitOptions,
     plan: (cluster: OperatorCluster, state: ClusterState) => ActionPlan,
