@@ -291,8 +291,8 @@ export class NodeAgent {
   }
 
   /** The package SAs on this node and the datapath's counters (`pavise ipsec sas`). */
-  ipsecSas(): { sas: IkeSaStatus[]; counters: EngineCounters | undefined } {
-    return { sas: this.ipsec?.sas() ?? [], counters: this.ipsec?.counters() };
+  ipsecSas(pkg?: string): { sas: IkeSaStatus[]; counters: EngineCounters | undefined } {
+    return { sas: this.ipsec?.sas(pkg) ?? [], counters: this.ipsec?.counters() };
   }
 
   get isLeader(): boolean {
