@@ -304,4 +304,53 @@ describe.skipIf(!root)("the API's cluster view cache on a three-daemon lab", () 
     const web = await p.get("/v1/packages/web");
     expect(web.body).toMatchObject({ nodes: [newOwner], status: "up" });
   });
+
+  it("cut from etcd, it serves the last view marked stale (since when, why), and reads again when healed", async () => {
+    const p = need();
+    await t.startWatch();
+    const lastGood = (await p.ask({ cmd: "current" })).revision as number;
+    const cutAt = Date.now();
+    // n2 (the probe's host) off the heartbeat LAN: its own etcd member has no leader, the others are away.
+    const cut = await t.lab.faults.cutFromLan("n2", { subnet: "heartbeat" });
+    let healed = false;
+    try {
+      const stale = await until(
+        "the cache's view to be marked stale",
+        () => p.ask({ cmd: "current" }),
+        (c) => c.stale !== undefined,
+        10_000,
+        200,
+      );
+      const marked = stale.stale as { since: number; reason: string };
+      console.log(
+        `view cache: cut from etcd; stale ${Date.now() - cutAt} ms after the cut (since ${marked.since - cutAt} ms after it): ${marked.reason}`,
+      );
+      expect(stale.revision).toBe(lastGood);
+      expect(marked.since).toBeGreaterThanOrEqual(cutAt - 50);
+      expect(marked.reason).toMatch(/quorum|etcd/);
+      // Readers still get the last view, saying it is stale.
+      const status = await p.get("/v1/status");
+      expect(status.status).toBe(200);
+      expect(status.body.stale).toEqual(marked);
+      const healedAt = Date.now();
+      await t.lab.faults.heal(cut);
+      healed = true;
+      const fresh = await until(
+        "the cache to read etcd again",
+        () => p.ask({ cmd: "current" }),
+        (c) => c.stale === undefined && (c.revision as number) > lastGood,
+        20_000,
+        100,
+      );
+      console.log(
+        `view cache: healed; a fresh view (revision ${fresh.revision as number}) ${Date.now() - healedAt} ms after the heal`,
+      );
+    } finally {
+      if (!healed) await t.lab.faults.heal(cut);
+    }
+    await sleep(500);
+    const timeline = await t.stopWatch();
+    expect(overlaps(timeline, VIP)).toEqual([]);
+    expect(await arpHosts(t.lab, VIP)).toHaveLength(1);
+  });
 });

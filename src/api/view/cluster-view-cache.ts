@@ -286,7 +286,7 @@ export class ClusterViewCache implements ClusterViewSource {
       const quorum = etcdView(this.options.config, answers).quorum;
       if (!quorum)
         this.markStale(
-          `etcd has no quorum: ${answers.filter((a) => a.reachable).length} of ${answers.length} members answer with a leader`,
+          `etcd has no quorum: ${answers.filter((a) => a.reachable && a.leader !== undefined && a.leader !== "0").length} of ${answers.length} members answer with a leader`,
         );
       else if (this.stale) this.schedule();
       if (changed && this.latest) this.publish(this.latest.read);
