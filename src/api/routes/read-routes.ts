@@ -185,23 +185,21 @@ export function readRoutes(deps: ReadRouteDeps): Route<ApiHandler>[] {
           limit,
         };
         let events = deps.view.recentEvents(filter);
-        // Older than the ring reaches: etcd has them (or says they were compacted).
-        const oldest = deps.view.recentEvents({ limit: 1 })[0];
+        // `complete`: every event after `since` that passes the filter is in the answer (up to
+        // `limit`). A `since` older than the ring reaches is read from etcd, unless more than
+        // the ring holds followed it or etcd compacted it: then the newest are given.
+        let complete = true;
+        const oldest = filter.sinceRevision === undefined ? undefined : deps.view.recentEvents()[0];
         if (
           filter.sinceRevision !== undefined &&
           oldest !== undefined &&
           filter.sinceRevision < oldest.revision - 1
         ) {
           const after = await deps.view.eventsAfter(filter.sinceRevision);
-          if (after === "compacted") {
-            return apiError("API_BAD_REQUEST", `events after revision ${since} are no longer kept`, {
-              where: { key: "?since", value: since },
-              hint: "ask without since for the newest events",
-            });
-          }
-          events = after.filter((e) => matches(e, filter)).slice(-limit);
+          if (after === "compacted") complete = false;
+          else events = after.filter((e) => matches(e, filter)).slice(-limit);
         }
-        return ok({ revision: c.revision, events });
+        return ok({ revision: c.revision, complete, events });
       }),
     ),
   ];

@@ -89,8 +89,9 @@ export class ClusterViewCache implements ClusterViewSource {
     this.started = true;
     void this.pollMembers().then(() => this.read());
     this.memberTimer = setInterval(() => {
-      if (monotonicMs() - this.lastReaderAt < (this.options.readerWindowMs ?? 30_000))
-        void this.pollMembers();
+      // Someone looked lately, or a live stream is open (its console shows etcd's health).
+      const looked = monotonicMs() - this.lastReaderAt < (this.options.readerWindowMs ?? 30_000);
+      if (looked || this.viewListeners.size > 0) void this.pollMembers();
     }, this.options.memberPollMs ?? 2000);
     this.memberTimer.unref();
   }
