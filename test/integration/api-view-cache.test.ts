@@ -3,16 +3,18 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { EtcdView, EventView, StatusView } from "../../src/api/schema/view-types.js";
 import { overlaps } from "../../src/lab/probes/address-timeline.js";
 import { distPath } from "../../src/util/package-paths.js";
-import { arpHosts, clusterEvents, linkedHolders, statusView } from "../support/cluster-observe.js";
+import { MONITOR_USER, OPERATOR_USER, etcdUserEnv } from "../../src/lab/etcd-auth.js";
+import { arpHosts, linkedHolders } from "../support/cluster-observe.js";
 import { NODES, VIP, liveOverlaps } from "../support/daemon-cluster.js";
 import { useDaemonLab } from "../support/daemon-lab.js";
 import { testLabName } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
 import { type ProbeLine, type ProbeView, ViewCacheProbe } from "../support/view-cache-probe.js";
 
-// The API's cluster view cache (design §2, §7) against three real daemons and the lab's etcd.
-// The cache runs in n2's namespace (the lab's LANs are not reachable from the machine's own),
-// as n2's daemon would run it, through the view-cache probe. Its view must be what
+// The API's cluster view cache (design §2, §7) against three real daemons and the lab's etcd
+// (TLS, users and roles). The cache runs in n2's namespace (the lab's LANs are not reachable
+// from the machine's own) with n2's etcd credentials, as n2's daemon would run it, through the
+// view-cache probe; the CLI runs with the operator's. Its view must be what
 // `pavise status --json` prints; after `pavise pkg move web --node n3` it shows web on n3
 // within a measured time of the owner key's change; every event reaches onEvent once, in
 // revision order, and eventsAfter gives exactly the ones after a revision; the read routes'
@@ -38,10 +40,13 @@ function comparable(view: StatusView): unknown {
 describe.skipIf(!root)("the API's cluster view cache on a three-daemon lab", () => {
   let probe: ViewCacheProbe | undefined;
   const t = useDaemonLab(LAB, {
+    // As in production: TLS and etcd users; the cache reads with the node's own (pavise-node).
+    etcd: { tls: true, auth: true },
     watchFromStart: true,
     start: NODES,
     haltFirst: true,
     ready: async (lab) => {
+      lab.cluster.cliEnv = { ...process.env, ...etcdUserEnv(lab.lab.runtime, MONITOR_USER) };
       await until(
         "web on n1 only",
         () => linkedHolders(lab.lab, VIP),
@@ -58,8 +63,16 @@ describe.skipIf(!root)("the API's cluster view cache on a three-daemon lab", () 
   const cli = (args: string[], host = "n1") =>
     t.lab.exec(host, [process.execPath, distPath("cli/main.js"), ...args, "--config", t.configFile], {
       allowFailure: true,
-      env: { ...process.env, SUDO_USER: "av-tester" },
+      env: { ...process.env, ...etcdUserEnv(t.lab.runtime, OPERATOR_USER), SUDO_USER: "av-tester" },
     });
+  const cliJson = async <T>(args: string[]): Promise<T> => {
+    const r = await cli([...args, "--json"], "n2");
+    if (r.code !== 0 && r.stdout === "") throw new Error(`pavise ${args.join(" ")}: ${r.stderr}`);
+    return JSON.parse(r.stdout) as T;
+  };
+  const statusJson = (): Promise<StatusView> => cliJson<StatusView>(["status"]);
+  const loggedEvents = async (): Promise<EventView[]> =>
+    (await cliJson<{ events: EventView[] }>(["events"])).events;
   const need = (): ViewCacheProbe => {
     if (!probe) throw new Error("no probe");
     return probe;
@@ -92,7 +105,7 @@ describe.skipIf(!root)("the API's cluster view cache on a three-daemon lab", () 
     );
     let matched = false;
     for (let attempt = 1; attempt <= 5 && !matched; attempt++) {
-      const status = await statusView(t.lab, "n2", t.configFile);
+      const status = await statusJson();
       const current = await need().ask({ cmd: "current" });
       const view = current.view as StatusView;
       const revision = current.revision as number;
@@ -173,7 +186,7 @@ describe.skipIf(!root)("the API's cluster view cache on a three-daemon lab", () 
   });
 
   it("onEvent delivers each event once, in revision order; eventsAfter gives exactly the missing ones", async () => {
-    const logged = await clusterEvents(t.lab, "n2", t.configFile);
+    const logged = await loggedEvents();
     const delivered = need().events();
     const revisions = delivered.map((e) => e.revision);
     expect(new Set(revisions).size).toBe(revisions.length);
@@ -193,7 +206,7 @@ describe.skipIf(!root)("the API's cluster view cache on a three-daemon lab", () 
     // A stream reconnecting with the revision before the move gets exactly what followed.
     const since = operator[0]!.revision - 1;
     const after = (await need().ask({ cmd: "eventsAfter", revision: since })).events as EventView[];
-    const fresh = (await clusterEvents(t.lab, "n2", t.configFile)).filter((e) => e.revision > since);
+    const fresh = (await loggedEvents()).filter((e) => e.revision > since);
     expect(after.map((e) => e.revision)).toEqual(fresh.map((e) => e.revision));
     expect(after[0]).toEqual({ ...fresh[0] });
     expect(await need().ask({ cmd: "eventsAfter", revision: fresh.at(-1)!.revision })).toMatchObject({

@@ -96,6 +96,11 @@ export interface NodeAgentOptions {
   onFailFast?: (reason: string) => void;
   /** Told of each lease renewal and event-loop tick of every session (metrics, design §6). */
   fenceObserver?: FenceObserver;
+  /**
+   * This node's API URL (`https://198.18.2.11:7443`), published in its node record: the other
+   * nodes forward SA and log reads to it (api/routes/owner-proxy.ts), the console lists it.
+   */
+  apiUrl?: string;
 }
 
 /** What `/metrics` reads from the agent at scrape time (design §6); a copy, read only. */
@@ -613,6 +618,7 @@ export class NodeAgent {
       status: this.leaving || this.operatorHalted ? "halted" : "up",
       subnetsUp: this.executor.addresses.subnetsUp(),
       resources: this.monitors.statuses(),
+      ...(this.options.apiUrl !== undefined ? { apiUrl: this.options.apiUrl } : {}),
     };
   }
 

@@ -24,10 +24,7 @@ import { EtcdClient } from "../../cluster/etcd/client.js";
 import { ClusterKeys } from "../../cluster/membership/layout.js";
 import { Router } from "../../api/http/router.js";
 import type { ApiHandler } from "../../api/http/api-handler.js";
-import { readRoutes } from "../../api/routes/read-routes.js";
-import { ownerReads } from "../../api/routes/owner-proxy.js";
-import { ClusterViewCache } from "../../api/view/cluster-view-cache.js";
-import { daemonLocalFacts } from "../../api/view/local-facts.js";
+import { daemonReads } from "../../api/routes/daemon-reads.js";
 
 const { values } = parseArgs({
   options: { config: { type: "string" }, node: { type: "string" }, "log-dir": { type: "string" } },
@@ -44,11 +41,18 @@ const say = (line: Record<string, unknown>): void => {
   process.stdout.write(`${JSON.stringify({ ...line, at: performance.now() })}\n`);
 };
 
-const cache = new ClusterViewCache({
-  config,
+// As a daemon builds it (api/routes/daemon-reads.ts); the lab's nodes serve no API, so nothing
+// is forwarded (no API URL in their records, no certificate here).
+const reads = daemonReads({
   file,
+  config,
+  node,
+  logDirectory: values["log-dir"],
+  sas: () => [],
+  tls: () => undefined,
   log: (event, message) => say({ t: "log", event, message }),
 });
+const cache = reads.cache;
 cache.onView((v) => say({ t: "view", revision: v.revision, view: v.view, stale: v.stale }));
 cache.onEvent((event) => say({ t: "event", event }));
 
@@ -66,22 +70,8 @@ void (async () => {
 })();
 await raw.ready;
 
-const router = new Router<ApiHandler>(
-  readRoutes({
-    view: cache,
-    owner: ownerReads({
-      local: daemonLocalFacts({
-        node,
-        config: () => cache.cached()?.read.config,
-        logDirectory: values["log-dir"],
-        sas: () => [],
-      }),
-      apiUrlOf: () => undefined,
-      tls: () => undefined,
-    }),
-  }),
-);
-cache.start();
+const router = new Router<ApiHandler>(reads.routes);
+reads.start();
 const first = await cache.firstView;
 say({ t: "ready", revision: first.revision });
 
@@ -136,6 +126,6 @@ for await (const line of lines) {
     say({ t: "reply", id: command.id, error: (err as Error).message });
   }
 }
-cache.stop();
+reads.stop();
 raw.close();
 rawClient.close();
