@@ -9,7 +9,7 @@ import { ClusterKeys } from "../../cluster/membership/layout.js";
 import { eventsFrom } from "../../cli/events-render.js";
 import { etcdView, statusView } from "../../cli/status-render.js";
 import type { EtcdMemberAnswer, EventView } from "../schema/view-types.js";
-import { readCluster, type ClusterRead } from "./cluster-read.js";
+import { ClusterReader, type ClusterRead } from "./cluster-read.js";
 import { EVENT_RING_SIZE, EventRing } from "./event-ring.js";
 import type { ClusterViewSource, EventFilter, ViewAtRevision } from "./view-source.js";
 
@@ -52,6 +52,7 @@ export class ClusterViewCache implements ClusterViewSource {
   private readonly client: EtcdClient;
   private readonly keys: ClusterKeys;
   private readonly ring: EventRing;
+  private readonly reader: ClusterReader;
   private readonly viewListeners = new Set<(latest: ViewAtRevision) => void>();
   private readonly eventListeners = new Set<(event: EventView) => void>();
   private latest: CachedView | undefined;
@@ -80,6 +81,12 @@ export class ClusterViewCache implements ClusterViewSource {
     });
     this.keys = new ClusterKeys(options.config.etcd.prefix);
     this.ring = new EventRing(options.ringSize ?? EVENT_RING_SIZE);
+    this.reader = new ClusterReader({
+      file: options.file,
+      config: options.config,
+      client: this.client,
+      keys: this.keys,
+    });
     this.firstView = new Promise((resolve) => (this.resolveFirst = resolve));
   }
 
@@ -172,12 +179,7 @@ export class ClusterViewCache implements ClusterViewSource {
     this.reading = true;
     this.dirty = false;
     try {
-      const read = await readCluster({
-        file: this.options.file,
-        config: this.options.config,
-        client: this.client,
-        keys: this.keys,
-      });
+      const read = await this.reader.read();
       if (this.stopped) return;
       const first = this.latest === undefined;
       if (first) await this.fillRing(read.snapshot.revision);
