@@ -365,5 +365,20 @@ describe.skipIf(!root)("the API's cluster view cache on a three-daemon lab", () 
     const timeline = await t.stopWatch();
     expect(overlaps(timeline, VIP)).toEqual([]);
     expect(await arpHosts(t.lab, VIP)).toHaveLength(1);
+    const figures = await p.ask({ cmd: "stats" });
+    const stats = figures.stats as {
+      reads: number;
+      failedReads: number;
+      lastReadMs: number;
+      maxBuildMs: number;
+    };
+    console.log(
+      `view cache: ${stats.reads} reads (${stats.failedReads} failed), last read ${stats.lastReadMs.toFixed(1)} ms, ` +
+        `longest view build on the event loop ${stats.maxBuildMs.toFixed(2)} ms, probe heap ${((figures.memory as number) / 1e6).toFixed(1)} MB`,
+    );
+    // One read per burst of changes, not one per key: a handful for the whole test.
+    expect(stats.reads).toBeLessThan(60);
+    // Building the view must stay far below the fence's event_loop_budget (design §12.1).
+    expect(stats.maxBuildMs).toBeLessThan(50);
   });
 });

@@ -31,6 +31,17 @@ export interface ClusterViewCacheOptions {
   log?: (event: string, message: string) => void;
 }
 
+/** How the cache has fared (the daemon's log, the load test: design §12.1). */
+export interface ViewCacheStats {
+  /** Reads of the cluster that succeeded / failed. */
+  reads: number;
+  failedReads: number;
+  /** The last successful read, from the change to the new view (ms, most of it waiting on etcd). */
+  lastReadMs: number | undefined;
+  /** The longest time one view took to build on the event loop (statusView, synchronous). */
+  maxBuildMs: number;
+}
+
 /** A view with what it was built from: the detail views need the reports and resources. */
 export interface CachedView extends ViewAtRevision {
   read: ClusterRead;
@@ -69,6 +80,12 @@ export class ClusterViewCache implements ClusterViewSource {
   private lastReaderAt = -Infinity;
   private stopped = false;
   private started = false;
+  private readonly figures: ViewCacheStats = {
+    reads: 0,
+    failedReads: 0,
+    lastReadMs: undefined,
+    maxBuildMs: 0,
+  };
   private resolveFirst: (view: ViewAtRevision) => void = () => undefined;
   /** Resolves with the first view read (never rejects; it waits while etcd is away). */
   readonly firstView: Promise<ViewAtRevision>;
@@ -128,6 +145,10 @@ export class ClusterViewCache implements ClusterViewSource {
     return this.stale ? { ...this.latest, stale: this.stale } : this.latest;
   }
 
+  stats(): ViewCacheStats {
+    return { ...this.figures };
+  }
+
   recentEvents(filter?: EventFilter): EventView[] {
     return this.ring.query(filter);
   }
@@ -178,6 +199,7 @@ export class ClusterViewCache implements ClusterViewSource {
     }
     this.reading = true;
     this.dirty = false;
+    const began = performance.now();
     try {
       const read = await this.reader.read();
       if (this.stopped) return;
@@ -190,8 +212,11 @@ export class ClusterViewCache implements ClusterViewSource {
         );
       this.stale = undefined;
       this.publish(read);
+      this.figures.reads += 1;
+      this.figures.lastReadMs = performance.now() - began;
       if (first) this.startWatch(read.snapshot.revision + 1);
     } catch (err) {
+      this.figures.failedReads += 1;
       this.markStale(`cannot read the cluster from etcd: ${(err as Error).message}`);
       clearTimeout(this.retry);
       this.retry = setTimeout(() => void this.read(), this.options.retryMs ?? 1000);
@@ -213,7 +238,9 @@ export class ClusterViewCache implements ClusterViewSource {
   }
 
   private publish(read: ClusterRead): void {
+    const began = performance.now();
     const view = statusView({ ...read, etcd: this.answers });
+    this.figures.maxBuildMs = Math.max(this.figures.maxBuildMs, performance.now() - began);
     this.latest = { view, revision: read.snapshot.revision, read };
     const latest = this.cachedWithoutTouch();
     this.resolveFirst(latest);

@@ -77,7 +77,7 @@ say({ t: "ready", revision: first.revision });
 
 interface Command {
   id: number;
-  cmd: "current" | "eventsAfter" | "route" | "recent";
+  cmd: "current" | "eventsAfter" | "route" | "recent" | "stats";
   revision?: number;
   path?: string;
 }
@@ -96,6 +96,8 @@ for await (const line of lines) {
         view: current?.view,
         stale: current?.stale,
       });
+    } else if (command.cmd === "stats") {
+      say({ t: "reply", id: command.id, stats: cache.stats(), memory: process.memoryUsage().heapUsed });
     } else if (command.cmd === "recent") {
       say({ t: "reply", id: command.id, events: cache.recentEvents() });
     } else if (command.cmd === "eventsAfter") {
