@@ -1,6 +1,7 @@
 import { request } from "node:https";
 import type { IkeSaStatus } from "../../ipsec/sa-status.js";
-import { apiError, failureFrom } from "../http/api-errors.js";
+import { apiError, fromPaviseError } from "../http/api-errors.js";
+import { PaviseError } from "../../util/errors.js";
 import type { ApiReply } from "../http/api-handler.js";
 import type { LocalFacts, LogTail } from "../view/local-facts.js";
 
@@ -79,7 +80,9 @@ export function ownerReads(options: OwnerReadsOptions): OwnerReads {
       try {
         return { ok: true, value: await options.local.logTail(pkg, lines) };
       } catch (err) {
-        return { ok: false, reply: failureFrom(err, "log") };
+        // No log there (404) and the like; anything else is the server's to log (API_INTERNAL).
+        if (err instanceof PaviseError) return { ok: false, reply: fromPaviseError(err, "log") };
+        throw err;
       }
     },
   };

@@ -1,5 +1,6 @@
 import { knownNode, knownPackage } from "../../cluster/operator/known-names.js";
-import { apiError, failureFrom, type ApiFailure } from "../http/api-errors.js";
+import { apiError, fromPaviseError, type ApiFailure } from "../http/api-errors.js";
+import { PaviseError } from "../../util/errors.js";
 import type { ApiHandler, ApiReply, ApiRequest } from "../http/api-handler.js";
 import type { Route } from "../http/router.js";
 import type { EventView } from "../schema/view-types.js";
@@ -39,7 +40,9 @@ export function readRoutes(deps: ReadRouteDeps): Route<ApiHandler>[] {
       try {
         return await answer(cached, request);
       } catch (err) {
-        return failureFrom(err, request.requestId);
+        // Unknown names and the like; anything else is the server's to log and answer (API_INTERNAL).
+        if (err instanceof PaviseError) return fromPaviseError(err, request.requestId);
+        throw err;
       }
     };
   const read = (pattern: string, handler: ApiHandler): Route<ApiHandler> => ({
