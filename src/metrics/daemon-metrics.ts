@@ -12,6 +12,7 @@ import type { AgentLogLine, AgentMetricsFacts } from "../cluster/agent/node-agen
 import { monotonicMs } from "../cluster/etcd/monotonic-clock.js";
 import type { FenceObserver } from "../cluster/membership/self-fence.js";
 import type { NodeStatus, PackageStatus } from "../cluster/state.js";
+import type { StatusView } from "../api/schema/view-types.js";
 import { failureCause, moveCause } from "./event-causes.js";
 import { exposition } from "./exposition.js";
 import { LATENCY_BUCKETS, MetricRegistry } from "./registry.js";
@@ -47,6 +48,15 @@ export class DaemonMetrics {
     "pavise_cluster_node_status",
     "1 on each node's current status (up, halted, failed) as this node last read the cluster.",
     { labels: ["node", "status"] },
+  );
+  private readonly etcdMemberUp = this.r.gauge(
+    "pavise_etcd_member_up",
+    "1 when the etcd member answered this node's API view cache's last status poll.",
+    { labels: ["endpoint"] },
+  );
+  private readonly etcdQuorum = this.r.gauge(
+    "pavise_etcd_quorum",
+    "1 when a majority of the etcd members answered and agree there is a leader.",
   );
   private readonly renewals = this.r.counter(
     "pavise_lease_renewals_total",
@@ -255,11 +265,19 @@ export class DaemonMetrics {
     }
   }
 
-  /** The exposition now, gauges read from `facts` (undefined while the agent starts). */
-  scrape(facts: AgentMetricsFacts | undefined, nowMonotonicMs: number = monotonicMs()): string {
+  /**
+   * The exposition now, gauges read from `facts` (undefined while the agent starts) and, when
+   * the daemon serves the API, from its view cache's latest view (node, package and etcd status).
+   */
+  scrape(
+    facts: AgentMetricsFacts | undefined,
+    nowMonotonicMs: number = monotonicMs(),
+    view?: StatusView,
+  ): string {
     this.member.set({}, facts?.member ? 1 : 0);
     this.leader.set({}, facts?.leader ? 1 : 0);
-    this.readCluster(facts);
+    if (view) this.readView(view);
+    else this.readCluster(facts);
     this.readLease(facts, nowMonotonicMs);
     this.readIpsec(facts);
     this.loopLagMax.set({}, this.maxLagSeconds);
@@ -286,6 +304,25 @@ export class DaemonMetrics {
         this.packageStatus.set({ package: pkg.name, status }, pkg.status === status ? 1 : 0);
       for (const node of pkg.runningOn) this.packageRunning.set({ package: pkg.name, node }, 1);
     }
+  }
+
+  /** From the API's cluster view (the same on every node; etcd as the cache last polled it). */
+  private readView(view: StatusView): void {
+    this.nodeStatus.clear();
+    this.packageStatus.clear();
+    this.packageRunning.clear();
+    this.etcdMemberUp.clear();
+    for (const node of view.nodes)
+      for (const status of NODE_STATUSES)
+        this.nodeStatus.set({ node: node.name, status }, node.status === status ? 1 : 0);
+    for (const pkg of view.packages) {
+      for (const status of PACKAGE_STATUSES)
+        this.packageStatus.set({ package: pkg.name, status }, pkg.status === status ? 1 : 0);
+      for (const node of pkg.nodes) this.packageRunning.set({ package: pkg.name, node }, 1);
+    }
+    for (const member of view.etcd.endpoints)
+      this.etcdMemberUp.set({ endpoint: member.endpoint }, member.reachable ? 1 : 0);
+    this.etcdQuorum.set({}, view.etcd.quorum ? 1 : 0);
   }
 
   private readLease(facts: AgentMetricsFacts | undefined, now: number): void {

@@ -42,6 +42,7 @@ import type { FenceEvent, FenceGuardStats } from "../membership/fence-guard.js";
 import type { FenceObserver } from "../membership/self-fence.js";
 import { campaign, writePlacements } from "../membership/leader.js";
 import { ClusterKeys, type PackageReport } from "../membership/layout.js";
+import { reportsServiceChange, serviceFactAfter, type ServiceFact } from "./service-facts.js";
 import { MemberSession } from "../membership/member-session.js";
 import { appendEvent, publishNode, retireNode } from "../membership/node-registry.js";
 import { updateIntent } from "../operator/intent-store.js";
@@ -95,6 +96,11 @@ export interface NodeAgentOptions {
   onFailFast?: (reason: string) => void;
   /** Told of each lease renewal and event-loop tick of every session (metrics, design §6). */
   fenceObserver?: FenceObserver;
+  /**
+   * This node's API URL (`https://198.18.2.11:7443`), published in its node record: the other
+   * nodes forward SA and log reads to it (api/routes/owner-proxy.ts), the console lists it.
+   */
+  apiUrl?: string;
 }
 
 /** What `/metrics` reads from the agent at scrape time (design §6); a copy, read only. */
@@ -135,6 +141,8 @@ export class NodeAgent {
   private readonly failedForSubnet = new Map<string, string>();
   /** The last report written per package, so that a moved address is reported with the same status. */
   private readonly lastReports = new Map<string, PackageReport>();
+  /** Per package, its services' restarts and state here (written into its report). */
+  private readonly serviceFacts = new Map<string, Map<string, ServiceFact>>();
   private watch: EtcdWatch | undefined;
   private watchLoop: Promise<void> | undefined;
   private kickTimer: NodeJS.Timeout | undefined;
@@ -290,8 +298,8 @@ export class NodeAgent {
   }
 
   /** The package SAs on this node and the datapath's counters (`pavise ipsec sas`). */
-  ipsecSas(): { sas: IkeSaStatus[]; counters: EngineCounters | undefined } {
-    return { sas: this.ipsec?.sas() ?? [], counters: this.ipsec?.counters() };
+  ipsecSas(pkg?: string): { sas: IkeSaStatus[]; counters: EngineCounters | undefined } {
+    return { sas: this.ipsec?.sas(pkg) ?? [], counters: this.ipsec?.counters() };
   }
 
   get isLeader(): boolean {
@@ -621,6 +629,7 @@ export class NodeAgent {
       status: this.leaving || this.operatorHalted ? "halted" : "up",
       subnetsUp: this.executor.addresses.subnetsUp(),
       resources: this.monitors.statuses(),
+      ...(this.options.apiUrl !== undefined ? { apiUrl: this.options.apiUrl } : {}),
     };
   }
 
@@ -1068,6 +1077,9 @@ export class NodeAgent {
       .held()
       .filter((a) => a.owner === pkg && a.nic !== undefined)
       .map((a) => ({ address: a.address, nic: a.nic! }));
+    // A new start counts restarts from zero.
+    if (status === "starting") this.serviceFacts.delete(pkg);
+    const services = [...(this.serviceFacts.get(pkg)?.values() ?? [])];
     const report: PackageReport = {
       package: pkg,
       node: this.options.node,
@@ -1075,6 +1087,7 @@ export class NodeAgent {
       ...(reason !== undefined ? { reason } : {}),
       since,
       ...(addresses.length > 0 ? { addresses } : {}),
+      ...(services.length > 0 ? { services } : {}),
     };
     this.lastReports.set(pkg, report);
     try {
@@ -1120,13 +1133,22 @@ export class NodeAgent {
         else this.log("package-failed", `package ${event.package}: ${event.reason} (while fenced)`);
         return;
       }
-      case "service":
+      case "service": {
         this.log(
           "service",
           `package ${event.package} service ${event.service}: ${JSON.stringify(event.event)}`,
           { package: event.package, service: event.service, change: event.event.kind },
         );
+        const facts = this.serviceFacts.get(event.package) ?? new Map<string, ServiceFact>();
+        this.serviceFacts.set(event.package, facts);
+        facts.set(event.service, serviceFactAfter(event.service, facts.get(event.service), event.event));
+        const last = this.lastReports.get(event.package);
+        const session = this.session;
+        if (session && last && reportsServiceChange(event.event)) {
+          void this.report(session, event.package, last.status, last.reason, last.since);
+        }
         return;
+      }
       case "subnet-down":
       case "subnet-up":
         this.log(event.kind, `subnet ${event.subnet}`);
