@@ -95,6 +95,15 @@ export interface NodeAgentOptions {
   onFailFast?: (reason: string) => void;
   /** Told of each lease renewal and event-loop tick of every session (metrics, design §6). */
   fenceObserver?: FenceObserver;
+  /** Told after each fresh read of the cluster, leader or not (the failover timer, design §6). */
+  roundObserver?: (round: AgentRound) => void;
+}
+
+/** One fresh read of the cluster by this node, and whether it leads (schedules) now. */
+export interface AgentRound {
+  leading: boolean;
+  snapshot: ClusterSnapshot;
+  isFailover: (pkg: string) => boolean;
 }
 
 /** What `/metrics` reads from the agent at scrape time (design §6); a copy, read only. */
@@ -715,6 +724,11 @@ export class NodeAgent {
             const written = await this.lead(this.snapshot);
             if (written) this.snapshot = { ...this.snapshot, placements: written };
           } else this.noteNodesUp(this.snapshot);
+          this.options.roundObserver?.({
+            leading: this.leader,
+            snapshot: this.snapshot,
+            isFailover: (pkg) => this.exclusive.get(pkg) === true,
+          });
         } catch (err) {
           this.log("problem", `reading the cluster: ${describe(err)}`);
           // The client has moved on to the next member: try again soon, not at the next resync.
@@ -775,6 +789,7 @@ export class NodeAgent {
       this.event(`plan-${action.kind}`, `${action.kind} ${action.package} ${where}: ${action.reason}`, {
         package: action.package,
         reason: action.reason,
+        ...(action.kind === "move" ? { from: action.from, to: action.to } : {}),
         ...takeoverFields(action, snapshot.placements?.[action.package], state, this.exclusive),
       });
     }
