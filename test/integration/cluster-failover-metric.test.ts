@@ -1,0 +1,164 @@
+import { execFile } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { fetchDaemonMetrics } from "../../src/cluster/agent/daemon-control.js";
+import { overlaps } from "../../src/lab/probes/address-timeline.js";
+import { distPath } from "../../src/util/package-paths.js";
+import { arpHosts, linkedHolders, sampleArp, startClientTraffic } from "../support/cluster-observe.js";
+import { NODES, VIP } from "../support/daemon-cluster.js";
+import { useDaemonLab } from "../support/daemon-lab.js";
+import { testLabName } from "../support/fresh-lab.js";
+import { parsePrometheusText, sampleSum, type ParsedFamily } from "../support/prometheus-text.js";
+import { until } from "../support/until.js";
+
+const execFileAsync = promisify(execFile);
+
+// pavise_failover_duration_seconds{cause} (operator-surfaces design §6, failover-timer.ts) on
+// three daemons with real etcd: the leader times an operator's `pavise pkg move` and, when the
+// new owner's daemon is SIGKILLed (its guardian drops the address, its lease lapses), a
+// node-failed failover. Each adds exactly one sample on the leader, and each duration lies
+// within the gap the test measured from outside: from before the cause (the command's start,
+// the kill) to the scrape that first showed the sample, on the same machine's monotonic clock.
+// Never two holders of web's address (address timeline, ARP samples). Needs root and a build.
+const root = process.getuid?.() === 0;
+const LAB = testLabName("stfailmx");
+const UDP_PORT = 7493;
+const HISTOGRAM = "pavise_failover_duration_seconds";
+
+describe.skipIf(!root)("the leader's failover durations (pavise_failover_duration_seconds)", () => {
+  const t = useDaemonLab(LAB, { echoPort: UDP_PORT, watchFromStart: true, haltFirst: true });
+  let leader = "";
+  let owner = "";
+
+  const scrape = async (node: string): Promise<Map<string, ParsedFamily>> =>
+    parsePrometheusText(await fetchDaemonMetrics(t.cluster.controlSocket(node), 5000));
+  const count = (m: Map<string, ParsedFamily>, cause: string): number =>
+    sampleSum(m, `${HISTOGRAM}_count`, { cause });
+  const sum = (m: Map<string, ParsedFamily>, cause: string): number =>
+    sampleSum(m, `${HISTOGRAM}_sum`, { cause });
+  const counts = (m: Map<string, ParsedFamily>): Record<string, number> =>
+    Object.fromEntries(["node-failed", "package-failed", "operator"].map((c) => [c, count(m, c)]));
+
+  /** Waits for the leader's scrape to show one more sample of `cause`; when it first did (ms). */
+  async function untilSample(
+    cause: string,
+    before: number,
+  ): Promise<{ m: Map<string, ParsedFamily>; at: number }> {
+    const m = await until(
+      `the leader ${leader} to time one ${cause} failover`,
+      () => scrape(leader),
+      (s) => count(s, cause) > before,
+      20_000,
+      20,
+    );
+    return { m, at: performance.now() };
+  }
+
+  it("a pavise pkg move adds one operator sample on the leader, within the command's time", async () => {
+    for (const node of NODES) await t.cluster.startDaemon(node);
+    await until(
+      "web's address on n1 only",
+      () => linkedHolders(t.lab, VIP),
+      (h) => h.length === 1 && h[0] === "n1",
+      20_000,
+    );
+    await t.cluster.untilLogged("web started on n1", "n1", "started", "package web started", 20_000);
+    const all = await Promise.all(NODES.map(scrape));
+    const leaders = NODES.filter((_, i) => sampleSum(all[i]!, "pavise_node_leader") === 1);
+    expect(leaders).toHaveLength(1);
+    leader = leaders[0]!;
+    // Moved to a node that does not lead, so that the leader sees its failure later.
+    owner = NODES.find((n) => n !== "n1" && n !== leader)!;
+    const before = await scrape(leader);
+    expect(counts(before)).toEqual({ "node-failed": 0, "package-failed": 0, operator: 0 });
+
+    const startedAt = performance.now();
+    const move = await t.lab.exec(
+      "n1",
+      [
+        process.execPath,
+        distPath("cli/main.js"),
+        "pkg",
+        "move",
+        "web",
+        "--node",
+        owner,
+        "--config",
+        t.configFile,
+      ],
+      { allowFailure: true },
+    );
+    const commandMs = performance.now() - startedAt;
+    expect(move.code, move.stderr).toBe(0);
+    const { m, at } = await untilSample("operator", 0);
+    const outside = (at - startedAt) / 1000;
+    const timed = sum(m, "operator");
+    console.log(
+      `pkg move web n1 -> ${owner}: leader ${leader} timed ${timed.toFixed(3)} s (operator); from outside: ` +
+        `command ${(commandMs / 1000).toFixed(3)} s, sample seen ${outside.toFixed(3)} s after the command started`,
+    );
+    expect(counts(m)).toEqual({ "node-failed": 0, "package-failed": 0, operator: 1 });
+    expect(timed).toBeGreaterThan(0);
+    expect(timed).toBeLessThanOrEqual(outside);
+    expect(await linkedHolders(t.lab, VIP)).toEqual([owner]);
+    const timeline = await t.stopWatch();
+    expect(overlaps(timeline, VIP)).toEqual([]);
+  });
+
+  it("the owner's daemon is killed: one node-failed sample on the leader, within the gap seen from outside", async () => {
+    await t.startWatch();
+    const before = await scrape(leader);
+    const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);
+    const arp = sampleArp(t.lab, [VIP]);
+    await sleep(500);
+
+    const killedAt = performance.now();
+    const killedWall = Date.now();
+    await t.lab.runtime.stop(t.cluster.daemons.get(owner)!, "SIGKILL");
+    t.cluster.daemons.delete(owner);
+    const { m, at } = await untilSample("node-failed", count(before, "node-failed"));
+    const outside = (at - killedAt) / 1000;
+    const timed = sum(m, "node-failed") - sum(before, "node-failed");
+    const newOwner = await until(
+      "web's address on one other node",
+      () => linkedHolders(t.lab, VIP),
+      (h) => h.length === 1 && h[0] !== owner,
+      10_000,
+    );
+    await sleep(500);
+    const report = await traffic.stop();
+    const arpSamples = (await arp.stop()).get(VIP)!;
+    const timeline = await t.stopWatch();
+    const added = timeline.events.find(
+      (e) => e.address === VIP && e.change === "add" && e.host === newOwner[0] && e.at >= killedWall,
+    );
+    console.log(
+      `SIGKILL of ${owner}'s daemon: leader ${leader} timed ${timed.toFixed(3)} s (node-failed); from outside: ` +
+        `${newOwner[0]} added ${VIP} ${added ? added.at - killedWall : "?"} ms after the kill, the sample was seen ` +
+        `${outside.toFixed(3)} s after it; client's longest gap ${Math.round(report.maxGapMs)} ms ` +
+        `(${report.received}/${report.sent} answered)`,
+    );
+    // Exactly one more sample, of this cause only.
+    expect(counts(m)).toEqual({ ...counts(before), "node-failed": count(before, "node-failed") + 1 });
+    expect(timed).toBeGreaterThan(0);
+    // t0 is after the kill (the lease lapses later) and t1 before the scrape that showed it.
+    expect(timed).toBeLessThanOrEqual(outside);
+    // Never two holders: the timeline and every ARP sample.
+    expect(overlaps(timeline, VIP)).toEqual([]);
+    for (const s of arpSamples) expect(s.hosts.length, `ARP answerers at ${s.at}`).toBeLessThanOrEqual(1);
+    expect(await arpHosts(t.lab, VIP)).toEqual(newOwner);
+
+    // `pavise metrics` prints the same histogram (the leader's control socket).
+    const cli = await execFileAsync(process.execPath, [
+      distPath("cli/main.js"),
+      "metrics",
+      "--control",
+      t.cluster.controlSocket(leader),
+    ]);
+    expect(counts(parsePrometheusText(cli.stdout))).toEqual(counts(m));
+    // Only the leader times failovers.
+    for (const node of NODES.filter((n) => n !== leader && n !== owner))
+      expect(Object.values(counts(await scrape(node))).reduce((a, b) => a + b, 0)).toBe(0);
+  });
+});
