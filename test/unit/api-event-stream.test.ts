@@ -7,6 +7,7 @@ import { EventStreamHub, type EventStreamOptions } from "../../src/api/stream/ev
 import type { StreamReset, StreamSnapshot } from "../../src/api/stream/stream-messages.js";
 import type { EventView, StatusView } from "../../src/api/schema/view-types.js";
 import { eventAt, MemoryViewSource, statusViewAt } from "../support/memory-view-source.js";
+import { ApiSchemaValidator } from "../support/api-schema-validator.js";
 import { openStream, type SseStream } from "../support/sse-client.js";
 import { until } from "../support/until.js";
 
@@ -24,6 +25,8 @@ interface Running {
 }
 
 const running: Running[] = [];
+/** The stream's payloads as the OpenAPI document describes them (openapi/schemas.ts). */
+const schemas = new ApiSchemaValidator();
 
 async function start(options: EventStreamOptions = {}, withView = true): Promise<Running> {
   const source = new MemoryViewSource();
@@ -73,6 +76,7 @@ describe("EventStreamHub", () => {
     expect(first?.event).toBe("snapshot");
     expect(first?.lastEventId).toBe("400");
     const snapshot = JSON.parse(first?.data ?? "") as StreamSnapshot;
+    expect(schemas.problems("StreamSnapshot", snapshot)).toBeUndefined();
     expect(snapshot.status.cluster.revision).toBe(400);
     expect(snapshot.events).toHaveLength(200);
     expect(snapshot.events[0]?.revision).toBe(150);
@@ -90,6 +94,7 @@ describe("EventStreamHub", () => {
     expect(events.map((e) => e.event)).toEqual(Array(5).fill("event"));
     expect(events.map((e) => e.lastEventId)).toEqual(["11", "12", "15", "16", "20"]);
     expect(events.map((e) => JSON.parse(e.data) as EventView)).toEqual(sent);
+    for (const e of events) expect(schemas.problems("EventView", JSON.parse(e.data))).toBeUndefined();
   });
 
   it("keeps a multi-line message inside one data field", async () => {
@@ -121,6 +126,7 @@ describe("EventStreamHub", () => {
     const statuses = stream.named("status");
     expect(statuses.map((s) => s.lastEventId)).toEqual(["11", "30"]);
     expect((JSON.parse(statuses[1]?.data ?? "") as StatusView).cluster.revision).toBe(30);
+    expect(schemas.problems("StatusView", JSON.parse(statuses[1]?.data ?? ""))).toBeUndefined();
   });
 
   it("sends at most 4 status messages a second by default under a steady stream of changes", async () => {
@@ -188,6 +194,7 @@ describe("EventStreamHub", () => {
     const stream = await connect(r, { "last-event-id": "50" });
     const [reset, snapshot] = await stream.waitForEvents(2);
     expect(reset?.event).toBe("reset");
+    expect(schemas.problems("StreamReset", JSON.parse(reset?.data ?? ""))).toBeUndefined();
     expect(JSON.parse(reset?.data ?? "")).toEqual({
       reason: "compacted",
       lastEventId: "50",

@@ -239,10 +239,7 @@ export class EventStreamHub {
     }
   }
 
-  /**
-   * Writes to one client; false when it was dropped for being more than the allowed backlog
-   * behind (bytes Node holds for it, in the response and in the socket's queue).
-   */
+  /** Writes to one client; false when it was dropped for being more than the allowed backlog behind. */
   private write(client: Client, text: string): boolean {
     const { res } = client;
     if (res.destroyed || res.writableEnded) {
@@ -250,8 +247,9 @@ export class EventStreamHub {
       return false;
     }
     res.write(text);
-    const backlog = res.writableLength + (res.socket?.writableLength ?? 0);
-    if (backlog > this.options.maxBacklogBytes) {
+    // What Node holds for it, in the response and in its socket's queue (writableLength of an
+    // http response counts both).
+    if (res.writableLength > this.options.maxBacklogBytes) {
       this.dropped++;
       this.forget(client);
       res.destroy();
