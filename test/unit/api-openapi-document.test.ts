@@ -3,7 +3,9 @@ import { API_ERROR_CODES } from "../../src/api/http/api-errors.js";
 import type { Route, RouteRole } from "../../src/api/http/router.js";
 import { Router } from "../../src/api/http/router.js";
 import { openApiDocument, type OpenApiDocument } from "../../src/api/openapi/openapi-document.js";
+import { openApiHandler } from "../../src/api/openapi/openapi-route.js";
 import { API_ROUTE_DOCS, routeKey, withDocs } from "../../src/api/openapi/route-docs.js";
+import type { ApiHandler } from "../../src/api/http/api-handler.js";
 import { ApiSchemaValidator } from "../support/api-schema-validator.js";
 
 // The OpenAPI 3.1.0 document built from a route table: the routes of design §5 (with the roles
@@ -303,5 +305,36 @@ describe("the OpenAPI document", () => {
     const own = withDocs([{ ...stray, doc: { summary: "own", response: "Health" } }]);
     expect(own[0]?.doc?.summary).toBe("own");
     expect(routeKey(stray)).toBe("GET /v1/secret");
+  });
+});
+
+describe("GET /v1/openapi.json", () => {
+  it("answers the document of the table that holds it", async () => {
+    const table: Route<ApiHandler>[] = [];
+    table.push(
+      ...withDocs<ApiHandler>([
+        {
+          method: "GET",
+          pattern: "/v1/openapi.json",
+          role: "none",
+          handler: openApiHandler(() => table, "9.9.9"),
+        },
+        {
+          method: "GET",
+          pattern: "/v1/health",
+          role: "none",
+          handler: () => Promise.reject(new Error("unused")),
+        },
+      ]),
+    );
+    const match = new Router(table).match("GET", "/v1/openapi.json");
+    expect(match.ok).toBe(true);
+    if (!match.ok) return;
+    const reply = await match.route.handler({} as never);
+    expect(reply).toMatchObject({ status: 200, body: { openapi: "3.1.0", info: { version: "9.9.9" } } });
+    const body = (reply as { body: OpenApiDocument }).body;
+    expect(Object.keys(body.paths).sort()).toEqual(["/v1/health", "/v1/openapi.json"]);
+    // Built once.
+    expect(((await match.route.handler({} as never)) as { body: unknown }).body).toBe(body);
   });
 });
