@@ -205,7 +205,7 @@ export class DaemonMetrics {
 
   /** Told of each fresh read of the cluster (pass to the agent): the failover timer's input. */
   readonly roundObserver = (round: AgentRound): void => {
-    const samples = this.failoverTimer.observe(monotonicMs(), {
+    const samples = this.failoverTimer.observe(round.at, {
       leading: round.leading,
       owners: round.snapshot.owners,
       reports: round.snapshot.reports,

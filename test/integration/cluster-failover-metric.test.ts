@@ -5,7 +5,14 @@ import { describe, expect, it } from "vitest";
 import { fetchDaemonMetrics } from "../../src/cluster/agent/daemon-control.js";
 import { overlaps } from "../../src/lab/probes/address-timeline.js";
 import { distPath } from "../../src/util/package-paths.js";
-import { arpHosts, linkedHolders, sampleArp, startClientTraffic } from "../support/cluster-observe.js";
+import {
+  arpHosts,
+  linkedHolders,
+  sampleArp,
+  samplePackageKeys,
+  startClientTraffic,
+  type PackageKeysSample,
+} from "../support/cluster-observe.js";
 import { NODES, VIP } from "../support/daemon-cluster.js";
 import { useDaemonLab } from "../support/daemon-lab.js";
 import { testLabName } from "../support/fresh-lab.js";
@@ -25,6 +32,27 @@ const root = process.getuid?.() === 0;
 const LAB = testLabName("stfailmx");
 const UDP_PORT = 7493;
 const HISTOGRAM = "pavise_failover_duration_seconds";
+/** The leader's reads and ours are each a watch event plus a read late: their difference, loaded. */
+const READ_SKEW_S = 0.15;
+
+/**
+ * From etcd samples taken outside: the bounds of the time from `from`'s owner key vanishing to
+ * another node holding the key and reporting up (each change lies between the read that last
+ * saw the old state and the one that first saw the new).
+ */
+function keyGapBounds(samples: PackageKeysSample[], from: string): { lo: number; hi: number; reads: number } {
+  const gone = samples.findIndex((s) => !s.owners.includes(from));
+  const up = samples.findIndex(
+    (s, i) => i >= gone && s.owners.some((n) => n !== from && s.reports[n] === "up"),
+  );
+  if (gone < 1 || up < 1) throw new Error(`etcd samples missed the change: gone ${gone}, up ${up}`);
+  return {
+    // Both changes within one read: faster than the reads can tell, so 0.
+    lo: Math.max(0, samples[up - 1]!.sentAt - samples[gone]!.receivedAt) / 1000,
+    hi: (samples[up]!.receivedAt - samples[gone - 1]!.sentAt) / 1000,
+    reads: samples.length,
+  };
+}
 
 describe.skipIf(!root)("the leader's failover durations (pavise_failover_duration_seconds)", () => {
   const t = useDaemonLab(LAB, { echoPort: UDP_PORT, watchFromStart: true, haltFirst: true });
@@ -111,6 +139,7 @@ describe.skipIf(!root)("the leader's failover durations (pavise_failover_duratio
     const before = await scrape(leader);
     const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);
     const arp = sampleArp(t.lab, [VIP]);
+    const keys = samplePackageKeys(t.lab, "n3", LAB, "web");
     await sleep(500);
 
     const killedAt = performance.now();
@@ -127,6 +156,7 @@ describe.skipIf(!root)("the leader's failover durations (pavise_failover_duratio
       10_000,
     );
     await sleep(500);
+    const etcdGap = keyGapBounds(await keys.stop(), owner);
     const report = await traffic.stop();
     const arpSamples = (await arp.stop()).get(VIP)!;
     const timeline = await t.stopWatch();
@@ -136,7 +166,8 @@ describe.skipIf(!root)("the leader's failover durations (pavise_failover_duratio
     console.log(
       `SIGKILL of ${owner}'s daemon: leader ${leader} timed ${timed.toFixed(3)} s (node-failed); from outside: ` +
         `${newOwner[0]} added ${VIP} ${added ? added.at - killedWall : "?"} ms after the kill, the sample was seen ` +
-        `${outside.toFixed(3)} s after it; client's longest gap ${Math.round(report.maxGapMs)} ms ` +
+        `${outside.toFixed(3)} s after it; in etcd (${etcdGap.reads} reads) the owner key went and the new owner ` +
+        `reported up ${etcdGap.lo.toFixed(3)}–${etcdGap.hi.toFixed(3)} s apart; client's longest gap ${Math.round(report.maxGapMs)} ms ` +
         `(${report.received}/${report.sent} answered)`,
     );
     // Exactly one more sample, of this cause only.
@@ -144,6 +175,9 @@ describe.skipIf(!root)("the leader's failover durations (pavise_failover_duratio
     expect(timed).toBeGreaterThan(0);
     // t0 is after the kill (the lease lapses later) and t1 before the scrape that showed it.
     expect(timed).toBeLessThanOrEqual(outside);
+    // And it is the time from the key's vanishing to the new owner's up, as etcd shows them.
+    expect(timed).toBeGreaterThanOrEqual(etcdGap.lo - READ_SKEW_S);
+    expect(timed).toBeLessThanOrEqual(etcdGap.hi + READ_SKEW_S);
     // Never two holders: the timeline and every ARP sample.
     expect(overlaps(timeline, VIP)).toEqual([]);
     for (const s of arpSamples) expect(s.hosts.length, `ARP answerers at ${s.at}`).toBeLessThanOrEqual(1);

@@ -139,7 +139,9 @@ describe("DaemonMetrics failover durations", () => {
     nodeIntents: {},
     resourceSettings: {},
   });
+  let at = 0;
   const round = (owners: [string, string, string][], nodes: string[]) => ({
+    at: (at += 100),
     leading: true,
     snapshot: snapshot(owners, nodes) as never,
     isFailover: () => true,
@@ -148,7 +150,10 @@ describe("DaemonMetrics failover durations", () => {
   it("observes the leader's timed failovers into the histogram by cause, and an operator move from its plan line", () => {
     const metrics = new DaemonMetrics("n1", "0.1.0", 0);
     const seen: string[] = [];
-    metrics.onFailover = (s) => seen.push(`${s.package} ${s.cause} ${s.from}->${s.to}`);
+    metrics.onFailover = (s) =>
+      seen.push(
+        `${s.package} ${s.cause} ${s.from}->${s.to}${s.cause === "node-failed" ? ` ${s.seconds}` : ""}`,
+      );
     metrics.roundObserver(round([["web", "n2", "up"]], ["n1", "n2", "n3"]));
     metrics.roundObserver(round([], ["n1", "n3"]));
     metrics.roundObserver(round([["web", "n3", "up"]], ["n1", "n3"]));
@@ -156,7 +161,7 @@ describe("DaemonMetrics failover durations", () => {
       line("plan-move", { package: "web", from: "n3", to: "n1", reason: "moved by operator to n1" }),
     );
     metrics.roundObserver(round([["web", "n1", "up"]], ["n1", "n3"]));
-    expect(seen).toEqual(["web node-failed n2->n3", "web operator n3->n1"]);
+    expect(seen).toEqual(["web node-failed n2->n3 0.1", "web operator n3->n1"]);
     const samples = parsePrometheusText(metrics.scrape(undefined));
     const count = (cause: string) =>
       sampleValue(samples, "pavise_failover_duration_seconds_count", { cause });

@@ -33,6 +33,7 @@ import type { ClusterConfig } from "../config/model.js";
 import { EtcdClient } from "../etcd/client.js";
 import { EtcdError } from "../etcd/errors.js";
 import type { EtcdWatch } from "../etcd/watch.js";
+import { monotonicMs } from "../etcd/monotonic-clock.js";
 import { DEFAULT_RETURN_POLICY, NODE_OWNER } from "../executor/address-placement.js";
 import { type ExecutorEvent, NodeExecutor } from "../executor/node-executor.js";
 import type { ChangeResult } from "../executor/package-runner.js";
@@ -101,6 +102,8 @@ export interface NodeAgentOptions {
 
 /** One fresh read of the cluster by this node, and whether it leads (schedules) now. */
 export interface AgentRound {
+  /** When the snapshot was read (monotonic ms). */
+  at: number;
   leading: boolean;
   snapshot: ClusterSnapshot;
   isFailover: (pkg: string) => boolean;
@@ -702,6 +705,7 @@ export class NodeAgent {
         let fresh = false;
         try {
           this.snapshot = await readSnapshot(this.client, this.keys);
+          const readAt = monotonicMs();
           fresh = true;
           await this.followOperatorHalt(this.snapshot);
           // The watch may lag (its member gone): a missing leader key is seen here too. The
@@ -725,6 +729,7 @@ export class NodeAgent {
             if (written) this.snapshot = { ...this.snapshot, placements: written };
           } else this.noteNodesUp(this.snapshot);
           this.options.roundObserver?.({
+            at: readAt,
             leading: this.leader,
             snapshot: this.snapshot,
             isFailover: (pkg) => this.exclusive.get(pkg) === true,
