@@ -179,6 +179,29 @@ describe("EventStreamHub", () => {
     expect(events.some((e) => e.event === "snapshot")).toBe(false);
   });
 
+  it("gives up a replay that more than 1,000 live events overtook, with reset and a snapshot", async () => {
+    const r = await start();
+    let release: () => void = () => undefined;
+    r.source.replayDelay = new Promise((resolve) => (release = resolve));
+    const stream = await connect(r, { "last-event-id": "5" });
+    await until(
+      "the replay request",
+      () => Promise.resolve(r.source.replayRequests.length),
+      (n) => n === 1,
+    );
+    for (let rev = 11; rev <= 1011; rev++) r.source.publishEvent(eventAt(rev));
+    release();
+    const [reset, snapshot] = await stream.waitForEvents(2);
+    expect(reset?.event).toBe("reset");
+    expect(JSON.parse(reset?.data ?? "")).toEqual({ reason: "unavailable", lastEventId: "5" });
+    expect(snapshot?.event).toBe("snapshot");
+    expect((JSON.parse(snapshot?.data ?? "") as StreamSnapshot).events.at(-1)?.revision).toBe(1011);
+    // Live from there on.
+    r.source.publishEvent(eventAt(1012));
+    const events = await stream.waitForEvents(3);
+    expect(events[2]?.lastEventId).toBe("1012");
+  });
+
   it("takes Last-Event-ID from the caller (a query parameter) as well as from the header", async () => {
     const r = await start();
     for (let rev = 11; rev <= 12; rev++) r.source.record(eventAt(rev));

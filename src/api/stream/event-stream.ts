@@ -34,6 +34,9 @@ export interface EventStreamOptions {
   now?: () => number;
 }
 
+/** Live events kept for a client while its replay is read from etcd. */
+const MAX_HELD_EVENTS = 1000;
+
 const DEFAULTS = {
   maxClients: 32,
   heartbeatMs: 15_000,
@@ -51,6 +54,8 @@ interface Client {
   res: ServerResponse;
   phase: "waiting" | "live";
   held: EventView[];
+  /** More events came during the replay than are kept: it ends in a reset instead. */
+  overflowed: boolean;
   /** Needs a snapshot as soon as a view exists (no Last-Event-ID, or a reset). */
   wantsSnapshot: boolean;
 }
@@ -123,7 +128,7 @@ export class EventStreamHub {
       "x-accel-buffering": "no",
     });
     res.socket?.setNoDelay(true);
-    const client: Client = { res, phase: "waiting", held: [], wantsSnapshot: true };
+    const client: Client = { res, phase: "waiting", held: [], overflowed: false, wantsSnapshot: true };
     this.all.add(client);
     res.on("close", () => this.forget(client));
     res.on("error", () => this.forget(client));
@@ -159,8 +164,8 @@ export class EventStreamHub {
 
   private resume(client: Client, from: number, replay: EventView[] | "compacted"): void {
     if (!this.all.has(client)) return;
-    if (replay === "compacted") {
-      this.reset(client, from, "compacted");
+    if (replay === "compacted" || client.overflowed) {
+      this.reset(client, from, replay === "compacted" ? "compacted" : "unavailable");
       return;
     }
     let last = from;
@@ -235,7 +240,14 @@ export class EventStreamHub {
     const text = eventMessage(event);
     for (const client of [...this.all]) {
       if (client.phase === "live") this.write(client, text);
-      else if (!client.wantsSnapshot) client.held.push(event);
+      else if (!client.wantsSnapshot && !client.overflowed) {
+        client.held.push(event);
+        // A replay that takes this long is not worth finishing: a snapshot is cheaper.
+        if (client.held.length > MAX_HELD_EVENTS) {
+          client.held = [];
+          client.overflowed = true;
+        }
+      }
     }
   }
 

@@ -20,8 +20,8 @@ export type StreamEvent = EventView;
 
 /**
  * `event: reset`: the events after the client's Last-Event-ID are gone (etcd compacted them) or
- * cannot be read now (etcd unreachable); a snapshot follows as soon as this node has a view,
- * and the client must replace what it shows with it.
+ * cannot be replayed now (etcd unreachable, or too many arrived meanwhile); a snapshot follows
+ * as soon as this node has a view, and the client must replace what it shows with it.
  */
 export interface StreamReset {
   reason: "compacted" | "unavailable";
