@@ -13,7 +13,7 @@ import {
   startClientTraffic,
   type PackageKeysSample,
 } from "../support/cluster-observe.js";
-import { NODES, VIP } from "../support/daemon-cluster.js";
+import { NODES, VIP, daemonClusterFile, echoPids } from "../support/daemon-cluster.js";
 import { useDaemonLab } from "../support/daemon-lab.js";
 import { testLabName } from "../support/fresh-lab.js";
 import { parsePrometheusText, sampleSum, type ParsedFamily } from "../support/prometheus-text.js";
@@ -22,9 +22,9 @@ import { until } from "../support/until.js";
 const execFileAsync = promisify(execFile);
 
 // pavise_failover_duration_seconds{cause} (operator-surfaces design §6, failover-timer.ts) on
-// three daemons with real etcd: the leader times an operator's `pavise pkg move` and, when the
-// new owner's daemon is SIGKILLed (its guardian drops the address, its lease lapses), a
-// node-failed failover. Each adds exactly one sample on the leader, and each duration lies
+// three daemons with real etcd: the leader times an operator's `pavise pkg move`; when the new
+// owner's daemon is SIGKILLed (its guardian drops the address, its lease lapses), a node-failed
+// failover; when web's service dies where it then runs, a package-failed one. Each adds exactly one sample on the leader, and each duration lies
 // within the gap the test measured from outside: from before the cause (the command's start,
 // the kill) to the scrape that first showed the sample, on the same machine's monotonic clock.
 // Never two holders of web's address (address timeline, ARP samples). Needs root and a build.
@@ -36,16 +36,21 @@ const HISTOGRAM = "pavise_failover_duration_seconds";
 const READ_SKEW_S = 0.15;
 
 /**
- * From etcd samples taken outside: the bounds of the time from `from`'s owner key vanishing to
- * another node holding the key and reporting up (each change lies between the read that last
- * saw the old state and the one that first saw the new).
+ * From etcd samples taken outside: the bounds of the time from the failure (`failed` says when a
+ * sample shows it: the owner key gone, a failed report) to another node than `from` holding the
+ * key and reporting up. Each change lies between the read that last saw the old state and the
+ * one that first saw the new.
  */
-function keyGapBounds(samples: PackageKeysSample[], from: string): { lo: number; hi: number; reads: number } {
-  const gone = samples.findIndex((s) => !s.owners.includes(from));
+function keyGapBounds(
+  samples: PackageKeysSample[],
+  from: string,
+  failed: (s: PackageKeysSample) => boolean,
+): { lo: number; hi: number; reads: number } {
+  const gone = samples.findIndex(failed);
   const up = samples.findIndex(
     (s, i) => i >= gone && s.owners.some((n) => n !== from && s.reports[n] === "up"),
   );
-  if (gone < 1 || up < 1) throw new Error(`etcd samples missed the change: gone ${gone}, up ${up}`);
+  if (gone < 1 || up < 1) throw new Error(`etcd samples missed the change: failure at ${gone}, up at ${up}`);
   return {
     // Both changes within one read: faster than the reads can tell, so 0.
     lo: Math.max(0, samples[up - 1]!.sentAt - samples[gone]!.receivedAt) / 1000,
@@ -55,7 +60,12 @@ function keyGapBounds(samples: PackageKeysSample[], from: string): { lo: number;
 }
 
 describe.skipIf(!root)("the leader's failover durations (pavise_failover_duration_seconds)", () => {
-  const t = useDaemonLab(LAB, { echoPort: UDP_PORT, watchFromStart: true, haltFirst: true });
+  const t = useDaemonLab(LAB, {
+    // service_restart 0: web fails at its service's first exit (for the package-failed case).
+    clusterFile: (lab) => daemonClusterFile(lab, { name: LAB, service: { echoPort: UDP_PORT, restart: 0 } }),
+    watchFromStart: true,
+    haltFirst: true,
+  });
   let leader = "";
   let owner = "";
 
@@ -156,7 +166,7 @@ describe.skipIf(!root)("the leader's failover durations (pavise_failover_duratio
       10_000,
     );
     await sleep(500);
-    const etcdGap = keyGapBounds(await keys.stop(), owner);
+    const etcdGap = keyGapBounds(await keys.stop(), owner, (sample) => !sample.owners.includes(owner));
     const report = await traffic.stop();
     const arpSamples = (await arp.stop()).get(VIP)!;
     const timeline = await t.stopWatch();
@@ -194,5 +204,48 @@ describe.skipIf(!root)("the leader's failover durations (pavise_failover_duratio
     // Only the leader times failovers.
     for (const node of NODES.filter((n) => n !== leader && n !== owner))
       expect(Object.values(counts(await scrape(node))).reduce((a, b) => a + b, 0)).toBe(0);
+    owner = newOwner[0]!;
+  });
+
+  it("web's service dies on its owner (service_restart 0): one package-failed sample, within the gaps seen from outside", async () => {
+    await t.startWatch();
+    const before = await scrape(leader);
+    const [pid] = await until(
+      "web's echo service",
+      () => echoPids(t.lab, owner, UDP_PORT),
+      (p) => p.length === 1,
+    );
+    const keys = samplePackageKeys(t.lab, leader, LAB, "web");
+    const arp = sampleArp(t.lab, [VIP]);
+    await sleep(300);
+
+    const killedAt = performance.now();
+    process.kill(pid!, "SIGKILL");
+    const { m, at } = await untilSample("package-failed", count(before, "package-failed"));
+    const outside = (at - killedAt) / 1000;
+    const timed = sum(m, "package-failed") - sum(before, "package-failed");
+    const newOwner = await until(
+      "web's address on one other node",
+      () => linkedHolders(t.lab, VIP),
+      (h) => h.length === 1 && h[0] !== owner,
+      10_000,
+    );
+    await sleep(300);
+    const etcdGap = keyGapBounds(await keys.stop(), owner, (sample) => sample.reports[owner] === "failed");
+    const arpSamples = (await arp.stop()).get(VIP)!;
+    const timeline = await t.stopWatch();
+    console.log(
+      `web's service killed on ${owner}: leader ${leader} timed ${timed.toFixed(3)} s (package-failed) to ${newOwner[0]}; ` +
+        `from outside: sample seen ${outside.toFixed(3)} s after the kill; in etcd (${etcdGap.reads} reads) the failed ` +
+        `report and the new owner's up were ${etcdGap.lo.toFixed(3)}–${etcdGap.hi.toFixed(3)} s apart`,
+    );
+    expect(counts(m)).toEqual({ ...counts(before), "package-failed": count(before, "package-failed") + 1 });
+    expect(timed).toBeGreaterThan(0);
+    expect(timed).toBeLessThanOrEqual(outside);
+    expect(timed).toBeGreaterThanOrEqual(etcdGap.lo - READ_SKEW_S);
+    expect(timed).toBeLessThanOrEqual(etcdGap.hi + READ_SKEW_S);
+    expect(overlaps(timeline, VIP)).toEqual([]);
+    for (const a of arpSamples) expect(a.hosts.length, `ARP answerers at ${a.at}`).toBeLessThanOrEqual(1);
+    expect(await arpHosts(t.lab, VIP)).toEqual(newOwner);
   });
 });
