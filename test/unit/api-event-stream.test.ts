@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { createServer, type Server } from "node:http";
+import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
@@ -299,6 +299,20 @@ describe("EventStreamHub", () => {
     expect(reader.ended).toBe(false);
     expect(reader.events.at(-1)?.lastEventId).toBe(String(rev - 1));
   }, 60_000);
+
+  it("answers HEAD with the stream's headers and no stream", async () => {
+    const r = await start();
+    const answer = await new Promise<{ status: number; type: string | undefined }>((resolve, reject) => {
+      const req = request(r.url, { method: "HEAD" }, (res) => {
+        res.resume();
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, type: res.headers["content-type"] }));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    expect(answer).toEqual({ status: 200, type: "text/event-stream" });
+    expect(r.hub.clients).toBe(0);
+  });
 
   it("sends a heartbeat comment at the interval", async () => {
     const r = await start({ heartbeatMs: 40 });

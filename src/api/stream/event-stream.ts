@@ -127,6 +127,11 @@ export class EventStreamHub {
       // nginx and similar would otherwise hold the stream back in their buffers.
       "x-accel-buffering": "no",
     });
+    // RFC 9110 §9.3.2: HEAD gets the headers a GET would, and no stream.
+    if (req.method === "HEAD") {
+      res.end();
+      return;
+    }
     res.socket?.setNoDelay(true);
     const client: Client = { res, phase: "waiting", held: [], overflowed: false, wantsSnapshot: true };
     this.all.add(client);
