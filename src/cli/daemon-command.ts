@@ -62,6 +62,10 @@ export async function daemonCommand(args: string[]): Promise<number> {
   const local = { ...file, etcd: etcdForNode(file.etcd, values.node) };
   const json = values.json === true;
   const metrics = new DaemonMetrics(values.node, packageVersion());
+  metrics.onFailover = (s) =>
+    say("failover-timed", `${s.package} ${s.from} -> ${s.to} (${s.cause}) in ${s.seconds.toFixed(3)} s`, {
+      ...s,
+    });
   const log = (line: AgentLogLine): void => {
     metrics.noteEvent(line);
     const { at, node, event, message } = line;
@@ -118,6 +122,7 @@ export async function daemonCommand(args: string[]): Promise<number> {
       guard: { json },
       onFailFast: (reason) => failedFast?.(reason),
       fenceObserver: metrics.fenceObserver,
+      roundObserver: metrics.roundObserver,
     });
   } catch (err) {
     // Its open connections would keep the process from exiting with the error.

@@ -8,14 +8,15 @@
  * `max by (…)`. Counters are this node's own since the daemon started (moves on the leader,
  * ESP traffic on the owner); they restart at zero with the daemon.
  */
-import type { AgentLogLine, AgentMetricsFacts } from "../cluster/agent/node-agent.js";
+import type { AgentLogLine, AgentMetricsFacts, AgentRound } from "../cluster/agent/node-agent.js";
 import { monotonicMs } from "../cluster/etcd/monotonic-clock.js";
 import type { FenceObserver } from "../cluster/membership/self-fence.js";
 import type { NodeStatus, PackageStatus } from "../cluster/state.js";
 import type { StatusView } from "../api/schema/view-types.js";
 import { failureCause, moveCause } from "./event-causes.js";
 import { exposition } from "./exposition.js";
-import { LATENCY_BUCKETS, MetricRegistry } from "./registry.js";
+import { FailoverTimer, type FailoverSample } from "./failover-timer.js";
+import { FAILOVER_BUCKETS, LATENCY_BUCKETS, MetricRegistry } from "./registry.js";
 
 const NODE_STATUSES: readonly NodeStatus[] = ["up", "halted", "failed"];
 const PACKAGE_STATUSES: readonly PackageStatus[] = ["up", "down", "starting", "halting", "failing", "failed"];
@@ -133,6 +134,15 @@ export class DaemonMetrics {
     "Service restarts on this node (service_restart).",
     { labels: ["package", "service"] },
   );
+  private readonly failoverDuration = this.r.histogram(
+    "pavise_failover_duration_seconds",
+    "Failovers this node timed as leader, from the failure (or the operator's move) to the new owner's up report, by cause.",
+    FAILOVER_BUCKETS,
+    { labels: ["cause"] },
+  );
+  private readonly failoverTimer = new FailoverTimer();
+  /** Told of each failover timed (the daemon logs it). */
+  onFailover: ((sample: FailoverSample) => void) | undefined;
   private readonly ikeSas = this.r.gauge("pavise_ike_sas", "IKE SAs of each package on this node.", {
     labels: ["package"],
   });
@@ -203,6 +213,21 @@ export class DaemonMetrics {
     },
   };
 
+  /** Told of each fresh read of the cluster (pass to the agent): the failover timer's input. */
+  readonly roundObserver = (round: AgentRound): void => {
+    const samples = this.failoverTimer.observe(round.at, {
+      leading: round.leading,
+      owners: round.snapshot.owners,
+      reports: round.snapshot.reports,
+      nodes: round.snapshot.nodes,
+      isFailover: round.isFailover,
+    });
+    for (const sample of samples) {
+      this.failoverDuration.observe({ cause: sample.cause }, sample.seconds);
+      this.onFailover?.(sample);
+    }
+  };
+
   constructor(node: string, version: string, startedAtMs: number = Date.now() - process.uptime() * 1000) {
     this.startedAt = startedAtMs;
     this.buildInfo.set({ version, node }, 1);
@@ -225,6 +250,7 @@ export class DaemonMetrics {
           this.failures.inc({ package: pkg, cause: failureCause({ ...line, reason: line.message }) });
         return;
       case "plan-start":
+        this.plannedOnLeader(line, pkg);
         // A takeover: the node it was placed on failed or left with it (no owner to move it from).
         if (pkg !== undefined && typeof line.takeoverFrom === "string")
           this.moves.inc({
@@ -233,6 +259,7 @@ export class DaemonMetrics {
           });
         return;
       case "plan-move":
+        this.plannedOnLeader(line, pkg);
         if (pkg !== undefined)
           this.moves.inc({
             package: pkg,
@@ -263,6 +290,21 @@ export class DaemonMetrics {
       default:
         return;
     }
+  }
+
+  /** A placement change the leader planned: an operator's move starts a failover timing. */
+  private plannedOnLeader(line: AgentLogLine, pkg: string | undefined): void {
+    if (pkg === undefined) return;
+    const text = (field: string): string | undefined =>
+      typeof line[field] === "string" ? line[field] : undefined;
+    this.failoverTimer.planned(monotonicMs(), {
+      kind: line.event.slice("plan-".length),
+      package: pkg,
+      reason: text("reason") ?? "",
+      from: text("from"),
+      takeoverFrom: text("takeoverFrom"),
+      takeoverFromStatus: text("takeoverFromStatus"),
+    });
   }
 
   /**

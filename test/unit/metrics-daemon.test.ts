@@ -166,3 +166,47 @@ describe("daemon metrics (design §6)", () => {
     expect(failureCause({ reason: "?" })).toBe("other");
   });
 });
+
+describe("DaemonMetrics failover durations", () => {
+  const snapshot = (owners: [string, string, string][], nodes: string[]) => ({
+    nodes: Object.fromEntries(nodes.map((n) => [n, { name: n, lease: "1", since: 0, status: "up" }])),
+    owners: owners.map(([pkg, node]) => ({ package: pkg, node })),
+    reports: owners.map(([pkg, node, status]) => ({ package: pkg, node, status, since: 0 })),
+    placements: undefined,
+    leaderLease: "1",
+    revision: 1,
+    packageIntents: {},
+    nodeIntents: {},
+    resourceSettings: {},
+  });
+  let at = 0;
+  const round = (owners: [string, string, string][], nodes: string[]) => ({
+    at: (at += 100),
+    leading: true,
+    snapshot: snapshot(owners, nodes) as never,
+    isFailover: () => true,
+  });
+
+  it("observes the leader's timed failovers into the histogram by cause, and an operator move from its plan line", () => {
+    const metrics = new DaemonMetrics("n1", "0.1.0", 0);
+    const seen: string[] = [];
+    metrics.onFailover = (s) =>
+      seen.push(
+        `${s.package} ${s.cause} ${s.from}->${s.to}${s.cause === "node-failed" ? ` ${s.seconds}` : ""}`,
+      );
+    metrics.roundObserver(round([["web", "n2", "up"]], ["n1", "n2", "n3"]));
+    metrics.roundObserver(round([], ["n1", "n3"]));
+    metrics.roundObserver(round([["web", "n3", "up"]], ["n1", "n3"]));
+    metrics.noteEvent(
+      line("plan-move", { package: "web", from: "n3", to: "n1", reason: "moved by operator to n1" }),
+    );
+    metrics.roundObserver(round([["web", "n1", "up"]], ["n1", "n3"]));
+    expect(seen).toEqual(["web node-failed n2->n3 0.1", "web operator n3->n1"]);
+    const samples = parsePrometheusText(metrics.scrape(undefined));
+    const count = (cause: string) =>
+      sampleValue(samples, "pavise_failover_duration_seconds_count", { cause });
+    expect(count("node-failed")).toBe(1);
+    expect(count("operator")).toBe(1);
+    expect(() => count("package-failed")).toThrow(/0 samples/);
+  });
+});

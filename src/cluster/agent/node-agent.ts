@@ -33,6 +33,7 @@ import type { ClusterConfig } from "../config/model.js";
 import { EtcdClient } from "../etcd/client.js";
 import { EtcdError } from "../etcd/errors.js";
 import type { EtcdWatch } from "../etcd/watch.js";
+import { monotonicMs } from "../etcd/monotonic-clock.js";
 import { DEFAULT_RETURN_POLICY, NODE_OWNER } from "../executor/address-placement.js";
 import { type ExecutorEvent, NodeExecutor } from "../executor/node-executor.js";
 import type { ChangeResult } from "../executor/package-runner.js";
@@ -101,6 +102,17 @@ export interface NodeAgentOptions {
    * nodes forward SA and log reads to it (api/routes/owner-proxy.ts), the console lists it.
    */
   apiUrl?: string;
+  /** Told after each fresh read of the cluster, leader or not (the failover timer, design §6). */
+  roundObserver?: (round: AgentRound) => void;
+}
+
+/** One fresh read of the cluster by this node, and whether it leads (schedules) now. */
+export interface AgentRound {
+  /** When the snapshot was read (monotonic ms). */
+  at: number;
+  leading: boolean;
+  snapshot: ClusterSnapshot;
+  isFailover: (pkg: string) => boolean;
 }
 
 /** What `/metrics` reads from the agent at scrape time (design §6); a copy, read only. */
@@ -713,6 +725,7 @@ export class NodeAgent {
         let fresh = false;
         try {
           this.snapshot = await readSnapshot(this.client, this.keys);
+          const readAt = monotonicMs();
           fresh = true;
           await this.followOperatorHalt(this.snapshot);
           // The watch may lag (its member gone): a missing leader key is seen here too. The
@@ -735,6 +748,12 @@ export class NodeAgent {
             const written = await this.lead(this.snapshot);
             if (written) this.snapshot = { ...this.snapshot, placements: written };
           } else this.noteNodesUp(this.snapshot);
+          this.options.roundObserver?.({
+            at: readAt,
+            leading: this.leader,
+            snapshot: this.snapshot,
+            isFailover: (pkg) => this.exclusive.get(pkg) === true,
+          });
         } catch (err) {
           this.log("problem", `reading the cluster: ${describe(err)}`);
           // The client has moved on to the next member: try again soon, not at the next resync.
@@ -795,6 +814,7 @@ export class NodeAgent {
       this.event(`plan-${action.kind}`, `${action.kind} ${action.package} ${where}: ${action.reason}`, {
         package: action.package,
         reason: action.reason,
+        ...(action.kind === "move" ? { from: action.from, to: action.to } : {}),
         ...takeoverFields(action, snapshot.placements?.[action.package], state, this.exclusive),
       });
     }
