@@ -1,0 +1,98 @@
+/**
+ * The route answers the console reads besides StatusView and EventView (design §5), as the
+ * console expects them. Types only, importing only view-types.ts, so the browser build reaches
+ * no Node code. Fields marked optional are ones the console can do without: it shows less
+ * rather than failing when a server leaves them out.
+ */
+
+import type { ApiRoleName } from "./roles.js";
+import type { EventView, NodeView, PackageView, StatusView } from "../../api/schema/view-types.js";
+
+/** GET /v1/session: who is signed in (access-policy.ts `summarise`). */
+export interface SessionInfo {
+  user: string;
+  role: ApiRoleName | undefined;
+  /** The packages the user may act on: every package, or these. */
+  packages: string[] | "all";
+  auth?: string;
+}
+
+/** GET /v1/cluster: StatusView.cluster + etcd + where each node's API answers. */
+export interface ClusterInfo {
+  cluster?: StatusView["cluster"];
+  apiNodes: { node: string; url: string }[];
+}
+
+/** One NIC of a node on one subnet (GET /v1/nodes: NodeDetail.nics). */
+export interface NicView {
+  subnet: string;
+  nic: string;
+  role: "primary" | "standby";
+  /** Link state when the node reported it. */
+  link?: "up" | "down" | undefined;
+}
+
+/** GET /v1/nodes item: NodeView + NICs (+ resources and the API URL, unused here). */
+export interface NodeDetail extends NodeView {
+  nics?: NicView[];
+  /** The node's own addresses, when sent: matches it to its etcd member's endpoint. */
+  addresses?: string[];
+}
+
+/** One service of a package on one node (GET /v1/packages/{p}: PackageDetail.services). */
+export interface ServiceInstance {
+  name: string;
+  node: string;
+  restarts: number;
+  state: string;
+}
+
+/** GET /v1/packages/{p}: PackageView + services per node + generic resources per node. */
+export interface PackageDetail extends Omit<PackageView, "services"> {
+  services: ServiceInstance[] | string[];
+  resources?: Record<string, Record<string, "up" | "down" | { status: "up" | "down"; setBy?: string }>>;
+  /** The package's node_name list (configured nodes, in order), when the server sends it. */
+  configuredNodes?: string[];
+}
+
+/** GET /v1/packages/{p}/ipsec: the registry's peers plus the owner's live SAs. */
+export interface PackageIpsecDetail {
+  identity?: string;
+  peers?: NonNullable<PackageView["ipsec"]>["peers"];
+  sas?: Record<string, unknown>[];
+  from?: string;
+}
+
+/** GET /v1/packages/{p}/log. */
+export interface PackageLog {
+  node: string;
+  file: string;
+  lines: string[];
+}
+
+/** GET /v1/events. */
+export interface EventsReply {
+  revision: number;
+  events: EventView[];
+}
+
+/** The SSE `snapshot` event's data (design §7). */
+export interface StreamSnapshot {
+  view: StatusView;
+  events: EventView[];
+}
+
+/** POST action answers: the CLI's --json OperatorResult (202 with wait: false). */
+export interface OperatorResult {
+  command: string;
+  serviceguard?: string;
+  by?: string;
+  ok: boolean;
+  waited?: boolean;
+  reason?: string;
+}
+
+/** Every API error body (api-errors.ts). */
+export interface ApiErrorBody {
+  error: { code: string; message: string; hint?: string };
+}
