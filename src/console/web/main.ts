@@ -89,6 +89,8 @@ let route: Route = parseRoute(location.hash) ?? { page: "map" };
 let packagePage: PackagePage | undefined;
 let filter: TimelineFilter = {};
 let unseen = 0;
+/** The node answering this page (GET /v1/status `servedBy`), left out of the other consoles' list. */
+let servedBy: string | undefined;
 
 const stream = new LiveStream("/v1/stream", {
   snapshot(data) {
@@ -147,7 +149,11 @@ async function start(): Promise<void> {
     getJson<StatusView>("/v1/status"),
     getJson<ClusterInfo>("/v1/cluster"),
   ]);
-  if (status.ok && view === undefined) view = status.body;
+  if (status.ok) {
+    const served = (status.body as StatusView & { servedBy?: unknown }).servedBy;
+    if (typeof served === "string") servedBy = served;
+    view ??= status.body;
+  }
   if (cluster.ok) apiNodes = cluster.body.apiNodes ?? [];
   void readNodes();
   enterRoute();
@@ -331,7 +337,10 @@ function showSession(): void {
 
 function showConnectionLost(): void {
   const here = location.origin;
+  // The node that served the page is the one we lost.
+  const lost = servedBy;
   const others = apiNodes.filter((n) => {
+    if (n.node === lost) return false;
     try {
       return new URL(n.url, here).origin !== here;
     } catch {

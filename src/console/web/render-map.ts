@@ -127,7 +127,10 @@ function nodeColumn(
                 group.nics.length > 0
                   ? el("ul", {}, [
                       ...group.nics.map((nic) =>
-                        el("li", {}, [`${nic.nic} (${nic.role})${nic.linkText ? `, ${nic.linkText}` : ""}`]),
+                        el("li", {}, [
+                          `${nic.nic} (${nic.role})`,
+                          nic.linkUp === undefined ? "" : `, ${nic.linkUp ? "✔" : "✖"} ${nic.linkText}`,
+                        ]),
                       ),
                     ])
                   : undefined,
@@ -136,7 +139,6 @@ function nodeColumn(
           ])
         : el("p", { class: "note" }, ["no subnet with link"]),
       buttons.length > 0 ? el("div", { class: "actions" }, buttons) : undefined,
-      el("h3", { class: "visually-hidden" }, [`Packages on ${column.name}`]),
       column.packages.length > 0
         ? el("div", { class: "card-list" }, [
             ...column.packages.map((card) => packageCardElement(card, view, session, actions)),
@@ -165,7 +167,7 @@ function packageCardElement(
     ),
   );
   return el("article", { class: "package-card", attrs: { "aria-label": `package ${card.name}` } }, [
-    el("h4", {}, [
+    el("h3", {}, [
       el(
         "a",
         {
