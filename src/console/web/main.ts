@@ -149,6 +149,13 @@ async function start(): Promise<void> {
     getJson<StatusView>("/v1/status"),
     getJson<ClusterInfo>("/v1/cluster"),
   ]);
+  if (!status.ok && view === undefined) {
+    main.replaceChildren(
+      el("h1", {}, ["Cannot read the cluster"]),
+      el("p", { class: "error" }, [errorText(status.error)]),
+      el("p", {}, ["The page shows the cluster as soon as this node can read it again."]),
+    );
+  }
   if (status.ok) {
     const served = (status.body as StatusView & { servedBy?: unknown }).servedBy;
     if (typeof served === "string") servedBy = served;
@@ -279,9 +286,9 @@ function render(): void {
       },
       onShowNew() {
         unseen = 0;
+        render();
         window.scrollTo({ top: 0 });
         main.querySelector<HTMLElement>("h1")?.focus();
-        render();
       },
     });
     document.title = `Events · ${view.cluster.name} · Pavise`;
