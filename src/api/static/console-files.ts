@@ -38,6 +38,7 @@ export const CONSOLE_MODEL_MODULES: readonly string[] = [
   "map-model",
   "timeline-model",
   "action-model",
+  "ipsec-model",
   "state-badge",
   "roles",
 ];

@@ -55,11 +55,46 @@ export interface PackageDetail extends Omit<PackageView, "services"> {
   configuredNodes?: string[];
 }
 
+/** An IKE SA as `pavise ipsec sas --json` shows it (src/ipsec/sa-status.ts IkeSaStatus, restated: that file reaches Node code). */
+export interface IkeSaView {
+  connection: string;
+  state: string;
+  initiator: boolean;
+  local: string;
+  remote: string;
+  localId: string;
+  remoteId: string;
+  algorithms: string;
+  ageSeconds: number;
+  children: ChildSaView[];
+}
+
+export interface ChildSaView {
+  name: string;
+  spiIn: string;
+  spiOut: string;
+  mode: string;
+  algorithms: string;
+  localTs: string[];
+  remoteTs: string[];
+  counters?: {
+    bytesIn: number;
+    packetsIn: number;
+    bytesOut: number;
+    packetsOut: number;
+    /** Drop counters: absent where the datapath does not count them (a kernel). */
+    replayDrops?: number;
+    integrityFailures?: number;
+    policyDrops?: number;
+    expiredDrops?: number;
+  };
+}
+
 /** GET /v1/packages/{p}/ipsec: the registry's peers plus the owner's live SAs. */
 export interface PackageIpsecDetail {
   identity?: string;
   peers?: NonNullable<PackageView["ipsec"]>["peers"];
-  sas?: Record<string, unknown>[];
+  sas?: IkeSaView[];
   from?: string;
 }
 

@@ -10,6 +10,7 @@ import type { EventView, PackageView, StatusView } from "../../api/schema/view-t
 import type { PackageDetail, PackageIpsecDetail, PackageLog, SessionInfo } from "../model/api-shapes.js";
 import { mayReadLog, packageActions } from "../model/action-model.js";
 import { packageNotes } from "../model/map-model.js";
+import { SA_COLUMNS, saRows } from "../model/ipsec-model.js";
 import { packageBadge } from "../model/state-badge.js";
 import { filterEvents } from "../model/timeline-model.js";
 import { type Child, badge, el } from "./dom.js";
@@ -165,8 +166,7 @@ function ipsecSection(pkg: PackageView, ipsec: PackageIpsecDetail | undefined): 
   if (pkg.ipsec === undefined && ipsec === undefined) return undefined;
   const identity = ipsec?.identity ?? pkg.ipsec?.identity ?? "";
   const peers = ipsec?.peers ?? pkg.ipsec?.peers ?? [];
-  const sas = ipsec?.sas ?? [];
-  const saColumns = [...new Set(sas.flatMap((sa) => Object.keys(sa)))].slice(0, 8);
+  const rows = saRows(ipsec?.sas ?? []);
   return el("section", { attrs: { "aria-labelledby": "ipsec-title" } }, [
     el("h2", { attrs: { id: "ipsec-title" } }, ["IPsec"]),
     el("p", {}, [`identity: ${identity}`, ipsec?.from ? `; SAs as ${ipsec.from} reports them` : ""]),
@@ -177,8 +177,8 @@ function ipsecSection(pkg: PackageView, ipsec: PackageIpsecDetail | undefined): 
     ),
     table(
       "Security associations",
-      saColumns.length > 0 ? saColumns : ["SA"],
-      sas.map((sa) => saColumns.map((c) => cellText(sa[c]))),
+      SA_COLUMNS.map((c) => c.title),
+      rows.map((row) => SA_COLUMNS.map((c) => row[c.key])),
     ),
   ]);
 }
@@ -187,14 +187,6 @@ function contactText(contact: NonNullable<PackageIpsecDetail["peers"]>[number]["
   if (contact === undefined) return "";
   const attempts = `${contact.attempts} attempt${contact.attempts === 1 ? "" : "s"}`;
   return `${contact.state} (${attempts})${contact.lastError ? `: ${contact.lastError}` : ""}`;
-}
-
-function cellText(value: unknown): string {
-  if (value === undefined || value === null) return "";
-  if (typeof value === "string") return value;
-  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint")
-    return String(value);
-  return JSON.stringify(value) ?? "";
 }
 
 function logSection(data: PackagePageData, loadLog: () => void): HTMLElement {
