@@ -84,6 +84,8 @@ let session: SessionInfo | undefined;
 let view: StatusView | undefined;
 let events: EventView[] = [];
 let nodes: NodeDetail[] = [];
+/** GET /v1/packages: each package's node_name list (configuredNodes), for the Move dialog's choices. */
+let packageDetails: PackageDetail[] = [];
 let apiNodes: ClusterInfo["apiNodes"] = [];
 let route: Route = parseRoute(location.hash) ?? { page: "map" };
 let packagePage: PackagePage | undefined;
@@ -162,7 +164,7 @@ async function start(): Promise<void> {
     view ??= status.body;
   }
   if (cluster.ok) apiNodes = cluster.body.apiNodes ?? [];
-  void readNodes();
+  void readDetails();
   enterRoute();
   render();
   // Relative times ("3 s ago") age on the page without a redraw.
@@ -215,16 +217,31 @@ function changed(): void {
   if (detailTimer !== undefined) return;
   detailTimer = setTimeout(() => {
     detailTimer = undefined;
-    void readNodes();
+    void readDetails();
     if (route.page === "package") void readPackage(route.name);
   }, 1000);
 }
 
-async function readNodes(): Promise<void> {
-  const answer = await getJson<NodeDetail[] | { nodes: NodeDetail[] }>("/v1/nodes");
-  if (!answer.ok) return;
-  nodes = Array.isArray(answer.body) ? answer.body : (answer.body.nodes ?? []);
+/** The parts of nodes and packages the stream does not carry: NICs, configured nodes. */
+async function readDetails(): Promise<void> {
+  const [nodeAnswer, packageAnswer] = await Promise.all([
+    getJson<NodeDetail[] | { nodes: NodeDetail[] }>("/v1/nodes"),
+    getJson<PackageDetail[] | { packages: PackageDetail[] }>("/v1/packages"),
+  ]);
+  if (nodeAnswer.ok) nodes = listOf(nodeAnswer.body, "nodes");
+  if (packageAnswer.ok) packageDetails = listOf(packageAnswer.body, "packages");
   scheduleRender();
+}
+
+/** A list answer, bare or wrapped in an object under `key`. */
+function listOf<T>(body: T[] | Record<string, T[] | undefined> | undefined, key: string): T[] {
+  if (Array.isArray(body)) return body;
+  return body?.[key] ?? [];
+}
+
+function configuredNodes(name: string): string[] | undefined {
+  const fromPage = packagePage?.name === name ? packagePage.detail?.configuredNodes : undefined;
+  return fromPage ?? packageDetails.find((p) => p.name === name)?.configuredNodes;
 }
 
 async function readPackage(name: string): Promise<void> {
@@ -274,7 +291,7 @@ function render(): void {
   if (view === undefined) return;
   let content: HTMLElement[];
   if (route.page === "map") {
-    content = renderMap(view, nodes, session, events, now, actionHandlers);
+    content = renderMap(view, nodes, session, events, now, actionHandlers, configuredNodes);
     document.title = `Map · ${view.cluster.name} · Pavise`;
   } else if (route.page === "events") {
     content = renderTimeline(events, now, {
@@ -392,9 +409,9 @@ function announce(event: EventView): void {
 async function packageAction(kind: PackageActionKind, name: string, opener: HTMLElement): Promise<void> {
   const pkg = view?.packages.find((p) => p.name === name);
   if (view === undefined || pkg === undefined) return;
-  const label = packageActions(session, pkg, view).find((a) => a.kind === kind)?.label ?? kind;
+  const configured = configuredNodes(name);
+  const label = packageActions(session, pkg, view, configured).find((a) => a.kind === kind)?.label ?? kind;
   const verb = label.replace("…", "");
-  const configured = packagePage?.name === name ? packagePage.detail?.configuredNodes : undefined;
   const answer = await askConfirmation({
     title: `${verb}: ${name}`,
     question: (node) => packageConfirmText(kind, pkg, node),

@@ -28,19 +28,20 @@ export function renderMap(
   recent: readonly EventView[],
   now: number,
   actions: ActionHandlers,
+  configuredNodes: (pkg: string) => string[] | undefined,
 ): HTMLElement[] {
   const map = clusterMap(view, details);
+  const card = (c: PackageCard): HTMLElement =>
+    packageCardElement(c, view, session, actions, configuredNodes(c.name));
   return [
     summary(map),
     el("div", { class: "node-grid" }, [
-      ...map.columns.map((column) => nodeColumn(column, view, session, actions)),
+      ...map.columns.map((column) => nodeColumn(column, view, session, actions, card)),
     ]),
     map.notRunning.length > 0
       ? el("section", { class: "not-running", attrs: { "aria-labelledby": "not-running-title" } }, [
           el("h2", { attrs: { id: "not-running-title" } }, ["Not running"]),
-          el("div", { class: "card-list" }, [
-            ...map.notRunning.map((card) => packageCardElement(card, view, session, actions)),
-          ]),
+          el("div", { class: "card-list" }, [...map.notRunning.map(card)]),
         ])
       : undefined,
     el("section", { class: "recent", attrs: { "aria-labelledby": "recent-title" } }, [
@@ -85,6 +86,7 @@ function nodeColumn(
   view: StatusView,
   session: SessionInfo | undefined,
   actions: ActionHandlers,
+  card: (c: PackageCard) => HTMLElement,
 ): HTMLElement {
   const node = view.nodes.find((n) => n.name === column.name)!;
   const buttons = nodeActions(session, node).map((action) =>
@@ -140,9 +142,7 @@ function nodeColumn(
         : el("p", { class: "note" }, ["no subnet with link"]),
       buttons.length > 0 ? el("div", { class: "actions" }, buttons) : undefined,
       column.packages.length > 0
-        ? el("div", { class: "card-list" }, [
-            ...column.packages.map((card) => packageCardElement(card, view, session, actions)),
-          ])
+        ? el("div", { class: "card-list" }, [...column.packages.map(card)])
         : el("p", { class: "note" }, ["no packages"]),
     ],
   );
@@ -153,9 +153,10 @@ function packageCardElement(
   view: StatusView,
   session: SessionInfo | undefined,
   actions: ActionHandlers,
+  configured: string[] | undefined,
 ): HTMLElement {
   const pkg = view.packages.find((p) => p.name === card.name)!;
-  const buttons = packageActions(session, pkg, view).map((action) =>
+  const buttons = packageActions(session, pkg, view, configured).map((action) =>
     el(
       "button",
       {
