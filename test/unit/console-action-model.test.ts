@@ -5,6 +5,7 @@ import type { SessionInfo } from "../../src/console/model/api-shapes.js";
 import {
   mayOperateNodes,
   mayOperatePackage,
+  moveChoices,
   moveTargets,
   nodeActions,
   nodeConfirmText,
@@ -89,15 +90,30 @@ describe("console action model", () => {
     expect(nodeActions(full, view.nodes[0]!)).toEqual([{ kind: "node-run", label: "Run node" }]);
   });
 
-  it("moves only to configured nodes that are up, not its own, not disabled, not failed", () => {
+  it("without the server's choices, moves only to nodes that are up, not its own, not disabled, not failed", () => {
     const view = statusN1Failed();
     const web = view.packages[0]!; // on n2; n1 failed
+    expect(moveChoices(web, view)).toEqual([
+      { node: "n1", eligible: false, why: "node n1 is failed" },
+      { node: "n3", eligible: true },
+    ]);
     expect(moveTargets(web, view)).toEqual(["n3"]);
-    const up = statusThreeUp(); // web on n1, every node up: in node_name order
-    expect(moveTargets(up.packages[0]!, up, ["n3", "n2"])).toEqual(["n3", "n2"]);
-    expect(moveTargets({ ...web, disabledNodes: ["n3"] }, view)).toEqual([]);
+    expect(moveChoices({ ...web, disabledNodes: ["n3"] }, view)[1]).toEqual({
+      node: "n3",
+      eligible: false,
+      why: "node switching is disabled for web on n3",
+    });
     expect(moveTargets({ ...web, failedOn: [{ node: "n3", reason: undefined }] }, view)).toEqual([]);
-    expect(moveTargets(web, view, ["n1", "n2"])).toEqual([]);
+    // With the server's choices (GET /v1/packages nodeChoices), those decide, in node_name order.
+    const up = statusThreeUp(); // web on n1, every node up
+    const choices = [
+      { node: "n3", eligible: true },
+      { node: "n1", eligible: true },
+      { node: "n2", eligible: false, why: "resource disk is down on n2" },
+    ];
+    expect(moveChoices(up.packages[0]!, up, choices)).toEqual([choices[0], choices[2]]);
+    expect(moveTargets(up.packages[0]!, up, choices)).toEqual(["n3"]);
+    expect(moveTargets(web, view, [{ node: "n2", eligible: true }])).toEqual([]);
     // With no target, no Move button.
     expect(packageActions(full, { ...web, disabledNodes: ["n3"] }, view).map((a) => a.kind)).not.toContain(
       "move",

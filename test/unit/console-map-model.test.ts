@@ -57,14 +57,14 @@ describe("console map model", () => {
     expect(clusterMap(view).columns.map((c) => c.etcd)).toEqual([undefined, undefined, undefined]);
   });
 
-  it("groups NICs per subnet, primary first, with their link state", () => {
+  it("groups NICs per subnet, primary first, with their link state and which carries the addresses", () => {
     const view = statusThreeUp();
     const n2 = {
       ...view.nodes[1]!,
       nics: [
-        { subnet: "public", nic: "lan1", role: "standby" as const, link: "down" as const },
-        { subnet: "public", nic: "lan0", role: "primary" as const, link: "up" as const },
-        { subnet: "heartbeat", nic: "hb0", role: "primary" as const },
+        { subnet: "public", nic: "lan1", role: "standby" as const, link: "down" as const, carrying: false },
+        { subnet: "public", nic: "lan0", role: "primary" as const, link: "up" as const, carrying: true },
+        { subnet: "heartbeat", nic: "hb0", role: "primary" as const, link: "unknown" as const },
       ],
     };
     const column = clusterMap(view, [n2]).columns[1]!;
@@ -73,14 +73,14 @@ describe("console map model", () => {
         subnet: "public",
         up: true,
         nics: [
-          { nic: "lan0", role: "primary", linkUp: true, linkText: "link up" },
-          { nic: "lan1", role: "standby", linkUp: false, linkText: "link down" },
+          { nic: "lan0", role: "primary", carrying: true, linkUp: true, linkText: "link up" },
+          { nic: "lan1", role: "standby", carrying: false, linkUp: false, linkText: "link down" },
         ],
       },
       {
         subnet: "heartbeat",
         up: true,
-        nics: [{ nic: "hb0", role: "primary", linkUp: undefined, linkText: "" }],
+        nics: [{ nic: "hb0", role: "primary", carrying: false, linkUp: undefined, linkText: "" }],
       },
     ]);
   });

@@ -9,7 +9,7 @@
  */
 
 import type { NodeView, PackageView, StatusView } from "../../api/schema/view-types.js";
-import type { SessionInfo } from "./api-shapes.js";
+import type { NodeChoice, SessionInfo } from "./api-shapes.js";
 
 export type PackageActionKind =
   "run" | "halt" | "move" | "enable" | "disable" | "maintenance-on" | "maintenance-off";
@@ -69,14 +69,14 @@ export function packageActions(
   session: SessionInfo | undefined,
   pkg: PackageView,
   view: StatusView,
-  configuredNodes?: readonly string[],
+  nodeChoices?: readonly NodeChoice[],
 ): PackageAction[] {
   if (!mayOperatePackage(session, pkg.name)) return [];
   const running = pkg.nodes.length > 0;
   const kinds: PackageActionKind[] = [];
   if (!running || pkg.haltedByOperator) kinds.push("run");
   if (running) kinds.push("halt");
-  if (pkg.type === "failover" && running && moveTargets(pkg, view, configuredNodes).length > 0)
+  if (pkg.type === "failover" && running && moveTargets(pkg, view, nodeChoices).length > 0)
     kinds.push("move");
   kinds.push(pkg.switching ? "disable" : "enable");
   kinds.push(pkg.maintenance ? "maintenance-off" : "maintenance-on");
@@ -91,29 +91,47 @@ export function nodeActions(session: SessionInfo | undefined, node: NodeView): N
 }
 
 /**
- * Nodes a failover package may be moved to, in its node_name order: configured for it (when the
- * server sends the list, else every node), up, not where it runs, not disabled for it (cmmodpkg
- * -d -n) and not where it failed. The server checks the rest (subnets, resources, dependencies)
- * and refuses with the reason.
+ * The nodes a failover package could be moved to, each with whether it may go there now and why
+ * not, in its node_name order, leaving out where it runs. With the server's choices (GET
+ * /v1/packages nodeChoices: the scheduler's own eligibility rule) those decide; without them,
+ * every node of the view, judged on what the view shows: up, not halted, not disabled for the
+ * package (cmmodpkg -d -n), not where it failed. The server refuses anything else with the reason.
  */
+export function moveChoices(
+  pkg: PackageView,
+  view: StatusView,
+  nodeChoices?: readonly NodeChoice[],
+): NodeChoice[] {
+  const choices = nodeChoices ?? view.nodes.map((n) => guessChoice(pkg, view, n.name));
+  return choices.filter((c) => !pkg.nodes.includes(c.node));
+}
+
+/** The nodes it may be moved to now. */
 export function moveTargets(
   pkg: PackageView,
   view: StatusView,
-  configuredNodes?: readonly string[],
+  nodeChoices?: readonly NodeChoice[],
 ): string[] {
-  const candidates = configuredNodes ?? view.nodes.map((n) => n.name);
-  const failed = new Set(pkg.failedOn.map((f) => f.node));
-  return candidates.filter((name) => {
-    const node = view.nodes.find((n) => n.name === name);
-    return (
-      node !== undefined &&
-      node.status === "up" &&
-      !node.haltedByOperator &&
-      !pkg.nodes.includes(name) &&
-      !pkg.disabledNodes.includes(name) &&
-      !failed.has(name)
-    );
-  });
+  return moveChoices(pkg, view, nodeChoices)
+    .filter((c) => c.eligible)
+    .map((c) => c.node);
+}
+
+function guessChoice(pkg: PackageView, view: StatusView, name: string): NodeChoice {
+  const node = view.nodes.find((n) => n.name === name);
+  const why =
+    node === undefined
+      ? "not in the cluster view"
+      : node.status !== "up"
+        ? `node ${name} is ${node.status}`
+        : node.haltedByOperator
+          ? `node ${name} was halted by an operator`
+          : pkg.disabledNodes.includes(name)
+            ? `node switching is disabled for ${pkg.name} on ${name}`
+            : pkg.failedOn.some((f) => f.node === name)
+              ? `${pkg.name} failed on ${name}`
+              : undefined;
+  return why === undefined ? { node: name, eligible: true } : { node: name, eligible: false, why };
 }
 
 /** The question the dialog asks before a package action. */

@@ -23,13 +23,15 @@ export interface ClusterInfo {
   apiNodes: { node: string; url: string }[];
 }
 
-/** One NIC of a node on one subnet (GET /v1/nodes: NodeDetail.nics). */
+/** One NIC of a node on one subnet (GET /v1/nodes: NodeDetail.nics, api/view/node-detail.ts). */
 export interface NicView {
   subnet: string;
   nic: string;
   role: "primary" | "standby";
-  /** Link state when the node reported it. */
-  link?: "up" | "down" | undefined;
+  /** Link state as far as the node's reports tell; "unknown" (or absent) when they do not. */
+  link?: "up" | "down" | "unknown" | undefined;
+  /** The subnet's addresses are on this NIC now. */
+  carrying?: boolean;
 }
 
 /** GET /v1/nodes item: NodeView + NICs (+ resources and the API URL, unused here). */
@@ -42,17 +44,27 @@ export interface NodeDetail extends NodeView {
 /** One service of a package on one node (GET /v1/packages/{p}: PackageDetail.services). */
 export interface ServiceInstance {
   name: string;
-  node: string;
-  restarts: number;
+  /** Undefined while the package runs nowhere. */
+  node: string | undefined;
+  /** Undefined when the owner's report does not say. */
+  restarts: number | undefined;
   state: string;
+}
+
+/** One node of a package's node_name list, with whether the package could run there now. */
+export interface NodeChoice {
+  node: string;
+  eligible: boolean;
+  /** Why not (the scheduler's reason). */
+  why?: string;
 }
 
 /** GET /v1/packages/{p}: PackageView + services per node + generic resources per node. */
 export interface PackageDetail extends Omit<PackageView, "services"> {
   services: ServiceInstance[] | string[];
   resources?: Record<string, Record<string, "up" | "down" | { status: "up" | "down"; setBy?: string }>>;
-  /** The package's node_name list (configured nodes, in order), when the server sends it. */
-  configuredNodes?: string[];
+  /** Its node_name list in order of preference, each eligible now or not (the Move dialog's choices). */
+  nodeChoices?: NodeChoice[];
 }
 
 /** An IKE SA as `pavise ipsec sas --json` shows it (src/ipsec/sa-status.ts IkeSaStatus, restated: that file reaches Node code). */
@@ -111,9 +123,13 @@ export interface EventsReply {
   events: EventView[];
 }
 
-/** The SSE `snapshot` event's data (design §7). */
+/**
+ * The SSE `snapshot` event's data (design §7; api/stream/stream-messages.ts): the view and the
+ * recent events, oldest first. `view` is accepted too, as design §7's first sketch named it.
+ */
 export interface StreamSnapshot {
-  view: StatusView;
+  status?: StatusView;
+  view?: StatusView;
   events: EventView[];
 }
 

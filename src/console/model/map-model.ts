@@ -20,7 +20,9 @@ export interface EtcdMemberBadge {
 export interface NicLine {
   nic: string;
   role: NicView["role"];
-  /** "link up", "link down", or "" when not reported. */
+  /** The subnet's addresses are on this NIC now. */
+  carrying: boolean;
+  /** "link up", "link down", or "" when not known ("unknown" or not reported). */
   linkText: string;
   linkUp: boolean | undefined;
 }
@@ -186,10 +188,11 @@ function nicGroups(subnetsUp: readonly string[], nics: readonly NicView[] | unde
       group = { subnet: nic.subnet, up: subnetsUp.includes(nic.subnet), nics: [] };
       groups.push(group);
     }
-    const linkUp = nic.link === undefined ? undefined : nic.link === "up";
+    const linkUp = nic.link === "up" ? true : nic.link === "down" ? false : undefined;
     group.nics.push({
       nic: nic.nic,
       role: nic.role,
+      carrying: nic.carrying === true,
       linkUp,
       linkText: linkUp === undefined ? "" : linkUp ? "link up" : "link down",
     });

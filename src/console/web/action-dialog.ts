@@ -14,8 +14,11 @@ export interface DialogRequest {
   question: (node: string | undefined) => string;
   /** The confirming button's text, e.g. "Move". */
   confirmLabel: string;
-  /** For a move: the nodes to choose from, first preselected. */
-  nodes?: readonly string[];
+  /**
+   * For a move: the nodes, the first one it may go to preselected; those it may not go to now
+   * are listed (disabled) with the reason, so the user sees why.
+   */
+  nodes?: readonly { node: string; eligible: boolean; why?: string | undefined }[];
   nodeLabel?: string;
 }
 
@@ -30,8 +33,16 @@ export function askConfirmation(request: DialogRequest): Promise<DialogAnswer> {
   let select: HTMLSelectElement | undefined;
   if (request.nodes !== undefined) {
     select = el("select", { attrs: { id: "dialog-node" } }, [
-      ...request.nodes.map((node) => el("option", { attrs: { value: node } }, [node])),
+      ...request.nodes.map((choice) => {
+        const option = el("option", { attrs: { value: choice.node } }, [
+          choice.eligible ? choice.node : `${choice.node} (not now: ${choice.why ?? "not eligible"})`,
+        ]);
+        option.disabled = !choice.eligible;
+        return option;
+      }),
     ]);
+    const first = request.nodes.find((c) => c.eligible);
+    if (first !== undefined) select.value = first.node;
   }
   const update = (): void => {
     question.textContent = request.question(select?.value);

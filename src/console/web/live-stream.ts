@@ -1,8 +1,8 @@
 /**
  * The live updates (design §7): one EventSource on /v1/stream. `snapshot` brings the whole view
  * and the recent events, then `status` (the whole view again on each change) and `event` (one
- * event) follow; `reset` means the node lost the revision we asked to resume from, so the page
- * starts again from a new snapshot. EventSource reconnects by itself after a dropped connection,
+ * event) follow; `reset` means the node lost the revision we asked to resume from: a new
+ * snapshot follows on the same connection and replaces what the page shows. EventSource reconnects by itself after a dropped connection,
  * resuming with Last-Event-ID; when it gives up (the server answered an error) we open a new one.
  */
 
@@ -48,8 +48,9 @@ export class LiveStream {
     );
     source.addEventListener("status", (e) => this.parse(e, (d) => this.handlers.status(d as StatusView)));
     source.addEventListener("event", (e) => this.parse(e, (d) => this.handlers.event(d as EventView)));
-    // The server cannot resume: a fresh connection (no Last-Event-ID) gets a new snapshot.
-    source.addEventListener("reset", () => this.open());
+    // The server could not resume from our Last-Event-ID; its next message is a new snapshot,
+    // which replaces what the page shows (api/stream/event-stream.ts).
+    source.addEventListener("reset", () => undefined);
     source.addEventListener("error", () => {
       if (!this.down) {
         this.down = true;

@@ -39,6 +39,7 @@ import type {
   OperatorResult,
   PackageDetail,
   PackageIpsecDetail,
+  NodeChoice,
   PackageLog,
   SessionInfo,
 } from "../model/api-shapes.js";
@@ -46,7 +47,7 @@ import {
   type NodeActionKind,
   type PackageActionKind,
   type ActionRequest,
-  moveTargets,
+  moveChoices,
   nodeActions,
   nodeConfirmText,
   nodeRequest,
@@ -84,7 +85,7 @@ let session: SessionInfo | undefined;
 let view: StatusView | undefined;
 let events: EventView[] = [];
 let nodes: NodeDetail[] = [];
-/** GET /v1/packages: each package's node_name list (configuredNodes), for the Move dialog's choices. */
+/** GET /v1/packages: each package's node_name list with eligibility (nodeChoices), for the Move dialog. */
 let packageDetails: PackageDetail[] = [];
 let apiNodes: ClusterInfo["apiNodes"] = [];
 let route: Route = parseRoute(location.hash) ?? { page: "map" };
@@ -96,8 +97,10 @@ let servedBy: string | undefined;
 
 const stream = new LiveStream("/v1/stream", {
   snapshot(data) {
-    view = data.view;
-    events = mergeEvents(events, data.events);
+    // The first message, and again after a reset: it replaces what the page shows.
+    const latest = data.status ?? data.view;
+    if (latest !== undefined) view = latest;
+    events = mergeEvents([], data.events);
     changed();
   },
   status(latest) {
@@ -224,12 +227,15 @@ function changed(): void {
 
 /** The parts of nodes and packages the stream does not carry: NICs, configured nodes. */
 async function readDetails(): Promise<void> {
-  const [nodeAnswer, packageAnswer] = await Promise.all([
+  const [nodeAnswer, packageAnswer, clusterAnswer] = await Promise.all([
     getJson<NodeDetail[] | { nodes: NodeDetail[] }>("/v1/nodes"),
     getJson<PackageDetail[] | { packages: PackageDetail[] }>("/v1/packages"),
+    getJson<ClusterInfo>("/v1/cluster"),
   ]);
   if (nodeAnswer.ok) nodes = listOf(nodeAnswer.body, "nodes");
   if (packageAnswer.ok) packageDetails = listOf(packageAnswer.body, "packages");
+  // Which other nodes serve a console, kept fresh while this node answers (for the lost-connection banner).
+  if (clusterAnswer.ok) apiNodes = clusterAnswer.body.apiNodes ?? apiNodes;
   scheduleRender();
 }
 
@@ -239,9 +245,9 @@ function listOf<T>(body: T[] | Record<string, T[] | undefined> | undefined, key:
   return body?.[key] ?? [];
 }
 
-function configuredNodes(name: string): string[] | undefined {
-  const fromPage = packagePage?.name === name ? packagePage.detail?.configuredNodes : undefined;
-  return fromPage ?? packageDetails.find((p) => p.name === name)?.configuredNodes;
+function nodeChoicesOf(name: string): NodeChoice[] | undefined {
+  const fromPage = packagePage?.name === name ? packagePage.detail?.nodeChoices : undefined;
+  return fromPage ?? packageDetails.find((p) => p.name === name)?.nodeChoices;
 }
 
 async function readPackage(name: string): Promise<void> {
@@ -259,7 +265,11 @@ async function readPackage(name: string): Promise<void> {
 }
 
 async function readLog(name: string): Promise<void> {
-  const answer = await getJson<PackageLog>(`/v1/packages/${encodeURIComponent(name)}/log?lines=200`);
+  // Where it runs; a package that runs nowhere: the first node of its list (the server needs ?node= then).
+  const pkg = view?.packages.find((p) => p.name === name);
+  const node = pkg && pkg.nodes.length === 0 ? nodeChoicesOf(name)?.[0]?.node : undefined;
+  const query = `lines=200${node !== undefined ? `&node=${encodeURIComponent(node)}` : ""}`;
+  const answer = await getJson<PackageLog>(`/v1/packages/${encodeURIComponent(name)}/log?${query}`);
   const page = packagePage;
   if (page === undefined || page.name !== name) return;
   page.log = answer.ok ? answer.body : page.log;
@@ -291,7 +301,7 @@ function render(): void {
   if (view === undefined) return;
   let content: HTMLElement[];
   if (route.page === "map") {
-    content = renderMap(view, nodes, session, events, now, actionHandlers, configuredNodes);
+    content = renderMap(view, nodes, session, events, now, actionHandlers, nodeChoicesOf);
     document.title = `Map · ${view.cluster.name} · Pavise`;
   } else if (route.page === "events") {
     content = renderTimeline(events, now, {
@@ -409,14 +419,14 @@ function announce(event: EventView): void {
 async function packageAction(kind: PackageActionKind, name: string, opener: HTMLElement): Promise<void> {
   const pkg = view?.packages.find((p) => p.name === name);
   if (view === undefined || pkg === undefined) return;
-  const configured = configuredNodes(name);
-  const label = packageActions(session, pkg, view, configured).find((a) => a.kind === kind)?.label ?? kind;
+  const choices = nodeChoicesOf(name);
+  const label = packageActions(session, pkg, view, choices).find((a) => a.kind === kind)?.label ?? kind;
   const verb = label.replace("…", "");
   const answer = await askConfirmation({
     title: `${verb}: ${name}`,
     question: (node) => packageConfirmText(kind, pkg, node),
     confirmLabel: verb,
-    ...(kind === "move" ? { nodes: moveTargets(pkg, view, configured), nodeLabel: "Move to node" } : {}),
+    ...(kind === "move" ? { nodes: moveChoices(pkg, view, choices), nodeLabel: "Move to node" } : {}),
   });
   restoreFocus(opener);
   if (!answer.confirmed) return;

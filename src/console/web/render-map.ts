@@ -5,7 +5,7 @@
  */
 
 import type { EventView, StatusView } from "../../api/schema/view-types.js";
-import type { NodeDetail, SessionInfo } from "../model/api-shapes.js";
+import type { NodeChoice, NodeDetail, SessionInfo } from "../model/api-shapes.js";
 import {
   type NodeActionKind,
   type PackageActionKind,
@@ -28,11 +28,11 @@ export function renderMap(
   recent: readonly EventView[],
   now: number,
   actions: ActionHandlers,
-  configuredNodes: (pkg: string) => string[] | undefined,
+  nodeChoicesOf: (pkg: string) => NodeChoice[] | undefined,
 ): HTMLElement[] {
   const map = clusterMap(view, details);
   const card = (c: PackageCard): HTMLElement =>
-    packageCardElement(c, view, session, actions, configuredNodes(c.name));
+    packageCardElement(c, view, session, actions, nodeChoicesOf(c.name));
   return [
     summary(map),
     el("div", { class: "node-grid" }, [
@@ -130,7 +130,7 @@ function nodeColumn(
                   ? el("ul", {}, [
                       ...group.nics.map((nic) =>
                         el("li", {}, [
-                          `${nic.nic} (${nic.role})`,
+                          `${nic.nic} (${nic.role}${nic.carrying ? ", active" : ""})`,
                           nic.linkUp === undefined ? "" : `, ${nic.linkUp ? "✔" : "✖"} ${nic.linkText}`,
                         ]),
                       ),
@@ -153,10 +153,10 @@ function packageCardElement(
   view: StatusView,
   session: SessionInfo | undefined,
   actions: ActionHandlers,
-  configured: string[] | undefined,
+  choices: NodeChoice[] | undefined,
 ): HTMLElement {
   const pkg = view.packages.find((p) => p.name === card.name)!;
-  const buttons = packageActions(session, pkg, view, configured).map((action) =>
+  const buttons = packageActions(session, pkg, view, choices).map((action) =>
     el(
       "button",
       {

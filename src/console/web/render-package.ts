@@ -36,7 +36,7 @@ export function renderPackage(
   loadLog: () => void,
 ): HTMLElement[] {
   const { pkg, detail, session } = data;
-  const buttons = packageActions(session, pkg, data.view, detail?.configuredNodes).map((action) =>
+  const buttons = packageActions(session, pkg, data.view, detail?.nodeChoices).map((action) =>
     el(
       "button",
       {
@@ -135,8 +135,8 @@ function servicesTable(pkg: PackageView, detail: PackageDetail | undefined): HTM
       ["Service", "Node", "Restarts", "State"],
       (services as Exclude<PackageDetail["services"], string[]>).map((s) => [
         s.name,
-        s.node,
-        String(s.restarts),
+        s.node ?? "none",
+        s.restarts === undefined ? "not reported" : String(s.restarts),
         s.state,
       ]),
     );
