@@ -22,6 +22,7 @@ describe("console files", () => {
     expect(page?.type).toBe("text/html; charset=utf-8");
     expect(page?.body.toString("utf8")).toBe(readFileSync(join(root, "console/static/index.html"), "utf8"));
     expect(consoleFile("/ui/console.css")?.type).toBe("text/css; charset=utf-8");
+    expect(consoleFile("/ui/favicon.svg")?.type).toBe("image/svg+xml; charset=utf-8");
   });
 
   it("serves each emitted module by its table name, read once", () => {
@@ -103,10 +104,13 @@ describe("console files", () => {
     }
   });
 
-  it("the page loads exactly the stylesheet and module of the table", () => {
+  it("the page loads exactly the stylesheet, icon and module of the table", () => {
     const html = readFileSync(join(root, "console/static/index.html"), "utf8");
     expect(html).toContain('<link rel="stylesheet" href="/ui/console.css" />');
     expect(html).toContain('<script type="module" src="/ui/web/main.js"></script>');
+    expect(html).toContain('<link rel="icon" href="/ui/favicon.svg" type="image/svg+xml" />');
+    for (const [, path] of html.matchAll(/(?:href|src)="(\/[^"]*)"/g))
+      expect(CONSOLE_TABLE.has(path!), path).toBe(true);
     // CSP: no inline script or style, no inline handlers.
     expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
     expect(html).not.toMatch(/<style|\sstyle=|\son[a-z]+=/i);

@@ -21,6 +21,7 @@ export interface ConsoleFile {
 const HTML = "text/html; charset=utf-8";
 const CSS = "text/css; charset=utf-8";
 const JS = "text/javascript; charset=utf-8";
+const SVG = "image/svg+xml; charset=utf-8";
 
 /** The browser modules (src/console/web, src/console/model) the page loads, by file name. */
 export const CONSOLE_WEB_MODULES: readonly string[] = [
@@ -50,6 +51,7 @@ export const CONSOLE_TABLE: ReadonlyMap<string, readonly [string, string]> = new
 >([
   ["/", ["console/static/index.html", HTML]],
   ["/ui/console.css", ["console/static/console.css", CSS]],
+  ["/ui/favicon.svg", ["console/static/favicon.svg", SVG]],
   ...CONSOLE_WEB_MODULES.map(
     (name) => [`/ui/web/${name}.js`, [`dist/console-web/console/web/${name}.js`, JS]] as const,
   ),
