@@ -55,6 +55,18 @@ describe("console map model", () => {
     expect(map.columns.map((c) => c.etcd?.text)).toEqual(["etcd unreachable", "etcd member", "etcd leader"]);
     // Without addresses nothing matches (the endpoints are IP addresses, not node names).
     expect(clusterMap(view).columns.map((c) => c.etcd)).toEqual([undefined, undefined, undefined]);
+    // The API URL's host names the node too (when etcd and the API share an address).
+    const byApi = view.nodes.map((n, i) => ({ ...n, apiUrl: `https://198.18.2.1${i + 1}:8443` }));
+    expect(clusterMap(view, byApi).columns.map((c) => c.etcd?.text)).toEqual([
+      "etcd unreachable",
+      "etcd member",
+      "etcd leader",
+    ]);
+    const named = {
+      ...view,
+      etcd: { ...view.etcd, endpoints: [{ endpoint: "https://n2:2379", reachable: true }] },
+    };
+    expect(clusterMap(named).columns.map((c) => c.etcd?.text)).toEqual([undefined, "etcd member", undefined]);
   });
 
   it("groups NICs per subnet, primary first, with their link state and which carries the addresses", () => {

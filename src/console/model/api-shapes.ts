@@ -39,6 +39,8 @@ export interface NodeDetail extends NodeView {
   nics?: NicView[];
   /** The node's own addresses, when sent: matches it to its etcd member's endpoint. */
   addresses?: string[];
+  /** Where the node's API answers (api/view/node-detail.ts); its host names the node too. */
+  apiUrl?: string | undefined;
 }
 
 /** One service of a package on one node (GET /v1/packages/{p}: PackageDetail.services). */

@@ -161,16 +161,23 @@ function memberBadge(answer: EtcdMemberAnswer, leaderEndpoint: string | undefine
   return { endpoint: answer.endpoint, text, reachable: answer.reachable, leader };
 }
 
-/** Does an etcd endpoint URL name this node: its host is the node's name or one of its addresses? */
+/**
+ * Does an etcd endpoint URL name this node: its host is the node's name, one of its addresses,
+ * or the host of its API URL?
+ */
 function endpointNames(endpoint: string, node: string, detail: NodeDetail | undefined): boolean {
-  let host: string;
+  const host = hostOf(endpoint);
+  if (host === undefined) return false;
+  if (host === node || (detail?.addresses?.includes(host) ?? false)) return true;
+  return detail?.apiUrl !== undefined && hostOf(detail.apiUrl) === host;
+}
+
+function hostOf(url: string): string | undefined {
   try {
-    host = new URL(endpoint).hostname.replace(/^\[|\]$/g, "");
+    return new URL(url).hostname.replace(/^\[|\]$/g, "");
   } catch {
-    return false;
+    return undefined;
   }
-  if (host === node) return true;
-  return detail?.addresses?.includes(host) ?? false;
 }
 
 /**
