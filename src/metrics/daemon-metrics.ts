@@ -182,6 +182,8 @@ export class DaemonMetrics {
     "pavise_ipsec_gated_datagrams_total",
     "IKE datagrams held back because this node may no longer send from the address.",
   );
+  private readonly sseClients = this.r.gauge("pavise_api_sse_clients", "Live event streams (SSE) open now.");
+  private streams: (() => number) | undefined;
   private readonly droppedSeries = this.r.gauge(
     "pavise_metrics_dropped_series",
     "Label sets refused because a metric family was full.",
@@ -311,6 +313,11 @@ export class DaemonMetrics {
    * The exposition now, gauges read from `facts` (undefined while the agent starts) and, when
    * the daemon serves the API, from its view cache's latest view (node, package and etcd status).
    */
+  /** The API's live stream hub, counted at each scrape (pavise_api_sse_clients). */
+  watchStreams(count: () => number): void {
+    this.streams = count;
+  }
+
   scrape(
     facts: AgentMetricsFacts | undefined,
     nowMonotonicMs: number = monotonicMs(),
@@ -329,6 +336,7 @@ export class DaemonMetrics {
     this.cpuSeconds.setTotal({}, (cpu.user + cpu.system) / 1e6);
     this.startTime.set({}, Math.round(this.startedAt / 1000));
     this.droppedSeries.set({}, this.registry.droppedSeries);
+    if (this.streams) this.sseClients.set({}, this.streams());
     return exposition(this.registry.collect());
   }
 

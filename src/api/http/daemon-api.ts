@@ -12,6 +12,9 @@ import type { PrincipalContext } from "../auth/principal.js";
 import { actionRoutes } from "../routes/action-routes.js";
 import { nodeHealthRoutes, type NodeHealth } from "../routes/node-health-routes.js";
 import { sessionRoutes } from "../routes/session-routes.js";
+import type { NodeTls } from "../routes/owner-proxy.js";
+import { openApiHandler } from "../openapi/openapi-route.js";
+import { withDocs } from "../openapi/route-docs.js";
 import type { ApiHandler } from "./api-handler.js";
 import { ApiMetrics } from "./api-metrics.js";
 import { ApiServer, type StaticFileLookup, type StreamHandler } from "./api-server.js";
@@ -43,6 +46,8 @@ export interface DaemonApiOptions {
   /** GET /v1/health: undefined while the agent is starting. */
   health: () => NodeHealth | undefined;
   log: (event: string, message: string) => void;
+  /** This package's version (the OpenAPI document's info.version). */
+  version: string;
   routes?: readonly Route<ApiHandler>[] | undefined;
   stream?: StreamHandler | undefined;
   staticFile?: StaticFileLookup | undefined;
@@ -58,6 +63,8 @@ export class DaemonApi {
     private readonly credentials: ApiCredentials,
     private readonly client: EtcdClient,
     private server: ApiServer | undefined,
+    /** This node's API certificate, key and the cluster CA: the owner proxy forwards with them. */
+    readonly nodeTls: NodeTls,
   ) {
     this.config = options.config;
     this.policy = accessPolicyOf(options.config)!;
@@ -79,10 +86,16 @@ export class DaemonApi {
       options.log("problem", `API: ${problem.message}${problem.hint ? ` (${problem.hint})` : ""}`);
     }
     const client = new EtcdClient({ endpoints: options.config.etcd.endpoints, tls: options.config.etcd.tls });
-    const daemonApi = new DaemonApi(options, credentials, client, undefined);
+    const daemonApi = new DaemonApi(options, credentials, client, undefined, {
+      ca: tls.ca.toString("utf8"),
+      cert: tls.cert.toString("utf8"),
+      key: tls.key.toString("utf8"),
+    });
     const metrics = new ApiMetrics(options.registry);
     const keys = new ClusterKeys(options.config.etcd.prefix);
-    const routes: Route<ApiHandler>[] = [
+    // Every route carries its OpenAPI description (route-docs.ts); the document is built from
+    // this same table, so a route cannot be served undocumented.
+    const routes: Route<ApiHandler>[] = withDocs([
       ...nodeHealthRoutes({ node: options.node, health: options.health, metrics: options.scrape }),
       ...sessionRoutes({
         passwords: () => credentials.passwords,
@@ -97,7 +110,13 @@ export class DaemonApi {
         log: options.log,
       }),
       ...(options.routes ?? []),
-    ];
+      {
+        method: "GET",
+        pattern: "/v1/openapi.json",
+        role: "none",
+        handler: openApiHandler(() => routes, options.version),
+      },
+    ]);
     try {
       daemonApi.server = await ApiServer.start({
         node: options.node,
