@@ -16,6 +16,26 @@ export default tseslint.config(
     },
   },
   {
+    // The console's browser code (design §8) is outside tsconfig.json (lib DOM, no Node types):
+    // typed linting uses its own project, and the browser's globals are known.
+    files: ["src/console/web/**/*.ts"],
+    languageOptions: {
+      parserOptions: { projectService: false, project: ["./tsconfig.console.json"] },
+      globals: {
+        window: "readonly",
+        document: "readonly",
+        location: "readonly",
+        fetch: "readonly",
+        EventSource: "readonly",
+        CSS: "readonly",
+        requestAnimationFrame: "readonly",
+        setTimeout: "readonly",
+        clearTimeout: "readonly",
+        setInterval: "readonly",
+      },
+    },
+  },
+  {
     files: ["**/*.js"],
     ...tseslint.configs.disableTypeChecked,
   },

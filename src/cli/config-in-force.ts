@@ -5,7 +5,7 @@
  * etcd's settings stay the file's: that is how the command reached etcd.
  */
 
-import { readAppliedConfig } from "../cluster/config/applied-config.js";
+import { readAppliedConfig, type StoredConfig } from "../cluster/config/applied-config.js";
 import type { ClusterConfig } from "../cluster/config/model.js";
 import { type ClusterConnection, connectCluster } from "./cluster-etcd.js";
 import { parseForApply } from "./config-apply.js";
@@ -17,7 +17,14 @@ export interface ConfigInForce {
 }
 
 export async function configInForce(connection: ClusterConnection): Promise<ConfigInForce> {
-  const stored = await readAppliedConfig(connection.client, connection.keys);
+  return configFromStored(connection, await readAppliedConfig(connection.client, connection.keys));
+}
+
+/** The configuration in force from the applied record as read (undefined: none applied). Pure. */
+export function configFromStored(
+  connection: Pick<ClusterConnection, "config" | "keys">,
+  stored: StoredConfig | undefined,
+): ConfigInForce {
   if (!stored) return { config: connection.config, revision: undefined };
   const parsed = parseForApply(
     stored.record.text,

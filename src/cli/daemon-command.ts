@@ -12,6 +12,8 @@ import { ClusterKeys } from "../cluster/membership/layout.js";
 import { PaviseError } from "../util/errors.js";
 import { readConfigText } from "./config-apply.js";
 import { DaemonMetrics } from "../metrics/daemon-metrics.js";
+import { DaemonSurface } from "../api/daemon-surface.js";
+import type { ClusterConfig } from "../cluster/config/model.js";
 import { readFileSync } from "node:fs";
 import { parseCommandArgs, usageError } from "./usage.js";
 
@@ -61,6 +63,10 @@ export async function daemonCommand(args: string[]): Promise<number> {
   const local = { ...file, etcd: etcdForNode(file.etcd, values.node) };
   const json = values.json === true;
   const metrics = new DaemonMetrics(values.node, packageVersion());
+  metrics.onFailover = (s) =>
+    say("failover-timed", `${s.package} ${s.from} -> ${s.to} (${s.cause}) in ${s.seconds.toFixed(3)} s`, {
+      ...s,
+    });
   const log = (line: AgentLogLine): void => {
     metrics.noteEvent(line);
     const { at, node, event, message } = line;
@@ -102,7 +108,7 @@ export async function daemonCommand(args: string[]): Promise<number> {
       return agent.ipsecHealth(pkg);
     },
     ipsecSas: () => agent?.ipsecSas() ?? { sas: [], counters: undefined },
-    metrics: () => metrics.scrape(agent?.metricsFacts()),
+    metrics: () => metrics.scrape(agent?.metricsFacts(), undefined, surface?.view()),
   }).catch((err: unknown) => {
     say("problem", `control socket: ${(err as Error).message}; pavise ipsec status cannot reach this daemon`);
     return undefined;
@@ -117,6 +123,8 @@ export async function daemonCommand(args: string[]): Promise<number> {
       guard: { json },
       onFailFast: (reason) => failedFast?.(reason),
       fenceObserver: metrics.fenceObserver,
+      roundObserver: metrics.roundObserver,
+      ...apiUrlOption(running.config, node),
     });
   } catch (err) {
     // Its open connections would keep the process from exiting with the error.
@@ -124,12 +132,37 @@ export async function daemonCommand(args: string[]): Promise<number> {
     control?.close();
     throw err;
   }
+  // The HTTPS API, live stream and console (design §0) when the cluster file has api:. Like the
+  // control socket, a node whose API cannot start still serves its packages: logged, not fatal.
+  const surface = running.config.api
+    ? await DaemonSurface.start({
+        node,
+        file: values.config,
+        config: running.config,
+        controlSocket,
+        logDirectory: values["log-dir"],
+        metrics,
+        agent: () => agent,
+        version: packageVersion(),
+        log: say,
+      }).catch((err: unknown) => {
+        say(
+          "problem",
+          `API: ${(err as Error).message}; this node serves no API (its packages are not affected)`,
+        );
+        return undefined;
+      })
+    : undefined;
+  if (surface) say("api", `serving on ${surface.api.addresses.join(", ")}`);
   const follower = ConfigFollower.start({
     client: configClient,
     keys,
     node,
     running,
-    apply: (next) => agent.applyConfig(next),
+    apply: (next) => {
+      surface?.reconfigure(next);
+      return agent.applyConfig(next);
+    },
     log: say,
   });
   const signal = await Promise.race([
@@ -145,12 +178,19 @@ export async function daemonCommand(args: string[]): Promise<number> {
   }
   log({ at: Date.now(), node: values.node, event: "signal", message: `${signal}: leaving the cluster` });
   await follower.stop();
+  await surface?.close();
   control?.close();
   configClient.close();
   await agent.leave();
   process.off("SIGTERM", handler);
   process.off("SIGINT", handler);
   return 0;
+}
+
+/** The node record's apiUrl (the owner proxy and the console reach this node there). */
+function apiUrlOption(config: ClusterConfig, node: string): { apiUrl?: string } {
+  const url = config.api ? DaemonSurface.urlFor(config, node) : undefined;
+  return url === undefined ? {} : { apiUrl: url };
 }
 
 /** This package's version, for pavise_build_info. */

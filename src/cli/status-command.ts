@@ -1,9 +1,10 @@
+import { etcdMemberAnswers } from "../cluster/etcd/member-answers.js";
 import { listPeers } from "../ipsec/registry/peer-registry.js";
 import { clusterStateFrom, readSnapshot } from "../cluster/agent/cluster-state.js";
 import { connectCluster, etcdProblem } from "./cluster-etcd.js";
 import { configInForce } from "./config-in-force.js";
 import { makeOutput } from "./output.js";
-import { type EtcdMemberAnswer, renderStatus, statusExitCode, statusView } from "./status-render.js";
+import { renderStatus, statusExitCode, statusView } from "./status-render.js";
 import { parseCommandArgs, usageError } from "./usage.js";
 
 export const STATUS_USAGE = `usage:
@@ -38,16 +39,7 @@ export async function statusCommand(args: string[]): Promise<number> {
       readSnapshot(client, keys).catch((err: unknown) => {
         throw etcdProblem(err, file, config);
       }),
-      Promise.all(
-        config.etcd.endpoints.map(async (endpoint): Promise<EtcdMemberAnswer> => {
-          try {
-            const s = await client.status(endpoint, 1000);
-            return { endpoint, reachable: true, memberId: s.memberId, leader: s.leader };
-          } catch (err) {
-            return { endpoint, reachable: false, error: (err as Error).message };
-          }
-        }),
-      ),
+      etcdMemberAnswers(client, config.etcd.endpoints),
       // The packages as the daemons run them: the applied revision, when there is one.
       configInForce(connection).catch((err: unknown) => {
         throw etcdProblem(err, file, config);

@@ -39,7 +39,8 @@ export interface StatusInput {
   ipsecPeers?: Record<string, PeerRecord[]>;
 }
 
-function etcdView(config: ClusterConfig, answers: EtcdMemberAnswer[]): EtcdView {
+/** The etcd section from the members' answers (also the API cache's quorum check). */
+export function etcdView(config: ClusterConfig, answers: EtcdMemberAnswer[]): EtcdView {
   const reachable = answers.filter((a) => a.reachable);
   const withLeader = reachable.filter((a) => a.leader !== undefined && a.leader !== "0");
   const members = Math.max(config.etcd.endpoints.length, answers.length);

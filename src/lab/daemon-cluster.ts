@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { etcdHealth, etcdctlArgs } from "./etcd.js";
 import { labEtcdTlsYaml } from "./etcd-auth.js";
+import { labApiSection, type LabApiCredentials } from "./api-credentials.js";
 import type { AddressOverlap } from "./probes/address-timeline.js";
 import type { LabProcess } from "./host-runtime.js";
 import type { Lab } from "./lab.js";
@@ -41,6 +42,8 @@ export interface DaemonClusterFileOptions {
   packages?: string;
   /** Top-level sections after packages: (YAML, e.g. `hooks:` …), ending with a newline. */
   topLevel?: string;
+  /** The HTTP API (api: section) with these lab credentials (api-credentials.ts); none: no API. */
+  api?: LabApiCredentials | undefined;
 }
 
 export interface EchoService {
@@ -111,7 +114,7 @@ subnets:
 nodes:
 ${node("n1")}${node("n2")}${node("n3")}
 packages:
-${packages}${options.topLevel ?? ""}`;
+${packages}${options.topLevel ?? ""}${options.api ? labApiSection(options.api) : ""}`;
 }
 
 /**

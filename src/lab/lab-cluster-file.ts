@@ -13,6 +13,7 @@ import { distPath } from "../util/package-paths.js";
 import type { Lab } from "./lab.js";
 import type { LabProcess } from "./host-runtime.js";
 import { ipsecSection } from "./ipsec-package.js";
+import { labApiSection, type LabApiCredentials } from "./api-credentials.js";
 
 export interface LabClusterOptions {
   /** The package's relocatable address on the public LAN. */
@@ -28,6 +29,8 @@ export interface LabClusterOptions {
   >;
   /** web carries IPsec (identity web.pavise.test, PSK in this file): src/lab/ipsec-package.ts. */
   ipsec?: { pskFile: string; initiate?: boolean };
+  /** The HTTP API (api: section) with these lab credentials (api-credentials.ts); none: no API. */
+  api?: LabApiCredentials | undefined;
 }
 
 export function labClusterFile(options: LabClusterOptions): string {
@@ -59,7 +62,7 @@ packages:
     ip_address: [{ address: ${options.address}, subnet: public }]
     services:
       - { name: echo, command: "${echo}", restart: unlimited }
-${options.ipsec ? ipsecSection(options.ipsec) : ""}`;
+${options.ipsec ? ipsecSection(options.ipsec) : ""}${options.api ? labApiSection(options.api) : ""}`;
 }
 
 /**

@@ -8,13 +8,15 @@
  * `max by (…)`. Counters are this node's own since the daemon started (moves on the leader,
  * ESP traffic on the owner); they restart at zero with the daemon.
  */
-import type { AgentLogLine, AgentMetricsFacts } from "../cluster/agent/node-agent.js";
+import type { AgentLogLine, AgentMetricsFacts, AgentRound } from "../cluster/agent/node-agent.js";
 import { monotonicMs } from "../cluster/etcd/monotonic-clock.js";
 import type { FenceObserver } from "../cluster/membership/self-fence.js";
 import type { NodeStatus, PackageStatus } from "../cluster/state.js";
+import type { StatusView } from "../api/schema/view-types.js";
 import { failureCause, moveCause } from "./event-causes.js";
 import { exposition } from "./exposition.js";
-import { LATENCY_BUCKETS, MetricRegistry } from "./registry.js";
+import { FailoverTimer, type FailoverSample } from "./failover-timer.js";
+import { FAILOVER_BUCKETS, LATENCY_BUCKETS, MetricRegistry } from "./registry.js";
 
 const NODE_STATUSES: readonly NodeStatus[] = ["up", "halted", "failed"];
 const PACKAGE_STATUSES: readonly PackageStatus[] = ["up", "down", "starting", "halting", "failing", "failed"];
@@ -47,6 +49,15 @@ export class DaemonMetrics {
     "pavise_cluster_node_status",
     "1 on each node's current status (up, halted, failed) as this node last read the cluster.",
     { labels: ["node", "status"] },
+  );
+  private readonly etcdMemberUp = this.r.gauge(
+    "pavise_etcd_member_up",
+    "1 when the etcd member answered this node's API view cache's last status poll.",
+    { labels: ["endpoint"] },
+  );
+  private readonly etcdQuorum = this.r.gauge(
+    "pavise_etcd_quorum",
+    "1 when a majority of the etcd members answered and agree there is a leader.",
   );
   private readonly renewals = this.r.counter(
     "pavise_lease_renewals_total",
@@ -123,6 +134,15 @@ export class DaemonMetrics {
     "Service restarts on this node (service_restart).",
     { labels: ["package", "service"] },
   );
+  private readonly failoverDuration = this.r.histogram(
+    "pavise_failover_duration_seconds",
+    "Failovers this node timed as leader, from the failure (or the operator's move) to the new owner's up report, by cause.",
+    FAILOVER_BUCKETS,
+    { labels: ["cause"] },
+  );
+  private readonly failoverTimer = new FailoverTimer();
+  /** Told of each failover timed (the daemon logs it). */
+  onFailover: ((sample: FailoverSample) => void) | undefined;
   private readonly ikeSas = this.r.gauge("pavise_ike_sas", "IKE SAs of each package on this node.", {
     labels: ["package"],
   });
@@ -162,6 +182,8 @@ export class DaemonMetrics {
     "pavise_ipsec_gated_datagrams_total",
     "IKE datagrams held back because this node may no longer send from the address.",
   );
+  private readonly sseClients = this.r.gauge("pavise_api_sse_clients", "Live event streams (SSE) open now.");
+  private streams: (() => number) | undefined;
   private readonly droppedSeries = this.r.gauge(
     "pavise_metrics_dropped_series",
     "Label sets refused because a metric family was full.",
@@ -193,6 +215,21 @@ export class DaemonMetrics {
     },
   };
 
+  /** Told of each fresh read of the cluster (pass to the agent): the failover timer's input. */
+  readonly roundObserver = (round: AgentRound): void => {
+    const samples = this.failoverTimer.observe(round.at, {
+      leading: round.leading,
+      owners: round.snapshot.owners,
+      reports: round.snapshot.reports,
+      nodes: round.snapshot.nodes,
+      isFailover: round.isFailover,
+    });
+    for (const sample of samples) {
+      this.failoverDuration.observe({ cause: sample.cause }, sample.seconds);
+      this.onFailover?.(sample);
+    }
+  };
+
   constructor(node: string, version: string, startedAtMs: number = Date.now() - process.uptime() * 1000) {
     this.startedAt = startedAtMs;
     this.buildInfo.set({ version, node }, 1);
@@ -215,6 +252,7 @@ export class DaemonMetrics {
           this.failures.inc({ package: pkg, cause: failureCause({ ...line, reason: line.message }) });
         return;
       case "plan-start":
+        this.plannedOnLeader(line, pkg);
         // A takeover: the node it was placed on failed or left with it (no owner to move it from).
         if (pkg !== undefined && typeof line.takeoverFrom === "string")
           this.moves.inc({
@@ -223,6 +261,7 @@ export class DaemonMetrics {
           });
         return;
       case "plan-move":
+        this.plannedOnLeader(line, pkg);
         if (pkg !== undefined)
           this.moves.inc({
             package: pkg,
@@ -255,11 +294,39 @@ export class DaemonMetrics {
     }
   }
 
-  /** The exposition now, gauges read from `facts` (undefined while the agent starts). */
-  scrape(facts: AgentMetricsFacts | undefined, nowMonotonicMs: number = monotonicMs()): string {
+  /** A placement change the leader planned: an operator's move starts a failover timing. */
+  private plannedOnLeader(line: AgentLogLine, pkg: string | undefined): void {
+    if (pkg === undefined) return;
+    const text = (field: string): string | undefined =>
+      typeof line[field] === "string" ? line[field] : undefined;
+    this.failoverTimer.planned(monotonicMs(), {
+      kind: line.event.slice("plan-".length),
+      package: pkg,
+      reason: text("reason") ?? "",
+      from: text("from"),
+      takeoverFrom: text("takeoverFrom"),
+      takeoverFromStatus: text("takeoverFromStatus"),
+    });
+  }
+
+  /**
+   * The exposition now, gauges read from `facts` (undefined while the agent starts) and, when
+   * the daemon serves the API, from its view cache's latest view (node, package and etcd status).
+   */
+  /** The API's live stream hub, counted at each scrape (pavise_api_sse_clients). */
+  watchStreams(count: () => number): void {
+    this.streams = count;
+  }
+
+  scrape(
+    facts: AgentMetricsFacts | undefined,
+    nowMonotonicMs: number = monotonicMs(),
+    view?: StatusView,
+  ): string {
     this.member.set({}, facts?.member ? 1 : 0);
     this.leader.set({}, facts?.leader ? 1 : 0);
-    this.readCluster(facts);
+    if (view) this.readView(view);
+    else this.readCluster(facts);
     this.readLease(facts, nowMonotonicMs);
     this.readIpsec(facts);
     this.loopLagMax.set({}, this.maxLagSeconds);
@@ -269,6 +336,7 @@ export class DaemonMetrics {
     this.cpuSeconds.setTotal({}, (cpu.user + cpu.system) / 1e6);
     this.startTime.set({}, Math.round(this.startedAt / 1000));
     this.droppedSeries.set({}, this.registry.droppedSeries);
+    if (this.streams) this.sseClients.set({}, this.streams());
     return exposition(this.registry.collect());
   }
 
@@ -286,6 +354,25 @@ export class DaemonMetrics {
         this.packageStatus.set({ package: pkg.name, status }, pkg.status === status ? 1 : 0);
       for (const node of pkg.runningOn) this.packageRunning.set({ package: pkg.name, node }, 1);
     }
+  }
+
+  /** From the API's cluster view (the same on every node; etcd as the cache last polled it). */
+  private readView(view: StatusView): void {
+    this.nodeStatus.clear();
+    this.packageStatus.clear();
+    this.packageRunning.clear();
+    this.etcdMemberUp.clear();
+    for (const node of view.nodes)
+      for (const status of NODE_STATUSES)
+        this.nodeStatus.set({ node: node.name, status }, node.status === status ? 1 : 0);
+    for (const pkg of view.packages) {
+      for (const status of PACKAGE_STATUSES)
+        this.packageStatus.set({ package: pkg.name, status }, pkg.status === status ? 1 : 0);
+      for (const node of pkg.nodes) this.packageRunning.set({ package: pkg.name, node }, 1);
+    }
+    for (const member of view.etcd.endpoints)
+      this.etcdMemberUp.set({ endpoint: member.endpoint }, member.reachable ? 1 : 0);
+    this.etcdQuorum.set({}, view.etcd.quorum ? 1 : 0);
   }
 
   private readLease(facts: AgentMetricsFacts | undefined, now: number): void {

@@ -161,3 +161,71 @@ export function sampleArp(
     },
   };
 }
+
+/** One reading of a package's owner keys and reports in etcd, and when it was taken. */
+export interface PackageKeysSample {
+  /** performance.now() just before the read was sent and after the answer came. */
+  sentAt: number;
+  receivedAt: number;
+  /** Nodes holding an owner key. */
+  owners: string[];
+  /** Node → the status it reports. */
+  reports: Record<string, string>;
+}
+
+/**
+ * Reads a package's owner keys and reports (layout.ts owners/<pkg>/, status/<pkg>/) with
+ * etcdctl, back to back, until stopped: when a key vanished or a report turned up, seen from
+ * outside the daemons, to within one read (each costs an etcdctl start, some 10–30 ms).
+ */
+export function samplePackageKeys(
+  lab: Lab,
+  host: string,
+  cluster: string,
+  pkg: string,
+): { stop(): Promise<PackageKeysSample[]> } {
+  const prefix = `/pavise/${cluster}/`;
+  const owners = `${prefix}owners/${pkg}/`;
+  const status = `${prefix}status/${pkg}/`;
+  const urls = lab.plan.etcd.members.map((m) => m.clientUrl);
+  const samples: PackageKeysSample[] = [];
+  let running = true;
+  const read = async (key: string): Promise<{ key: string; value: string }[]> => {
+    const r = await lab.exec(host, [
+      ...etcdctlArgs(lab.runtime, lab.plan.etcd, urls),
+      "get",
+      "--prefix",
+      key,
+      "-w",
+      "json",
+    ]);
+    const parsed = JSON.parse(r.stdout) as { kvs?: { key: string; value: string }[] };
+    return (parsed.kvs ?? []).map((kv) => ({
+      key: Buffer.from(kv.key, "base64").toString("utf8"),
+      value: Buffer.from(kv.value, "base64").toString("utf8"),
+    }));
+  };
+  const loop = (async () => {
+    while (running) {
+      const sentAt = performance.now();
+      // One range over both prefixes' parent would read the whole event log: two small reads.
+      const [o, s] = await Promise.all([read(owners), read(status)]);
+      const reports: Record<string, string> = {};
+      for (const kv of s)
+        reports[kv.key.slice(status.length)] = (JSON.parse(kv.value) as { status: string }).status;
+      samples.push({
+        sentAt,
+        receivedAt: performance.now(),
+        owners: o.map((kv) => kv.key.slice(owners.length)),
+        reports,
+      });
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return samples;
+    },
+  };
+}

@@ -7,7 +7,19 @@ import type { Lab } from "../../src/lab/lab.js";
 import type { AddressTimeline } from "../../src/lab/probes/address-timeline.js";
 import type { AddressWatch } from "../../src/lab/probes/address-watch.js";
 import { linkedHolders } from "./cluster-observe.js";
-import { DaemonCluster, VIP, daemonClusterFile, nodesServing, watchNodeAddresses } from "./daemon-cluster.js";
+import {
+  createLabApiCredentials,
+  labApiNodes,
+  type LabApiCredentials,
+} from "../../src/lab/api-credentials.js";
+import {
+  DaemonCluster,
+  NODES,
+  VIP,
+  daemonClusterFile,
+  nodesServing,
+  watchNodeAddresses,
+} from "./daemon-cluster.js";
 import { freshLab, testLabSpec } from "./fresh-lab.js";
 import { until } from "./until.js";
 
@@ -17,8 +29,13 @@ import { until } from "./until.js";
 // when a test failed.
 
 export interface DaemonLabOptions {
-  /** cluster.yaml (default: web with an echo service on `echoPort`, or a sleeper without one). */
-  clusterFile?: (lab: Lab, dir: string) => string;
+  /**
+   * cluster.yaml (default: web with an echo service on `echoPort`, or a sleeper without one);
+   * `api` is there with the `api` option.
+   */
+  clusterFile?: (lab: Lab, dir: string, api: LabApiCredentials | undefined) => string;
+  /** The HTTP API: lab credentials (api-credentials.ts) under dir/api, and the api: section. */
+  api?: boolean;
   /** web's echo service port, for the default cluster file. */
   echoPort?: number;
   /** The lab's etcd with client and peer TLS, and with users and roles (lab-ca.ts, etcd-auth.ts). */
@@ -46,6 +63,8 @@ export interface DaemonLab {
   readonly dir: string;
   /** dir/cluster.yaml. */
   readonly configFile: string;
+  /** The API's lab credentials (with the `api` option). */
+  readonly api: LabApiCredentials;
   readonly cluster: DaemonCluster;
   /** The address watch running, if any (stopped in afterAll). */
   readonly watch: AddressWatch | undefined;
@@ -61,6 +80,7 @@ export function useDaemonLab(name: string, options: DaemonLabOptions = {}): Daem
   let dir: string | undefined;
   let cluster: DaemonCluster | undefined;
   let watch: AddressWatch | undefined;
+  let api: LabApiCredentials | undefined;
   const need = <T>(part: T | undefined, what: string): T => {
     if (part === undefined) throw new Error(`the daemon lab ${name} has no ${what} yet (before beforeAll?)`);
     return part;
@@ -79,6 +99,9 @@ export function useDaemonLab(name: string, options: DaemonLabOptions = {}): Daem
     },
     get cluster() {
       return need(cluster, "daemons");
+    },
+    get api() {
+      return need(api, "API credentials (option api)");
     },
     get watch() {
       return watch;
@@ -99,11 +122,13 @@ export function useDaemonLab(name: string, options: DaemonLabOptions = {}): Daem
     lab = await freshLab(
       testLabSpec(name, { etcd: true, etcdTls: options.etcd?.tls, etcdAuth: options.etcd?.auth }),
     );
+    if (options.api) api = await createLabApiCredentials(join(dir, "api"), name, labApiNodes(lab, NODES));
     const file =
-      options.clusterFile?.(lab, dir) ??
+      options.clusterFile?.(lab, dir, api) ??
       daemonClusterFile(lab, {
         name,
         service: options.echoPort === undefined ? "sleeper" : { echoPort: options.echoPort },
+        api,
       });
     writeFileSync(t.configFile, file);
     cluster = new DaemonCluster(lab, dir);

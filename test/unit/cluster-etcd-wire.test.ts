@@ -49,6 +49,28 @@ describe("etcd wire: keys and ranges", () => {
     expect(encodeRange("/a/x")).toEqual({ key: b64("/a/x") });
   });
 
+  it("encodes a bounded range of a log: newest keys first, or only keys changed after a revision", () => {
+    // rpc.proto RangeRequest: sort_target/sort_order as enum names, min_mod_revision as int64 text.
+    expect(
+      encodeRange("/e/", { prefix: true, limit: 1000, sort: { target: "KEY", order: "DESCEND" } }),
+    ).toEqual({
+      key: b64("/e/"),
+      range_end: b64("/e0"),
+      limit: "1000",
+      sort_target: "KEY",
+      sort_order: "DESCEND",
+    });
+    expect(
+      encodeRange("/e/", { prefix: true, minModRevision: 42, sort: { target: "MOD", order: "ASCEND" } }),
+    ).toEqual({
+      key: b64("/e/"),
+      range_end: b64("/e0"),
+      min_mod_revision: "42",
+      sort_target: "MOD",
+      sort_order: "ASCEND",
+    });
+  });
+
   it("decodes a captured range answer", () => {
     const body = JSON.parse(CAPTURED.range) as { kvs: object[] };
     expect(decodeKeyValue(body.kvs[0]!)).toEqual({

@@ -1,4 +1,4 @@
-import { apiError, methodNotAllowed, type ApiFailure } from "./api-errors.js";
+import { apiError, methodNotAllowed, type ApiErrorCode, type ApiFailure } from "./api-errors.js";
 import type { ApiAction } from "../auth/access-policy.js";
 
 /**
@@ -22,6 +22,26 @@ export interface Route<H> {
   pattern: string;
   role: RouteRole;
   handler: H;
+  /** What the OpenAPI document says of it (openapi/route-docs.ts); a route without one fails the document. */
+  doc?: RouteDoc;
+}
+
+/**
+ * A route as the OpenAPI document describes it (openapi/openapi-document.ts). Schema names are
+ * those of openapi/schemas.ts. Errors every route of its kind can give (401/403 by its role, the
+ * body errors of a POST, 405, 500) are added by the document; `errors` lists the route's own.
+ */
+export interface RouteDoc {
+  summary: string;
+  description?: string;
+  /** The schema of the JSON body. */
+  request?: string;
+  /** The schema of the JSON answer, a text media type ("text/plain", "text/event-stream"), or "empty" (no body). */
+  response: string;
+  /** Success statuses (default 200). */
+  responseStatus?: number | readonly number[];
+  errors?: readonly ApiErrorCode[];
+  query?: readonly { name: string; type: "string" | "integer"; description: string }[];
 }
 
 export type RouteMatch<H> =

@@ -11,6 +11,11 @@ export interface ViewAtRevision {
   view: StatusView;
   /** The etcd revision the view was read at (the SSE event id, design §7). */
   revision: number;
+  /**
+   * Set while etcd cannot be read: the view is the last one read, and may be out of date since
+   * `since` (ms since the epoch, this node's clock), for `reason`.
+   */
+  stale?: { since: number; reason: string } | undefined;
 }
 
 export interface EventFilter {

@@ -33,6 +33,7 @@ import type { ClusterConfig } from "../config/model.js";
 import { EtcdClient } from "../etcd/client.js";
 import { EtcdError } from "../etcd/errors.js";
 import type { EtcdWatch } from "../etcd/watch.js";
+import { monotonicMs } from "../etcd/monotonic-clock.js";
 import { DEFAULT_RETURN_POLICY, NODE_OWNER } from "../executor/address-placement.js";
 import { type ExecutorEvent, NodeExecutor } from "../executor/node-executor.js";
 import type { ChangeResult } from "../executor/package-runner.js";
@@ -42,6 +43,7 @@ import type { FenceEvent, FenceGuardStats } from "../membership/fence-guard.js";
 import type { FenceObserver } from "../membership/self-fence.js";
 import { campaign, writePlacements } from "../membership/leader.js";
 import { ClusterKeys, type PackageReport } from "../membership/layout.js";
+import { reportsServiceChange, serviceFactAfter, type ServiceFact } from "./service-facts.js";
 import { MemberSession } from "../membership/member-session.js";
 import { appendEvent, publishNode, retireNode } from "../membership/node-registry.js";
 import { updateIntent } from "../operator/intent-store.js";
@@ -95,6 +97,22 @@ export interface NodeAgentOptions {
   onFailFast?: (reason: string) => void;
   /** Told of each lease renewal and event-loop tick of every session (metrics, design §6). */
   fenceObserver?: FenceObserver;
+  /**
+   * This node's API URL (`https://198.18.2.11:7443`), published in its node record: the other
+   * nodes forward SA and log reads to it (api/routes/owner-proxy.ts), the console lists it.
+   */
+  apiUrl?: string;
+  /** Told after each fresh read of the cluster, leader or not (the failover timer, design §6). */
+  roundObserver?: (round: AgentRound) => void;
+}
+
+/** One fresh read of the cluster by this node, and whether it leads (schedules) now. */
+export interface AgentRound {
+  /** When the snapshot was read (monotonic ms). */
+  at: number;
+  leading: boolean;
+  snapshot: ClusterSnapshot;
+  isFailover: (pkg: string) => boolean;
 }
 
 /** What `/metrics` reads from the agent at scrape time (design §6); a copy, read only. */
@@ -118,6 +136,8 @@ export class NodeAgent {
   /** The owner keys the current session holds. */
   private owned: OwnedPackages | undefined;
   private leader = false;
+  /** Fenced, and not a member again yet (GET /v1/health). */
+  private fencedNow = false;
   /** Node statuses as the leader last saw them, for node-failed/-halted/-up events. */
   private readonly nodeStatusSeen = new Map<string, NodeStatus>();
   private leaving = false;
@@ -133,6 +153,8 @@ export class NodeAgent {
   private readonly failedForSubnet = new Map<string, string>();
   /** The last report written per package, so that a moved address is reported with the same status. */
   private readonly lastReports = new Map<string, PackageReport>();
+  /** Per package, its services' restarts and state here (written into its report). */
+  private readonly serviceFacts = new Map<string, Map<string, ServiceFact>>();
   private watch: EtcdWatch | undefined;
   private watchLoop: Promise<void> | undefined;
   private kickTimer: NodeJS.Timeout | undefined;
@@ -288,12 +310,19 @@ export class NodeAgent {
   }
 
   /** The package SAs on this node and the datapath's counters (`pavise ipsec sas`). */
-  ipsecSas(): { sas: IkeSaStatus[]; counters: EngineCounters | undefined } {
-    return { sas: this.ipsec?.sas() ?? [], counters: this.ipsec?.counters() };
+  ipsecSas(pkg?: string): { sas: IkeSaStatus[]; counters: EngineCounters | undefined } {
+    return { sas: this.ipsec?.sas(pkg) ?? [], counters: this.ipsec?.counters() };
   }
 
   get isLeader(): boolean {
     return this.leader;
+  }
+
+  /** GET /v1/health (design §5): a member, fenced (until it joins again), the leader. */
+  health(): { member: boolean; fenced: boolean; leader: boolean } {
+    const session = this.session;
+    const member = session !== undefined && session.fence.fenced === undefined;
+    return { member, fenced: this.fencedNow || (session !== undefined && !member), leader: this.leader };
   }
 
   /** What `/metrics` reads now (design §6). */
@@ -416,6 +445,7 @@ export class NodeAgent {
         if (fencedEarly) owned.fence();
         this.session = session;
         this.owned = owned;
+        this.fencedNow = fencedEarly !== undefined;
         this.joinedAt = Date.now();
         this.reformationNoted = false;
         this.log("joined", `lease ${session.lease.id}`);
@@ -452,6 +482,7 @@ export class NodeAgent {
     this.session = undefined;
     this.owned = undefined;
     this.leader = false;
+    this.fencedNow = true;
     this.log("fenced", `${event.reason}: ${event.detail}; dropping addresses and halting packages`, {
       reason: event.reason,
     });
@@ -610,6 +641,7 @@ export class NodeAgent {
       status: this.leaving || this.operatorHalted ? "halted" : "up",
       subnetsUp: this.executor.addresses.subnetsUp(),
       resources: this.monitors.statuses(),
+      ...(this.options.apiUrl !== undefined ? { apiUrl: this.options.apiUrl } : {}),
     };
   }
 
@@ -693,6 +725,7 @@ export class NodeAgent {
         let fresh = false;
         try {
           this.snapshot = await readSnapshot(this.client, this.keys);
+          const readAt = monotonicMs();
           fresh = true;
           await this.followOperatorHalt(this.snapshot);
           // The watch may lag (its member gone): a missing leader key is seen here too. The
@@ -715,6 +748,12 @@ export class NodeAgent {
             const written = await this.lead(this.snapshot);
             if (written) this.snapshot = { ...this.snapshot, placements: written };
           } else this.noteNodesUp(this.snapshot);
+          this.options.roundObserver?.({
+            at: readAt,
+            leading: this.leader,
+            snapshot: this.snapshot,
+            isFailover: (pkg) => this.exclusive.get(pkg) === true,
+          });
         } catch (err) {
           this.log("problem", `reading the cluster: ${describe(err)}`);
           // The client has moved on to the next member: try again soon, not at the next resync.
@@ -775,6 +814,7 @@ export class NodeAgent {
       this.event(`plan-${action.kind}`, `${action.kind} ${action.package} ${where}: ${action.reason}`, {
         package: action.package,
         reason: action.reason,
+        ...(action.kind === "move" ? { from: action.from, to: action.to } : {}),
         ...takeoverFields(action, snapshot.placements?.[action.package], state, this.exclusive),
       });
     }
@@ -1057,6 +1097,9 @@ export class NodeAgent {
       .held()
       .filter((a) => a.owner === pkg && a.nic !== undefined)
       .map((a) => ({ address: a.address, nic: a.nic! }));
+    // A new start counts restarts from zero.
+    if (status === "starting") this.serviceFacts.delete(pkg);
+    const services = [...(this.serviceFacts.get(pkg)?.values() ?? [])];
     const report: PackageReport = {
       package: pkg,
       node: this.options.node,
@@ -1064,6 +1107,7 @@ export class NodeAgent {
       ...(reason !== undefined ? { reason } : {}),
       since,
       ...(addresses.length > 0 ? { addresses } : {}),
+      ...(services.length > 0 ? { services } : {}),
     };
     this.lastReports.set(pkg, report);
     try {
@@ -1109,13 +1153,22 @@ export class NodeAgent {
         else this.log("package-failed", `package ${event.package}: ${event.reason} (while fenced)`);
         return;
       }
-      case "service":
+      case "service": {
         this.log(
           "service",
           `package ${event.package} service ${event.service}: ${JSON.stringify(event.event)}`,
           { package: event.package, service: event.service, change: event.event.kind },
         );
+        const facts = this.serviceFacts.get(event.package) ?? new Map<string, ServiceFact>();
+        this.serviceFacts.set(event.package, facts);
+        facts.set(event.service, serviceFactAfter(event.service, facts.get(event.service), event.event));
+        const last = this.lastReports.get(event.package);
+        const session = this.session;
+        if (session && last && reportsServiceChange(event.event)) {
+          void this.report(session, event.package, last.status, last.reason, last.since);
+        }
         return;
+      }
       case "subnet-down":
       case "subnet-up":
         this.log(event.kind, `subnet ${event.subnet}`);

@@ -11,6 +11,7 @@ import {
   headerRevision,
   wireInt,
   type KeyValue,
+  type RangeSort,
   type Txn,
   type TxnResult,
   type WireHeader,
@@ -52,6 +53,18 @@ export interface GetOptions {
   revision?: number;
   /** Answer from the member's own copy without asking the leader (may be stale). */
   serializable?: boolean;
+}
+
+/**
+ * What a range may add to a get: a prefix, and for logs that only grow (events/) a bound on the
+ * answer — the newest keys first, or only keys changed after a revision (design §12.5).
+ */
+export interface RangeOptions {
+  prefix?: boolean;
+  limit?: number;
+  /** Only keys last changed at this revision or later (RangeRequest.min_mod_revision). */
+  minModRevision?: number;
+  sort?: RangeSort;
 }
 
 export interface RangeResult {
@@ -121,7 +134,7 @@ export class EtcdClient {
   /** Every key under a prefix (sorted by key), or one key with prefix: false. */
   async range(
     key: string,
-    options: GetOptions & { prefix?: boolean } = { prefix: true },
+    options: GetOptions & RangeOptions = { prefix: true },
   ): Promise<RangeResult> {
     const { body } = await this.transport.call<WireRangeResponse>(
       "/v3/kv/range",

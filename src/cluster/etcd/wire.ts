@@ -163,9 +163,22 @@ export function headerRevision(header: WireHeader | undefined): number {
 }
 
 /** A range request for one key, or for every key under a prefix. */
+/** rpc.proto RangeRequest sort_target/sort_order (etcd sorts before it applies the limit). */
+export interface RangeSort {
+  target: "KEY" | "MOD";
+  order: "ASCEND" | "DESCEND";
+}
+
 export function encodeRange(
   key: string,
-  options: { prefix?: boolean; revision?: number; serializable?: boolean; limit?: number } = {},
+  options: {
+    prefix?: boolean;
+    revision?: number;
+    serializable?: boolean;
+    limit?: number;
+    minModRevision?: number;
+    sort?: RangeSort;
+  } = {},
 ): Record<string, unknown> {
   return {
     key: encodeKey(key),
@@ -173,6 +186,8 @@ export function encodeRange(
     ...(options.revision ? { revision: String(options.revision) } : {}),
     ...(options.serializable ? { serializable: true } : {}),
     ...(options.limit ? { limit: String(options.limit) } : {}),
+    ...(options.minModRevision ? { min_mod_revision: String(options.minModRevision) } : {}),
+    ...(options.sort ? { sort_target: options.sort.target, sort_order: options.sort.order } : {}),
   };
 }
 

@@ -128,6 +128,8 @@ export interface PackageReport {
   since: number;
   /** The package's addresses on this node and the NIC each is on now (local LAN failover moves them). */
   addresses?: { address: string; nic: string }[];
+  /** Each service's restarts and state on this node (agent/service-facts.ts). */
+  services?: { name: string; restarts: number; state: string }[];
 }
 
 /** Who changed an operator key, and when: kept in the key so pavise status can say it. */
