@@ -10,7 +10,6 @@ import type { Lab } from "../../src/lab/lab.js";
 import { overlaps } from "../../src/lab/probes/address-timeline.js";
 import { distPath, packageRoot } from "../../src/util/package-paths.js";
 import { run } from "../../src/util/run.js";
-import { apiLabClusterFile, apiLabPassword, apiLabServerCerts } from "../support/api-lab-parts.js";
 import { arpHosts, ownerKeys, sampleArp } from "../support/cluster-observe.js";
 import {
   consoleArtifactsDir,
@@ -18,7 +17,7 @@ import {
   spkiPinsOfFiles,
   type ConsoleBrowser,
 } from "../support/console-browser.js";
-import { VIP } from "../support/daemon-cluster.js";
+import { NODES, VIP } from "../support/daemon-cluster.js";
 import { useDaemonLab } from "../support/daemon-lab.js";
 import { watchEtcdPrefix, type EtcdKeyWatch } from "../support/etcd-key-watch.js";
 import { testLabName } from "../support/fresh-lab.js";
@@ -35,14 +34,12 @@ const LAB = testLabName("cbconsole");
 const require = createRequire(import.meta.url);
 
 /**
- * The sources this test needs that other parts of #7 build (the console, the API's lab
- * credentials); while they are absent, the test is skipped and says why. Once they exist, a
+ * The sources this test needs that another part of #7 builds (the console); while they are absent, the test is skipped and says why. Once they exist, a
  * missing build fails the test (distPath names the file and says: npm run build).
  */
 const NEEDED = [
   join(packageRoot(), "console", "static", "index.html"),
   join(packageRoot(), "src", "console", "web", "main.ts"),
-  join(packageRoot(), "src", "lab", "api-credentials.ts"),
 ];
 const missing = NEEDED.filter((file) => !existsSync(file));
 const root = process.getuid?.() === 0;
@@ -103,7 +100,7 @@ describe.skipIf(!root || missing.length > 0)(
   `the web console in chromium${missing.length > 0 ? ` (skipped: not built yet, missing ${missing.join(", ")})` : ""}`,
   () => {
     const t = useDaemonLab(LAB, {
-      clusterFile: (lab, dir) => apiLabClusterFile(lab, dir, LAB),
+      api: true,
       start: ["n1", "n2", "n3"],
       haltFirst: true,
       ready: async (t) => {
@@ -127,7 +124,9 @@ describe.skipIf(!root || missing.length > 0)(
       expect(relayRun.code, relayRun.stderr).toBe(0);
       const relay = JSON.parse(relayRun.stdout) as ConsoleRelayRecord;
       url = relay.url;
-      b = await launchConsoleBrowser({ pins: spkiPinsOfFiles(apiLabServerCerts(t.dir)) });
+      b = await launchConsoleBrowser({
+        pins: spkiPinsOfFiles(NODES.map((n) => t.api.serverCert.replace("{node}", n))),
+      });
       console.log(
         `chromium ${b.versions.chromium}, playwright-core ${b.versions.playwright}; browser launch ${b.launchMs.toFixed(0)} ms; ` +
           `console ${url} (relay to n3); screenshots in ${consoleArtifactsDir()}`,
@@ -142,7 +141,7 @@ describe.skipIf(!root || missing.length > 0)(
 
     it("1. the map shows web on n1 with its address on lan0", async () => {
       const page = b!.page;
-      await logIn(page, url, "admin", apiLabPassword(t.dir, "admin"));
+      await logIn(page, url, "admin", t.api.passwords["admin"]!);
       const card = cardOn(page, "n1");
       await expect(card.count()).resolves.toBe(1);
       const text = (await card.textContent()) ?? "";
@@ -205,7 +204,7 @@ describe.skipIf(!root || missing.length > 0)(
 
     it("3. pkgadmin moves web to n3 through the dialog, with the keyboard only", async () => {
       const page = await b!.newPage();
-      await logIn(page, url, "pkgadmin", apiLabPassword(t.dir, "pkgadmin"));
+      await logIn(page, url, "pkgadmin", t.api.passwords["pkgadmin"]!);
       const move = cardOn(page, "n2").getByRole("button", { name: "Move…" });
       await page.locator("body").focus();
       const presses = await tabTo(page, "web's Move… button", () =>
@@ -261,7 +260,7 @@ describe.skipIf(!root || missing.length > 0)(
 
     it("4. a monitor sees no actions, and a crafted POST gets 403 API_FORBIDDEN with etcd unchanged", async () => {
       const page = await b!.newPage();
-      await logIn(page, url, "monitor", apiLabPassword(t.dir, "monitor"));
+      await logIn(page, url, "monitor", t.api.passwords["monitor"]!);
       await cardOn(page, "n3").waitFor();
       expect(await page.getByRole("button", { name: ACTION_LABELS }).count()).toBe(0);
       const before = await packageWrites(t.lab, LAB);
