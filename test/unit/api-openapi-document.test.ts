@@ -25,6 +25,9 @@ const DESIGN_ROUTES: [string, RouteRole][] = [
   ["GET /v1/packages/{pkg}", "read"],
   ["GET /v1/packages/{pkg}/ipsec", "read"],
   ["GET /v1/packages/{pkg}/log", "package-log"],
+  // The node-to-node halves of the two reads forwarded to the owner (owner-proxy.ts).
+  ["GET /v1/packages/{pkg}/ipsec/local", "read"],
+  ["GET /v1/packages/{pkg}/log/local", "read"],
   ["GET /v1/events", "read"],
   ["GET /v1/stream", "read"],
   ...["run", "halt", "move", "enable", "disable", "maintenance"].map((a): [string, RouteRole] => [

@@ -300,6 +300,14 @@ export const API_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
     ["identity", "peers", "sas"],
     { open: true, description: "PackageIpsecView + the owner's SAs (forwarded to the owner)." },
   ),
+  LocalSas: object(
+    {
+      node: name("This node."),
+      sas: arrayOf({ type: "object", description: "IkeSaStatus (ipsec/sa-status.ts)." }),
+    },
+    ["node", "sas"],
+    { description: "This node's own SAs of a package (the node-to-node path of GET …/ipsec)." },
+  ),
   PackageLog: object({ node: name(), file: str(), lines: { ...arrayOf(str()), maxItems: 2000 } }, [
     "node",
     "file",
