@@ -1,4 +1,4 @@
-import { dirname, join } from "node:path";
+import { DaemonApi } from "../api/http/daemon-api.js";
 import { DEFAULT_DAEMON_SOCKET } from "../cluster/agent/daemon-control.js";
 import { PaviseError } from "../util/errors.js";
 import type { LabProcess } from "./host-runtime.js";
@@ -19,11 +19,7 @@ export function nodeApiSocket(lab: Lab, node: string): string {
   }
   const at = daemon.argv.indexOf("--control");
   const control = at >= 0 ? daemon.argv[at + 1] : undefined;
-  return apiSocketBeside(control ?? DEFAULT_DAEMON_SOCKET, node);
-}
-
-export function apiSocketBeside(controlSocket: string, node: string): string {
-  return join(dirname(controlSocket), `api-${node}.sock`);
+  return DaemonApi.socketPath(control ?? DEFAULT_DAEMON_SOCKET, node);
 }
 
 /** The lab's nodes with a daemon running, in plan order. */
