@@ -33,7 +33,9 @@ export const DAEMON_USAGE = `usage:
       apply), the daemon runs the applied one and follows each new revision online.
       Local commands (pavise ipsec status) reach it on the unix socket PATH (root only;
       default ${DEFAULT_DAEMON_SOCKET}); what it starts finds PATH in ${DAEMON_SOCKET_ENV}.
-      GET /metrics on PATH gives the node's metrics in the Prometheus text format.`;
+      GET /metrics on PATH gives the node's metrics in the Prometheus text format.
+      With an api: section in FILE, the HTTPS API listens on api.listen and on the unix socket
+      api-NAME.sock beside PATH (0600, the same TLS).`;
 
 /** Runs until SIGTERM or SIGINT; resolves with the exit code. */
 export async function daemonCommand(args: string[]): Promise<number> {
@@ -108,8 +110,30 @@ export async function daemonCommand(args: string[]): Promise<number> {
     say("problem", `control socket: ${(err as Error).message}; pavise ipsec status cannot reach this daemon`);
     return undefined;
   });
+  let api: DaemonApi | undefined;
   try {
     running = await startingConfig({ local, localText, client: configClient, keys, node, log: say });
+    // The HTTPS API (design §0) when the cluster file has api:, before the agent joins, so that
+    // GET /v1/health says 503 while it starts. Like the control socket, a node whose API cannot
+    // start still serves its packages: the problem is logged, not fatal.
+    if (running.config.api) {
+      api = await DaemonApi.start({
+        node,
+        config: running.config,
+        controlSocket,
+        registry: metrics.registry,
+        scrape: () => metrics.scrape(agent?.metricsFacts()),
+        health: () => agent?.health(),
+        log: say,
+      }).catch((err: unknown) => {
+        say(
+          "problem",
+          `API: ${(err as Error).message}; this node serves no API (its packages are not affected)`,
+        );
+        return undefined;
+      });
+      if (api) say("api", `serving on ${api.addresses.join(", ")}`);
+    }
     agent = await NodeAgent.start({
       config: running.config,
       node: values.node,
@@ -123,28 +147,9 @@ export async function daemonCommand(args: string[]): Promise<number> {
     // Its open connections would keep the process from exiting with the error.
     configClient.close();
     control?.close();
+    await api?.close();
     throw err;
   }
-  // The HTTPS API (design §0) when the cluster file has api:. Like the control socket, a node
-  // whose API cannot start still serves its packages: the problem is logged, not fatal.
-  const api = running.config.api
-    ? await DaemonApi.start({
-        node,
-        config: running.config,
-        controlSocket,
-        registry: metrics.registry,
-        scrape: () => metrics.scrape(agent.metricsFacts()),
-        health: () => agent.health(),
-        log: say,
-      }).catch((err: unknown) => {
-        say(
-          "problem",
-          `API: ${(err as Error).message}; this node serves no API (its packages are not affected)`,
-        );
-        return undefined;
-      })
-    : undefined;
-  if (api) say("api", `serving on ${api.addresses.join(", ")}`);
   const follower = ConfigFollower.start({
     client: configClient,
     keys,
