@@ -176,7 +176,8 @@ export class ApiServer {
     rmSync(path, { force: true });
     const server = this.makeServer("unix");
     await listening(server, path, (done) => server.listen(path, done));
-    // The socket skips the network's source checks (USER_HOST): root only, as the control socket.
+    // Root only, as the control socket: the relay (and curl --unix-socket) run as root. Its
+    // clients still present credentials; a user limited by USER_HOST cannot come this way.
     chmodSync(path, 0o600);
   }
 
