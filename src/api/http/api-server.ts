@@ -110,6 +110,14 @@ export class ApiServer {
     return server;
   }
 
+  /**
+   * The route table as served (for the OpenAPI document, design §2: built from the same table).
+   * GET /v1/stream and the console's files are served outside it (STREAM_PATH, staticFile).
+   */
+  get routes(): readonly Route<ApiHandler>[] {
+    return this.router.routes;
+  }
+
   /** Where it listens: "198.18.1.11:7443", or the unix socket's path. */
   get addresses(): string[] {
     return this.servers.map((s) => {
