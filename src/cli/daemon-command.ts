@@ -150,7 +150,7 @@ export async function daemonCommand(args: string[]): Promise<number> {
       onFailFast: (reason) => failedFast?.(reason),
       fenceObserver: metrics.fenceObserver,
       roundObserver: metrics.roundObserver,
-      ...apiUrlOption(running.config, node),
+      ...apiUrlOption(running.config),
     });
   } catch (err) {
     // Its open connections would keep the process from exiting with the error.
@@ -193,8 +193,8 @@ export async function daemonCommand(args: string[]): Promise<number> {
 }
 
 /** The node record's apiUrl (the owner proxy and the console reach this node there). */
-function apiUrlOption(config: ClusterConfig, node: string): { apiUrl?: string } {
-  const url = config.api ? DaemonSurface.urlFor(config, node) : undefined;
+function apiUrlOption(config: ClusterConfig): { apiUrl?: string } {
+  const url = DaemonSurface.urlFor(config);
   return url === undefined ? {} : { apiUrl: url };
 }
 
