@@ -449,8 +449,10 @@ async function nodeAction(kind: NodeActionKind, node: string, opener: HTMLElemen
 
 /** Posts the action (wait: false) and says in the status region what the node answered. */
 async function send(request: ActionRequest, what: string): Promise<void> {
+  result.dataset.outcome = "sending";
   result.textContent = `${what}: sending…`;
   const reply = await postJson<OperatorResult>(request.path, request.body);
+  result.dataset.outcome = reply.ok ? "accepted" : "refused";
   if (reply.ok) {
     const command = reply.body?.command ?? what;
     result.textContent = `Accepted: ${command}. Its progress shows in the events.`;
