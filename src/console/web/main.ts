@@ -19,8 +19,9 @@
  *     "Security associations"; a "Show log"/"Refresh log" button for package admins
  *   - confirmation: role dialog named after its heading ("Move: web", "Halt: web",
  *     "Halt node: n2"), the question as its description, for a move a select labelled
- *     "Move to node", and buttons "Cancel" (focused first) and the action ("Move", "Halt", …);
- *     Esc cancels
+ *     "Move to node" (role combobox; the first eligible node preselected, nodes it may not go
+ *     to now listed disabled as "n1 (not now: <reason>)"), and buttons "Cancel" (focused
+ *     first) and the action ("Move", "Halt", …); Esc cancels
  *   - the action's outcome: `#action-result` (role status, aria-live polite), e.g. "Accepted:
  *     pavise pkg move web --node n3 …" or "Not done: <API message> (<hint>)"
  *   - lost connection: `#connection-banner` (role alert) "Connection to this node lost …" with
