@@ -337,9 +337,19 @@ function render(): void {
     content = notFound("There is no such page.");
   }
   for (const h1 of content.filter((n) => n.tagName === "H1")) h1.tabIndex = -1;
+  markCurrentPage();
   main.replaceChildren(...content);
   if (focusKey !== undefined)
     main.querySelector<HTMLElement>(`[data-focus-key="${CSS.escape(focusKey)}"]`)?.focus();
+}
+
+/** The navigation link of the page shown says so to assistive technology (aria-current). */
+function markCurrentPage(): void {
+  const current = route.page === "events" ? "#/events" : route.page === "map" ? "#/" : undefined;
+  for (const link of document.querySelectorAll<HTMLAnchorElement>("nav a")) {
+    if (link.getAttribute("href") === current) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
 }
 
 function notFound(message: string): HTMLElement[] {
