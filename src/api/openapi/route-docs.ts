@@ -83,6 +83,17 @@ export const API_ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     response: "PackageIpsecDetail",
     errors: ["NO_SUCH_PACKAGE", "API_OWNER_UNREACHABLE", "DAEMON_STARTING"],
   },
+  "GET /v1/packages/{pkg}/ipsec/local": {
+    summary: "This node's own SAs of a package (node to node: the owner proxy asks the owner here)",
+    response: "OwnerSas",
+    errors: ["NO_SUCH_PACKAGE", "DAEMON_STARTING"],
+  },
+  "GET /v1/packages/{pkg}/log/local": {
+    summary: "The last lines of a package's log on this node (node to node only)",
+    response: "PackageLog",
+    query: [{ name: "lines", type: "integer", description: "How many lines (default 200, at most 2000)." }],
+    errors: ["API_BAD_REQUEST", "API_FORBIDDEN", "NO_SUCH_PACKAGE", "DAEMON_STARTING"],
+  },
   "GET /v1/packages/{pkg}/log": {
     summary: "The last lines of a package's log (from the node that runs it, or `node`)",
     response: "PackageLog",

@@ -300,6 +300,14 @@ export const API_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
     ["identity", "peers", "sas"],
     { open: true, description: "PackageIpsecView + the owner's SAs (forwarded to the owner)." },
   ),
+  OwnerSas: object(
+    {
+      node: name("The node that answered (this node)."),
+      sas: arrayOf({ type: "object", description: "IkeSaStatus (ipsec/sa-status.ts)." }),
+    },
+    ["node", "sas"],
+    { open: true, description: "One node's own SAs of a package (the node-to-node path)." },
+  ),
   PackageLog: object({ node: name(), file: str(), lines: { ...arrayOf(str()), maxItems: 2000 } }, [
     "node",
     "file",
