@@ -38,12 +38,10 @@ export class DaemonSurface {
   ) {}
 
   /** This node's API URL for its node record, from the configuration and its own addresses. */
-  static urlFor(config: ClusterConfig, node: string): string | undefined {
-    const addresses = Object.values(networkInterfaces())
-      .flat()
-      .filter((i) => i !== undefined && i.family === "IPv4" && !i.internal)
-      .map((i) => i!.address);
-    return apiUrlFor(config, node, addresses);
+  static urlFor(config: ClusterConfig): string | undefined {
+    if (!config.api) return undefined;
+    const addresses = Object.values(networkInterfaces()).flatMap((list) => list ?? []);
+    return apiUrlFor(config.api.listen, config.subnets, addresses);
   }
 
   static async start(options: DaemonSurfaceOptions): Promise<DaemonSurface> {

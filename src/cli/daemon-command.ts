@@ -34,7 +34,9 @@ export const DAEMON_USAGE = `usage:
       apply), the daemon runs the applied one and follows each new revision online.
       Local commands (pavise ipsec status) reach it on the unix socket PATH (root only;
       default ${DEFAULT_DAEMON_SOCKET}); what it starts finds PATH in ${DAEMON_SOCKET_ENV}.
-      GET /metrics on PATH gives the node's metrics in the Prometheus text format.`;
+      GET /metrics on PATH gives the node's metrics in the Prometheus text format.
+      With an api: section in FILE, the HTTPS API listens on api.listen and on the unix socket
+      api-NAME.sock beside PATH (0600, the same TLS).`;
 
 /** Runs until SIGTERM or SIGINT; resolves with the exit code. */
 export async function daemonCommand(args: string[]): Promise<number> {
@@ -113,29 +115,14 @@ export async function daemonCommand(args: string[]): Promise<number> {
     say("problem", `control socket: ${(err as Error).message}; pavise ipsec status cannot reach this daemon`);
     return undefined;
   });
+  let surface: DaemonSurface | undefined;
   try {
     running = await startingConfig({ local, localText, client: configClient, keys, node, log: say });
-    agent = await NodeAgent.start({
-      config: running.config,
-      node: values.node,
-      ...(values["log-dir"] !== undefined ? { logDirectory: values["log-dir"] } : {}),
-      log,
-      guard: { json },
-      onFailFast: (reason) => failedFast?.(reason),
-      fenceObserver: metrics.fenceObserver,
-      roundObserver: metrics.roundObserver,
-      ...apiUrlOption(running.config, node),
-    });
-  } catch (err) {
-    // Its open connections would keep the process from exiting with the error.
-    configClient.close();
-    control?.close();
-    throw err;
-  }
-  // The HTTPS API, live stream and console (design §0) when the cluster file has api:. Like the
-  // control socket, a node whose API cannot start still serves its packages: logged, not fatal.
-  const surface = running.config.api
-    ? await DaemonSurface.start({
+    // The HTTPS API, live stream and console (design §0) when the cluster file has api:, before
+    // the agent joins, so that GET /v1/health says 503 while it starts. Like the control socket, a node whose API cannot
+    // start still serves its packages: the problem is logged, not fatal.
+    if (running.config.api) {
+      surface = await DaemonSurface.start({
         node,
         file: values.config,
         config: running.config,
@@ -151,9 +138,27 @@ export async function daemonCommand(args: string[]): Promise<number> {
           `API: ${(err as Error).message}; this node serves no API (its packages are not affected)`,
         );
         return undefined;
-      })
-    : undefined;
-  if (surface) say("api", `serving on ${surface.api.addresses.join(", ")}`);
+      });
+      if (surface) say("api", `serving on ${surface.api.addresses.join(", ")}`);
+    }
+    agent = await NodeAgent.start({
+      config: running.config,
+      node: values.node,
+      ...(values["log-dir"] !== undefined ? { logDirectory: values["log-dir"] } : {}),
+      log,
+      guard: { json },
+      onFailFast: (reason) => failedFast?.(reason),
+      fenceObserver: metrics.fenceObserver,
+      roundObserver: metrics.roundObserver,
+      ...apiUrlOption(running.config),
+    });
+  } catch (err) {
+    // Its open connections would keep the process from exiting with the error.
+    configClient.close();
+    control?.close();
+    await surface?.close();
+    throw err;
+  }
   const follower = ConfigFollower.start({
     client: configClient,
     keys,
@@ -188,8 +193,8 @@ export async function daemonCommand(args: string[]): Promise<number> {
 }
 
 /** The node record's apiUrl (the owner proxy and the console reach this node there). */
-function apiUrlOption(config: ClusterConfig, node: string): { apiUrl?: string } {
-  const url = config.api ? DaemonSurface.urlFor(config, node) : undefined;
+function apiUrlOption(config: ClusterConfig): { apiUrl?: string } {
+  const url = DaemonSurface.urlFor(config);
   return url === undefined ? {} : { apiUrl: url };
 }
 

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { newBearerToken, tokenDigest } from "../api/auth/bearer-token.js";
 import { hashPassword, type ScryptParams } from "../api/auth/password-hash.js";
 import type { ApiRole } from "../cluster/config/api-model.js";
+import { NODE_CERT_O, NODE_CERT_OU } from "../api/auth/principal.js";
 import { createLabCa, issueCertificate, type LabCertificate } from "./lab-ca.js";
 import type { Lab } from "./lab.js";
 
@@ -79,7 +80,9 @@ export async function createLabApiCredentials(
       ca,
       `server-${node.name}`,
       [...node.addresses, "127.0.0.1"],
-      `/O=pavise/CN=${node.name} API`,
+      // Also the node's client certificate when it forwards a read to the owner (owner-proxy.ts):
+      // the API knows a node by exactly this subject (auth/principal.ts).
+      `/O=${NODE_CERT_O}/OU=${NODE_CERT_OU}/CN=${node.name}`,
     );
   }
   const clients: Record<string, LabCertificate> = {};

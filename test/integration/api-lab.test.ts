@@ -11,8 +11,14 @@ import { LAB_API_PORT } from "../../src/lab/api-credentials.js";
 import { overlaps } from "../../src/lab/probes/address-timeline.js";
 import { apiCall, type ApiAnswer } from "../support/api-client.js";
 import { fuzzRequest } from "../support/api-fuzz-requests.js";
-import { arpHosts, clusterEvents, linkedHolders, startClientTraffic } from "../support/cluster-observe.js";
-import { NODES, VIP, daemonClusterFile } from "../support/daemon-cluster.js";
+import {
+  arpHosts,
+  clusterEvents,
+  linkedHolders,
+  sampleArp,
+  startClientTraffic,
+} from "../support/cluster-observe.js";
+import { NODES, VIP, daemonClusterFile, nodesServing } from "../support/daemon-cluster.js";
 import { useDaemonLab } from "../support/daemon-lab.js";
 import { testLabName } from "../support/fresh-lab.js";
 import { parsePrometheusText, sampleValue } from "../support/prometheus-text.js";
@@ -244,6 +250,7 @@ describe.skipIf(!root)("the HTTPS API of pavise daemon in a lab", () => {
 
   it("pkgadmin's certificate moves web to n3: 200 ok, never two holders, the event log says who", async () => {
     const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);
+    const arp = sampleArp(t.lab, [VIP]);
     await sleep(500);
     const move = await curl("POST", `${nodeUrl("n1")}/v1/packages/web/move`, [
       ...clientCert("pkgadmin"),
@@ -251,14 +258,19 @@ describe.skipIf(!root)("the HTTPS API of pavise daemon in a lab", () => {
     ]);
     await sleep(500);
     const report = await traffic.stop();
+    const arpSamples = (await arp.stop()).get(VIP)!;
     console.log(`POST /v1/packages/web/move -> ${move.status} in ${Math.round(move.ms)} ms: ${move.text}`);
     expect(move.status).toBe(200);
     expect(move.json).toMatchObject({ ok: true, waited: true, state: "web: up on n3" });
     expect(await linkedHolders(t.lab, VIP)).toEqual(["n3"]);
     expect(await arpHosts(t.lab, VIP)).toEqual(["n3"]);
+    expect(await nodesServing(t.lab, UDP_PORT)).toEqual(["n3"]);
+    // Each ARP round during the move: one answer at most (never two owners).
+    expect(arpSamples.filter((sample) => sample.hosts.length > 1)).toEqual([]);
+    expect(arpSamples.length).toBeGreaterThan(0);
     console.log(
       `API move web n1 -> n3: answered in ${Math.round(move.ms)} ms; client's longest gap ${Math.round(report.maxGapMs)} ms, ` +
-        `${report.received}/${report.sent} answered`,
+        `${report.received}/${report.sent} answered; ${arpSamples.length} ARP rounds, each answered by one node at most`,
     );
     expect(report.received).toBeGreaterThan(0);
     expect(report.maxGapMs).toBeLessThan(1500);

@@ -110,6 +110,10 @@ afterAll(async () => {
 });
 
 describe("API server on loopback", () => {
+  it("exposes the route table it serves (for the OpenAPI document)", () => {
+    expect(server.routes.map((r) => `${r.method} ${r.pattern}`)).toContain("POST /v1/session");
+  });
+
   it("health is open to all; HEAD has the headers and no body", async () => {
     const health = await call("GET", "/v1/health");
     expect(health.status).toBe(200);

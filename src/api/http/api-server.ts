@@ -31,9 +31,9 @@ import { checkWriteOrigin } from "./write-origin.js";
  * `rejectUnauthorized: false`), so that certificate, token and password users share one port;
  * `socket.authorized` decides whether a presented certificate counts.
  *
- * Each request: route (router.ts), principal (principal.ts), the route's role (access-policy.ts),
- * for writes the Origin (write-origin.ts), the per-user rate and the body (read-body.ts), then
- * the handler. It shares the daemon's thread, where a stall fences the node (design §12 risk 1):
+ * Each request: route (router.ts), principal (principal.ts), for writes the per-user rate, the
+ * route's role (access-policy.ts), for writes the Origin (write-origin.ts) and the body
+ * (read-body.ts), then the handler. It shares the daemon's thread, where a stall fences the node (design §12 risk 1):
  * nothing here is synchronous crypto or large JSON, connections are capped, and an unexpected
  * error answers 500 with an id only (the details go to the daemon log).
  *
@@ -110,6 +110,14 @@ export class ApiServer {
     return server;
   }
 
+  /**
+   * The route table as served (for the OpenAPI document, design §2: built from the same table).
+   * GET /v1/stream and the console's files are served outside it (STREAM_PATH, staticFile).
+   */
+  get routes(): readonly Route<ApiHandler>[] {
+    return this.router.routes;
+  }
+
   /** Where it listens: "198.18.1.11:7443", or the unix socket's path. */
   get addresses(): string[] {
     return this.servers.map((s) => {
@@ -176,7 +184,8 @@ export class ApiServer {
     rmSync(path, { force: true });
     const server = this.makeServer("unix");
     await listening(server, path, (done) => server.listen(path, done));
-    // The socket skips the network's source checks (USER_HOST): root only, as the control socket.
+    // Root only, as the control socket: the relay (and curl --unix-socket) run as root. Its
+    // clients still present credentials; a user limited by USER_HOST cannot come this way.
     chmodSync(path, 0o600);
   }
 
@@ -205,38 +214,37 @@ export class ApiServer {
       if (!match.ok) return this.send(req, res, match.failure, head);
       route = match.route.pattern;
       const who = this.principalOf(req, via);
-      let principal: Principal;
-      if (match.route.role === "none") {
-        principal = who.ok ? who.principal : NOBODY;
-      } else {
-        if (!who.ok) return this.deny(req, res, who.failure, head);
-        principal = who.principal;
-        if (match.route.role !== "any") {
-          const decision = may(principal, match.route.role, match.params.pkg);
-          if (!decision.ok) {
-            this.options.log("api-denied", `${requestId}: ${method} ${route}: ${decision.message}`);
-            const failure = apiError("API_FORBIDDEN", decision.message, {
-              hint: `ask for the ${decision.needs} role in the cluster file's api.users`,
-            });
-            return this.deny(req, res, failure, head);
-          }
+      if (match.route.role !== "none" && !who.ok) return this.deny(req, res, who.failure, head);
+      const principal = who.ok ? who.principal : NOBODY;
+      const write = match.route.method !== "GET";
+      // Writes are counted before anything else is decided: refused ones too, so that a flood
+      // of them neither fills the daemon log with refusals nor costs more than the rate.
+      if (write) {
+        const key = who.ok ? `user ${principal.user}` : `source ${req.socket.remoteAddress ?? via}`;
+        const rate = this.rates.take(key, Date.now());
+        if (!rate.ok) {
+          const failure = rateLimited(`too many writes from ${principal.user}`, rate.retryAfterMs / 1000);
+          return this.deny(req, res, failure, head, "rate-limited");
+        }
+      }
+      if (match.route.role !== "none" && match.route.role !== "any") {
+        const decision = may(principal, match.route.role, match.params.pkg);
+        if (!decision.ok) {
+          this.options.log("api-denied", `${requestId}: ${method} ${route}: ${decision.message}`);
+          const failure = apiError("API_FORBIDDEN", decision.message, {
+            hint: `ask for the ${decision.needs} role in the cluster file's api.users`,
+          });
+          return this.deny(req, res, failure, head);
         }
       }
       let body: unknown;
-      if (match.route.method !== "GET") {
+      if (write) {
         const originProblem = checkWriteOrigin({
           origin: req.headers.origin,
           host: req.headers.host,
           cookieAuth: principal.auth === "password",
         });
         if (originProblem) return this.deny(req, res, originProblem, head, "origin");
-        const key =
-          principal === NOBODY ? `source ${req.socket.remoteAddress ?? via}` : `user ${principal.user}`;
-        const rate = this.rates.take(key, Date.now());
-        if (!rate.ok) {
-          const failure = rateLimited(`too many writes from ${principal.user}`, rate.retryAfterMs / 1000);
-          return this.deny(req, res, failure, head, "rate-limited");
-        }
         if (match.route.method === "POST") {
           const read = await readJsonBody({ headers: req.headers, stream: req });
           if (!read.ok) return this.send(req, res, read.failure, head);

@@ -1,38 +1,51 @@
-import type { ClusterConfig } from "../../cluster/config/model.js";
-import { parseIpv4, parsePrefix, prefixContains } from "../../net/ipv4.js";
-import { splitAddress } from "./api-server.js";
+import { BlockList, isIP } from "node:net";
+import type { SubnetConfig } from "../../cluster/config/model.js";
+
+/** One of this host's addresses, as os.networkInterfaces() gives them. */
+export interface LocalAddress {
+  address: string;
+  /** "IPv4" or "IPv6". */
+  family: string;
+  internal: boolean;
+}
 
 /**
- * The URL the other nodes and the console use to reach this node's API (its node record's
- * `apiUrl`, design §2 owner proxy, §8 "connection lost"). A listener on a named address is that
- * address. A wildcard listener (0.0.0.0) is reached at this node's own address on a heartbeat
- * subnet — the network the nodes share for the cluster's own traffic — else on the first subnet
- * the node is on. Undefined when the node has no address on any subnet of its configuration.
- * Pure: the node's addresses are given.
+ * The URL the other nodes and the console reach this node's API at, published in its node
+ * record (design §2 owner proxy, §8 "other nodes' console URLs"). Pure.
+ *
+ * The port is the first `api.listen` entry's. Its host when that names one (an address or a
+ * name); when it listens on every address (0.0.0.0, ::), this node's own address on a
+ * heartbeat subnet: those carry no package addresses, so the choice cannot be an address that
+ * moves to another node (a package's ip_address on a public subnet would). Undefined when there
+ * is none: better no URL than a wrong one.
  */
 export function apiUrlFor(
-  config: ClusterConfig,
-  node: string,
-  localAddresses: readonly string[],
+  listen: readonly string[],
+  subnets: readonly SubnetConfig[],
+  addresses: readonly LocalAddress[],
 ): string | undefined {
-  const first = config.api?.listen[0];
+  const first = listen[0];
   if (first === undefined) return undefined;
-  const { host, port } = splitAddress(first);
-  if (host !== "0.0.0.0" && host !== "::" && host !== "") return `https://${host}:${port}`;
-  const own = config.nodes.find((n) => n.name === node);
-  if (!own) return undefined;
-  const subnets = own.interfaces
-    .map((i) => config.subnets.find((s) => s.name === i.subnet))
-    .filter((s) => s !== undefined);
-  const ordered = [...subnets.filter((s) => s.heartbeat), ...subnets.filter((s) => !s.heartbeat)];
-  for (const subnet of ordered) {
-    const prefix = parsePrefix(subnet.cidr);
-    if (!prefix) continue;
-    const address = localAddresses.find((a) => {
-      const parsed = parseIpv4(a);
-      return parsed !== undefined && prefixContains(prefix, parsed);
-    });
-    if (address !== undefined) return `https://${address}:${port}`;
+  const match = /^\[?([^\]]*)\]?:(\d+)$/.exec(first);
+  if (!match) return undefined;
+  const [, host = "", port = ""] = match;
+  // A name, or one address: other nodes reach it there.
+  if (host !== "" && host !== "0.0.0.0" && host !== "::") return url(host, port);
+  const heartbeat = new BlockList();
+  for (const subnet of subnets.filter((s) => s.heartbeat)) {
+    const [network = "", bits = ""] = subnet.cidr.split("/");
+    const family = isIP(network) === 6 ? "ipv6" : "ipv4";
+    if (isIP(network) !== 0) heartbeat.addSubnet(network, Number(bits), family);
   }
-  return undefined;
+  const own = addresses.find(
+    (a) =>
+      !a.internal &&
+      isIP(a.address) !== 0 &&
+      heartbeat.check(a.address, isIP(a.address) === 6 ? "ipv6" : "ipv4"),
+  );
+  return own === undefined ? undefined : url(own.address, port);
+}
+
+function url(host: string, port: string): string {
+  return `https://${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
 }

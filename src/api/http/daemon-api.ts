@@ -30,6 +30,7 @@ import type { Route } from "./router.js";
  *
  * Extension points, for the modules other parts of the daemon provide:
  * - `routes`: more route entries (the read routes, the OpenAPI document), each a Route<ApiHandler>;
+ *   the document's handler can read the whole table later from `DaemonApi.routes`;
  * - `stream`: GET /v1/stream on the raw request (SSE), after the principal may read;
  * - `staticFile`: GET / and /ui/* (the console's files).
  */
@@ -135,6 +136,11 @@ export class DaemonApi {
       throw err;
     }
     return daemonApi;
+  }
+
+  /** Every route served (empty until started): what the OpenAPI document describes. */
+  get routes(): readonly Route<ApiHandler>[] {
+    return this.server?.routes ?? [];
   }
 
   get addresses(): string[] {

@@ -84,12 +84,12 @@ export const API_ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     errors: ["NO_SUCH_PACKAGE", "API_OWNER_UNREACHABLE", "DAEMON_STARTING"],
   },
   "GET /v1/packages/{pkg}/ipsec/local": {
-    summary: "This node's own SAs of a package (what another node's GET …/ipsec forwards to the owner)",
-    response: "LocalSas",
+    summary: "This node's own SAs of a package (node to node: the owner proxy asks the owner here)",
+    response: "OwnerSas",
     errors: ["NO_SUCH_PACKAGE", "DAEMON_STARTING"],
   },
   "GET /v1/packages/{pkg}/log/local": {
-    summary: "This node's log of a package (node-to-node only: what GET …/log forwards to the owner)",
+    summary: "The last lines of a package's log on this node (node to node only)",
     response: "PackageLog",
     query: [{ name: "lines", type: "integer", description: "How many lines (default 200, at most 2000)." }],
     errors: ["API_BAD_REQUEST", "API_FORBIDDEN", "NO_SUCH_PACKAGE", "DAEMON_STARTING"],

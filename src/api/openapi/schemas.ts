@@ -300,13 +300,13 @@ export const API_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
     ["identity", "peers", "sas"],
     { open: true, description: "PackageIpsecView + the owner's SAs (forwarded to the owner)." },
   ),
-  LocalSas: object(
+  OwnerSas: object(
     {
-      node: name("This node."),
+      node: name("The node that answered (this node)."),
       sas: arrayOf({ type: "object", description: "IkeSaStatus (ipsec/sa-status.ts)." }),
     },
     ["node", "sas"],
-    { description: "This node's own SAs of a package (the node-to-node path of GET …/ipsec)." },
+    { open: true, description: "One node's own SAs of a package (the node-to-node path)." },
   ),
   PackageLog: object({ node: name(), file: str(), lines: { ...arrayOf(str()), maxItems: 2000 } }, [
     "node",

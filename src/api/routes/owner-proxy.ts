@@ -19,11 +19,14 @@ export const OWNER_TIMEOUT_MS = 1000;
 /** An owner's answer larger than this is refused (2,000 log lines are well under it). */
 const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
 
-/** This node's API certificate and the cluster CA, as PEM text. */
+/**
+ * This node's API certificate and key and the cluster CA (PEM). The other node knows it as a
+ * node only when its subject is O=pavise, OU=pavise-node, CN=<node> (auth/principal.ts).
+ */
 export interface NodeTls {
-  ca: string;
-  cert: string;
-  key: string;
+  ca: string | Buffer;
+  cert: string | Buffer;
+  key: string | Buffer;
 }
 
 export type OwnerAnswer<T> = { ok: true; value: T } | { ok: false; reply: ApiReply };

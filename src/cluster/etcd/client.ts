@@ -132,10 +132,7 @@ export class EtcdClient {
   }
 
   /** Every key under a prefix (sorted by key), or one key with prefix: false. */
-  async range(
-    key: string,
-    options: GetOptions & RangeOptions = { prefix: true },
-  ): Promise<RangeResult> {
+  async range(key: string, options: GetOptions & RangeOptions = { prefix: true }): Promise<RangeResult> {
     const { body } = await this.transport.call<WireRangeResponse>(
       "/v3/kv/range",
       encodeRange(key, { prefix: options.prefix ?? true, ...options }),

@@ -19,8 +19,9 @@
  *     "Security associations"; a "Show log"/"Refresh log" button for package admins
  *   - confirmation: role dialog named after its heading ("Move: web", "Halt: web",
  *     "Halt node: n2"), the question as its description, for a move a select labelled
- *     "Move to node", and buttons "Cancel" (focused first) and the action ("Move", "Halt", …);
- *     Esc cancels
+ *     "Move to node" (role combobox; the first eligible node preselected, nodes it may not go
+ *     to now listed disabled as "n1 (not now: <reason>)"), and buttons "Cancel" (focused
+ *     first) and the action ("Move", "Halt", …); Esc cancels
  *   - the action's outcome: `#action-result` (role status, aria-live polite), e.g. "Accepted:
  *     pavise pkg move web --node n3 …" or "Not done: <API message> (<hint>)"
  *   - lost connection: `#connection-banner` (role alert) "Connection to this node lost …" with
@@ -336,9 +337,19 @@ function render(): void {
     content = notFound("There is no such page.");
   }
   for (const h1 of content.filter((n) => n.tagName === "H1")) h1.tabIndex = -1;
+  markCurrentPage();
   main.replaceChildren(...content);
   if (focusKey !== undefined)
     main.querySelector<HTMLElement>(`[data-focus-key="${CSS.escape(focusKey)}"]`)?.focus();
+}
+
+/** The navigation link of the page shown says so to assistive technology (aria-current). */
+function markCurrentPage(): void {
+  const current = route.page === "events" ? "#/events" : route.page === "map" ? "#/" : undefined;
+  for (const link of document.querySelectorAll<HTMLAnchorElement>("nav a")) {
+    if (link.getAttribute("href") === current) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
 }
 
 function notFound(message: string): HTMLElement[] {
@@ -449,8 +460,10 @@ async function nodeAction(kind: NodeActionKind, node: string, opener: HTMLElemen
 
 /** Posts the action (wait: false) and says in the status region what the node answered. */
 async function send(request: ActionRequest, what: string): Promise<void> {
+  result.dataset.outcome = "sending";
   result.textContent = `${what}: sending…`;
   const reply = await postJson<OperatorResult>(request.path, request.body);
+  result.dataset.outcome = reply.ok ? "accepted" : "refused";
   if (reply.ok) {
     const command = reply.body?.command ?? what;
     result.textContent = `Accepted: ${command}. Its progress shows in the events.`;
