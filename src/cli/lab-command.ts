@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { CONSOLE_PORT } from "../lab/console-relay.js";
 import { relayLogFile, startRelayProcess } from "../lab/console-relay-process.js";
 import { nodeApiSocket, nodesWithDaemon } from "../lab/node-api-socket.js";
@@ -195,9 +195,16 @@ async function labConsole(args: string[]): Promise<number> {
     ...(port === undefined ? {} : { port }),
   });
   const moved = port === undefined && relay.port !== CONSOLE_PORT;
-  out.result({ lab: lab.name, ...relay, log: relayLogFile(lab.dir, node) }, () =>
+  // The relay connects per browser connection, so it may start before the daemon's API does.
+  const socketMissing = !existsSync(socketPath);
+  out.result({ lab: lab.name, ...relay, log: relayLogFile(lab.dir, node), socketMissing }, () =>
     [
       ...(moved ? [`port ${CONSOLE_PORT} is taken; relaying from ${relay.port} instead`] : []),
+      ...(socketMissing
+        ? [
+            `note: ${socketPath} does not exist yet: start ${node}'s daemon with an api: section; the relay waits`,
+          ]
+        : []),
       `console: ${relay.url}`,
       `  relays to ${node}'s API socket ${socketPath} (TLS end to end); pavise lab down ${lab.name} ends it`,
     ].join("\n"),

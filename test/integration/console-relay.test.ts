@@ -98,6 +98,7 @@ describe("pavise lab console: the relay to a node's API socket", () => {
       const started = await pavise(["lab", "console", NAME, "--node", "n1", "--socket", socket, "--json"]);
       expect(started.code, started.stderr).toBe(0);
       relay = JSON.parse(started.stdout) as ConsoleRelayRecord;
+      expect((JSON.parse(started.stdout) as { socketMissing: boolean }).socketMissing).toBe(false);
       expect(relay.port).not.toBe(7443);
       expect(relay.url).toBe(`https://127.0.0.1:${relay.port}/`);
       expect(isSameProcessAlive(relay)).toBe(true);
@@ -119,6 +120,19 @@ describe("pavise lab console: the relay to a node's API socket", () => {
       expect(human.stderr).toMatch(/127\.0\.0\.1:7443/);
       expect(human.stderr).toMatch(/--port/);
       expect(human.stderr).not.toMatch(/\n\s+at /); // no stack trace
+
+      // A relay may start before the API's socket exists; it says so, and waits for it.
+      const early = await pavise([
+        "lab",
+        "console",
+        NAME,
+        "--node",
+        "n3",
+        "--socket",
+        join(dir, "api-n3.sock"),
+      ]);
+      expect(early.code, early.stderr).toBe(0);
+      expect(early.stdout).toMatch(/api-n3\.sock does not exist yet/);
     } finally {
       holder.close();
     }
