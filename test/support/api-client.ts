@@ -52,6 +52,17 @@ export function apiCall(
         timeout: options.timeoutMs ?? 30_000,
       },
       (res) => {
+        // A live stream (GET /v1/stream) never ends: its answer is the status and headers.
+        if (String(res.headers["content-type"] ?? "").startsWith("text/event-stream")) {
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text: "",
+            json: { error: { code: "", message: "a live stream" } },
+          });
+          res.destroy();
+          return;
+        }
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("error", reject);
