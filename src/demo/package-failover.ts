@@ -5,6 +5,14 @@ import { etcdHealth } from "../lab/etcd.js";
 import { CLIENT_ADDRESS, PACKAGE_IKE_ID, startStrongswanClient, writeLabPsk } from "../lab/ipsec-package.js";
 import type { Lab } from "../lab/lab.js";
 import { labClusterFile, startLabDaemons } from "../lab/lab-cluster-file.js";
+import {
+  createLabApiCredentials,
+  labApiNodes,
+  LAB_TOKEN_USER,
+  type LabApiCredentials,
+} from "../lab/api-credentials.js";
+import { startRelayProcess } from "../lab/console-relay-process.js";
+import { nodeApiSocket } from "../lab/node-api-socket.js";
 import { arpAnswerers } from "../lab/probes/arp.js";
 import { addressHolders } from "../lab/probes/holders.js";
 import { startTraffic } from "../lab/probes/traffic.js";
@@ -15,6 +23,7 @@ import { pause, say, step } from "./demo-output.js";
 
 const PACKAGE_ADDRESS = "198.18.1.50";
 const ECHO_PORT = 7100;
+const NODES = ["n1", "n2", "n3"] as const;
 
 /**
  * The source page's story (../shared/seed/): `pavise daemon` on n1–n3 runs package web
@@ -31,7 +40,15 @@ export async function packageFailover(lab: Lab): Promise<void> {
   );
   const { file: pskFile, psk } = writeLabPsk(lab.runtime.labDir);
   const file = join(lab.runtime.labDir, "cluster.yaml");
-  writeFileSync(file, labClusterFile({ address: PACKAGE_ADDRESS, echoPort: ECHO_PORT, ipsec: { pskFile } }));
+  const api = await createLabApiCredentials(
+    join(lab.runtime.labDir, "api"),
+    lab.name,
+    labApiNodes(lab, NODES),
+  );
+  writeFileSync(
+    file,
+    labClusterFile({ address: PACKAGE_ADDRESS, echoPort: ECHO_PORT, ipsec: { pskFile }, api }),
+  );
   say(`  cluster file: ${file} (./pavise config check ${file})`);
   const daemons = await startLabDaemons(lab, file);
   const holder = async (): Promise<string[]> =>
@@ -75,6 +92,30 @@ export async function packageFailover(lab: Lab): Promise<void> {
   const status = await pavise(lab, "n2", ["status", "--config", file]);
   say(status.stdout.replace(/^/gm, "    ").trimEnd());
   say("  (npm run bench:failover measures this against keepalived, over repeated runs)");
+  await showConsole(lab, api);
+}
+
+/**
+ * The web console and the HTTP API (design §0): a relay from 127.0.0.1 on this machine to n3's
+ * API socket (the lab's nodes live in network namespaces), so a browser here can open it.
+ */
+async function showConsole(lab: Lab, api: LabApiCredentials): Promise<void> {
+  const relay = await startRelayProcess({
+    labDir: lab.runtime.labDir,
+    node: "n3",
+    socketPath: nodeApiSocket(lab, "n3"),
+  });
+  const token = join(api.dir, `${LAB_TOKEN_USER}.token`);
+  say(
+    `  console: ${relay.url} (user admin, password in ${join(api.dir, "admin.password")}; ` +
+      `the lab's own CA signed its certificate: ${api.caCert})`,
+  );
+  say(
+    `  the API and metrics: curl --cacert ${api.caCert} -H "Authorization: Bearer $(cat ${token})" ${relay.url}v1/status`,
+  );
+  say(
+    `                       curl --cacert ${api.caCert} -H "Authorization: Bearer $(cat ${token})" ${relay.url}metrics`,
+  );
 }
 
 interface FailOver {

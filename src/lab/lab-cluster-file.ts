@@ -8,6 +8,7 @@
  * bench:failover run their clusters from it, with {@link startLabDaemons}.
  */
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { distPath } from "../util/package-paths.js";
 import type { Lab } from "./lab.js";
@@ -79,7 +80,20 @@ export async function startLabDaemons(
 ): Promise<Map<string, LabProcess>> {
   const daemons = new Map<string, LabProcess>();
   for (const [index, node] of nodes.entries()) {
-    const argv = [process.execPath, distPath("cli/main.js"), "daemon", "--config", file, "--node", node];
+    // Each node's control socket (and API socket beside it) in the lab directory: the nodes
+    // share this machine's file system.
+    const control = join(lab.runtime.labDir, `daemon-${node}.sock`);
+    const argv = [
+      process.execPath,
+      distPath("cli/main.js"),
+      "daemon",
+      "--config",
+      file,
+      "--node",
+      node,
+      "--control",
+      control,
+    ];
     const daemon = await lab.runtime.spawn(node, argv, { role: "pavise-daemon" });
     daemons.set(node, daemon);
     if (index === 0) await joined(daemon, 10_000);
