@@ -90,7 +90,9 @@ export function actionRoutes(deps: ActionRouteDeps): Route<ApiHandler>[] {
     const principal = request.principal;
     const actor: Actor = {
       user: principal.user,
-      host: principal.host ?? "local",
+      // No source address: the request came in on the node's own API socket (from the node
+      // itself, or through `pavise lab console`'s relay): the user acted from that node.
+      host: principal.host ?? request.servedBy,
       via: "api",
       auth: principal.auth,
       servedBy: request.servedBy,
