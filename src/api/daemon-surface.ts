@@ -68,6 +68,7 @@ export class DaemonSurface {
           options.metrics.scrape(options.agent()?.metricsFacts(), undefined, reads.cache.current()?.view),
         health: () => options.agent()?.health(),
         log: options.log,
+        recorded: (event) => options.agent()?.operatorRecorded(event),
         version: options.version,
         routes: reads.routes,
         stream: (req, res) => hub.attach(req, res, lastEventId(req)),

@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { Agent } from "node:https";
 import { cpus, loadavg } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -48,8 +49,24 @@ interface Curl extends Omit<ApiAnswer, "headers"> {
 describe.skipIf(!root)("the HTTPS API of pavise daemon in a lab", () => {
   const t = useDaemonLab(LAB, {
     api: true,
-    clusterFile: (lab, _dir, api) =>
-      daemonClusterFile(lab, { name: LAB, service: { echoPort: UDP_PORT }, resources: ["disk"], api }),
+    clusterFile: (lab, dir, api) => {
+      // A hook on operator actions: the node that serves an action through the API runs it once.
+      const hook = join(dir, "operator-hook.sh");
+      writeFileSync(
+        hook,
+        `#!/bin/sh\nenv | grep ^PAVISE_ > "${dir}/hook-$PAVISE_EVENT_NODE-$PAVISE_EVENT_SEQUENCE.env"\n`,
+        {
+          mode: 0o755,
+        },
+      );
+      return daemonClusterFile(lab, {
+        name: LAB,
+        service: { echoPort: UDP_PORT },
+        resources: ["disk"],
+        api,
+        topLevel: `hooks:\n  - name: operator-record\n    command: ${hook}\n    events: [operator]\n`,
+      });
+    },
     watchFromStart: true,
     start: NODES,
     ready: async (lab) => {
@@ -63,6 +80,11 @@ describe.skipIf(!root)("the HTTPS API of pavise daemon in a lab", () => {
         await lab.cluster.untilLogged(`the API on ${node}`, node, "api", "serving on");
     },
   });
+
+  const hookRuns = (): string[] =>
+    readdirSync(t.dir)
+      .filter((f) => f.startsWith("hook-") && f.endsWith(".env"))
+      .map((f) => readFileSync(join(t.dir, f), "utf8"));
 
   const nodeUrl = (node: string): string => {
     const nic = t.lab.host(node).nics.find((n) => n.subnet === "public" && n.address !== undefined)!;
@@ -287,6 +309,18 @@ describe.skipIf(!root)("the HTTPS API of pavise daemon in a lab", () => {
       host: c1,
     });
     console.log(`event: ${JSON.stringify(moved)}`);
+    // Its hook ran once, on n1, which served the action.
+    const runs = await until(
+      "the operator hook's run",
+      () => Promise.resolve(hookRuns().filter((env) => env.includes('"action":"pkg-move"'))),
+      (found) => found.length > 0,
+      5_000,
+    );
+    await sleep(500);
+    expect(hookRuns().filter((env) => env.includes('"action":"pkg-move"'))).toHaveLength(1);
+    expect(runs[0]).toContain("PAVISE_EVENT_KIND=operator");
+    expect(runs[0]).toContain("PAVISE_EVENT_NODE=n1");
+    expect(runs[0]).toContain("PAVISE_EVENT_BY=pkgadmin");
   });
 
   it("refusals: node halt needs full_admin, a bad body names the key, an unknown package has a did-you-mean, 20 KiB is too large", async () => {

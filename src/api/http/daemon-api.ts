@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { NODE_PLACEHOLDER } from "../../cluster/config/etcd-credentials.js";
 import type { AccessPolicy, ApiConfig, ClusterConfig } from "../../cluster/config/model.js";
 import { EtcdClient } from "../../cluster/etcd/client.js";
-import { ClusterKeys } from "../../cluster/membership/layout.js";
+import { type ClusterEvent, ClusterKeys } from "../../cluster/membership/layout.js";
 import type { MetricRegistry } from "../../metrics/registry.js";
 import { accessPolicyOf } from "../auth/access-rules.js";
 import { loadApiCredentials, type ApiCredentials } from "../auth/load-credentials.js";
@@ -47,6 +47,8 @@ export interface DaemonApiOptions {
   /** GET /v1/health: undefined while the agent is starting. */
   health: () => NodeHealth | undefined;
   log: (event: string, message: string) => void;
+  /** An action's event as written to etcd (the agent logs it and runs its hooks). */
+  recorded?: ((event: ClusterEvent) => void) | undefined;
   /** This package's version (the OpenAPI document's info.version). */
   version: string;
   routes?: readonly Route<ApiHandler>[] | undefined;
@@ -109,6 +111,7 @@ export class DaemonApi {
       ...actionRoutes({
         cluster: () => ({ config: daemonApi.config, client, keys }),
         log: options.log,
+        recorded: options.recorded,
       }),
       ...(options.routes ?? []),
       {

@@ -7,6 +7,7 @@ import { performAction } from "../../cluster/operator/perform-action.js";
 import { planResourceAction } from "../../cluster/operator/resource-action.js";
 import type { OperatorCluster } from "../../cluster/operator/wait-goal.js";
 import type { ClusterState } from "../../cluster/state.js";
+import type { ClusterEvent } from "../../cluster/membership/layout.js";
 import type { ApiHandler, ApiReply, ApiRequest } from "../http/api-handler.js";
 import {
   checkMaintenanceBody,
@@ -34,6 +35,8 @@ export interface ActionRouteDeps {
   /** The configuration in force (it follows `pavise config apply`) and this node's etcd. */
   cluster: () => OperatorCluster;
   log: (event: string, message: string) => void;
+  /** The action's event as written to etcd: the daemon logs it and runs its hooks. */
+  recorded?: ((event: ClusterEvent) => void) | undefined;
 }
 
 /**
@@ -97,7 +100,7 @@ export function actionRoutes(deps: ActionRouteDeps): Route<ApiHandler>[] {
       auth: principal.auth,
       servedBy: request.servedBy,
     };
-    const result = await performAction(cluster, actor, planned, wait);
+    const result = await performAction(cluster, actor, planned, { ...wait, onRecorded: deps.recorded });
     deps.log(
       "api-action",
       `${request.requestId}: ${principal.user} (${principal.auth}, from ${actor.host}): ${planned.command}` +

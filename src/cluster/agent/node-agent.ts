@@ -42,7 +42,7 @@ import { guardHolding } from "../guard/guard-holding.js";
 import type { FenceEvent, FenceGuardStats } from "../membership/fence-guard.js";
 import type { FenceObserver } from "../membership/self-fence.js";
 import { campaign, writePlacements } from "../membership/leader.js";
-import { ClusterKeys, type PackageReport } from "../membership/layout.js";
+import { type ClusterEvent, ClusterKeys, type PackageReport } from "../membership/layout.js";
 import { reportsServiceChange, serviceFactAfter, type ServiceFact } from "./service-facts.js";
 import { MemberSession } from "../membership/member-session.js";
 import { appendEvent, publishNode, retireNode } from "../membership/node-registry.js";
@@ -1229,6 +1229,11 @@ export class NodeAgent {
 
   private log(event: string, message: string, extra: Record<string, unknown> = {}): void {
     this.options.log({ at: Date.now(), node: this.options.node, event, message, ...extra });
+  }
+
+  /** An operator's action this node's API wrote to the event log: its log line and hooks. */
+  operatorRecorded(event: ClusterEvent): void {
+    this.events.recorded(event);
   }
 
   /** A log line that also goes to the cluster's event log in etcd, and to the hooks (event-sink.ts). */

@@ -50,6 +50,21 @@ export class EventSink {
     }
   }
 
+  /**
+   * An event this daemon wrote to etcd by another path: an operator's action served by its API
+   * (perform-action.ts). Logged and hooked here like the agent's own, so an action through the
+   * API runs the hooks exactly once, on the node that served it (design §9).
+   */
+  recorded(event: ClusterEvent): void {
+    this.sequence += 1;
+    const { node: _node, kind, message, time: _time, ...extra } = event;
+    this.options.log(kind, message, extra);
+    const cluster = this.options.cluster();
+    if (cluster.hooks && cluster.hooks.length > 0) {
+      this.hooks.enqueue(planHookRuns(event, cluster.hooks, this.sequence, cluster.name));
+    }
+  }
+
   /** The daemon stops: hooks still running are killed, none start. */
   stop(): void {
     this.hooks.stop();

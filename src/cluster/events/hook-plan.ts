@@ -1,3 +1,4 @@
+import type { ClusterEvent } from "../membership/layout.js";
 import type { HookConfig } from "../config/model.js";
 import { ALL_EVENT_KINDS } from "./event-kinds.js";
 
@@ -8,14 +9,7 @@ import { ALL_EVENT_KINDS } from "./event-kinds.js";
  */
 
 /** One event as it goes to the event log: `{node, kind, message, time, package?, subject?, …}`. */
-export interface ClusterEvent {
-  node: string;
-  kind: string;
-  message: string;
-  /** ms since the epoch, the same number the event log holds. */
-  time: number;
-  [extra: string]: unknown;
-}
+export type { ClusterEvent };
 
 export interface HookRun {
   hook: string;

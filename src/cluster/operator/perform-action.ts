@@ -7,6 +7,7 @@
  * caller to explain (the CLI names its cluster file, the API its own way).
  */
 
+import type { ClusterEvent } from "../membership/layout.js";
 import { appendEvent } from "../membership/node-registry.js";
 import { type ActionPlan, applyIntentChange, intentKey } from "./action-plan.js";
 import { type Actor, actorBy, actorEventFields, actorEventNode } from "./actor.js";
@@ -17,8 +18,8 @@ export interface PerformOptions {
   /** Wait for the goal (the CLI's default; --no-wait: false). */
   wait: boolean;
   timeoutMs: number;
-  /** Called once the intent and the event are written. */
-  onRecorded?: (() => void) | undefined;
+  /** Called once the intent and the event are written, with the event as written. */
+  onRecorded?: ((event: ClusterEvent) => void) | undefined;
   /** Each change of where things stand while waiting. */
   onProgress?: ((line: string, ms: number) => void) | undefined;
   pollMs?: number | undefined;
@@ -53,14 +54,16 @@ export async function performAction(
     intentKey(cluster.keys, plan.intent),
     (current) => applyIntentChange(plan.intent, current, { by, at: Date.now() }),
   );
-  await appendEvent(cluster.client, cluster.keys, {
+  const event: ClusterEvent = {
     node: actorEventNode(actor),
     kind: "operator",
     message: `${by}: ${plan.command} (${plan.serviceguard})`,
     ...actorEventFields(actor),
     ...plan.event,
-  });
-  options.onRecorded?.();
+    time: Date.now(),
+  };
+  await appendEvent(cluster.client, cluster.keys, event);
+  options.onRecorded?.(event);
   // A node run again has no admin/nodes/ key (the default): show what that means.
   const intent = written.value ?? (plan.intent.kind === "node" ? { halted: false } : undefined);
   const base = { command: plan.command, serviceguard: plan.serviceguard, by, intent };
