@@ -11,6 +11,7 @@
  * - changing the package_type of a package that runs (halt the package first).
  */
 
+import { EtcdError } from "../cluster/etcd/errors.js";
 import { readFileSync } from "node:fs";
 import { hostname, userInfo } from "node:os";
 import { PaviseError } from "../util/errors.js";
@@ -236,7 +237,15 @@ async function renamedCluster(
   config: ClusterConfig,
 ): Promise<ClusterConfigProblem | undefined> {
   if (config.etcd.prefix !== ClusterKeys.forCluster(config.name).prefix) return undefined;
-  const range = await client.range("/pavise/");
+  let range;
+  try {
+    range = await client.range("/pavise/");
+  } catch (err) {
+    // With etcd auth on, an operator may read only its own cluster's prefix: then it cannot see
+    // another cluster to compare with, and the check (a hint, not a guard) is skipped.
+    if (err instanceof EtcdError && err.code === "ETCD_PERMISSION_DENIED") return undefined;
+    throw err;
+  }
   const mine = new Set(config.nodes.map((n) => n.name));
   for (const kv of range.kvs) {
     const match = /^\/pavise\/([^/]+)\/config$/.exec(kv.key);

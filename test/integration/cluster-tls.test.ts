@@ -152,6 +152,18 @@ describe.skipIf(!root)("cluster traffic over etcd TLS with users and roles", () 
     ).toBeUndefined();
   });
 
+  it("the operator applies the cluster file (its first apply), though it may not read other clusters' keys", async () => {
+    const r = await t.lab.exec(
+      "n2",
+      [process.execPath, distPath("cli/main.js"), "config", "apply", t.configFile, "--json"],
+      { allowFailure: true, env: { ...process.env, ...etcdUserEnv(t.lab.runtime, OPERATOR_USER) } },
+    );
+    console.log(`$ pavise config apply  (as operator; exit ${r.code})\n${r.stdout}${r.stderr}`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, revision: 1 });
+    noStackTrace(r.stderr);
+  });
+
   it("pavise pkg move web with the operator's credentials: web on n2, never on two nodes; the gap", async () => {
     const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);
     const arp = sampleArp(t.lab, [VIP]);
