@@ -245,22 +245,34 @@ export const API_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
   NodeDetail: object(
     {
       ...NODE_VIEW_PROPERTIES,
+      leader: bool("This node holds the leader key."),
       nics: arrayOf(
         object(
-          { subnet: name(), nic: str(), role: oneOfStrings(["primary", "standby"]), link: bool() },
-          ["subnet", "nic", "role", "link"],
+          {
+            subnet: name(),
+            nic: str(),
+            role: oneOfStrings(["primary", "standby"]),
+            link: oneOfStrings(["up", "down", "unknown"]),
+            carrying: bool("The subnet's addresses are on this NIC now."),
+          },
+          ["subnet", "nic", "role", "link", "carrying"],
           { open: true },
         ),
       ),
       resources: {
         type: "object",
-        description: "Generic resources on this node: name → up/down.",
-        additionalProperties: upDown,
+        description: "Generic resources on this node: name → status (and who set it).",
+        additionalProperties: ref("ResourceStatus"),
       },
+      packages: arrayOf(name()),
       apiUrl: str("This node's API, for node-to-node forwarding."),
     },
-    [...NODE_VIEW_REQUIRED, "nics", "resources"],
-    { open: true, description: "NodeView + its NICs + its resources + its API URL." },
+    [...NODE_VIEW_REQUIRED, "leader", "nics", "resources", "packages"],
+    { open: true, description: "NodeView + its NICs + its resources + its packages + its API URL." },
+  ),
+  ResourceStatus: object(
+    { status: upDown, setBy: str("The operator who set it (cmsetresource); absent: its monitor's.") },
+    ["status"],
   ),
   NodeList: arrayOf(ref("NodeDetail")),
   PackageDetail: object(
@@ -270,25 +282,32 @@ export const API_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
         object(
           {
             name: str(),
-            node: name(),
-            restarts: { ...int(), minimum: 0 },
+            node: name("Where it runs; absent while the package runs nowhere."),
+            restarts: { ...int(), minimum: 0, description: "Absent when the report does not say." },
             state: str(),
           },
-          ["name", "node", "restarts", "state"],
+          ["name", "state"],
           { open: true },
         ),
       ),
       resources: {
         type: "object",
-        description: "node → resource → up/down (with setBy when an operator set it).",
-        additionalProperties: {
-          type: "object",
-          additionalProperties: { anyOf: [upDown, object({ status: upDown, setBy: str() }, ["status"])] },
-        },
+        description: "node → resource → status on that node.",
+        additionalProperties: { type: "object", additionalProperties: ref("ResourceStatus") },
       },
+      nodeChoices: arrayOf(
+        object({ node: name(), eligible: bool(), why: str("Why not now (the scheduler's reason).") }, [
+          "node",
+          "eligible",
+        ]),
+      ),
     },
-    PACKAGE_VIEW_REQUIRED.concat("resources"),
-    { open: true, description: "PackageView with per-node services and restarts, and resources per node." },
+    PACKAGE_VIEW_REQUIRED.concat("resources", "nodeChoices"),
+    {
+      open: true,
+      description:
+        "PackageView with per-node services and restarts, resources per node, and where it could run now.",
+    },
   ),
   PackageList: arrayOf(ref("PackageDetail")),
   PackageIpsecDetail: object(
@@ -313,7 +332,14 @@ export const API_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
     "file",
     "lines",
   ]),
-  EventList: object({ revision: int(), events: arrayOf(ref("EventView")) }, ["revision", "events"]),
+  EventList: object(
+    {
+      revision: int(),
+      complete: bool("False when etcd no longer holds every event after `since` (compacted): some are missing."),
+      events: arrayOf(ref("EventView")),
+    },
+    ["revision", "complete", "events"],
+  ),
   Health: object(
     {
       node: name(),
