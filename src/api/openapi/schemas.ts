@@ -335,7 +335,9 @@ export const API_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
   EventList: object(
     {
       revision: int(),
-      complete: bool("False when etcd no longer holds every event after `since` (compacted): some are missing."),
+      complete: bool(
+        "False when etcd no longer holds every event after `since` (compacted): some are missing.",
+      ),
       events: arrayOf(ref("EventView")),
     },
     ["revision", "complete", "events"],
