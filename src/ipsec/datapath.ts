@@ -1,4 +1,7 @@
 import type { ChildSaKeys } from "../ike/core/events.js";
+import type { SaCounters } from "./sa-status-types.js";
+
+export type { SaCounters };
 
 /**
  * The one interface between IKE and any datapath (DESIGN.md principle 4), in the spirit of a
@@ -15,29 +18,6 @@ export interface IpsecDatapath {
   counters(spiIn: number): SaCounters | undefined;
 }
 
-/**
- * Traffic counters of one Child SA. The drop counters come from a datapath that checks ESP
- * itself (the user-space one: EspSaCounters in src/esp/core/esp-engine.ts); they are absent
- * where the datapath does not count them (RecordingDatapath, a kernel).
- */
-export interface SaCounters {
-  bytesIn: number;
-  packetsIn: number;
-  bytesOut: number;
-  packetsOut: number;
-  /** Packets seen before, or older than the replay window (RFC 4303 §3.4.3). */
-  replayDrops?: number;
-  /** ICV or tag wrong, or too short to carry one (RFC 4303 §3.4.4). */
-  integrityFailures?: number;
-  /** Authentic packets outside the SA's selectors (RFC 4301 §5.2). */
-  policyDrops?: number;
-  /** Packets refused because the SA had passed its hard lifetime. */
-  expiredDrops?: number;
-  /** Dummy packets (next header 59, RFC 4303 §2.6), authentic and dropped. */
-  dummyPackets?: number;
-  /** Authentic packets with bad padding or a bad inner length. */
-  invalidPayloads?: number;
-}
 
 export interface InstalledSa {
   name: string;

@@ -1,38 +1,12 @@
 import type { IkeSa } from "../ike/core/ike-sa.js";
-import type { IpsecDatapath, SaCounters } from "./datapath.js";
+import type { IpsecDatapath } from "./datapath.js";
+import type { ChildSaStatus, IkeSaStatus } from "./sa-status-types.js";
+
+export type { ChildSaStatus, IkeSaStatus };
 import { formatAddress } from "../ike/config/traffic-selector-spec.js";
 import type { TrafficSelector } from "../ike/core/traffic-selector.js";
 import { DhId, EncrId, IntegId, PrfId } from "../ike/crypto/transforms.js";
 import { rangeToPrefixes } from "../esp/driver/tun-device.js";
-
-/** An IKE SA as `pavise ipsec sas` shows it (also the --json shape). */
-export interface IkeSaStatus {
-  connection: string;
-  state: string;
-  initiator: boolean;
-  spiI: string;
-  spiR: string;
-  local: string;
-  remote: string;
-  localId: string;
-  remoteId: string;
-  algorithms: string;
-  ageSeconds: number;
-  children: ChildSaStatus[];
-}
-
-export interface ChildSaStatus {
-  name: string;
-  spiIn: string;
-  spiOut: string;
-  mode: string;
-  encap: boolean;
-  algorithms: string;
-  localTs: string[];
-  remoteTs: string[];
-  /** From the datapath; absent when the datapath does not know the SA. */
-  counters: SaCounters | undefined;
-}
 
 /** An ESP SPI as `pavise ipsec sas` prints it: eight hex digits. */
 export function spiText(spi: number): string {

@@ -31,6 +31,7 @@ describe("view types", () => {
       "src/api/schema/view-types.ts",
       "src/cluster/state.ts",
       "src/ipsec/registry/peer-record.ts",
+      "src/ipsec/sa-status-types.ts",
     ]);
   });
 });

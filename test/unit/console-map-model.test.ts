@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { clusterMap, packageNotes } from "../../src/console/model/map-model.js";
 import { statusN1Failed, statusThreeUp } from "./console-fixtures.js";
+import type { NodeDetail, NodeView } from "../../src/api/schema/view-types.js";
 
 describe("console map model", () => {
   it("lays a healthy cluster out as one column per node, packages with their addresses and NIC", () => {
@@ -45,18 +46,12 @@ describe("console map model", () => {
     expect(map.etcdMembers.map((m) => m.text)).toEqual(["etcd unreachable", "etcd member", "etcd leader"]);
   });
 
-  it("puts each etcd member in its node's column when the node detail names the endpoint's host", () => {
+  it("puts each etcd member in its node's column when the node's API URL names the endpoint's host", () => {
     const view = statusN1Failed();
-    const details = view.nodes.map((n, i) => ({
-      ...n,
-      addresses: [`198.18.1.1${i + 1}`, `198.18.2.1${i + 1}`],
-    }));
-    const map = clusterMap(view, details);
-    expect(map.columns.map((c) => c.etcd?.text)).toEqual(["etcd unreachable", "etcd member", "etcd leader"]);
-    // Without addresses nothing matches (the endpoints are IP addresses, not node names).
+    // Without node details nothing matches (the endpoints are IP addresses, not node names).
     expect(clusterMap(view).columns.map((c) => c.etcd)).toEqual([undefined, undefined, undefined]);
-    // The API URL's host names the node too (when etcd and the API share an address).
-    const byApi = view.nodes.map((n, i) => ({ ...n, apiUrl: `https://198.18.2.1${i + 1}:8443` }));
+    // A node publishes its API URL on its heartbeat address, where its etcd member listens too.
+    const byApi = view.nodes.map((n, i) => detailOf(n, { apiUrl: `https://198.18.2.1${i + 1}:7443` }));
     expect(clusterMap(view, byApi).columns.map((c) => c.etcd?.text)).toEqual([
       "etcd unreachable",
       "etcd member",
@@ -71,14 +66,19 @@ describe("console map model", () => {
 
   it("groups NICs per subnet, primary first, with their link state and which carries the addresses", () => {
     const view = statusThreeUp();
-    const n2 = {
-      ...view.nodes[1]!,
+    const n2 = detailOf(view.nodes[1]!, {
       nics: [
         { subnet: "public", nic: "lan1", role: "standby" as const, link: "down" as const, carrying: false },
         { subnet: "public", nic: "lan0", role: "primary" as const, link: "up" as const, carrying: true },
-        { subnet: "heartbeat", nic: "hb0", role: "primary" as const, link: "unknown" as const },
+        {
+          subnet: "heartbeat",
+          nic: "hb0",
+          role: "primary" as const,
+          link: "unknown" as const,
+          carrying: false,
+        },
       ],
-    };
+    });
     const column = clusterMap(view, [n2]).columns[1]!;
     expect(column.nicGroups).toEqual([
       {
@@ -138,3 +138,8 @@ describe("console map model", () => {
     ]);
   });
 });
+
+/** A node's GET /v1/nodes answer around its status view (what the test does not set is empty). */
+function detailOf(node: NodeView, extra: Partial<NodeDetail>): NodeDetail {
+  return { ...node, leader: false, nics: [], resources: {}, packages: [], apiUrl: undefined, ...extra };
+}

@@ -7,6 +7,9 @@
 
 import type { NodeStatus, PackageStatus } from "../../cluster/state.js";
 import type { PeerRecord } from "../../ipsec/registry/peer-record.js";
+import type { IkeSaStatus } from "../../ipsec/sa-status-types.js";
+
+export type { ChildSaStatus, IkeSaStatus, SaCounters } from "../../ipsec/sa-status-types.js";
 
 /** How one etcd member answered a status request. */
 export interface EtcdMemberAnswer {
@@ -129,4 +132,71 @@ export interface EventView {
   revision: number;
   package?: string;
   [extra: string]: unknown;
+}
+
+/** A node's NIC on one subnet (GET /v1/nodes: node-detail.ts says how link is known). */
+export interface NicDetail {
+  subnet: string;
+  nic: string;
+  /** NETWORK_INTERFACE (primary) or a standby for local LAN failover. */
+  role: "primary" | "standby";
+  link: "up" | "down" | "unknown";
+  /** The subnet's addresses are on this NIC now (reported by the owner; else the primary). */
+  carrying: boolean;
+}
+
+export interface NodeResourceDetail {
+  status: "up" | "down";
+  /** The operator who set it (pavise resource set, cmsetresource); absent: the monitor's. */
+  setBy?: string;
+}
+
+export interface NodeDetail extends NodeView {
+  leader: boolean;
+  nics: NicDetail[];
+  resources: Record<string, NodeResourceDetail>;
+  /** Packages running here. */
+  packages: string[];
+  /** The node's API (its node record's apiUrl); absent while it does not serve one. */
+  apiUrl: string | undefined;
+}
+
+/** One service of a package on one node (GET /v1/packages/{p}, package-detail.ts). */
+export interface ServiceDetail {
+  name: string;
+  /** The node it runs on; undefined while the package runs nowhere. */
+  node: string | undefined;
+  /** Restarts since the package started there; undefined when the report does not say. */
+  restarts: number | undefined;
+  /** running, restarting, failed, halted, starting; "unknown" when the report does not say. */
+  state: string;
+}
+
+export interface NodeChoice {
+  node: string;
+  eligible: boolean;
+  /** Why it may not run there now (the scheduler's reason). */
+  why?: string;
+}
+
+export interface PackageDetail extends Omit<PackageView, "services"> {
+  services: ServiceDetail[];
+  /** node → resource → status on that node. */
+  resources: Record<string, Record<string, NodeResourceDetail>>;
+  /** Its node_name list in order of preference, each with whether it could run there now. */
+  nodeChoices: NodeChoice[];
+}
+
+/** `GET /v1/packages/{pkg}/log` (design §5). */
+export interface LogTail {
+  node: string;
+  file: string;
+  lines: string[];
+}
+
+/** `GET /v1/packages/{pkg}/ipsec`: the registry's peers, and the owner's live SAs. */
+export interface PackageIpsecDetail extends PackageIpsecView {
+  sas: IkeSaStatus[];
+  /** The node that answered for the SAs (the owner). */
+  from: string;
 }

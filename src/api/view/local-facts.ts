@@ -3,6 +3,9 @@ import type { ClusterConfig } from "../../cluster/config/model.js";
 import { DEFAULT_LOG_DIRECTORY, packageLogPath } from "../../cluster/executor/package-log.js";
 import type { IkeSaStatus } from "../../ipsec/sa-status.js";
 import { PaviseError } from "../../util/errors.js";
+import type { LogTail } from "../schema/view-types.js";
+
+export type { LogTail };
 
 /**
  * What only this node knows (design §1, §2 `routes/owner-proxy.ts`): the live SAs of a package
@@ -15,12 +18,6 @@ export interface LocalFacts {
   logTail(pkg: string, lines: number): Promise<LogTail>;
 }
 
-/** `GET /v1/packages/{pkg}/log` (design §5). */
-export interface LogTail {
-  node: string;
-  file: string;
-  lines: string[];
-}
 
 /** The most lines a log tail gives (design §5). */
 export const MAX_LOG_LINES = 2000;

@@ -1,4 +1,6 @@
-import type { NodeView } from "../schema/view-types.js";
+import type { NicDetail, NodeDetail, NodeResourceDetail, NodeView } from "../schema/view-types.js";
+
+export type { NicDetail, NodeDetail, NodeResourceDetail } from "../schema/view-types.js";
 import type { ClusterRead } from "./cluster-read.js";
 
 /**
@@ -10,32 +12,6 @@ import type { ClusterRead } from "./cluster-read.js";
  * down has no link (local LAN failover found none to move to); on a subnet that is up, the NIC
  * its addresses are on has link. The others are "unknown".
  */
-export interface NicDetail {
-  subnet: string;
-  nic: string;
-  /** NETWORK_INTERFACE (primary) or a standby for local LAN failover. */
-  role: "primary" | "standby";
-  link: "up" | "down" | "unknown";
-  /** The subnet's addresses are on this NIC now (reported by the owner; else the primary). */
-  carrying: boolean;
-}
-
-export interface NodeResourceDetail {
-  status: "up" | "down";
-  /** The operator who set it (pavise resource set, cmsetresource); absent: the monitor's. */
-  setBy?: string;
-}
-
-export interface NodeDetail extends NodeView {
-  leader: boolean;
-  nics: NicDetail[];
-  resources: Record<string, NodeResourceDetail>;
-  /** Packages running here. */
-  packages: string[];
-  /** The node's API (its node record's apiUrl); absent while it does not serve one. */
-  apiUrl: string | undefined;
-}
-
 export function nodeDetail(read: ClusterRead, view: NodeView, leader: string | undefined): NodeDetail {
   const node = view.name;
   const config = read.config.nodes.find((n) => n.name === node);

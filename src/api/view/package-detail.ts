@@ -1,8 +1,15 @@
 import { whyNotEligible } from "../../cluster/scheduler/eligibility.js";
 import { buildView } from "../../cluster/scheduler/view.js";
-import type { PackageView } from "../schema/view-types.js";
+import type {
+  NodeChoice,
+  NodeResourceDetail,
+  PackageDetail,
+  PackageView,
+  ServiceDetail,
+} from "../schema/view-types.js";
 import type { ClusterRead } from "./cluster-read.js";
-import type { NodeResourceDetail } from "./node-detail.js";
+
+export type { NodeChoice, PackageDetail, ServiceDetail } from "../schema/view-types.js";
 
 /**
  * One package as `GET /v1/packages/{pkg}` shows it (design §5, §8 package page): the status
@@ -11,31 +18,6 @@ import type { NodeResourceDetail } from "./node-detail.js";
  * could run now and why not elsewhere (the move dialog's choices; the scheduler's own
  * eligibility rule). Pure.
  */
-export interface ServiceDetail {
-  name: string;
-  /** The node it runs on; undefined while the package runs nowhere. */
-  node: string | undefined;
-  /** Restarts since the package started there; undefined when the report does not say. */
-  restarts: number | undefined;
-  /** running, restarting, failed, halted, starting; "unknown" when the report does not say. */
-  state: string;
-}
-
-export interface NodeChoice {
-  node: string;
-  eligible: boolean;
-  /** Why it may not run there now (the scheduler's reason). */
-  why?: string;
-}
-
-export interface PackageDetail extends Omit<PackageView, "services"> {
-  services: ServiceDetail[];
-  /** node → resource → status on that node. */
-  resources: Record<string, Record<string, NodeResourceDetail>>;
-  /** Its node_name list in order of preference, each with whether it could run there now. */
-  nodeChoices: NodeChoice[];
-}
-
 export function packageDetail(read: ClusterRead, view: PackageView): PackageDetail {
   const config = read.config.packages.find((p) => p.name === view.name);
   const services: ServiceDetail[] =

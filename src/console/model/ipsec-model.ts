@@ -4,7 +4,7 @@
  * `pavise ipsec sas` lists them. Pure.
  */
 
-import type { IkeSaView } from "./api-shapes.js";
+import type { IkeSaStatus } from "./api-shapes.js";
 
 export interface SaRow {
   peer: string;
@@ -28,7 +28,7 @@ export const SA_COLUMNS: readonly { key: keyof SaRow; title: string }[] = [
   { key: "age", title: "Age" },
 ];
 
-export function saRows(sas: readonly IkeSaView[]): SaRow[] {
+export function saRows(sas: readonly IkeSaStatus[]): SaRow[] {
   return sas.flatMap((sa) => {
     const peer = `${sa.remoteId} at ${sa.remote}`;
     const ike = `${sa.connection}: ${sa.state}, ${sa.initiator ? "we initiated" : "peer initiated"}`;

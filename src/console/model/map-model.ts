@@ -6,7 +6,7 @@
  */
 
 import type { EtcdMemberAnswer, PackageView, StatusView } from "../../api/schema/view-types.js";
-import type { NicView, NodeDetail } from "./api-shapes.js";
+import type { NicDetail, NodeDetail } from "./api-shapes.js";
 import { type Badge, nodeBadge, packageBadge } from "./state-badge.js";
 
 export interface EtcdMemberBadge {
@@ -19,7 +19,7 @@ export interface EtcdMemberBadge {
 
 export interface NicLine {
   nic: string;
-  role: NicView["role"];
+  role: NicDetail["role"];
   /** The subnet's addresses are on this NIC now. */
   carrying: boolean;
   /** "link up", "link down", or "" when not known ("unknown" or not reported). */
@@ -162,13 +162,13 @@ function memberBadge(answer: EtcdMemberAnswer, leaderEndpoint: string | undefine
 }
 
 /**
- * Does an etcd endpoint URL name this node: its host is the node's name, one of its addresses,
- * or the host of its API URL?
+ * Does an etcd endpoint URL name this node: its host is the node's name or the host of its API
+ * URL?
  */
 function endpointNames(endpoint: string, node: string, detail: NodeDetail | undefined): boolean {
   const host = hostOf(endpoint);
   if (host === undefined) return false;
-  if (host === node || (detail?.addresses?.includes(host) ?? false)) return true;
+  if (host === node) return true;
   return detail?.apiUrl !== undefined && hostOf(detail.apiUrl) === host;
 }
 
@@ -184,7 +184,7 @@ function hostOf(url: string): string | undefined {
  * NICs grouped by subnet. Without the node detail only the subnets with link are known
  * (NodeView.subnetsUp), so each shows as a group without NIC names.
  */
-function nicGroups(subnetsUp: readonly string[], nics: readonly NicView[] | undefined): NicGroup[] {
+function nicGroups(subnetsUp: readonly string[], nics: readonly NicDetail[] | undefined): NicGroup[] {
   if (nics === undefined || nics.length === 0) {
     return subnetsUp.map((subnet) => ({ subnet, up: true, nics: [] }));
   }

@@ -99,8 +99,7 @@ let servedBy: string | undefined;
 const stream = new LiveStream("/v1/stream", {
   snapshot(data) {
     // The first message, and again after a reset: it replaces what the page shows.
-    const latest = data.status ?? data.view;
-    if (latest !== undefined) view = latest;
+    view = data.status;
     events = mergeEvents([], data.events);
     changed();
   },

@@ -133,7 +133,7 @@ function servicesTable(pkg: PackageView, detail: PackageDetail | undefined): HTM
     return table(
       "Services",
       ["Service", "Node", "Restarts", "State"],
-      (services as Exclude<PackageDetail["services"], string[]>).map((s) => [
+      services.map((s) => [
         s.name,
         s.node ?? "none",
         s.restarts === undefined ? "not reported" : String(s.restarts),
