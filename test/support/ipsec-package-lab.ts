@@ -36,18 +36,25 @@ export interface IpsecPackageLabOptions extends Omit<IpsecWebOptions, "pskFile">
   watchFromStart?: boolean;
   /** Runs first in afterAll, before the clients stop (heal a cut, put a carrier back…). */
   cleanup?: DaemonLabOptions["cleanup"];
+  /** The daemons serve the HTTP API (lab credentials: DaemonLab.api). */
+  api?: boolean;
 }
 
 export function useIpsecPackageLab(name: string, options: IpsecPackageLabOptions): IpsecPackageLab {
   let psk: string | undefined;
   const clients: Stoppable[] = [];
-  const { cleanup, watchFromStart, ...web } = options;
+  const { cleanup, watchFromStart, api, ...web } = options;
   const t = useDaemonLab(name, {
     watchFromStart: watchFromStart ?? true,
-    clusterFile: (lab, dir) => {
+    api: api ?? false,
+    clusterFile: (lab, dir, credentials) => {
       const written = writeLabPsk(dir);
       psk = written.psk;
-      return daemonClusterFile(lab, { name, packages: ipsecWebPackage({ ...web, pskFile: written.file }) });
+      return daemonClusterFile(lab, {
+        name,
+        packages: ipsecWebPackage({ ...web, pskFile: written.file }),
+        api: credentials,
+      });
     },
     cleanup: async (lab) => {
       await cleanup?.(lab);
