@@ -13,7 +13,14 @@ import { NODES, VIP, daemonClusterFile } from "../support/daemon-cluster.js";
 import { useDaemonLab } from "../support/daemon-lab.js";
 import { watchEtcdPrefix } from "../support/etcd-key-watch.js";
 import { testLabName } from "../support/fresh-lab.js";
-import { lagBetween, lagText, readLoopLag } from "../support/loop-lag-metrics.js";
+import {
+  lagBetween,
+  lagText,
+  loopLagOf,
+  readLoopLag,
+  ticksLaterThan,
+  type LoopLagReading,
+} from "../support/loop-lag-metrics.js";
 import { openApiStream, type SseStream } from "../support/sse-client.js";
 import { until } from "../support/until.js";
 
@@ -31,6 +38,7 @@ const LAB = testLabName("ldapiload");
 const UDP_PORT = 7461;
 const OWNER = "n1";
 const LOADED = "n2";
+const CONTROL = "n3";
 const STREAMS = 10;
 const RATE_PER_S = 20;
 const LOAD_MS = 30_000;
@@ -117,11 +125,16 @@ describe.skipIf(!root)(
           await traffic.stop().catch(() => undefined);
           await arp.stop();
         });
+        // n3 serves no load: its lag over the same window tells the machine's share from n2's.
+        const control = { socketPath: DaemonApi.socketPath(t.cluster.controlSocket(CONTROL), CONTROL) };
+        const controlStart = await readLoopLag(control, ca, token);
         const loadStart = await readLoopLag(target, ca, token);
         const cpuStart = process.cpuUsage();
 
         const agent = new Agent({ keepAlive: true, maxSockets: 8 });
         const answers: Answered[] = [];
+        // The load's own /metrics answers: n2's lag histogram every 200 ms, to see when it lagged.
+        const lagSeries: { at: number; reading: LoopLagReading }[] = [];
         const read = async (path: string): Promise<void> => {
           const sent = performance.now();
           try {
@@ -132,6 +145,8 @@ describe.skipIf(!root)(
               timeoutMs: 10_000,
             });
             answers.push({ path, ms: performance.now() - sent, status: r.status });
+            if (path === "/metrics" && r.status === 200)
+              lagSeries.push({ at: Date.now(), reading: loopLagOf(r.text) });
           } catch (err) {
             answers.push({ path, ms: performance.now() - sent, status: 0, error: (err as Error).message });
           }
@@ -158,6 +173,7 @@ describe.skipIf(!root)(
         await kill;
         const loadMs = performance.now() - startedAt;
         const loadEnd = await readLoopLag(target, ca, token);
+        const controlEnd = await readLoopLag(control, ca, token);
         agent.destroy();
 
         // Every stream's first status with web on n2; the etcd change it follows: n2's owner key.
@@ -190,6 +206,14 @@ describe.skipIf(!root)(
         const quiet = lagBetween(quietStart, quietEnd);
         const during = lagBetween(loadStart, loadEnd);
         const testCpu = process.cpuUsage(cpuStart);
+        const lateTicks = lagSeries
+          .slice(1)
+          .map((s, i) => ({
+            at: s.at - killedAt,
+            late: ticksLaterThan(lagSeries[i]!.reading, s.reading, 0.01),
+          }))
+          .filter((s) => s.late > 0)
+          .map((s) => `${(s.at / 1000).toFixed(1)} s (${s.late})`);
         console.log(
           `API load on ${LOADED} (web's adoptive node; ${OWNER}'s daemon SIGKILLed ${KILL_AFTER_MS / 1000} s in): ` +
             `${answers.length} GETs in ${(loadMs / 1000).toFixed(1)} s, p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${maxMs.toFixed(1)} ms ` +
@@ -199,7 +223,7 @@ describe.skipIf(!root)(
             `status with web on ${LOADED}: first stream ${firstTold - taken.at} ms, last ${lastTold - taken.at} ms after the etcd change; ` +
             `client's longest gap ${Math.round(report.maxGapMs)} ms (${report.received}/${report.sent}); ` +
             `${LOADED} event-loop lag quiet ${QUIET_MS / 1000} s: ${lagText(quiet)}; during the load: ${lagText(during)} ` +
-            `(budget ${budgetMs} ms, asserted < ${budgetMs / 2} ms); ${arpSamples.length} ARP rounds; ` +
+            `(budget ${budgetMs} ms, asserted < ${budgetMs / 2} ms); ${CONTROL} (no API load) meanwhile: ${lagText(lagBetween(controlStart, controlEnd))}; ticks later than 10 ms, by when (from the kill) the load's /metrics saw them: ${lateTicks.join(" ") || "none"}; ${arpSamples.length} ARP rounds; ` +
             `test process CPU ${((testCpu.user + testCpu.system) / 1e6).toFixed(1)} s; load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} CPUs`,
         );
 

@@ -23,7 +23,12 @@ export async function readLoopLag(target: ApiTarget, ca: Buffer, token: string):
   });
   if (answer.status !== 200)
     throw new Error(`GET /metrics answered ${answer.status}: ${answer.text.slice(0, 200)}`);
-  const families = parsePrometheusText(answer.text);
+  return loopLagOf(answer.text);
+}
+
+/** The lag figures of one /metrics answer. */
+export function loopLagOf(metricsText: string): LoopLagReading {
+  const families = parsePrometheusText(metricsText);
   const buckets: [number, number][] = [];
   for (const s of families.get("pavise_event_loop_lag_seconds")?.samples ?? [])
     if (s.name.endsWith("_bucket"))
@@ -79,4 +84,11 @@ export function lagBetween(before: LoopLagReading, after: LoopLagReading): LagWi
 export function lagText(w: LagWindow): string {
   const ms = (v: number): string => (v === Infinity ? "+Inf" : `${+v.toFixed(1)}`);
   return `${w.ticks} ticks, p50 ≤ ${ms(w.p50Ms)} ms, p99 ≤ ${ms(w.p99Ms)} ms, max ${w.maxExact ? "" : "≤ "}${ms(w.maxMs)} ms`;
+}
+
+/** Ticks between two readings that ran later than `seconds` (a bucket bound: 0.01, 0.025, …). */
+export function ticksLaterThan(before: LoopLagReading, after: LoopLagReading, seconds: number): number {
+  const at = (r: LoopLagReading, le: number): number => r.buckets.find(([b]) => b === le)?.[1] ?? 0;
+  const ticks = at(after, Infinity) - at(before, Infinity);
+  return ticks - (at(after, seconds) - at(before, seconds));
 }
