@@ -13,6 +13,7 @@ import { NODES, VIP, daemonClusterFile } from "../support/daemon-cluster.js";
 import { useDaemonLab } from "../support/daemon-lab.js";
 import { watchEtcdPrefix } from "../support/etcd-key-watch.js";
 import { testLabName } from "../support/fresh-lab.js";
+import { cpuSeconds } from "../support/process-cpu.js";
 import {
   lagBetween,
   lagText,
@@ -128,6 +129,10 @@ describe.skipIf(!root)(
         // n3 serves no load: its lag over the same window tells the machine's share from n2's.
         const control = { socketPath: DaemonApi.socketPath(t.cluster.controlSocket(CONTROL), CONTROL) };
         const controlStart = await readLoopLag(control, ca, token);
+        const cpuAtStart = [
+          cpuSeconds(t.cluster.daemons.get(LOADED)!.pid),
+          cpuSeconds(t.cluster.daemons.get(CONTROL)!.pid),
+        ];
         const loadStart = await readLoopLag(target, ca, token);
         const cpuStart = process.cpuUsage();
 
@@ -174,6 +179,9 @@ describe.skipIf(!root)(
         const loadMs = performance.now() - startedAt;
         const loadEnd = await readLoopLag(target, ca, token);
         const controlEnd = await readLoopLag(control, ca, token);
+        const [loadedCpu, controlCpu] = [LOADED, CONTROL].map(
+          (node, i) => cpuSeconds(t.cluster.daemons.get(node)!.pid) - cpuAtStart[i]!,
+        );
         agent.destroy();
 
         // Every stream's first status with web on n2; the etcd change it follows: n2's owner key.
@@ -224,7 +232,7 @@ describe.skipIf(!root)(
             `client's longest gap ${Math.round(report.maxGapMs)} ms (${report.received}/${report.sent}); ` +
             `${LOADED} event-loop lag quiet ${QUIET_MS / 1000} s: ${lagText(quiet)}; during the load: ${lagText(during)} ` +
             `(budget ${budgetMs} ms, asserted < ${budgetMs / 2} ms); ${CONTROL} (no API load) meanwhile: ${lagText(lagBetween(controlStart, controlEnd))}; ticks later than 10 ms, by when (from the kill) the load's /metrics saw them: ${lateTicks.join(" ") || "none"}; ${arpSamples.length} ARP rounds; ` +
-            `test process CPU ${((testCpu.user + testCpu.system) / 1e6).toFixed(1)} s; load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} CPUs`,
+            `daemon CPU over the load: ${LOADED} ${loadedCpu!.toFixed(2)} s, ${CONTROL} ${controlCpu!.toFixed(2)} s; test process CPU ${((testCpu.user + testCpu.system) / 1e6).toFixed(1)} s; load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} CPUs`,
         );
 
         // The API stayed fast and answered everything.
