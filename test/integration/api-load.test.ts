@@ -13,6 +13,7 @@ import { NODES, VIP, daemonClusterFile } from "../support/daemon-cluster.js";
 import { useDaemonLab } from "../support/daemon-lab.js";
 import { watchEtcdPrefix } from "../support/etcd-key-watch.js";
 import { testLabName } from "../support/fresh-lab.js";
+import { parsePrometheusText } from "../support/prometheus-text.js";
 import { cpuSeconds } from "../support/process-cpu.js";
 import {
   lagBetween,
@@ -46,6 +47,8 @@ const LOAD_MS = 30_000;
 const KILL_AFTER_MS = 8_000;
 const QUIET_MS = 5_000;
 const READS = ["/v1/status", "/v1/packages/web", "/v1/events", "/metrics"];
+/** Their route labels in pavise_api_request_duration_seconds. */
+const READ_ROUTES = ["/v1/status", "/v1/packages/{pkg}", "/v1/events", "/metrics"];
 
 interface Answered {
   path: string;
@@ -62,6 +65,29 @@ function statusWithWebOn(stream: SseStream, node: string): number | undefined {
     return web?.nodes.length === 1 && web.nodes[0] === node;
   });
   return i === -1 ? undefined : stream.arrivedAt[i];
+}
+
+/** The API's mean time per request by route between two /metrics answers (its own histogram). */
+function routeMeans(before: string, after: string): string {
+  const totals = (text: string): Map<string, { sum: number; count: number }> => {
+    const found = new Map<string, { sum: number; count: number }>();
+    for (const s of parsePrometheusText(text).get("pavise_api_request_duration_seconds")?.samples ?? []) {
+      const route = s.labels.route!;
+      const entry = found.get(route) ?? { sum: 0, count: 0 };
+      if (s.name.endsWith("_sum")) entry.sum = s.value;
+      else if (s.name.endsWith("_count")) entry.count = s.value;
+      found.set(route, entry);
+    }
+    return found;
+  };
+  const [a, b] = [totals(before), totals(after)];
+  return [...b]
+    .filter(([route]) => READ_ROUTES.includes(route))
+    .map(([route, t]) => {
+      const n = t.count - (a.get(route)?.count ?? 0);
+      return `${route} ${(((t.sum - (a.get(route)?.sum ?? 0)) / n) * 1000).toFixed(2)} ms (${n})`;
+    })
+    .join(", ");
 }
 
 function percentile(sorted: readonly number[], q: number): number {
@@ -139,7 +165,7 @@ describe.skipIf(!root)(
         const agent = new Agent({ keepAlive: true, maxSockets: 8 });
         const answers: Answered[] = [];
         // The load's own /metrics answers: n2's lag histogram every 200 ms, to see when it lagged.
-        const lagSeries: { at: number; reading: LoopLagReading }[] = [];
+        const lagSeries: { at: number; reading: LoopLagReading; text: string }[] = [];
         const read = async (path: string): Promise<void> => {
           const sent = performance.now();
           try {
@@ -151,7 +177,7 @@ describe.skipIf(!root)(
             });
             answers.push({ path, ms: performance.now() - sent, status: r.status });
             if (path === "/metrics" && r.status === 200)
-              lagSeries.push({ at: Date.now(), reading: loopLagOf(r.text) });
+              lagSeries.push({ at: Date.now(), reading: loopLagOf(r.text), text: r.text });
           } catch (err) {
             answers.push({ path, ms: performance.now() - sent, status: 0, error: (err as Error).message });
           }
@@ -214,6 +240,7 @@ describe.skipIf(!root)(
         const quiet = lagBetween(quietStart, quietEnd);
         const during = lagBetween(loadStart, loadEnd);
         const testCpu = process.cpuUsage(cpuStart);
+        const serverTimes = routeMeans(lagSeries[0]!.text, lagSeries.at(-1)!.text);
         const lateTicks = lagSeries
           .slice(1)
           .map((s, i) => ({
@@ -230,8 +257,8 @@ describe.skipIf(!root)(
             `web's address added on ${LOADED} ${added ? Math.round(added.at - killedAt) : "?"} ms after; ` +
             `status with web on ${LOADED}: first stream ${firstTold - taken.at} ms, last ${lastTold - taken.at} ms after the etcd change; ` +
             `client's longest gap ${Math.round(report.maxGapMs)} ms (${report.received}/${report.sent}); ` +
-            `${LOADED} event-loop lag quiet ${QUIET_MS / 1000} s: ${lagText(quiet)}; during the load: ${lagText(during)} ` +
-            `(budget ${budgetMs} ms, asserted < ${budgetMs / 2} ms); ${CONTROL} (no API load) meanwhile: ${lagText(lagBetween(controlStart, controlEnd))}; ticks later than 10 ms, by when (from the kill) the load's /metrics saw them: ${lateTicks.join(" ") || "none"}; ${arpSamples.length} ARP rounds; ` +
+            `${LOADED} event-loop lag quiet ${QUIET_MS / 1000} s: ${lagText(quiet)}; during the load: ${lagText(during)}, ${ticksLaterThan(loadStart, loadEnd, 0.01)} later than 10 ms ` +
+            `(budget ${budgetMs} ms, asserted < ${budgetMs / 2} ms); ${CONTROL} (no API load) meanwhile: ${lagText(lagBetween(controlStart, controlEnd))}, ${ticksLaterThan(controlStart, controlEnd, 0.01)} later than 10 ms; server-side mean by route ${serverTimes}; ticks later than 10 ms, by when (from the kill) the load's /metrics saw them: ${lateTicks.join(" ") || "none"}; ${arpSamples.length} ARP rounds; ` +
             `daemon CPU over the load: ${LOADED} ${loadedCpu!.toFixed(2)} s, ${CONTROL} ${controlCpu!.toFixed(2)} s; test process CPU ${((testCpu.user + testCpu.system) / 1e6).toFixed(1)} s; load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} CPUs`,
         );
 
