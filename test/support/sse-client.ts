@@ -1,8 +1,12 @@
 /**
- * A real HTTP client for a Server-Sent Events stream: node:http over a real socket, the bytes
- * fed to the spec parser (sse-parser.ts) as they arrive. For tests of the live stream.
+ * A real HTTP client for a Server-Sent Events stream: node:http over a real socket (or
+ * node:https to a daemon's API, over TCP or its unix socket), the bytes fed to the spec parser
+ * (sse-parser.ts) as they arrive, each event stamped with when it arrived. For tests of the live
+ * stream.
  */
-import { request, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
+import { request, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
+import { request as tlsRequest } from "node:https";
+import type { ApiTarget } from "./api-client.js";
 import { until } from "./until.js";
 import { SseParser, type ParsedSseEvent } from "./sse-parser.js";
 
@@ -16,6 +20,8 @@ export interface OpenedStream {
 
 export class SseStream {
   readonly parser = new SseParser();
+  /** Date.now() when each event (same index in `events`) was dispatched. */
+  readonly arrivedAt: number[] = [];
   ended = false;
   bytes = 0;
 
@@ -23,7 +29,9 @@ export class SseStream {
     res.setEncoding("utf8");
     res.on("data", (chunk: string) => {
       this.bytes += chunk.length;
-      this.parser.push(chunk);
+      const at = Date.now();
+      const dispatched = this.parser.push(chunk).length;
+      for (let i = 0; i < dispatched; i++) this.arrivedAt.push(at);
     });
     res.on("close", () => (this.ended = true));
     res.on("error", () => (this.ended = true));
@@ -64,8 +72,33 @@ export class SseStream {
 }
 
 export function openStream(url: string, headers: Record<string, string> = {}): Promise<OpenedStream> {
+  return opened((answer) => request(url, { headers: { accept: "text/event-stream", ...headers } }, answer));
+}
+
+/** A stream from a daemon's HTTPS API (`path`, e.g. /v1/stream), over TCP or its unix socket. */
+export function openApiStream(
+  target: ApiTarget,
+  path: string,
+  options: { ca: Buffer; headers?: Record<string, string> },
+): Promise<OpenedStream> {
+  return opened((answer) =>
+    tlsRequest(
+      {
+        // The server certificate names 127.0.0.1 (the relay's address) besides the node's.
+        ...("socketPath" in target ? { socketPath: target.socketPath, host: "127.0.0.1" } : target),
+        path,
+        ca: options.ca,
+        headers: { accept: "text/event-stream", ...options.headers },
+        agent: false,
+      },
+      answer,
+    ),
+  );
+}
+
+function opened(send: (answer: (res: IncomingMessage) => void) => ClientRequest): Promise<OpenedStream> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { headers: { accept: "text/event-stream", ...headers } }, (res) => {
+    const req = send((res) => {
       const status = res.statusCode ?? 0;
       if (status !== 200) {
         let body = "";
