@@ -6,6 +6,7 @@
  * names the URL and says what to check. Pure.
  */
 
+import { seconds } from "../cluster/operator/wait-goal.js";
 import { PaviseError } from "../util/errors.js";
 
 /** No answer: refused, unresolvable, unroutable, reset or silent. */
@@ -76,7 +77,7 @@ export function connectionError(
   if (timeoutMs !== undefined) {
     return new PaviseError(
       CLI_API_UNREACHABLE,
-      `the API at ${url} did not answer within ${Math.round(timeoutMs / 1000)} s`,
+      `the API at ${url} did not answer within ${seconds(timeoutMs)}`,
       {
         hint: "check the node is up and its daemon serves the API; or use another node's --api URL, or --config FILE to go to etcd directly",
       },
