@@ -128,3 +128,63 @@ function readCredential(file: string, option: string, what: string): Buffer {
     });
   }
 }
+
+export interface ApiStream {
+  /** Resolves when the server ends the stream (or close() was called), rejects on a failure. */
+  ended: Promise<void>;
+  close(): void;
+}
+
+/**
+ * A live stream (GET /v1/stream, text/event-stream): `onText` gets its text as it comes. The
+ * deadline covers the answer's start only; the stream itself lasts until either side ends it.
+ * A refusal (401, 403, 429…) rejects with the API's error, as apiRequest does.
+ */
+export function apiStream(
+  target: ApiTarget,
+  path: string,
+  headers: Record<string, string>,
+  onText: (text: string) => void,
+): ApiStream {
+  const url = apiUrlText(target);
+  const options = requestOptions(target, { method: "GET", path });
+  let closed = false;
+  let req: ReturnType<typeof request> | undefined;
+  const ended = new Promise<void>((resolve, reject) => {
+    let timedOut = false;
+    req = request(
+      { ...options, headers: { ...options.headers, ...headers, accept: "text/event-stream" } },
+      (res) => {
+        clearTimeout(deadline);
+        const status = res.statusCode ?? 0;
+        if (status !== 200) {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => reject(errorFromAnswer(url, status, Buffer.concat(chunks).toString("utf8"))));
+          return;
+        }
+        res.setEncoding("utf8");
+        res.on("data", (text: string) => onText(text));
+        res.on("end", () => resolve());
+        res.on("close", () => resolve());
+      },
+    );
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      req?.destroy(new Error("no answer in time"));
+    }, API_READ_TIMEOUT_MS);
+    req.on("error", (err: NodeJS.ErrnoException) => {
+      clearTimeout(deadline);
+      if (closed) resolve();
+      else reject(connectionError(url, err, timedOut ? API_READ_TIMEOUT_MS : undefined));
+    });
+    req.end();
+  });
+  return {
+    ended,
+    close() {
+      closed = true;
+      req?.destroy();
+    },
+  };
+}

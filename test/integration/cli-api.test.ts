@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
@@ -227,11 +227,59 @@ describe.skipIf(!root)("pavise status|pkg|node|events --api URL in a lab", () =>
       `events --json the same over etcd and the API (n3): ${events.length} events, at try ${both.tries}`,
     );
     expect(events.some((e) => e.kind === "operator")).toBe(true);
-    const follow = await viaApi("n3", ["events", "--follow"], monitorToken());
-    expect([follow.code, follow.stderr.split("\n")[0]]).toEqual([
-      2,
-      "error[CLI_USAGE]: --follow reads etcd's watch: use it with --config FILE, not --api",
-    ]);
+  });
+
+  it("pavise events --follow --api: new events from the live stream, each once, in revision order, as etcd has them", async () => {
+    const proc = await t.lab.runtime.spawn(
+      "c1",
+      [
+        process.execPath,
+        distPath("cli/main.js"),
+        "events",
+        "--follow",
+        "--json",
+        "--since",
+        "1s",
+        "--api",
+        nodeUrl("n3"),
+        "--api-ca",
+        t.api.caCert,
+        ...monitorToken(),
+      ],
+      { role: "events-follow" },
+    );
+    const followed = (): LoggedEvent[] =>
+      readFileSync(proc.log, "utf8")
+        .split("\n")
+        .filter((line) => line.startsWith("{"))
+        .map((line) => JSON.parse(line) as LoggedEvent);
+    try {
+      await sleep(1_500);
+      for (const action of ["disable", "enable"]) {
+        const r = await viaApi("n1", ["pkg", action, "web", "--node", "n2"], asUser("pkgadmin"));
+        expect(r.code, r.stderr).toBe(0);
+      }
+      const seen = await until(
+        "both operator events followed",
+        () => Promise.resolve(followed()),
+        (events) => events.filter((e) => e.kind === "operator").length >= 2,
+        10_000,
+      );
+      const etcd = await clusterEvents(t.lab, "n1", t.configFile);
+      const revisions = seen.map((e) => e.revision);
+      console.log(
+        `events --follow --api: ${seen.length} events followed (revisions ${revisions.join(", ")})`,
+      );
+      expect(revisions).toEqual([...new Set(revisions)].sort((a, b) => a - b));
+      expect(seen.filter((e) => e.kind === "operator").map((e) => e.action)).toEqual([
+        "pkg-disable",
+        "pkg-enable",
+      ]);
+      for (const e of seen) expect(e).toEqual(etcd.find((x) => x.revision === e.revision));
+      expect(readFileSync(proc.log, "utf8")).not.toMatch(/error\[/);
+    } finally {
+      await t.lab.runtime.stop(proc, "SIGINT");
+    }
   });
 
   it("refusals the CLI's way: a monitor token gets API_FORBIDDEN (exit 1, nothing written); an unknown package is a usage error, as over etcd", async () => {
