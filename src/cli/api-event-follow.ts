@@ -30,6 +30,8 @@ export async function followOverApi(
   target: ApiTarget,
   afterRevision: number,
   print: (e: LoggedEvent) => void,
+  /** Ends the follow as Ctrl-C does (tests; the command uses SIGINT/SIGTERM). */
+  signal?: AbortSignal,
 ): Promise<number> {
   const url = apiUrlText(target);
   let last = afterRevision;
@@ -63,6 +65,8 @@ export async function followOverApi(
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
+  signal?.addEventListener("abort", stop, { once: true });
+  if (signal?.aborted) stop();
   try {
     while (!stopped) {
       const parser = new SseParser({ keep: false });
@@ -83,6 +87,7 @@ export async function followOverApi(
   } finally {
     process.off("SIGINT", stop);
     process.off("SIGTERM", stop);
+    signal?.removeEventListener("abort", stop);
   }
   return 0;
 }

@@ -7,6 +7,8 @@ import type { TLSSocket } from "node:tls";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { connectionError, errorFromAnswer } from "../../src/cli/api-answer.js";
 import { apiRequest } from "../../src/cli/api-client.js";
+import { followOverApi } from "../../src/cli/api-event-follow.js";
+import type { LoggedEvent } from "../../src/cli/events-render.js";
 import { ANSWER_MARGIN_MS, apiActionCall, runOperatorOverApi } from "../../src/cli/api-operator.js";
 import { apiTargetFrom, type ApiTarget } from "../../src/cli/api-target.js";
 import { parseOperatorArgs } from "../../src/cli/operator-args.js";
@@ -174,6 +176,8 @@ describe("the client against a real HTTPS server", () => {
   let caFile = "";
   let client: LabCertificate;
   let delayMs = 0;
+  /** The Last-Event-ID of each stream request. */
+  const streams: string[] = [];
   const seen: {
     method: string;
     url: string;
@@ -237,6 +241,23 @@ describe("the client against a real HTTPS server", () => {
               ms: 1234,
               state: "web: up on n3",
             });
+          if (req.url === "/v1/stream") {
+            streams.push(req.headers["last-event-id"] as string);
+            res.writeHead(200, { "content-type": "text/event-stream" });
+            const ev = (revision: number): string =>
+              JSON.stringify({ time: 1, node: "n1", kind: "operator", message: `m${revision}`, revision });
+            if (streams.length === 1) {
+              // A snapshot that repeats what was shown (5) and brings 6, then 6 again and 7, split mid-line.
+              res.write(
+                `retry: 2000\nevent: snapshot\nid: 6\ndata: ${JSON.stringify({ status: {}, events: [JSON.parse(ev(5)), JSON.parse(ev(6))] })}\n\n`,
+              );
+              res.write(`event: event\nid: 6\ndata: ${ev(6)}\n\nevent: event\nid: 7\nda`);
+              res.end(`ta: ${ev(7)}\n\n`);
+            } else {
+              res.write(`: hb\n\nevent: event\nid: 8\ndata: ${ev(8)}\n\n`);
+            }
+            return;
+          }
           if (req.url === "/text") {
             res.writeHead(200);
             return res.end("hello");
@@ -358,5 +379,25 @@ describe("the client against a real HTTPS server", () => {
         "NO_SUCH_PACKAGE",
       ]),
     ).rejects.toMatchObject({ code: "OPERATOR_REFUSED", message: "web cannot run on n2: disk is down" });
+  });
+
+  it("events --follow: the stream after the last shown revision, each event once; resumes with Last-Event-ID", async () => {
+    const err: string[] = [];
+    vi.spyOn(process.stderr, "write").mockImplementation((c: string | Uint8Array) => err.push(String(c)) > 0);
+    const printed: LoggedEvent[] = [];
+    const stop = new AbortController();
+    const following = followOverApi(
+      target({ kind: "none" }),
+      5,
+      (e) => {
+        printed.push(e);
+        if (e.revision === 8) stop.abort();
+      },
+      stop.signal,
+    );
+    expect(await following).toBe(0);
+    expect(printed.map((e) => e.revision)).toEqual([6, 7, 8]);
+    expect(streams).toEqual(["5", "7"]);
+    expect(err.join("")).toBe("the stream ended; resuming from revision 7 in 2 s\n");
   });
 });
