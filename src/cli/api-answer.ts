@@ -114,3 +114,16 @@ export function connectionError(
     },
   );
 }
+
+/** What a CLI user does about a 401 when the command sent no credentials (the API's hint is the browser's). */
+export const NO_CREDENTIALS_HINT =
+  "sign in with --api-cert FILE --api-key FILE (a client certificate), or a token: --api-token-file FILE or PAVISE_API_TOKEN";
+
+/** The API's error, with the CLI's hint when it asks for credentials the command did not send. */
+export function forCli(error: PaviseError, sentCredentials: boolean): PaviseError {
+  if (error.code !== "API_UNAUTHENTICATED" || sentCredentials) return error;
+  return new PaviseError(error.code, error.message, {
+    hint: NO_CREDENTIALS_HINT,
+    ...(error.where ? { where: error.where } : {}),
+  });
+}

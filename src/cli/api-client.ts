@@ -8,7 +8,14 @@
 import { readFileSync } from "node:fs";
 import { request, type RequestOptions } from "node:https";
 import { PaviseError } from "../util/errors.js";
-import { badAnswer, CLI_API_CREDENTIALS, connectionError, errorFromAnswer, parseJson } from "./api-answer.js";
+import {
+  badAnswer,
+  CLI_API_CREDENTIALS,
+  connectionError,
+  errorFromAnswer,
+  forCli,
+  parseJson,
+} from "./api-answer.js";
 import { type ApiTarget, apiUrlText } from "./api-target.js";
 
 /** How long a read may take; an action waits for its goal, so it gets its timeout on top. */
@@ -31,6 +38,7 @@ export interface ApiAnswer {
 export function apiRequest(target: ApiTarget, call: ApiCall): Promise<ApiAnswer> {
   const url = apiUrlText(target);
   const timeoutMs = call.timeoutMs ?? API_READ_TIMEOUT_MS;
+  const sent = target.credentials.kind !== "none";
   const options = requestOptions(target, call);
   const payload = call.body === undefined ? undefined : JSON.stringify(call.body);
   return new Promise<ApiAnswer>((resolve, reject) => {
@@ -53,7 +61,7 @@ export function apiRequest(target: ApiTarget, call: ApiCall): Promise<ApiAnswer>
           clearTimeout(deadline);
           const text = Buffer.concat(chunks).toString("utf8");
           const status = res.statusCode ?? 0;
-          if (status < 200 || status > 299) return reject(errorFromAnswer(url, status, text));
+          if (status < 200 || status > 299) return reject(forCli(errorFromAnswer(url, status, text), sent));
           const body = parseJson(text);
           if (body === null || typeof body !== "object")
             return reject(badAnswer(url, `answered ${status} without JSON`, text));
@@ -148,6 +156,7 @@ export function apiStream(
 ): ApiStream {
   const url = apiUrlText(target);
   const options = requestOptions(target, { method: "GET", path });
+  const sent = target.credentials.kind !== "none";
   let closed = false;
   let req: ReturnType<typeof request> | undefined;
   const ended = new Promise<void>((resolve, reject) => {
@@ -160,7 +169,9 @@ export function apiStream(
         if (status !== 200) {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () => reject(errorFromAnswer(url, status, Buffer.concat(chunks).toString("utf8"))));
+          res.on("end", () =>
+            reject(forCli(errorFromAnswer(url, status, Buffer.concat(chunks).toString("utf8")), sent)),
+          );
           return;
         }
         res.setEncoding("utf8");

@@ -238,6 +238,7 @@ describe.skipIf(!root)("pavise status|pkg|node|events --api URL in a lab", () =>
   });
 
   it("pavise events --follow --api: new events from the live stream, each once, in revision order, as etcd has them", async () => {
+    const before = (await clusterEvents(t.lab, "n1", t.configFile)).at(-1)!.revision;
     const proc = await t.lab.runtime.spawn(
       "c1",
       [
@@ -247,7 +248,7 @@ describe.skipIf(!root)("pavise status|pkg|node|events --api URL in a lab", () =>
         "--follow",
         "--json",
         "--since",
-        "1s",
+        "0s",
         "--api",
         nodeUrl("n3"),
         "--api-ca",
@@ -279,6 +280,7 @@ describe.skipIf(!root)("pavise status|pkg|node|events --api URL in a lab", () =>
         `events --follow --api: ${seen.length} events followed (revisions ${revisions.join(", ")})`,
       );
       expect(revisions).toEqual([...new Set(revisions)].sort((a, b) => a - b));
+      expect(revisions[0]).toBeGreaterThan(before);
       expect(seen.filter((e) => e.kind === "operator").map((e) => e.action)).toEqual([
         "pkg-disable",
         "pkg-enable",
@@ -353,6 +355,12 @@ describe.skipIf(!root)("pavise status|pkg|node|events --api URL in a lab", () =>
       ),
     );
     expect(untrusted.stderr).toContain("fix: give the cluster CA with --api-ca FILE (or PAVISE_API_CA)");
+    const anonymous = await cli("c1", ["status", "--api", nodeUrl("n2"), "--api-ca", t.api.caCert]);
+    expect([anonymous.code, anonymous.stderr]).toEqual([
+      1,
+      "error[API_UNAUTHENTICATED]: this request carries no credentials\n" +
+        "  fix: sign in with --api-cert FILE --api-key FILE (a client certificate), or a token: --api-token-file FILE or PAVISE_API_TOKEN\n",
+    ]);
     const timeline = await t.stopWatch();
     expect(overlaps(timeline, VIP)).toEqual([]);
   });

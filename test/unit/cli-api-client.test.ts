@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TLSSocket } from "node:tls";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { connectionError, errorFromAnswer } from "../../src/cli/api-answer.js";
+import { connectionError, errorFromAnswer, forCli, NO_CREDENTIALS_HINT } from "../../src/cli/api-answer.js";
 import { apiRequest } from "../../src/cli/api-client.js";
 import { followOverApi } from "../../src/cli/api-event-follow.js";
 import type { LoggedEvent } from "../../src/cli/events-render.js";
@@ -142,6 +142,20 @@ describe("API errors and failed connections as the CLI's errors", () => {
     expect(describeError(err)).toBe(
       "error[API_FORBIDDEN]: monitor may not run, halt, move or switch package web\n  at: key /node\n  fix: ask for the role",
     );
+  });
+  it("a 401 to a command that sent no credentials gets the CLI's hint; with credentials the API's stays", () => {
+    const body = {
+      error: { code: "API_UNAUTHENTICATED", message: "this request carries no credentials", hint: "log in" },
+    };
+    const err = errorFromAnswer(url, 401, JSON.stringify(body));
+    expect(forCli(err, false).toJSON()).toEqual({ ...body.error, hint: NO_CREDENTIALS_HINT });
+    expect(forCli(err, true)).toBe(err);
+    const forbidden = errorFromAnswer(
+      url,
+      403,
+      JSON.stringify({ error: { code: "API_FORBIDDEN", message: "no" } }),
+    );
+    expect(forCli(forbidden, false)).toBe(forbidden);
   });
   it("an answer that is not the API's names the URL and shows what came", () => {
     const err = errorFromAnswer(url, 502, "<html>Bad Gateway</html>");
