@@ -114,6 +114,7 @@ describe.skipIf(!root)("pavise status|pkg|node|events --api URL in a lab", () =>
       last = await read();
       if (JSON.stringify(last[0]) === JSON.stringify(last[1]))
         return { etcd: last[0], api: last[1], tries: i };
+      console.log(`${what}, try ${i}: etcd ${JSON.stringify(last[0])}\n  API ${JSON.stringify(last[1])}`);
       await sleep(1_000);
     }
     // Not once the same: show the difference.
