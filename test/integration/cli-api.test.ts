@@ -42,7 +42,7 @@ describe.skipIf(!root)("pavise status|pkg|node|events --api URL in a lab", () =>
   const t = useDaemonLab(LAB, {
     api: true,
     clusterFile: (lab, _dir, api) =>
-      daemonClusterFile(lab, { name: LAB, service: { echoPort: UDP_PORT }, api }),
+      daemonClusterFile(lab, { name: LAB, service: { echoPort: UDP_PORT }, resources: ["disk"], api }),
     watchFromStart: true,
     start: NODES,
     ready: async (lab) => {
@@ -322,6 +322,32 @@ describe.skipIf(!root)("pavise status|pkg|node|events --api URL in a lab", () =>
     expect(api.code).toBe(2);
     expect(api.stderr.split("\n")[0]).toMatch(/^error\[CLI_USAGE\]: .*did you mean "web"/);
     expect([api.code, api.stderr]).toEqual([etcd.code, etcd.stderr]);
+  });
+
+  it("resource set and node halt|run over the API print what they print over etcd", async () => {
+    const down = await viaApi(
+      "n2",
+      ["resource", "set", "web", "disk", "down", "--node", "n2"],
+      asUser("pkgadmin"),
+    );
+    expect([down.code, down.stdout]).toEqual([0, expect.stringMatching(/^web: up on n3 \(\d+\.\d s\)\n$/)]);
+    const up = await viaEtcd(["resource", "set", "web", "disk", "up", "--node", "n2"]);
+    expect([up.code, up.stdout]).toEqual([0, expect.stringMatching(/^web: up on n3 \(\d+\.\d s\)\n$/)]);
+    const halt = await viaApi("n1", ["node", "halt", "n2", "--json"], asUser("admin"));
+    expect(halt.code).toBe(0);
+    expect(JSON.parse(halt.stdout)).toMatchObject({
+      command: "pavise node halt n2",
+      serviceguard: "cmhaltnode n2",
+      by: `admin@${c1Address()}`,
+      ok: true,
+      waited: true,
+    });
+    const run = await viaApi("n1", ["node", "run", "n2"], asUser("admin"));
+    console.log(
+      `node halt n2 / run n2 over the API: ${(JSON.parse(halt.stdout) as { state: string }).state}; ${run.stdout.trim()}`,
+    );
+    expect([run.code, run.stdout]).toEqual([0, expect.stringMatching(/^n2: up .*\(\d+\.\d s\)\n$/)]);
+    expect(await linkedHolders(t.lab, VIP)).toEqual(["n3"]);
   });
 
   it("no answer: an address where nothing listens, and a server not checked against the cluster CA, named in the error", async () => {
