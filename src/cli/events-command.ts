@@ -1,14 +1,20 @@
 import { parseDuration } from "../config/durations.js";
+import { apiEvents, MAX_API_EVENTS } from "./api-reads.js";
+import { API_OPTIONS, API_USAGE, apiTargetFrom } from "./api-target.js";
 import { connectCluster, etcdProblem } from "./cluster-etcd.js";
-import { eventLine, eventsFrom, eventsSince } from "./events-render.js";
+import { followOverApi } from "./api-event-follow.js";
+import { eventLine, eventsFrom, eventsSince, type LoggedEvent } from "./events-render.js";
 import { makeOutput } from "./output.js";
 import { parseCommandArgs, usageError } from "./usage.js";
 
 export const EVENTS_USAGE = `usage:
-  pavise events --config FILE [--since DURATION] [--follow] [--json]
+  pavise events (--config FILE | --api URL …) [--since DURATION] [--follow] [--json]
       the cluster's event log from etcd, in the order it was written: time, node, what
       happened. --since 10m shows only the last ten minutes (ms, s, m, h, d); --follow keeps
-      watching for new events until Ctrl-C (with --json: one JSON object per line).`;
+      watching for new events until Ctrl-C (with --json: one JSON object per line).
+      With --api URL a node's API answers (GET /v1/events: the newest ${MAX_API_EVENTS} events; --follow
+      reads its live stream) instead of this command reading etcd:
+${API_USAGE.replace(/^/gm, "    ")}`;
 
 export async function eventsCommand(args: string[]): Promise<number> {
   const { values } = parseCommandArgs(
@@ -19,6 +25,7 @@ export async function eventsCommand(args: string[]): Promise<number> {
       follow: { type: "boolean", short: "f" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
+      ...API_OPTIONS,
     },
     EVENTS_USAGE,
     0,
@@ -27,7 +34,13 @@ export async function eventsCommand(args: string[]): Promise<number> {
     process.stdout.write(`${EVENTS_USAGE}\n`);
     return 0;
   }
-  if (values.config === undefined) throw usageError("events needs --config FILE", EVENTS_USAGE);
+  const api = apiTargetFrom(values, process.env, EVENTS_USAGE);
+  if (api === undefined && values.config === undefined) {
+    throw usageError("events needs --config FILE or --api URL", EVENTS_USAGE);
+  }
+  if (api !== undefined && values.config !== undefined) {
+    throw usageError("give --config FILE (etcd) or --api URL (a node's API), not both", EVENTS_USAGE);
+  }
   let since: number | undefined;
   if (values.since !== undefined) {
     const ms = parseDuration(values.since);
@@ -40,7 +53,24 @@ export async function eventsCommand(args: string[]): Promise<number> {
     since = Date.now() - ms;
   }
   const json = values.json === true;
-  const { file, config, client, keys } = connectCluster(values.config);
+  if (api !== undefined) {
+    const answer = await apiEvents(api, since);
+    const { events } = answer;
+    if (answer.full) {
+      process.stderr.write(
+        `note: the API gives the newest ${MAX_API_EVENTS} events; pavise events --config FILE shows the whole log\n`,
+      );
+    }
+    if (values.follow) {
+      for (const e of events) printFollowed(e, json);
+      return followOverApi(api, answer.revision, (e) => printFollowed(e, json));
+    }
+    makeOutput(json).result({ cluster: answer.cluster, revision: answer.revision, events }, () =>
+      events.length === 0 ? "no events" : events.map(eventLine).join("\n"),
+    );
+    return 0;
+  }
+  const { file, config, client, keys } = connectCluster(values.config!);
   try {
     let range;
     try {
@@ -55,9 +85,7 @@ export async function eventsCommand(args: string[]): Promise<number> {
       );
       return 0;
     }
-    const print = (e: (typeof events)[number]): void => {
-      process.stdout.write(json ? `${JSON.stringify(e)}\n` : `${eventLine(e)}\n`);
-    };
+    const print = (e: LoggedEvent): void => printFollowed(e, json);
     for (const e of events) print(e);
     return await follow(range.revision + 1, print);
   } finally {
@@ -89,4 +117,9 @@ export async function eventsCommand(args: string[]): Promise<number> {
     }
     return 0;
   }
+}
+
+/** One event of a followed log: a line, or with --json one JSON object per line. */
+function printFollowed(e: LoggedEvent, json: boolean): void {
+  process.stdout.write(json ? `${JSON.stringify(e)}\n` : `${eventLine(e)}\n`);
 }

@@ -22,6 +22,7 @@ commands:
   config     the cluster configuration file (pavise config help)
   daemon     run a node's cluster agent (pavise daemon --config FILE --node NAME)
   status     the cluster, its nodes and packages, from etcd (pavise status --config FILE [-v])
+             or from a node's API (--api URL instead of --config; also for events, pkg, node, resource)
   metrics    this node's metrics, Prometheus text (pavise metrics [--control PATH])
   events     the cluster's event log, from etcd (pavise events --config FILE [--since 10m] [--follow])
   pkg        run, halt, move, enable, disable a package; maintenance (pavise pkg help)

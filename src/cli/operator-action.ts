@@ -47,6 +47,15 @@ export async function runOperatorAction(
   } catch (err) {
     throw etcdProblem(err, conn.file, conn.config);
   }
+  return reportOperatorResult(result, options);
+}
+
+/**
+ * The result as every operator command prints it, whether etcd or the API (--api) did the work:
+ * a line, or with --json the result object; the reason on stderr when it is not done.
+ */
+export function reportOperatorResult(result: OperatorResult, options: OperatorOptions): number {
+  const out = makeOutput(options.json);
   if (!result.waited) {
     out.result(result, () => (options.wait ? "done (nothing to wait for)" : "not waiting (--no-wait)"));
     return 0;
@@ -57,6 +66,6 @@ export async function runOperatorAction(
   }
   // Not there: the reason goes where errors go (stderr), or into the JSON result.
   if (options.json) out.result(result, () => "");
-  else process.stderr.write(`${plan.command}: not done: ${result.reason}\n`);
+  else process.stderr.write(`${result.command}: not done: ${result.reason}\n`);
   return 1;
 }

@@ -1,6 +1,8 @@
 import { etcdMemberAnswers } from "../cluster/etcd/member-answers.js";
 import { listPeers } from "../ipsec/registry/peer-registry.js";
 import { clusterStateFrom, readSnapshot } from "../cluster/agent/cluster-state.js";
+import { apiStatusView } from "./api-reads.js";
+import { API_OPTIONS, API_USAGE, apiTargetFrom } from "./api-target.js";
 import { connectCluster, etcdProblem } from "./cluster-etcd.js";
 import { configInForce } from "./config-in-force.js";
 import { makeOutput } from "./output.js";
@@ -8,11 +10,14 @@ import { renderStatus, statusExitCode, statusView } from "./status-render.js";
 import { parseCommandArgs, usageError } from "./usage.js";
 
 export const STATUS_USAGE = `usage:
-  pavise status --config FILE [-v] [--json]
+  pavise status (--config FILE | --api URL …) [-v] [--json]
       the cluster at a glance (cmviewcl), read from etcd: the cluster and its leader, etcd's
       members, the nodes, the packages (STATUS, STATE, node, AUTO_RUN, placement); -v adds each
       package's addresses and where they are, services, failed nodes and dependencies.
-      Exit status: 0 when every package that should run runs, 1 otherwise, 2 for a usage error.`;
+      Exit status: 0 when every package that should run runs, 1 otherwise, 2 for a usage error.
+      With --api URL a node's API answers (GET /v1/status: the same view as that node's daemon
+      keeps it, plus servedBy and revision in --json) instead of this command reading etcd:
+${API_USAGE.replace(/^/gm, "    ")}`;
 
 /** Reads the cluster once, prints it, and returns the exit code. */
 export async function statusCommand(args: string[]): Promise<number> {
@@ -23,6 +28,7 @@ export async function statusCommand(args: string[]): Promise<number> {
       verbose: { type: "boolean", short: "v" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
+      ...API_OPTIONS,
     },
     STATUS_USAGE,
     0,
@@ -31,7 +37,22 @@ export async function statusCommand(args: string[]): Promise<number> {
     process.stdout.write(`${STATUS_USAGE}\n`);
     return 0;
   }
-  if (values.config === undefined) throw usageError("status needs --config FILE", STATUS_USAGE);
+  const api = apiTargetFrom(values, process.env, STATUS_USAGE);
+  if (api !== undefined) {
+    if (values.config !== undefined) {
+      throw usageError("give --config FILE (etcd) or --api URL (a node's API), not both", STATUS_USAGE);
+    }
+    const view = await apiStatusView(api);
+    const out = makeOutput(values.json === true);
+    if (view.stale) {
+      out.progress(
+        `note: ${view.servedBy} has not read etcd since ${new Date(view.stale.since).toISOString()} (${view.stale.reason}): this view may be old`,
+      );
+    }
+    out.result(view, () => renderStatus(view, { verbose: values.verbose === true }));
+    return statusExitCode(view);
+  }
+  if (values.config === undefined) throw usageError("status needs --config FILE or --api URL", STATUS_USAGE);
   const connection = connectCluster(values.config);
   const { file, config, client, keys } = connection;
   try {

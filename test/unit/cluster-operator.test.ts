@@ -361,6 +361,7 @@ describe("operator arguments and identity", () => {
       json: true,
       wait: false,
       timeoutMs: 5000,
+      waitGiven: true,
       positionals: ["web"],
     });
     expect(
