@@ -18,7 +18,6 @@ export interface IpsecDatapath {
   counters(spiIn: number): SaCounters | undefined;
 }
 
-
 export interface InstalledSa {
   name: string;
   spiIn: number;

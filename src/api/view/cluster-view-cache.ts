@@ -13,6 +13,9 @@ import { ClusterReader, type ClusterRead } from "./cluster-read.js";
 import { EVENT_RING_SIZE, EventRing } from "./event-ring.js";
 import type { ClusterViewSource, EventFilter, ViewAtRevision } from "./view-source.js";
 
+/** The agent's own watch is checked every 250 ms (node-agent.ts). */
+const WATCH_HEALTH_CHECK_MS = 250;
+
 export interface ClusterViewCacheOptions {
   /** The cluster file's configuration with this node's etcd credentials (etcdForNode). */
   config: ClusterConfig;
@@ -95,6 +98,9 @@ export class ClusterViewCache implements ClusterViewSource {
       endpoints: options.config.etcd.endpoints,
       tls: options.config.etcd.tls,
       timeoutMs: 3000,
+      // As the agent's client: a member that does not answer within a quarter of the lease (a
+      // crashed node's) is passed over for the next, so the view follows a failover at once.
+      attemptTimeoutMs: Math.min(1000, Math.max(250, Math.floor(options.config.timing.memberTimeoutMs / 4))),
     });
     this.keys = new ClusterKeys(options.config.etcd.prefix);
     this.ring = new EventRing(options.ringSize ?? EVENT_RING_SIZE);
@@ -272,7 +278,13 @@ export class ClusterViewCache implements ClusterViewSource {
   }
 
   private startWatch(fromRevision: number): void {
-    const watch = this.client.watch(this.keys.prefix, { prefix: true, startRevision: fromRevision });
+    // A crashed node's etcd member keeps a watch stream open but silent: its health is checked
+    // as often as the agent checks its own watch's, so the view moves to another member in time.
+    const watch = this.client.watch(this.keys.prefix, {
+      prefix: true,
+      startRevision: fromRevision,
+      healthCheckMs: WATCH_HEALTH_CHECK_MS,
+    });
     this.watch = watch;
     void (async () => {
       try {

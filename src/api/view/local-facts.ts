@@ -18,7 +18,6 @@ export interface LocalFacts {
   logTail(pkg: string, lines: number): Promise<LogTail>;
 }
 
-
 /** The most lines a log tail gives (design §5). */
 export const MAX_LOG_LINES = 2000;
 /** The most bytes read from the end of a log for a tail: 2,000 lines of up to 2 KiB. */
