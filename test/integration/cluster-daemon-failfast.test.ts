@@ -121,8 +121,20 @@ describe.skipIf(!root)("generic resource monitors and fail-fast with pavise daem
   // address on two nodes for 137 ms after thawing a frozen etcd leader). The holder learnt it at
   // its next renewal. Now its own node key's deletion, seen by its watch, fences it at once.
   it("bug-lease-revoked-under-its-holder: revoking n3's lease behind its back, n3 drops web before n1 adds it", async () => {
+    // n1 must be eligible again before the revoke: wait for a new resource-up line (n1 logged
+    // one at its start already), else the leader places web back on n3 once it rejoins.
+    const upLines = (): number =>
+      t.cluster
+        .daemonEvents("n1")
+        .filter((e) => e.event === "resource-up" && e.message.includes("resource uplink is up on n1")).length;
+    const upBefore = upLines();
     rmSync(uplinkDown("n1"));
-    await t.cluster.untilLogged("n1's uplink up", "n1", "resource-up", "resource uplink is up on n1", 5_000);
+    await until(
+      "n1's uplink up again",
+      () => Promise.resolve(upLines()),
+      (n) => n > upBefore,
+      5_000,
+    );
     const joined = t.cluster
       .daemonEvents("n3")
       .filter((e) => e.event === "joined")

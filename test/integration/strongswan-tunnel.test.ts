@@ -1,3 +1,4 @@
+import { until } from "../support/until.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runIperf3, startIperf3Server } from "../../src/lab/probes/iperf3.js";
@@ -96,7 +97,13 @@ describe("strongSwan ↔ strongSwan tunnel (kernel-libipsec)", () => {
       expect(after.spiOut).toBe(before.spiOut);
       expect(after.bytesOut - before.bytesOut).toBeGreaterThanOrEqual(report.sentBytes);
       expect(after.packetsIn).toBeGreaterThan(before.packetsIn);
-      const peerChild = theSa(await right.listSas()).childSas[0]!;
+      // iperf3's last bytes may still be in flight when it reports: read until they are counted.
+      const peerChild = await until(
+        "c2's Child SA to count what iperf3 sent",
+        async () => theSa(await right.listSas()).childSas[0]!,
+        (child) => child.bytesIn >= report.sentBytes,
+        3_000,
+      ).catch(async () => theSa(await right.listSas()).childSas[0]!);
       expect(peerChild.bytesIn).toBeGreaterThanOrEqual(report.sentBytes);
     } finally {
       await lab.runtime.stop(server).catch(() => undefined);
