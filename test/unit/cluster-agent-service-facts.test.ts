@@ -42,11 +42,11 @@ describe("service facts in the package report", () => {
     });
   });
 
-  it("writes the report again on a restart or a failure only", () => {
+  it("writes the report again on a restart only (a failure is reported by the package's failure)", () => {
     expect(
       reportsServiceChange({ kind: "restarting", at: 0, restart: 1, limit: "unlimited", delayMs: 0 }),
     ).toBe(true);
-    expect(reportsServiceChange({ kind: "failed", at: 0, restarts: 0, exit: undefined })).toBe(true);
+    expect(reportsServiceChange({ kind: "failed", at: 0, restarts: 0, exit: undefined })).toBe(false);
     expect(reportsServiceChange({ kind: "started", at: 0, attempt: 0 })).toBe(false);
   });
 });

@@ -1164,7 +1164,7 @@ export class NodeAgent {
         facts.set(event.service, serviceFactAfter(event.service, facts.get(event.service), event.event));
         const last = this.lastReports.get(event.package);
         const session = this.session;
-        if (session && last && reportsServiceChange(event.event)) {
+        if (session && last?.status === "up" && reportsServiceChange(event.event)) {
           void this.report(session, event.package, last.status, last.reason, last.since);
         }
         return;

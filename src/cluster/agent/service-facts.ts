@@ -32,7 +32,12 @@ export function serviceFactAfter(
   }
 }
 
-/** Events worth a new report: a restart or a failure changes what operators see. */
+/**
+ * Events worth a new report of a package that is up: a restart changes what operators see. A
+ * service failed for good is not one: the package fails next, and that report (status failed,
+ * with these facts) must be the last word — a rewrite of the old "up" report sent just before
+ * could land after it and hide the failure from the leader.
+ */
 export function reportsServiceChange(event: ServiceEvent): boolean {
-  return event.kind === "restarting" || event.kind === "failed";
+  return event.kind === "restarting";
 }

@@ -14,6 +14,9 @@ import { planHookRuns, type ClusterEvent } from "./hook-plan.js";
 import { DEFAULT_LOG_DIRECTORY } from "../executor/package-log.js";
 import { HookRunner } from "./hook-runner.js";
 
+/** Tries of one event's etcd append: 100, 300 and 900 ms apart. */
+const EVENT_APPEND_ATTEMPTS = 4;
+
 export interface EventSinkOptions {
   node: string;
   /** Read at each event: a configuration applied online changes the hooks at once. */
@@ -43,7 +46,8 @@ export class EventSink {
     // One time for the log in etcd and the hooks: a hook can find its event there.
     const event: ClusterEvent = { node, kind, message, ...extra, time: Date.now() };
     this.options.log(kind, message, extra);
-    void appendEvent(client, keys, event).catch(() => undefined);
+    // Retried (same key) for about 1.3 s: an event lost to an etcd leader move is a hole in the log.
+    void appendEvent(client, keys, event, EVENT_APPEND_ATTEMPTS).catch(() => undefined);
     const cluster = this.options.cluster();
     if (cluster.hooks && cluster.hooks.length > 0) {
       this.hooks.enqueue(planHookRuns(event, cluster.hooks, this.sequence, cluster.name));

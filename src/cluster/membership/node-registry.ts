@@ -81,15 +81,29 @@ export async function readNodes(
 
 let eventCounter = 0;
 
-/** Appends one event to the cluster's event log. */
+/**
+ * Appends one event to the cluster's event log. `attempts` > 1 writes the same key again after a
+ * failure (etcd drops proposals while its leadership moves, which Pavise itself causes right
+ * after a package starts): the same key and value, so a write that did land is not doubled.
+ */
 export async function appendEvent(
   client: EtcdClient,
   keys: ClusterKeys,
   event: { node: string; kind: string; message: string; time?: number; [extra: string]: unknown },
+  attempts = 1,
 ): Promise<number> {
   const time = event.time ?? Date.now();
   eventCounter += 1;
-  return client.put(keys.event(time, event.node, eventCounter), JSON.stringify({ ...event, time }));
+  const key = keys.event(time, event.node, eventCounter);
+  const value = JSON.stringify({ ...event, time });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await client.put(key, value);
+    } catch (err) {
+      if (attempt >= attempts) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100 * 3 ** (attempt - 1)));
+    }
+  }
 }
 
 /** The event log in cluster order (by the revision each event was written at). */
