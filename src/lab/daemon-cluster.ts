@@ -323,6 +323,11 @@ export class DaemonCluster {
     return this.daemonEvents(node).some((e) => e.event === event && e.message.includes(message));
   }
 
+  /** Waits until each node's daemon serves its HTTP API (the cluster file has api:). */
+  async untilApiServing(nodes: readonly string[] = NODES): Promise<void> {
+    for (const node of nodes) await this.untilLogged(`the API on ${node}`, node, "api", "serving on");
+  }
+
   /** Waits until the node's latest daemon has logged `event` with `message` in it. */
   async untilLogged(
     what: string,

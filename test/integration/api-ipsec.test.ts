@@ -50,8 +50,7 @@ describe.skipIf(!root)("the API's IPsec reads and metrics, against strongSwan", 
 
   it("n3 answers with n1's live SA (forwarded to the owner): strongSwan's SPIs, counters covering the traffic", async () => {
     await ipsec.startWebOnN1();
-    for (const node of ["n1", "n2", "n3"])
-      await t.cluster.untilLogged(`the API on ${node}`, node, "api", "serving on");
+    await t.cluster.untilApiServing();
     charon = ipsec.track(await startStrongswanClient(t.lab, { psk: ipsec.psk }));
     await charon.initiate({ child: "web" });
     const traffic = await startClientTraffic(t.lab, VIP, UDP_PORT);

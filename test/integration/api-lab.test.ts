@@ -23,6 +23,7 @@ import { NODES, VIP, daemonClusterFile, nodesServing } from "../support/daemon-c
 import { useDaemonLab } from "../support/daemon-lab.js";
 import { testLabName } from "../support/fresh-lab.js";
 import { parsePrometheusText, sampleValue } from "../support/prometheus-text.js";
+import { cpuSeconds } from "../support/process-cpu.js";
 import { seededRandom } from "../support/seeded-random.js";
 import { ApiSchemaValidator } from "../support/api-schema-validator.js";
 import type { OpenApiDocument } from "../../src/api/openapi/openapi-document.js";
@@ -83,8 +84,7 @@ describe.skipIf(!root)("the HTTPS API of pavise daemon in a lab", () => {
         (h) => h.length === 1 && h[0] === "n1",
         20_000,
       );
-      for (const node of NODES)
-        await lab.cluster.untilLogged(`the API on ${node}`, node, "api", "serving on");
+      await lab.cluster.untilApiServing();
     },
   });
 
@@ -188,13 +188,6 @@ describe.skipIf(!root)("the HTTPS API of pavise daemon in a lab", () => {
       buckets,
       connections: sampleValue(families, "pavise_api_connections_total", { outcome: "accepted" }),
     };
-  }
-
-  /** A process's user + system CPU time (proc(5): utime and stime, in clock ticks of 1/100 s). */
-  function cpuSeconds(pid: number): number {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
   }
 
   /** Ticks between two readings, and how many of them ran later than each bound. */

@@ -110,8 +110,7 @@ describe.skipIf(!root)(
           (h) => h.length === 1 && h[0] === OWNER,
           20_000,
         );
-        for (const node of NODES)
-          await lab.cluster.untilLogged(`the API on ${node}`, node, "api", "serving on");
+        await lab.cluster.untilApiServing();
       },
     });
 

@@ -52,8 +52,7 @@ describe.skipIf(!root)("pavise status|pkg|node|events --api URL in a lab", () =>
         (h) => h.length === 1 && h[0] === "n1",
         20_000,
       );
-      for (const node of NODES)
-        await lab.cluster.untilLogged(`the API on ${node}`, node, "api", "serving on");
+      await lab.cluster.untilApiServing();
     },
   });
 
