@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Lab } from "../../src/lab/lab.js";
 import { startPaviseIpsec, type PaviseIpsec } from "../../src/lab/pavise-ipsec.js";
 import { startCharon, type Charon, type IkeSaInfo } from "../../src/lab/strongswan/charon.js";
@@ -132,6 +132,32 @@ describe("IKEv2 interop with strongSwan 5.9 (PSK)", () => {
     lab = await freshLab(testLabSpec("tike"));
     charon = await startCharon(lab.runtime, "c1");
     pavise = await startPaviseIpsec(lab.runtime, "n1", paviseConfig());
+  });
+
+  // Every case starts with no SA on either side: a case that fails midway must not fail the
+  // next ones too (a leftover SA on charon failed all twelve cases after one in a CI run). A
+  // failure prints both sides' logs, which say why.
+  afterEach(async (context) => {
+    if (context.task.result?.state === "fail") {
+      const paviseLog = pavise.log().trimEnd().split("\n").slice(-60).join("\n");
+      const charonLog = (await charon.logTail(600))
+        .split("\n")
+        .filter((line) => !/\[CFG\]|queueing|activating/.test(line))
+        .slice(-60)
+        .join("\n");
+      console.log(`charon.log (end):\n${charonLog}\npavise ipsec serve (end):\n${paviseLog}`);
+    }
+    for (const sa of await charon.listSas()) {
+      await charon.terminate({ ikeId: sa.uniqueId }).catch(() => undefined);
+    }
+    for (const connection of new Set((await pavise.sas()).map((sa) => sa.connection))) {
+      await pavise.terminate(connection).catch(() => undefined);
+    }
+    await until(
+      "no SA left on either side",
+      async () => [...(await charon.listSas()), ...(await pavise.sas())],
+      (sas) => sas.length === 0,
+    );
   });
 
   afterAll(async () => {

@@ -366,18 +366,18 @@ export class Charon {
     return parseListSaEvents(events);
   }
 
-  /** Deletes the IKE_SAs of a connection (and their CHILD_SAs), telling the peer. */
-  async terminate(options: { ike: string; timeoutMs?: number }): Promise<void> {
+  /**
+   * Deletes the IKE_SAs of a connection, or the one with that unique id (and their CHILD_SAs),
+   * telling the peer.
+   */
+  async terminate(options: ({ ike: string } | { ikeId: number }) & { timeoutMs?: number }): Promise<void> {
     const timeoutMs = options.timeoutMs ?? 10_000;
+    const which: ViciSection = "ike" in options ? { ike: options.ike } : { "ike-id": String(options.ikeId) };
     const response = await this.vici((c) =>
-      c.request(
-        "terminate",
-        { ike: options.ike, timeout: String(timeoutMs) },
-        { timeoutMs: timeoutMs + 5_000 },
-      ),
+      c.request("terminate", { ...which, timeout: String(timeoutMs) }, { timeoutMs: timeoutMs + 5_000 }),
     );
     checkSuccess(
-      `terminate ike ${options.ike}`,
+      `terminate ike ${"ike" in options ? options.ike : `#${options.ikeId}`}`,
       response,
       "STRONGSWAN_TERMINATE_FAILED",
       `see ${this.logPath}`,
