@@ -27,7 +27,13 @@ export const FAILOVER_BENCH_USAGE = `usage: npm run bench:failover -- [--json] [
   --lab NAME            the lab's name (default ${FAILOVER_LAB_NAME})
   --json                the figures as JSON on stdout`;
 
-const TIMING_KEYS = ["member_timeout", "keepalive_interval", "fence_after", "event_loop_budget"] as const;
+const TIMING_KEYS = [
+  "member_timeout",
+  "keepalive_interval",
+  "fence_after",
+  "event_loop_budget",
+  "takeover_grace",
+] as const;
 
 /** What `npm run bench:failover -- …` was asked to do. */
 export interface FailoverBenchOptions {

@@ -26,7 +26,10 @@ export interface LabClusterOptions {
   etcdEndpoints?: readonly string[];
   /** The cluster file's timing keys, as written there (default member_timeout: 1s). */
   timing?: Partial<
-    Record<"member_timeout" | "keepalive_interval" | "fence_after" | "event_loop_budget", string>
+    Record<
+      "member_timeout" | "keepalive_interval" | "fence_after" | "event_loop_budget" | "takeover_grace",
+      string
+    >
   >;
   /** web carries IPsec (identity web.pavise.test, PSK in this file): src/lab/ipsec-package.ts. */
   ipsec?: { pskFile: string; initiate?: boolean };

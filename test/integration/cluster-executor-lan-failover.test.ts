@@ -33,7 +33,13 @@ function config(): ClusterConfig {
   return {
     name: LAB,
     etcd: { endpoints: [], tls: undefined, prefix: `/pavise/${LAB}/` },
-    timing: { memberTimeoutMs: 2_000, keepaliveIntervalMs: 600, fenceAfterMs: 1_500, eventLoopBudgetMs: 500 },
+    timing: {
+      memberTimeoutMs: 2_000,
+      keepaliveIntervalMs: 600,
+      fenceAfterMs: 1_500,
+      eventLoopBudgetMs: 500,
+      takeoverGraceMs: 500,
+    },
     arp: { count: 3, intervalMs: 100 },
     subnets: [
       { name: "public", cidr: "198.18.1.0/24", heartbeat: false },

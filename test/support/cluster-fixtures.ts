@@ -32,7 +32,13 @@ export function clusterConfigFixture(packages: PackageConfig[], name = "t"): Clu
   return {
     name,
     etcd: { endpoints: [], tls: undefined, prefix: `/pavise/${name}/` },
-    timing: { memberTimeoutMs: 1000, keepaliveIntervalMs: 166, fenceAfterMs: 600, eventLoopBudgetMs: 250 },
+    timing: {
+      memberTimeoutMs: 1000,
+      keepaliveIntervalMs: 166,
+      fenceAfterMs: 600,
+      eventLoopBudgetMs: 250,
+      takeoverGraceMs: 250,
+    },
     arp: { count: 3, intervalMs: 150 },
     subnets: [
       { name: "public", cidr: "198.18.1.0/24", heartbeat: false },

@@ -88,7 +88,13 @@ export function caseFrom(raw: unknown, file: string): SchedulerCase {
   const config: ClusterConfig = {
     name: "case",
     etcd: { endpoints: ["http://198.18.2.11:2379"], tls: undefined, prefix: "/pavise/case/" },
-    timing: { memberTimeoutMs: 1000, keepaliveIntervalMs: 333, fenceAfterMs: 700, eventLoopBudgetMs: 200 },
+    timing: {
+      memberTimeoutMs: 1000,
+      keepaliveIntervalMs: 333,
+      fenceAfterMs: 700,
+      eventLoopBudgetMs: 200,
+      takeoverGraceMs: 200,
+    },
     arp: { count: 3, intervalMs: 100 },
     subnets: subnetNames.map((name, i) => ({ name, cidr: `198.18.${10 + i}.0/24`, heartbeat: false })),
     nodes: nodes.map((node, i) => ({

@@ -16,7 +16,13 @@ function pkg(name: string, over: Partial<PackageConfig> = {}): PackageConfig {
 const config: ClusterConfig = {
   name: "t",
   etcd: { endpoints: [], tls: undefined, prefix: "/pavise/t/" },
-  timing: { memberTimeoutMs: 1000, keepaliveIntervalMs: 166, fenceAfterMs: 600, eventLoopBudgetMs: 250 },
+  timing: {
+    memberTimeoutMs: 1000,
+    keepaliveIntervalMs: 166,
+    fenceAfterMs: 600,
+    eventLoopBudgetMs: 250,
+    takeoverGraceMs: 250,
+  },
   arp: { count: 3, intervalMs: 150 },
   subnets: [
     { name: "public", cidr: "198.18.1.0/24", heartbeat: false },

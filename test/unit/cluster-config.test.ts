@@ -109,7 +109,13 @@ describe("cluster configuration file", () => {
         prefix: "/pavise/pavise/",
         leaderAwayFromPackages: true,
       },
-      timing: { memberTimeoutMs: 2000, keepaliveIntervalMs: 333, fenceAfterMs: 1200, eventLoopBudgetMs: 500 },
+      timing: {
+        memberTimeoutMs: 2000,
+        keepaliveIntervalMs: 333,
+        fenceAfterMs: 1200,
+        eventLoopBudgetMs: 500,
+        takeoverGraceMs: 500,
+      },
       arp: { count: 3, intervalMs: 150 },
       networkAutoFailback: true,
       subnets: [
@@ -286,6 +292,7 @@ describe("cluster configuration file", () => {
       keepaliveIntervalMs: 333,
       fenceAfterMs: 1200,
       eventLoopBudgetMs: 500,
+      takeoverGraceMs: 500,
     });
     expect(config.arp).toEqual({ count: 3, intervalMs: 150 });
     expect(config.etcd.prefix).toBe("/pavise/c1/");
@@ -308,7 +315,16 @@ describe("cluster configuration file", () => {
       keepaliveIntervalMs: 167,
       fenceAfterMs: 600,
       eventLoopBudgetMs: 250,
+      takeoverGraceMs: 250,
     });
+  });
+
+  it("takeover_grace follows event_loop_budget unless given; 0 turns it off", () => {
+    const raw = minimal();
+    raw.timing = { member_timeout: "1s", event_loop_budget: "200ms" };
+    expect(clusterConfigFromObject(raw).timing.takeoverGraceMs).toBe(200);
+    raw.timing = { member_timeout: "1s", takeover_grace: "0s" };
+    expect(clusterConfigFromObject(raw).timing.takeoverGraceMs).toBe(0);
   });
 
   it("reads Serviceguard's spellings and shorthands: package_name, yes/no, a single node_name, restart none, a script as a string, all_nodes", () => {
@@ -525,6 +541,14 @@ packages:
       value: "900ms",
       message: /reaches member_timeout 2s/,
       hint: /event_loop_budget: 400ms/,
+    },
+    {
+      what: "a takeover grace as long as the lease",
+      change: (r) => (r.timing = { member_timeout: "1s", takeover_grace: "1s" }),
+      key: "timing.takeover_grace",
+      value: "1s",
+      message: /must be from 0 to less than member_timeout \(1s\)/,
+      hint: /default event_loop_budget, 250ms\).*takeover_grace: 0s with etcd ≥ 3.4.28/,
     },
     {
       what: "no gratuitous ARP",

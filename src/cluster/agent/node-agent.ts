@@ -33,6 +33,7 @@ import type { ClusterConfig } from "../config/model.js";
 import { EtcdClient } from "../etcd/client.js";
 import { EtcdError } from "../etcd/errors.js";
 import type { EtcdWatch } from "../etcd/watch.js";
+import type { WatchEvent } from "../etcd/wire.js";
 import { monotonicMs } from "../etcd/monotonic-clock.js";
 import { DEFAULT_RETURN_POLICY, NODE_OWNER } from "../executor/address-placement.js";
 import { type ExecutorEvent, NodeExecutor } from "../executor/node-executor.js";
@@ -57,6 +58,7 @@ import { OwnedPackages } from "./owned-packages.js";
 import { type LocalState, reconcile, type ReconcileStep } from "./reconcile.js";
 import { monitoredResources, ResourceMonitors } from "./resource-monitors.js";
 import { failFastReason } from "./fail-fast.js";
+import { TakeoverGrace } from "./takeover-grace.js";
 import { EtcdLeaderSteering } from "./etcd-leader-steering.js";
 import { AgentIpsec } from "./agent-ipsec.js";
 import type { EngineCounters } from "../../ipsec/ipsec-engine.js";
@@ -167,6 +169,8 @@ export class NodeAgent {
   private readonly monitors: ResourceMonitors;
   private failingFast = false;
   private readonly etcdLeader: EtcdLeaderSteering;
+  /** Packages whose owner's lease just ended: their addresses wait here (timing.takeover_grace). */
+  private readonly takeoverGrace: TakeoverGrace;
   /** When the current session began: a leader this fresh waits for the others (lead). */
   private joinedAt = 0;
   private reformationNoted = false;
@@ -189,6 +193,7 @@ export class NodeAgent {
       attemptTimeoutMs: Math.min(1000, Math.max(250, Math.floor(options.config.timing.memberTimeoutMs / 4))),
     });
     this.keys = new ClusterKeys(options.config.etcd.prefix);
+    this.takeoverGrace = new TakeoverGrace(this.keys, options.config.timing.takeoverGraceMs);
     this.events = new EventSink({
       node: options.node,
       cluster: () => this.options.config,
@@ -680,6 +685,7 @@ export class NodeAgent {
             continue;
           }
           const changes = batch.events.filter((e) => !e.kv.key.startsWith(this.keys.eventsPrefix));
+          this.noteLeaseEnds(changes);
           // My node key is deleted only with my lease (leaving rewrites it, it never deletes
           // it): the others may take my packages from this revision on. Fence now.
           const mine = this.keys.node(this.options.node);
@@ -703,6 +709,37 @@ export class NodeAgent {
         if (!this.stopped) this.log("problem", `watch ended: ${describe(err)}`);
       }
     })();
+  }
+
+  /** Another node's lease ended in this watch batch: its packages' addresses wait (takeover-grace.ts). */
+  private noteLeaseEnds(changes: readonly WatchEvent[]): void {
+    for (const end of this.takeoverGrace.observe(changes, monotonicMs())) {
+      if (end.node === this.options.node || end.packages.length === 0) continue;
+      this.log(
+        "lease-ended",
+        `the lease of ${end.node} ended while it held ${end.packages.join(", ")}: their addresses are added nowhere for ${this.options.config.timing.takeoverGraceMs} ms (timing.takeover_grace)`,
+        { from: end.node, packages: end.packages },
+      );
+    }
+  }
+
+  /**
+   * Before a package whose owner's lease just ended starts here: the rest of the grace, so that
+   * the old holder — alive if etcd ended its lease early — has dropped the addresses. False when
+   * this node fenced meanwhile.
+   */
+  private async waitOutTakeoverGrace(pkg: string): Promise<boolean> {
+    // A multi-node package runs on each node at once: nothing to hand over.
+    if (this.exclusive.get(pkg) === false) return true;
+    const grace = this.takeoverGrace.remaining(pkg, monotonicMs());
+    if (!grace) return true;
+    this.log(
+      "takeover-grace",
+      `package ${pkg}: waiting ${Math.ceil(grace.ms)} ms before adding its addresses, so that ${grace.from}, if still alive, has dropped them first (timing.takeover_grace)`,
+      { package: pkg, from: grace.from, ms: Math.ceil(grace.ms) },
+    );
+    await sleep(grace.ms);
+    return !this.stopped;
   }
 
   private kick(): void {
@@ -993,6 +1030,7 @@ export class NodeAgent {
           return;
         }
         if (!owned.mayRun(pkg) || this.session !== session) return;
+        if (!(await this.waitOutTakeoverGrace(pkg)) || !owned.mayRun(pkg) || this.session !== session) return;
         this.log("starting", `package ${pkg}: ${step.reason}`, { package: pkg });
         await this.report(session, pkg, "starting");
         const result = await this.executor.startPackage(pkg);

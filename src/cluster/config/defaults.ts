@@ -26,14 +26,22 @@ export const DEFAULT_MEMBER_TIMEOUT_MS = 2_000;
  *   the others may see its lease expire;
  * - event_loop_budget: a quarter of it; a stall longer than this fences the node as well, and
  *   fence_after + event_loop_budget stays below member_timeout, so a fence decision that comes
- *   late by a whole budget still comes before the lease can lapse.
+ *   late by a whole budget still comes before the lease can lapse;
+ * - takeover_grace: event_loop_budget. A lease that lapses by itself was already given up by
+ *   its holder (fence_after), but one that etcd ends early — revoked under a holder that renewed
+ *   it in time, etcd issue 15247 (etcd before 3.4.28 / 3.5.11, Debian 12 ships 3.4.23) — reaches
+ *   the holder and the next owner at the same revision. The holder drops its addresses as soon
+ *   as its watch shows that (node-agent.ts); a holder in good health does that within one
+ *   event_loop_budget, so the next owner waits that long before it adds them.
  */
 export function defaultTiming(memberTimeoutMs: number): ClusterTiming {
+  const eventLoopBudgetMs = Math.round(memberTimeoutMs / 4);
   return {
     memberTimeoutMs,
     keepaliveIntervalMs: Math.round(memberTimeoutMs / 6),
     fenceAfterMs: Math.round(memberTimeoutMs * 0.6),
-    eventLoopBudgetMs: Math.round(memberTimeoutMs / 4),
+    eventLoopBudgetMs,
+    takeoverGraceMs: eventLoopBudgetMs,
   };
 }
 

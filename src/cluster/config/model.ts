@@ -91,6 +91,12 @@ export interface ClusterTiming {
   fenceAfterMs: number;
   /** Event-loop lag that counts as a stall (the daemon then fences itself as well). */
   eventLoopBudgetMs: number;
+  /**
+   * How long a node waits, after another node's lease ended, before it adds an address that
+   * node held (default event_loop_budget): the time a live holder has to drop it when etcd ended
+   * its lease early (a revoke, etcd issue 15247). 0 with an etcd that cannot do that.
+   */
+  takeoverGraceMs: number;
 }
 
 export interface ArpConfig {

@@ -44,7 +44,13 @@ export const TOP_KEYS = [
 ];
 const ETCD_KEYS = ["endpoints", "tls", "prefix", "leader_away_from_packages"];
 const TLS_KEYS = ["ca", "cert", "key", "user", "password_file"];
-const TIMING_KEYS = ["member_timeout", "keepalive_interval", "fence_after", "event_loop_budget"];
+const TIMING_KEYS = [
+  "member_timeout",
+  "keepalive_interval",
+  "fence_after",
+  "event_loop_budget",
+  "takeover_grace",
+];
 const ARP_KEYS = ["count", "interval"];
 const SUBNET_KEYS = ["name", "cidr", "heartbeat"];
 const NODE_KEYS = ["name", "interfaces"];
@@ -166,6 +172,10 @@ function readTiming(reader: RawReader, top: Raw): ClusterTiming {
     example: "2s",
   });
   const derived = defaultTiming(memberTimeoutMs);
+  const eventLoopBudgetMs = reader.duration(t, "event_loop_budget", "timing", {
+    fallback: derived.eventLoopBudgetMs,
+    example: `${derived.eventLoopBudgetMs}ms`,
+  });
   return {
     memberTimeoutMs,
     keepaliveIntervalMs: reader.duration(t, "keepalive_interval", "timing", {
@@ -176,9 +186,11 @@ function readTiming(reader: RawReader, top: Raw): ClusterTiming {
       fallback: derived.fenceAfterMs,
       example: `${derived.fenceAfterMs}ms`,
     }),
-    eventLoopBudgetMs: reader.duration(t, "event_loop_budget", "timing", {
-      fallback: derived.eventLoopBudgetMs,
-      example: `${derived.eventLoopBudgetMs}ms`,
+    eventLoopBudgetMs,
+    // The grace follows the budget the file chose (defaults.ts says why).
+    takeoverGraceMs: reader.duration(t, "takeover_grace", "timing", {
+      fallback: eventLoopBudgetMs,
+      example: `${eventLoopBudgetMs}ms`,
     }),
   };
 }

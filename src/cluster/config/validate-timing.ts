@@ -62,6 +62,23 @@ export function validateTiming(timing: ClusterTiming, problems: ProblemList): vo
       `make fence_after + event_loop_budget shorter than member_timeout, e.g. event_loop_budget: ${formatMs(Math.max(20, Math.floor((ttl - fence) / 2)))}`,
     );
   }
+  validateTakeoverGrace(timing, problems);
+}
+
+/**
+ * takeover_grace: from 0 (an etcd that never ends a lease early) to below member_timeout; a
+ * longer wait would delay every takeover after a crash by more than the lease itself.
+ */
+function validateTakeoverGrace(timing: ClusterTiming, problems: ProblemList): void {
+  const { takeoverGraceMs: grace, memberTimeoutMs: ttl } = timing;
+  if (grace < 0 || grace >= ttl) {
+    problems.add(
+      "timing.takeover_grace",
+      formatMs(grace),
+      `must be from 0 to less than member_timeout (${formatMs(ttl)}): every takeover after a node failure waits this long`,
+      `leave it out (default event_loop_budget, ${formatMs(timing.eventLoopBudgetMs)}), or write takeover_grace: 0s with etcd ≥ 3.4.28 or ≥ 3.5.11`,
+    );
+  }
 }
 
 /** Gratuitous ARP bursts: at least one packet, sent close enough together to matter. */
