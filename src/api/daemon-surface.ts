@@ -91,6 +91,11 @@ export class DaemonSurface {
     this.api.reconfigure(next);
   }
 
+  /** SIGHUP: the API's credential files are read again (DaemonApi.reloadCredentials). */
+  async reloadCredentials(why: string): Promise<void> {
+    await this.api.reloadCredentials(why);
+  }
+
   async close(): Promise<void> {
     this.hub.close();
     await this.api.close();

@@ -36,7 +36,8 @@ export const DAEMON_USAGE = `usage:
       default ${DEFAULT_DAEMON_SOCKET}); what it starts finds PATH in ${DAEMON_SOCKET_ENV}.
       GET /metrics on PATH gives the node's metrics in the Prometheus text format.
       With an api: section in FILE, the HTTPS API listens on api.listen and on the unix socket
-      api-NAME.sock beside PATH (0600, the same TLS).`;
+      api-NAME.sock beside PATH (0600, the same TLS). SIGHUP reads the API's credential files
+      (passwords, tokens, session key) again.`;
 
 /** Runs until SIGTERM or SIGINT; resolves with the exit code. */
 export async function daemonCommand(args: string[]): Promise<number> {
@@ -116,6 +117,12 @@ export async function daemonCommand(args: string[]): Promise<number> {
     return undefined;
   });
   let surface: DaemonSurface | undefined;
+  // SIGHUP (systemctl reload) reads the API's credential files again; it never ends the daemon.
+  const reload = (): void => {
+    if (surface) void surface.reloadCredentials("SIGHUP");
+    else say("api", "SIGHUP: no API on this node (no api: section), nothing to read again");
+  };
+  process.on("SIGHUP", reload);
   try {
     running = await startingConfig({ local, localText, client: configClient, keys, node, log: say });
     // The HTTPS API, live stream and console (design §0) when the cluster file has api:, before
@@ -189,6 +196,7 @@ export async function daemonCommand(args: string[]): Promise<number> {
   await agent.leave();
   process.off("SIGTERM", handler);
   process.off("SIGINT", handler);
+  process.off("SIGHUP", reload);
   return 0;
 }
 

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { API_ERROR_CODES } from "../../src/api/http/api-errors.js";
 import { DaemonApi } from "../../src/api/http/daemon-api.js";
+import { hashPassword } from "../../src/api/auth/password-hash.js";
 import { ClusterKeys } from "../../src/cluster/membership/layout.js";
 import { etcdctlArgs } from "../../src/lab/etcd.js";
 import { LAB_API_PORT } from "../../src/lab/api-credentials.js";
@@ -540,4 +541,33 @@ describe.skipIf(!root)("the HTTPS API of pavise daemon in a lab", () => {
       expect(overlaps(timeline, VIP)).toEqual([]);
     },
   );
+  it("SIGHUP reads the credential files again: a new password works on that node at once, without a restart", async () => {
+    const file = t.api.passwordFiles.admin!;
+    const before = readFileSync(file, "utf8");
+    const fresh = "rotated-admin-password";
+    writeFileSync(file, `${await hashPassword(fresh)}\n`, { mode: 0o600 });
+    try {
+      const n2 = t.cluster.daemons.get("n2")!;
+      process.kill(n2.pid, "SIGHUP");
+      await t.cluster.untilLogged(
+        "n2 to read its credentials again",
+        "n2",
+        "api",
+        "credential files read again (SIGHUP)",
+      );
+      const login = (node: string, password: string) =>
+        curl("POST", `${nodeUrl(node)}/v1/session`, [
+          ...jsonBody(JSON.stringify({ user: "admin", password })),
+        ]);
+      expect((await login("n2", fresh)).status).toBe(204);
+      // n3 was not told: it still has the old hash, so the reload is what made the difference.
+      expect((await login("n3", fresh)).status).toBe(401);
+      expect((await login("n3", t.api.passwords.admin!)).status).toBe(204);
+      // The daemon is still there and still a member.
+      expect((await curl("GET", `${nodeUrl("n2")}/v1/health`)).status).toBe(200);
+      expect(t.cluster.logged("n2", "signal", "leaving")).toBe(false);
+    } finally {
+      writeFileSync(file, before, { mode: 0o600 });
+    }
+  });
 });

@@ -25,8 +25,9 @@ import type { Route } from "./router.js";
  * files ("{node}" in their paths is this node) and the credential files, builds the route table
  * (session, actions, health and /metrics here; `routes` adds the others) and starts the server
  * on `api.listen` and on `<control socket's directory>/api-<node>.sock`. Users and packages'
- * `access:` follow `pavise config apply` online (reconfigure); listen, TLS and credential files
- * are read at start only.
+ * `access:` follow `pavise config apply` online (reconfigure); the credential files are read
+ * again then and on SIGHUP (reloadCredentials: a new password or token without a restart, as
+ * `swanctl --load-creds` does for strongSwan); listen and TLS are read at start only.
  *
  * Extension points, for the modules other parts of the daemon provide:
  * - `routes`: more route entries (the read routes, the OpenAPI document), each a Route<ApiHandler>;
@@ -59,11 +60,11 @@ export interface DaemonApiOptions {
 export class DaemonApi {
   private config: ClusterConfig;
   private policy: AccessPolicy;
-  private readonly passwordUsers: ReadonlySet<string>;
+  private passwordUsers: ReadonlySet<string>;
 
   private constructor(
     private readonly options: DaemonApiOptions,
-    private readonly credentials: ApiCredentials,
+    private credentials: ApiCredentials,
     private readonly client: EtcdClient,
     private server: ApiServer | undefined,
     /** This node's API certificate, key and the cluster CA: the owner proxy forwards with them. */
@@ -84,10 +85,7 @@ export class DaemonApi {
     if (!api) throw new Error("the cluster configuration has no api: section");
     const tls = await readTls(api, options.node);
     const credentials = await loadApiCredentials(api);
-    for (const warning of credentials.warnings) options.log("problem", `API: ${warning}`);
-    for (const problem of credentials.problems) {
-      options.log("problem", `API: ${problem.message}${problem.hint ? ` (${problem.hint})` : ""}`);
-    }
+    logCredentialProblems(credentials, options.log);
     const client = new EtcdClient({ endpoints: options.config.etcd.endpoints, tls: options.config.etcd.tls });
     const daemonApi = new DaemonApi(options, credentials, client, undefined, {
       ca: tls.ca.toString("utf8"),
@@ -101,8 +99,8 @@ export class DaemonApi {
     const routes: Route<ApiHandler>[] = withDocs([
       ...nodeHealthRoutes({ node: options.node, health: options.health, metrics: options.scrape }),
       ...sessionRoutes({
-        passwords: () => credentials.passwords,
-        sessionKey: () => credentials.sessionKey,
+        passwords: () => daemonApi.credentials.passwords,
+        sessionKey: () => daemonApi.credentials.sessionKey,
         sessionTtlMs: () => daemonApi.config.api?.sessionTtlMs ?? api.sessionTtlMs,
         throttle: new LoginThrottle(),
         log: options.log,
@@ -162,6 +160,34 @@ export class DaemonApi {
     }
     this.config = next;
     this.policy = policy;
+    // A user added online may come with a password or token file.
+    void this.reloadCredentials("configuration applied");
+  }
+
+  /**
+   * Reads every credential file of the configuration in force again and uses what it finds from
+   * now on (SIGHUP, a configuration applied). A file that cannot be used costs its user that way
+   * of logging in, as at start; sessions already given stay valid while the session key is the
+   * same. Says what it read in the log.
+   */
+  async reloadCredentials(why: string): Promise<ApiCredentials | undefined> {
+    const api = this.config.api;
+    if (!api) return undefined;
+    const credentials = await loadApiCredentials(api).catch((err: unknown) => {
+      this.options.log("problem", `API: credential files not read again (${why}): ${(err as Error).message}`);
+      return undefined;
+    });
+    if (!credentials) return undefined;
+    logCredentialProblems(credentials, this.options.log);
+    this.credentials = credentials;
+    this.passwordUsers = new Set(credentials.passwords.keys());
+    this.options.log(
+      "api",
+      `credential files read again (${why}): ${credentials.passwords.size} password(s), ` +
+        `${credentials.tokenUsers.size} token(s), session key ${credentials.sessionKey ? "yes" : "no"}` +
+        (credentials.problems.length > 0 ? `, ${credentials.problems.length} file(s) not usable` : ""),
+    );
+    return credentials;
   }
 
   async close(): Promise<void> {
@@ -178,6 +204,13 @@ export class DaemonApi {
       passwordUsers: this.passwordUsers,
       now,
     };
+  }
+}
+
+function logCredentialProblems(credentials: ApiCredentials, log: DaemonApiOptions["log"]): void {
+  for (const warning of credentials.warnings) log("problem", `API: ${warning}`);
+  for (const problem of credentials.problems) {
+    log("problem", `API: ${problem.message}${problem.hint ? ` (${problem.hint})` : ""}`);
   }
 }
 
