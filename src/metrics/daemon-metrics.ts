@@ -16,7 +16,7 @@ import type { StatusView } from "../api/schema/view-types.js";
 import { failureCause, moveCause } from "./event-causes.js";
 import { exposition } from "./exposition.js";
 import { FailoverTimer, type FailoverSample } from "./failover-timer.js";
-import { FAILOVER_BUCKETS, LATENCY_BUCKETS, MetricRegistry } from "./registry.js";
+import { FAILOVER_BUCKETS, LATENCY_BUCKETS, LOOP_LAG_BUCKETS, MetricRegistry } from "./registry.js";
 
 const NODE_STATUSES: readonly NodeStatus[] = ["up", "halted", "failed"];
 const PACKAGE_STATUSES: readonly PackageStatus[] = ["up", "down", "starting", "halting", "failing", "failed"];
@@ -91,7 +91,7 @@ export class DaemonMetrics {
   private readonly loopLag = this.r.histogram(
     "pavise_event_loop_lag_seconds",
     "How late the fence's event-loop tick ran.",
-    LATENCY_BUCKETS,
+    LOOP_LAG_BUCKETS,
   );
   private readonly loopLagMax = this.r.gauge(
     "pavise_event_loop_lag_max_seconds",

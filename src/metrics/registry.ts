@@ -13,6 +13,13 @@ export type LabelValues = Readonly<Record<string, string>>;
 
 /** The latency buckets of design §6, in seconds. */
 export const LATENCY_BUCKETS: readonly number[] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+/**
+ * Event-loop lag, in seconds: fine below 5 ms, where design §12.1's rule ("lag p99 grows more
+ * than 2 ms: move the API server into a worker") is read, and up to the fence budgets above.
+ */
+export const LOOP_LAG_BUCKETS: readonly number[] = [
+  0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+];
 /** The failover buckets of design §6, in seconds. */
 export const FAILOVER_BUCKETS: readonly number[] = [0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60];
 
