@@ -86,7 +86,7 @@ export async function startChaosCluster(labName: string): Promise<ChaosCluster> 
   return cluster;
 }
 
-/** Stops every daemon (SIGTERM, then SIGKILL) and takes the lab down; the logs stay in `dir`. */
+/** Stops every daemon (SIGTERM, then SIGKILL) and takes the lab down; the logs stay in `dir` (runChaos removes it unless a fault broke a rule). */
 export async function stopChaosCluster(cluster: ChaosCluster): Promise<void> {
   const { lab, daemons } = cluster;
   for (const proc of daemons.daemons.values()) {

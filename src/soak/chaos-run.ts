@@ -8,6 +8,7 @@
  * does not settle within the bound is a violation; the soak stops at the first one, so that
  * its seed replays the way there.
  */
+import { rmSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { overlapsOfLiveHosts, type HostDown } from "../lab/daemon-cluster.js";
 import { overlaps } from "../lab/probes/address-timeline.js";
@@ -214,6 +215,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     await soak.cleanUp();
     await sampler.stop();
     await stopChaosCluster(cluster);
+    // The daemons' logs are of use only to explain a violation (which quotes them already).
+    if (!violation) rmSync(cluster.dir, { recursive: true, force: true });
   }
   return { seed: options.seed, records, ownerSamples: sampler.samples, ...(violation ? { violation } : {}) };
 }
