@@ -358,9 +358,14 @@ export class Charon {
     );
   }
 
-  /** All IKE_SAs with their CHILD_SAs and traffic counters. */
-  async listSas(options: { ike?: string } = {}): Promise<IkeSaInfo[]> {
-    const request: ViciSection = { noblock: "yes" };
+  /**
+   * All IKE_SAs with their CHILD_SAs and traffic counters. charon waits for an IKE_SA that one
+   * of its threads is using (as `swanctl --list-sas` does): with `noblock` it would leave that
+   * one out, and an SA busy just after `initiate` returned (installing its CHILD_SA, answering
+   * the peer) looked absent — tests failed on it in CI. `noblock: true` skips busy ones.
+   */
+  async listSas(options: { ike?: string; noblock?: boolean } = {}): Promise<IkeSaInfo[]> {
+    const request: ViciSection = options.noblock ? { noblock: "yes" } : {};
     if (options.ike !== undefined) request.ike = options.ike;
     const { events } = await this.vici((c) => c.streamedRequest("list-sas", "list-sa", request));
     return parseListSaEvents(events);
