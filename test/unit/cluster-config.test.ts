@@ -548,7 +548,7 @@ packages:
       key: "timing.takeover_grace",
       value: "1s",
       message: /must be from 0 to less than member_timeout \(1s\)/,
-      hint: /default event_loop_budget, 250ms\).*takeover_grace: 0s with etcd ≥ 3.4.28/,
+      hint: /default event_loop_budget, 250ms\).*takeover_grace: 0s to start packages without checking/,
     },
     {
       what: "no gratuitous ARP",

@@ -33,7 +33,6 @@ import type { ClusterConfig } from "../config/model.js";
 import { EtcdClient } from "../etcd/client.js";
 import { EtcdError } from "../etcd/errors.js";
 import type { EtcdWatch } from "../etcd/watch.js";
-import type { WatchEvent } from "../etcd/wire.js";
 import { monotonicMs } from "../etcd/monotonic-clock.js";
 import { DEFAULT_RETURN_POLICY, NODE_OWNER } from "../executor/address-placement.js";
 import { type ExecutorEvent, NodeExecutor } from "../executor/node-executor.js";
@@ -58,7 +57,6 @@ import { OwnedPackages } from "./owned-packages.js";
 import { type LocalState, reconcile, type ReconcileStep } from "./reconcile.js";
 import { monitoredResources, ResourceMonitors } from "./resource-monitors.js";
 import { failFastReason } from "./fail-fast.js";
-import { TakeoverGrace } from "./takeover-grace.js";
 import { EtcdLeaderSteering } from "./etcd-leader-steering.js";
 import { AgentIpsec } from "./agent-ipsec.js";
 import type { EngineCounters } from "../../ipsec/ipsec-engine.js";
@@ -169,8 +167,6 @@ export class NodeAgent {
   private readonly monitors: ResourceMonitors;
   private failingFast = false;
   private readonly etcdLeader: EtcdLeaderSteering;
-  /** Packages whose owner's lease just ended: their addresses wait here (timing.takeover_grace). */
-  private readonly takeoverGrace: TakeoverGrace;
   /** When the current session began: a leader this fresh waits for the others (lead). */
   private joinedAt = 0;
   private reformationNoted = false;
@@ -193,7 +189,6 @@ export class NodeAgent {
       attemptTimeoutMs: Math.min(1000, Math.max(250, Math.floor(options.config.timing.memberTimeoutMs / 4))),
     });
     this.keys = new ClusterKeys(options.config.etcd.prefix);
-    this.takeoverGrace = new TakeoverGrace(this.keys, options.config.timing.takeoverGraceMs);
     this.events = new EventSink({
       node: options.node,
       cluster: () => this.options.config,
@@ -685,7 +680,6 @@ export class NodeAgent {
             continue;
           }
           const changes = batch.events.filter((e) => !e.kv.key.startsWith(this.keys.eventsPrefix));
-          this.noteLeaseEnds(changes);
           // My node key is deleted only with my lease (leaving rewrites it, it never deletes
           // it): the others may take my packages from this revision on. Fence now.
           const mine = this.keys.node(this.options.node);
@@ -711,35 +705,59 @@ export class NodeAgent {
     })();
   }
 
-  /** Another node's lease ended in this watch batch: its packages' addresses wait (takeover-grace.ts). */
-  private noteLeaseEnds(changes: readonly WatchEvent[]): void {
-    for (const end of this.takeoverGrace.observe(changes, monotonicMs())) {
-      if (end.node === this.options.node || end.packages.length === 0) continue;
-      this.log(
-        "lease-ended",
-        `the lease of ${end.node} ended while it held ${end.packages.join(", ")}: their addresses are added nowhere for ${this.options.config.timing.takeoverGraceMs} ms (timing.takeover_grace)`,
-        { from: end.node, packages: end.packages },
-      );
-    }
-  }
-
   /**
-   * Before a package whose owner's lease just ended starts here: the rest of the grace, so that
-   * the old holder — alive if etcd ended its lease early — has dropped the addresses. False when
-   * this node fenced meanwhile.
+   * Before a failover package starts here, its addresses must not answer ARP on the LAN
+   * (address-probe.ts), as Serviceguard refuses a relocatable address already in use. After a
+   * crash or a planned move nothing answers: one probe. A holder whose lease etcd ended early
+   * (revoked under it, etcd issue 15247) learns of it at the same revision as the leader and may
+   * still hold them: its kernel answers until it has dropped them, and the start waits for that,
+   * up to timing.takeover_grace. Still answering then: the start fails here. Without the check
+   * a CI run saw an address on two nodes for 8 ms. No go without a problem: this node stops.
    */
-  private async waitOutTakeoverGrace(pkg: string): Promise<boolean> {
-    // A multi-node package runs on each node at once: nothing to hand over.
-    if (this.exclusive.get(pkg) === false) return true;
-    const grace = this.takeoverGrace.remaining(pkg, monotonicMs());
-    if (!grace) return true;
-    this.log(
-      "takeover-grace",
-      `package ${pkg}: waiting ${Math.ceil(grace.ms)} ms before adding its addresses, so that ${grace.from}, if still alive, has dropped them first (timing.takeover_grace)`,
-      { package: pkg, from: grace.from, ms: Math.ceil(grace.ms) },
-    );
-    await sleep(grace.ms);
-    return !this.stopped;
+  private async checkAddressesFree(pkg: string): Promise<{ go: true } | { go: false; problem?: string }> {
+    const graceMs = this.options.config.timing.takeoverGraceMs;
+    // A multi-node package runs on each node at once: nothing to hand over. 0: no check.
+    if (this.exclusive.get(pkg) === false || graceMs <= 0) return { go: true };
+    const started = monotonicMs();
+    for (let probes = 1; ; probes++) {
+      const { inUse, unknown } = await this.executor.addressesInUse(pkg);
+      for (const u of unknown) {
+        this.log("problem", `package ${pkg}: cannot check that ${u.address} is free: ${u.problem}`, {
+          package: pkg,
+        });
+      }
+      const waited = Math.round(monotonicMs() - started);
+      if (inUse.length === 0) {
+        if (probes > 1) {
+          this.log(
+            "address-free",
+            `package ${pkg}: its addresses answer no more (${probes} probes, ${waited} ms)`,
+            {
+              package: pkg,
+              ms: waited,
+              probes,
+            },
+          );
+        }
+        return { go: true };
+      }
+      const where = inUse.map((u) => `${u.address} (from ${u.mac}${u.nic ? ` on ${u.nic}` : ""})`).join(", ");
+      if (this.stopped) return { go: false };
+      if (waited >= graceMs) {
+        return {
+          go: false,
+          problem: `address in use: ${where} still answers ARP after ${waited} ms (timing.takeover_grace ${graceMs} ms); find that host and remove the address from it`,
+        };
+      }
+      if (probes === 1) {
+        this.log(
+          "address-in-use",
+          `package ${pkg}: ${where} still answers ARP; waiting up to ${graceMs} ms for its holder to drop it (timing.takeover_grace)`,
+          { package: pkg },
+        );
+      }
+      await sleep(PROBE_INTERVAL_MS);
+    }
   }
 
   private kick(): void {
@@ -1030,7 +1048,12 @@ export class NodeAgent {
           return;
         }
         if (!owned.mayRun(pkg) || this.session !== session) return;
-        if (!(await this.waitOutTakeoverGrace(pkg)) || !owned.mayRun(pkg) || this.session !== session) return;
+        const free = await this.checkAddressesFree(pkg);
+        if (!owned.mayRun(pkg) || this.session !== session) return;
+        if (!free.go) {
+          if (free.problem) await this.fail(session, pkg, free.problem);
+          return;
+        }
         this.log("starting", `package ${pkg}: ${step.reason}`, { package: pkg });
         await this.report(session, pkg, "starting");
         const result = await this.executor.startPackage(pkg);
@@ -1301,6 +1324,9 @@ function takeoverFields(
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** How soon a start asks again whether an address that answered ARP still does. */
+const PROBE_INTERVAL_MS = 20;
 
 /** How soon a package report etcd did not take is written again. */
 const REPORT_RETRY_MS = 250;

@@ -32,7 +32,9 @@ export const DEFAULT_MEMBER_TIMEOUT_MS = 2_000;
  *   it in time, etcd issue 15247 (etcd before 3.4.28 / 3.5.11, Debian 12 ships 3.4.23) — reaches
  *   the holder and the next owner at the same revision. The holder drops its addresses as soon
  *   as its watch shows that (node-agent.ts); a holder in good health does that within one
- *   event_loop_budget, so the next owner waits that long before it adds them.
+ *   event_loop_budget, so every start waits up to that long for its addresses to stop
+ *   answering ARP. A crashed or halted holder answers nothing: that costs one probe
+ *   (address-probe.ts, ≈50 ms), not the grace.
  */
 export function defaultTiming(memberTimeoutMs: number): ClusterTiming {
   const eventLoopBudgetMs = Math.round(memberTimeoutMs / 4);

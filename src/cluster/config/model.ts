@@ -92,9 +92,10 @@ export interface ClusterTiming {
   /** Event-loop lag that counts as a stall (the daemon then fences itself as well). */
   eventLoopBudgetMs: number;
   /**
-   * How long a node waits, after another node's lease ended, before it adds an address that
-   * node held (default event_loop_budget): the time a live holder has to drop it when etcd ended
-   * its lease early (a revoke, etcd issue 15247). 0 with an etcd that cannot do that.
+   * Before a failover package starts, its addresses must not answer ARP; the start waits this
+   * long for one that does to fall silent, then fails ("address in use"). Default
+   * event_loop_budget: the time a live holder has to drop them when etcd ended its lease early
+   * (a revoke, etcd issue 15247). 0: no check.
    */
   takeoverGraceMs: number;
 }

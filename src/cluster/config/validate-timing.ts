@@ -66,8 +66,8 @@ export function validateTiming(timing: ClusterTiming, problems: ProblemList): vo
 }
 
 /**
- * takeover_grace: from 0 (an etcd that never ends a lease early) to below member_timeout; a
- * longer wait would delay every takeover after a crash by more than the lease itself.
+ * takeover_grace: from 0 (no check) to below member_timeout: a start must not wait for an
+ * address that still answers longer than a lease lasts.
  */
 function validateTakeoverGrace(timing: ClusterTiming, problems: ProblemList): void {
   const { takeoverGraceMs: grace, memberTimeoutMs: ttl } = timing;
@@ -75,8 +75,8 @@ function validateTakeoverGrace(timing: ClusterTiming, problems: ProblemList): vo
     problems.add(
       "timing.takeover_grace",
       formatMs(grace),
-      `must be from 0 to less than member_timeout (${formatMs(ttl)}): every takeover after a node failure waits this long`,
-      `leave it out (default event_loop_budget, ${formatMs(timing.eventLoopBudgetMs)}), or write takeover_grace: 0s with etcd ≥ 3.4.28 or ≥ 3.5.11`,
+      `must be from 0 to less than member_timeout (${formatMs(ttl)}): a package start waits up to this long for an address that answers ARP to fall silent`,
+      `leave it out (default event_loop_budget, ${formatMs(timing.eventLoopBudgetMs)}), or takeover_grace: 0s to start packages without checking`,
     );
   }
 }

@@ -28,6 +28,7 @@ import {
   subnetsWithLink,
 } from "./address-placement.js";
 import { GratuitousArp } from "./gratuitous-arp.js";
+import { probeAddress, type ProbeResult } from "./address-probe.js";
 import {
   addAddress,
   parseNicAddresses,
@@ -127,6 +128,24 @@ export class NodeAddresses {
       nic,
       owner,
     }));
+  }
+
+  /**
+   * Whether another host answers ARP for the address on its subnet now (address-probe.ts), from
+   * the NIC an add would use. Not queued: a probe waits for replies, and a removal (a fence)
+   * must never wait behind it. An address this node holds is not probed: it would be its own.
+   */
+  async probe(address: string, subnet: string): Promise<ProbeResult & { nic?: string }> {
+    if (this.entries.has(address)) return { answered: false };
+    const iface = this.options.node.interfaces.find((i) => i.subnet === subnet);
+    const heldOn = new Set(
+      [...this.entries.values()].filter((e) => e.subnet === subnet).flatMap((e) => (e.nic ? [e.nic] : [])),
+    );
+    const nic = iface
+      ? chooseSubnetNic(iface, this.links(), heldOn, this.returnPolicy, Date.now()).nic
+      : undefined;
+    if (nic === undefined) return { answered: undefined, problem: `no NIC of subnet ${subnet} has link` };
+    return { ...(await probeAddress(this.options.ns, nic, address)), nic };
   }
 
   /** The NIC that holds the address now, if this node holds it. */

@@ -139,6 +139,31 @@ export class NodeExecutor {
     return this.supervisorsByPackage.get(packageName) ?? [];
   }
 
+  /**
+   * The package's addresses that another host answers ARP for now, probed in parallel
+   * (address-probe.ts); `unknown`: those no probe could be sent for, and why.
+   */
+  async addressesInUse(packageName: string): Promise<{
+    inUse: { address: string; nic: string | undefined; mac: string }[];
+    unknown: { address: string; problem: string }[];
+  }> {
+    const pkg = this.config.packages.find((p) => p.name === packageName);
+    const results = await Promise.all(
+      (pkg?.addresses ?? []).map(async (a) => ({
+        a,
+        result: await this.addresses.probe(a.address, a.subnet),
+      })),
+    );
+    return {
+      inUse: results.flatMap(({ a, result }) =>
+        result.answered === true ? [{ address: a.address, nic: result.nic, mac: result.mac }] : [],
+      ),
+      unknown: results.flatMap(({ a, result }) =>
+        result.answered === undefined ? [{ address: a.address, problem: result.problem }] : [],
+      ),
+    };
+  }
+
   startPackage(packageName: string): Promise<StartResult> {
     this.supervisorsByPackage.set(packageName, []);
     return this.runner(packageName).start();
