@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import type { EtcdPlacement } from "../lab/spec.js";
+import { TIMING_KEYS, type TimingKey } from "../cluster/config/read-cluster.js";
 import { PaviseError } from "../util/errors.js";
 import type { FailoverRunOptions } from "./failover-runs.js";
 import type { FailoverScenario, FailoverSystem } from "./failover-summary.js";
@@ -26,14 +27,6 @@ export const FAILOVER_BENCH_USAGE = `usage: npm run bench:failover -- [--json] [
                         (default member_timeout=1s, the rest derived from it)
   --lab NAME            the lab's name (default ${FAILOVER_LAB_NAME})
   --json                the figures as JSON on stdout`;
-
-const TIMING_KEYS = [
-  "member_timeout",
-  "keepalive_interval",
-  "fence_after",
-  "event_loop_budget",
-  "takeover_grace",
-] as const;
 
 /** What `npm run bench:failover -- …` was asked to do. */
 export interface FailoverBenchOptions {
@@ -62,10 +55,10 @@ function timingOption(value: string): FailoverRunOptions["timing"] {
   const timing: NonNullable<FailoverRunOptions["timing"]> = {};
   for (const pair of value.split(",")) {
     const [key, setting] = pair.split("=").map((s) => s.trim());
-    if (!TIMING_KEYS.includes(key as (typeof TIMING_KEYS)[number]) || !setting) {
+    if (!TIMING_KEYS.includes(key as TimingKey) || !setting) {
       throw usage(`--timing takes KEY=VALUE pairs with keys ${TIMING_KEYS.join(", ")}, not '${pair}'`);
     }
-    timing[key as (typeof TIMING_KEYS)[number]] = setting;
+    timing[key as TimingKey] = setting;
   }
   return timing;
 }

@@ -10,6 +10,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { TimingKey } from "../cluster/config/read-cluster.js";
 import { distPath } from "../util/package-paths.js";
 import type { Lab } from "./lab.js";
 import type { LabProcess } from "./host-runtime.js";
@@ -25,12 +26,7 @@ export interface LabClusterOptions {
   /** etcd client URLs (default: the members on n1–n3); pass lab.plan.etcd's for another placement. */
   etcdEndpoints?: readonly string[];
   /** The cluster file's timing keys, as written there (default member_timeout: 1s). */
-  timing?: Partial<
-    Record<
-      "member_timeout" | "keepalive_interval" | "fence_after" | "event_loop_budget" | "takeover_grace",
-      string
-    >
-  >;
+  timing?: Partial<Record<TimingKey, string>>;
   /** web carries IPsec (identity web.pavise.test, PSK in this file): src/lab/ipsec-package.ts. */
   ipsec?: { pskFile: string; initiate?: boolean };
   /** The HTTP API (api: section) with these lab credentials (api-credentials.ts); none: no API. */

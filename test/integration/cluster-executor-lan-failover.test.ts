@@ -14,6 +14,7 @@ import { distPath } from "../../src/util/package-paths.js";
 import { run } from "../../src/util/run.js";
 import { neighbourMac, startClientTraffic } from "../support/cluster-observe.js";
 import { freshLab, testLabName, testLabSpec } from "../support/fresh-lab.js";
+import { EXECUTOR_TEST_TIMING } from "../support/cluster-fixtures.js";
 import { until } from "../support/until.js";
 
 // Local LAN failover (Serviceguard's local switch): n1's primary NIC on the public LAN loses
@@ -33,13 +34,7 @@ function config(): ClusterConfig {
   return {
     name: LAB,
     etcd: { endpoints: [], tls: undefined, prefix: `/pavise/${LAB}/` },
-    timing: {
-      memberTimeoutMs: 2_000,
-      keepaliveIntervalMs: 600,
-      fenceAfterMs: 1_500,
-      eventLoopBudgetMs: 500,
-      takeoverGraceMs: 500,
-    },
+    timing: EXECUTOR_TEST_TIMING,
     arp: { count: 3, intervalMs: 100 },
     subnets: [
       { name: "public", cidr: "198.18.1.0/24", heartbeat: false },

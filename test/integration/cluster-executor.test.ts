@@ -13,7 +13,7 @@ import { distPath } from "../../src/util/package-paths.js";
 import { run } from "../../src/util/run.js";
 import { freshLab, testLabSpec } from "../support/fresh-lab.js";
 import { until } from "../support/until.js";
-import { packageConfig } from "../support/cluster-fixtures.js";
+import { EXECUTOR_TEST_TIMING, packageConfig } from "../support/cluster-fixtures.js";
 
 // Needs root and a build (the echo service is the compiled traffic agent): npm run build first.
 // The executor runs in this process and acts inside n1's namespace (namedNamespace), as the
@@ -50,13 +50,7 @@ function config(): ClusterConfig {
   return {
     name: "texec",
     etcd: { endpoints: [], tls: undefined, prefix: "/pavise/texec/" },
-    timing: {
-      memberTimeoutMs: 2_000,
-      keepaliveIntervalMs: 600,
-      fenceAfterMs: 1_500,
-      eventLoopBudgetMs: 500,
-      takeoverGraceMs: 500,
-    },
+    timing: EXECUTOR_TEST_TIMING,
     arp: { count: 3, intervalMs: 100 },
     subnets: [
       { name: "public", cidr: "198.18.1.0/24", heartbeat: false },

@@ -1,5 +1,10 @@
 import { parseClusterConfig } from "../../src/cluster/config/cluster-config.js";
-import type { ClusterConfig, PackageConfig, PackageIpsecConfig } from "../../src/cluster/config/model.js";
+import type {
+  ClusterConfig,
+  ClusterTiming,
+  PackageConfig,
+  PackageIpsecConfig,
+} from "../../src/cluster/config/model.js";
 
 /**
  * A checked package configuration as the readers would make it from a minimal entry (the
@@ -27,18 +32,30 @@ export function packageConfig(name: string, overrides: Partial<PackageConfig> = 
   };
 }
 
+/** The timing of the fixtures: a 1 s lease, as the lab runs. */
+export const FIXTURE_TIMING: ClusterTiming = {
+  memberTimeoutMs: 1000,
+  keepaliveIntervalMs: 166,
+  fenceAfterMs: 600,
+  eventLoopBudgetMs: 250,
+  takeoverGraceMs: 250,
+};
+
+/** The timing the executor's lab tests run with: a 2 s lease (the executor itself reads none of it). */
+export const EXECUTOR_TEST_TIMING: ClusterTiming = {
+  memberTimeoutMs: 2_000,
+  keepaliveIntervalMs: 600,
+  fenceAfterMs: 1_500,
+  eventLoopBudgetMs: 500,
+  takeoverGraceMs: 500,
+};
+
 /** A checked three-node cluster (n1–n3, subnets public and heartbeat) with these packages. */
 export function clusterConfigFixture(packages: PackageConfig[], name = "t"): ClusterConfig {
   return {
     name,
     etcd: { endpoints: [], tls: undefined, prefix: `/pavise/${name}/` },
-    timing: {
-      memberTimeoutMs: 1000,
-      keepaliveIntervalMs: 166,
-      fenceAfterMs: 600,
-      eventLoopBudgetMs: 250,
-      takeoverGraceMs: 250,
-    },
+    timing: FIXTURE_TIMING,
     arp: { count: 3, intervalMs: 150 },
     subnets: [
       { name: "public", cidr: "198.18.1.0/24", heartbeat: false },

@@ -3,7 +3,7 @@ import { clusterStateFrom, snapshotFrom } from "../../src/cluster/agent/cluster-
 import type { ClusterConfig, PackageConfig } from "../../src/cluster/config/model.js";
 import type { KeyValue } from "../../src/cluster/etcd/wire.js";
 import { ClusterKeys } from "../../src/cluster/membership/layout.js";
-import { packageConfig } from "../support/cluster-fixtures.js";
+import { FIXTURE_TIMING, packageConfig } from "../support/cluster-fixtures.js";
 
 // etcd keys → ClusterState (cluster-state.ts): what the leader schedules from.
 
@@ -16,13 +16,7 @@ function pkg(name: string, over: Partial<PackageConfig> = {}): PackageConfig {
 const config: ClusterConfig = {
   name: "t",
   etcd: { endpoints: [], tls: undefined, prefix: "/pavise/t/" },
-  timing: {
-    memberTimeoutMs: 1000,
-    keepaliveIntervalMs: 166,
-    fenceAfterMs: 600,
-    eventLoopBudgetMs: 250,
-    takeoverGraceMs: 250,
-  },
+  timing: FIXTURE_TIMING,
   arp: { count: 3, intervalMs: 150 },
   subnets: [
     { name: "public", cidr: "198.18.1.0/24", heartbeat: false },

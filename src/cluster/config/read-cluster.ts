@@ -44,13 +44,15 @@ export const TOP_KEYS = [
 ];
 const ETCD_KEYS = ["endpoints", "tls", "prefix", "leader_away_from_packages"];
 const TLS_KEYS = ["ca", "cert", "key", "user", "password_file"];
-const TIMING_KEYS = [
+/** The keys of the cluster file's timing: section (the bench's --timing takes the same). */
+export const TIMING_KEYS = [
   "member_timeout",
   "keepalive_interval",
   "fence_after",
   "event_loop_budget",
   "takeover_grace",
-];
+] as const;
+export type TimingKey = (typeof TIMING_KEYS)[number];
 const ARP_KEYS = ["count", "interval"];
 const SUBNET_KEYS = ["name", "cidr", "heartbeat"];
 const NODE_KEYS = ["name", "interfaces"];
