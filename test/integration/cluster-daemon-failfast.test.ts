@@ -160,8 +160,9 @@ describe.skipIf(!root)("generic resource monitors and fail-fast with pavise daem
     const timeline = await t.stopWatch();
     // The holder (its watch) and the leader learn of the revoke at the same revision. Before it
     // adds the address, n1 asks the LAN whether it still answers ARP and waits while n3's kernel
-    // answers for it (timing.takeover_grace), so n3's drop comes first. Without that a loaded CI
-    // run saw 8 ms with the address on both; without the guard n3 would keep it about a second.
+    // answers for it (timing.address_in_use_wait), so n3's drop comes first. Without that a
+    // loaded CI run saw 8 ms with the address on both; without the guard n3 would keep it about
+    // a second.
     expect(overlaps(timeline, VIP)).toEqual([]);
     const dropped = timeline.events.find((e) => e.host === "n3" && e.address === VIP && e.change === "del");
     const added = timeline.events.find((e) => e.host === "n1" && e.address === VIP && e.change === "add");

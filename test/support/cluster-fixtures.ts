@@ -38,7 +38,7 @@ export const FIXTURE_TIMING: ClusterTiming = {
   keepaliveIntervalMs: 166,
   fenceAfterMs: 600,
   eventLoopBudgetMs: 250,
-  takeoverGraceMs: 250,
+  addressInUseWaitMs: 250,
 };
 
 /** The timing the executor's lab tests run with: a 2 s lease (the executor itself reads none of it). */
@@ -47,7 +47,7 @@ export const EXECUTOR_TEST_TIMING: ClusterTiming = {
   keepaliveIntervalMs: 600,
   fenceAfterMs: 1_500,
   eventLoopBudgetMs: 500,
-  takeoverGraceMs: 500,
+  addressInUseWaitMs: 500,
 };
 
 /** A checked three-node cluster (n1–n3, subnets public and heartbeat) with these packages. */

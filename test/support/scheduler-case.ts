@@ -93,7 +93,7 @@ export function caseFrom(raw: unknown, file: string): SchedulerCase {
       keepaliveIntervalMs: 333,
       fenceAfterMs: 700,
       eventLoopBudgetMs: 200,
-      takeoverGraceMs: 200,
+      addressInUseWaitMs: 200,
     },
     arp: { count: 3, intervalMs: 100 },
     subnets: subnetNames.map((name, i) => ({ name, cidr: `198.18.${10 + i}.0/24`, heartbeat: false })),

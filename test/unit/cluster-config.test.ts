@@ -114,7 +114,7 @@ describe("cluster configuration file", () => {
         keepaliveIntervalMs: 333,
         fenceAfterMs: 1200,
         eventLoopBudgetMs: 500,
-        takeoverGraceMs: 500,
+        addressInUseWaitMs: 500,
       },
       arp: { count: 3, intervalMs: 150 },
       networkAutoFailback: true,
@@ -292,7 +292,7 @@ describe("cluster configuration file", () => {
       keepaliveIntervalMs: 333,
       fenceAfterMs: 1200,
       eventLoopBudgetMs: 500,
-      takeoverGraceMs: 500,
+      addressInUseWaitMs: 500,
     });
     expect(config.arp).toEqual({ count: 3, intervalMs: 150 });
     expect(config.etcd.prefix).toBe("/pavise/c1/");
@@ -315,16 +315,16 @@ describe("cluster configuration file", () => {
       keepaliveIntervalMs: 167,
       fenceAfterMs: 600,
       eventLoopBudgetMs: 250,
-      takeoverGraceMs: 250,
+      addressInUseWaitMs: 250,
     });
   });
 
-  it("takeover_grace follows event_loop_budget unless given; 0 turns it off", () => {
+  it("address_in_use_wait follows event_loop_budget unless given; 0 turns it off", () => {
     const raw = minimal();
     raw.timing = { member_timeout: "1s", event_loop_budget: "200ms" };
-    expect(clusterConfigFromObject(raw).timing.takeoverGraceMs).toBe(200);
-    raw.timing = { member_timeout: "1s", takeover_grace: "0s" };
-    expect(clusterConfigFromObject(raw).timing.takeoverGraceMs).toBe(0);
+    expect(clusterConfigFromObject(raw).timing.addressInUseWaitMs).toBe(200);
+    raw.timing = { member_timeout: "1s", address_in_use_wait: "0s" };
+    expect(clusterConfigFromObject(raw).timing.addressInUseWaitMs).toBe(0);
   });
 
   it("reads Serviceguard's spellings and shorthands: package_name, yes/no, a single node_name, restart none, a script as a string, all_nodes", () => {
@@ -543,12 +543,12 @@ packages:
       hint: /event_loop_budget: 400ms/,
     },
     {
-      what: "a takeover grace as long as the lease",
-      change: (r) => (r.timing = { member_timeout: "1s", takeover_grace: "1s" }),
-      key: "timing.takeover_grace",
+      what: "an address-in-use wait as long as the lease",
+      change: (r) => (r.timing = { member_timeout: "1s", address_in_use_wait: "1s" }),
+      key: "timing.address_in_use_wait",
       value: "1s",
       message: /must be from 0 to less than member_timeout \(1s\)/,
-      hint: /default event_loop_budget, 250ms\).*takeover_grace: 0s to start packages without checking/,
+      hint: /default event_loop_budget, 250ms\).*address_in_use_wait: 0s to start packages without checking/,
     },
     {
       what: "no gratuitous ARP",

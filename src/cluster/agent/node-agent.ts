@@ -711,13 +711,13 @@ export class NodeAgent {
    * crash or a planned move nothing answers: one probe. A holder whose lease etcd ended early
    * (revoked under it, etcd issue 15247) learns of it at the same revision as the leader and may
    * still hold them: its kernel answers until it has dropped them, and the start waits for that,
-   * up to timing.takeover_grace. Still answering then: the start fails here. Without the check
+   * up to timing.address_in_use_wait. Still answering then: the start fails here. Without the check
    * a CI run saw an address on two nodes for 8 ms. No go without a problem: this node stops.
    */
   private async checkAddressesFree(pkg: string): Promise<{ go: true } | { go: false; problem?: string }> {
-    const graceMs = this.options.config.timing.takeoverGraceMs;
+    const waitMs = this.options.config.timing.addressInUseWaitMs;
     // A multi-node package runs on each node at once: nothing to hand over. 0: no check.
-    if (this.exclusive.get(pkg) === false || graceMs <= 0) return { go: true };
+    if (this.exclusive.get(pkg) === false || waitMs <= 0) return { go: true };
     const started = monotonicMs();
     for (let probes = 1; ; probes++) {
       const { inUse, unknown } = await this.executor.addressesInUse(pkg);
@@ -743,16 +743,16 @@ export class NodeAgent {
       }
       const where = inUse.map((u) => `${u.address} (from ${u.mac}${u.nic ? ` on ${u.nic}` : ""})`).join(", ");
       if (this.stopped) return { go: false };
-      if (waited >= graceMs) {
+      if (waited >= waitMs) {
         return {
           go: false,
-          problem: `address in use: ${where} still answers ARP after ${waited} ms (timing.takeover_grace ${graceMs} ms); find that host and remove the address from it`,
+          problem: `address in use: ${where} still answers ARP after ${waited} ms (timing.address_in_use_wait ${waitMs} ms); find that host and remove the address from it`,
         };
       }
       if (probes === 1) {
         this.log(
           "address-in-use",
-          `package ${pkg}: ${where} still answers ARP; waiting up to ${graceMs} ms for its holder to drop it (timing.takeover_grace)`,
+          `package ${pkg}: ${where} still answers ARP; waiting up to ${waitMs} ms for its holder to drop it (timing.address_in_use_wait)`,
           { package: pkg },
         );
       }

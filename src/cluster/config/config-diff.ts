@@ -81,7 +81,7 @@ export function diffClusterConfig(before: ClusterConfig, after: ClusterConfig): 
     ["keepaliveIntervalMs", "keepalive_interval"],
     ["fenceAfterMs", "fence_after"],
     ["eventLoopBudgetMs", "event_loop_budget"],
-    ["takeoverGraceMs", "takeover_grace"],
+    ["addressInUseWaitMs", "address_in_use_wait"],
   ];
   for (const [key, name] of timingKeys) {
     if (before.timing[key] !== after.timing[key]) {

@@ -27,14 +27,14 @@ export const DEFAULT_MEMBER_TIMEOUT_MS = 2_000;
  * - event_loop_budget: a quarter of it; a stall longer than this fences the node as well, and
  *   fence_after + event_loop_budget stays below member_timeout, so a fence decision that comes
  *   late by a whole budget still comes before the lease can lapse;
- * - takeover_grace: event_loop_budget. A lease that lapses by itself was already given up by
+ * - address_in_use_wait: event_loop_budget. A lease that lapses by itself was already given up by
  *   its holder (fence_after), but one that etcd ends early — revoked under a holder that renewed
  *   it in time, etcd issue 15247 (etcd before 3.4.28 / 3.5.11, Debian 12 ships 3.4.23) — reaches
  *   the holder and the next owner at the same revision. The holder drops its addresses as soon
  *   as its watch shows that (node-agent.ts); a holder in good health does that within one
  *   event_loop_budget, so every start waits up to that long for its addresses to stop
  *   answering ARP. A crashed or halted holder answers nothing: that costs one probe
- *   (address-probe.ts, ≈50 ms), not the grace.
+ *   (address-probe.ts, ≈50 ms), not the wait.
  */
 export function defaultTiming(memberTimeoutMs: number): ClusterTiming {
   const eventLoopBudgetMs = Math.round(memberTimeoutMs / 4);
@@ -43,7 +43,7 @@ export function defaultTiming(memberTimeoutMs: number): ClusterTiming {
     keepaliveIntervalMs: Math.round(memberTimeoutMs / 6),
     fenceAfterMs: Math.round(memberTimeoutMs * 0.6),
     eventLoopBudgetMs,
-    takeoverGraceMs: eventLoopBudgetMs,
+    addressInUseWaitMs: eventLoopBudgetMs,
   };
 }
 

@@ -97,7 +97,7 @@ export interface ClusterTiming {
    * event_loop_budget: the time a live holder has to drop them when etcd ended its lease early
    * (a revoke, etcd issue 15247). 0: no check.
    */
-  takeoverGraceMs: number;
+  addressInUseWaitMs: number;
 }
 
 export interface ArpConfig {

@@ -50,7 +50,7 @@ export const TIMING_KEYS = [
   "keepalive_interval",
   "fence_after",
   "event_loop_budget",
-  "takeover_grace",
+  "address_in_use_wait",
 ] as const;
 export type TimingKey = (typeof TIMING_KEYS)[number];
 const ARP_KEYS = ["count", "interval"];
@@ -189,8 +189,8 @@ function readTiming(reader: RawReader, top: Raw): ClusterTiming {
       example: `${derived.fenceAfterMs}ms`,
     }),
     eventLoopBudgetMs,
-    // The grace follows the budget the file chose (defaults.ts says why).
-    takeoverGraceMs: reader.duration(t, "takeover_grace", "timing", {
+    // The wait follows the budget the file chose (defaults.ts says why).
+    addressInUseWaitMs: reader.duration(t, "address_in_use_wait", "timing", {
       fallback: eventLoopBudgetMs,
       example: `${eventLoopBudgetMs}ms`,
     }),

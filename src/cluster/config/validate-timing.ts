@@ -62,21 +62,21 @@ export function validateTiming(timing: ClusterTiming, problems: ProblemList): vo
       `make fence_after + event_loop_budget shorter than member_timeout, e.g. event_loop_budget: ${formatMs(Math.max(20, Math.floor((ttl - fence) / 2)))}`,
     );
   }
-  validateTakeoverGrace(timing, problems);
+  validateAddressInUseWait(timing, problems);
 }
 
 /**
- * takeover_grace: from 0 (no check) to below member_timeout: a start must not wait for an
+ * address_in_use_wait: from 0 (no check) to below member_timeout: a start must not wait for an
  * address that still answers longer than a lease lasts.
  */
-function validateTakeoverGrace(timing: ClusterTiming, problems: ProblemList): void {
-  const { takeoverGraceMs: grace, memberTimeoutMs: ttl } = timing;
-  if (grace < 0 || grace >= ttl) {
+function validateAddressInUseWait(timing: ClusterTiming, problems: ProblemList): void {
+  const { addressInUseWaitMs: wait, memberTimeoutMs: ttl } = timing;
+  if (wait < 0 || wait >= ttl) {
     problems.add(
-      "timing.takeover_grace",
-      formatMs(grace),
+      "timing.address_in_use_wait",
+      formatMs(wait),
       `must be from 0 to less than member_timeout (${formatMs(ttl)}): a package start waits up to this long for an address that answers ARP to fall silent`,
-      `leave it out (default event_loop_budget, ${formatMs(timing.eventLoopBudgetMs)}), or takeover_grace: 0s to start packages without checking`,
+      `leave it out (default event_loop_budget, ${formatMs(timing.eventLoopBudgetMs)}), or address_in_use_wait: 0s to start packages without checking`,
     );
   }
 }

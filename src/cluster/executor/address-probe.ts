@@ -2,7 +2,7 @@
  * Does an address still answer on the LAN? An ARP probe (RFC 5227 §2.1.1: sender address
  * 0.0.0.0, so no neighbour learns anything from it; iputils `arping -D`) is answered by the
  * kernel of any host that has the address configured, whatever that host's daemon is doing.
- * A node asks this before it starts a failover package (node-agent.ts, timing.takeover_grace),
+ * A node asks this before it starts a failover package (node-agent.ts, timing.address_in_use_wait),
  * as Serviceguard refuses a relocatable address that is already in use.
  *
  * iputils arping exits at once on a reply but waits about a second without one (it takes whole

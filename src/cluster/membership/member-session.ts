@@ -11,8 +11,8 @@ import { SelfFence, type FenceObserver } from "./self-fence.js";
 
 export interface MemberSessionOptions {
   etcd: EtcdConfig;
-  /** The lease and fence timing (the takeover grace is the agent's, not the session's). */
-  timing: Omit<ClusterTiming, "takeoverGraceMs">;
+  /** The lease and fence timing (address_in_use_wait is the agent's, not the session's). */
+  timing: Omit<ClusterTiming, "addressInUseWaitMs">;
   node: string;
   /**
    * Kept between the fence deadline and the earliest moment etcd may expire the lease, on top
