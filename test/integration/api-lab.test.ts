@@ -29,6 +29,7 @@ import { seededRandom } from "../support/seeded-random.js";
 import { ApiSchemaValidator } from "../support/api-schema-validator.js";
 import type { OpenApiDocument } from "../../src/api/openapi/openapi-document.js";
 import { until } from "../support/until.js";
+import { distPath } from "../../src/util/package-paths.js";
 
 // The daemon's HTTPS API on the lab's three nodes (design §5, §10): curl from a client namespace
 // (c1) against the nodes' addresses with the lab's API CA, and once over the unix socket.
@@ -541,6 +542,40 @@ describe.skipIf(!root)("the HTTPS API of pavise daemon in a lab", () => {
       expect(overlaps(timeline, VIP)).toEqual([]);
     },
   );
+  it("a user added by pavise config apply, with a password file, signs in on every node at once (no restart)", async () => {
+    const passwordFile = join(t.dir, "dave.scrypt");
+    writeFileSync(passwordFile, `${await hashPassword("dave-password")}\n`, { mode: 0o600 });
+    const withDave = readFileSync(t.configFile, "utf8").replace(
+      /^ {2}users:\n/m,
+      (users) =>
+        `${users}    - { name: dave, role: monitor, password_file: ${JSON.stringify(passwordFile)} }\n`,
+    );
+    expect(withDave).toContain("name: dave");
+    const file = join(t.dir, "with-dave.yaml");
+    writeFileSync(file, withDave);
+    const applied = await t.lab.exec(
+      "n1",
+      [process.execPath, distPath("cli/main.js"), "config", "apply", file],
+      {
+        allowFailure: true,
+      },
+    );
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.stdout).toContain("dave");
+    for (const node of NODES) {
+      await t.cluster.untilLogged(
+        `${node} to read the credential files again`,
+        node,
+        "api",
+        "credential files read again (configuration applied): 4 password(s)",
+      );
+      const login = await curl("POST", `${nodeUrl(node)}/v1/session`, [
+        ...jsonBody(JSON.stringify({ user: "dave", password: "dave-password" })),
+      ]);
+      expect(login.status, `dave on ${node}`).toBe(204);
+    }
+  });
+
   it("SIGHUP reads the credential files again: a new password works on that node at once, without a restart", async () => {
     const file = t.api.passwordFiles.admin!;
     const before = readFileSync(file, "utf8");
