@@ -1,5 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseClusterConfig } from "../../src/cluster/config/cluster-config.js";
@@ -10,6 +9,9 @@ import {
 } from "../../src/cluster/config/etcd-credentials.js";
 import type { EtcdConfig } from "../../src/cluster/config/model.js";
 import { PaviseError } from "../../src/util/errors.js";
+import { useTempDirs } from "../support/temp-dirs.js";
+
+const tempDirs = useTempDirs("pavise-creds-");
 
 const perNode: EtcdConfig = {
   endpoints: ["https://198.18.2.11:2379"],
@@ -25,7 +27,7 @@ const perNode: EtcdConfig = {
 };
 
 function files(): Record<"cert" | "key" | "password", string> {
-  const dir = mkdtempSync(join(tmpdir(), "pavise-creds-"));
+  const dir = tempDirs.make();
   const out = { cert: join(dir, "op.crt"), key: join(dir, "op.key"), password: join(dir, "op.password") };
   for (const f of Object.values(out)) writeFileSync(f, "x\n");
   return out;

@@ -1,12 +1,14 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { EtcdError, etcdErrorFromGateway } from "../../src/cluster/etcd/errors.js";
 import { GatewayAuth, isTokenRefused } from "../../src/cluster/etcd/gateway-auth.js";
+import { useTempDirs } from "../support/temp-dirs.js";
+
+const tempDirs = useTempDirs("pavise-auth-");
 
 function passwordFile(text: string): string {
-  const file = join(mkdtempSync(join(tmpdir(), "pavise-auth-")), "pw");
+  const file = join(tempDirs.make(), "pw");
   writeFileSync(file, text);
   return file;
 }
