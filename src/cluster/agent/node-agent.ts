@@ -57,6 +57,7 @@ import { OwnedPackages } from "./owned-packages.js";
 import { type LocalState, reconcile, type ReconcileStep } from "./reconcile.js";
 import { monitoredResources, ResourceMonitors } from "./resource-monitors.js";
 import { failFastReason } from "./fail-fast.js";
+import { type AddressCheckResult, waitForAddressesFree } from "./address-check.js";
 import { EtcdLeaderSteering } from "./etcd-leader-steering.js";
 import { AgentIpsec } from "./agent-ipsec.js";
 import type { EngineCounters } from "../../ipsec/ipsec-engine.js";
@@ -705,59 +706,19 @@ export class NodeAgent {
     })();
   }
 
-  /**
-   * Before a failover package starts here, its addresses must not answer ARP on the LAN
-   * (address-probe.ts), as Serviceguard refuses a relocatable address already in use. After a
-   * crash or a planned move nothing answers: one probe. A holder whose lease etcd ended early
-   * (revoked under it, etcd issue 15247) learns of it at the same revision as the leader and may
-   * still hold them: its kernel answers until it has dropped them, and the start waits for that,
-   * up to timing.address_in_use_wait. Still answering then: the start fails here. Without the check
-   * a CI run saw an address on two nodes for 8 ms. No go without a problem: this node stops.
-   */
-  private async checkAddressesFree(pkg: string): Promise<{ go: true } | { go: false; problem?: string }> {
+  /** address-check.ts: a failover package's addresses answer no ARP before it starts here. */
+  private checkAddressesFree(pkg: string): Promise<AddressCheckResult> {
     const waitMs = this.options.config.timing.addressInUseWaitMs;
     // A multi-node package runs on each node at once: nothing to hand over. 0: no check.
-    if (this.exclusive.get(pkg) === false || waitMs <= 0) return { go: true };
-    const started = monotonicMs();
-    for (let probes = 1; ; probes++) {
-      const { inUse, unknown } = await this.executor.addressesInUse(pkg);
-      for (const u of unknown) {
-        this.log("problem", `package ${pkg}: cannot check that ${u.address} is free: ${u.problem}`, {
-          package: pkg,
-        });
-      }
-      const waited = Math.round(monotonicMs() - started);
-      if (inUse.length === 0) {
-        if (probes > 1) {
-          this.log(
-            "address-free",
-            `package ${pkg}: its addresses answer no more (${probes} probes, ${waited} ms)`,
-            {
-              package: pkg,
-              ms: waited,
-              probes,
-            },
-          );
-        }
-        return { go: true };
-      }
-      const where = inUse.map((u) => `${u.address} (from ${u.mac}${u.nic ? ` on ${u.nic}` : ""})`).join(", ");
-      if (this.stopped) return { go: false };
-      if (waited >= waitMs) {
-        return {
-          go: false,
-          problem: `address in use: ${where} still answers ARP after ${waited} ms (timing.address_in_use_wait ${waitMs} ms); find that host and remove the address from it`,
-        };
-      }
-      if (probes === 1) {
-        this.log(
-          "address-in-use",
-          `package ${pkg}: ${where} still answers ARP; waiting up to ${waitMs} ms for its holder to drop it (timing.address_in_use_wait)`,
-          { package: pkg },
-        );
-      }
-      await sleep(PROBE_INTERVAL_MS);
-    }
+    if (this.exclusive.get(pkg) === false || waitMs <= 0) return Promise.resolve({ go: true });
+    return waitForAddressesFree({
+      probe: () => this.executor.addressesInUse(pkg),
+      waitMs,
+      now: monotonicMs,
+      sleep,
+      stopped: () => this.stopped,
+      log: (event, message) => this.log(event, `package ${pkg}: ${message}`, { package: pkg }),
+    });
   }
 
   private kick(): void {
@@ -1324,9 +1285,6 @@ function takeoverFields(
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
-
-/** How soon a start asks again whether an address that answered ARP still does. */
-const PROBE_INTERVAL_MS = 20;
 
 /** How soon a package report etcd did not take is written again. */
 const REPORT_RETRY_MS = 250;
