@@ -238,6 +238,8 @@ export class NodeAgent {
         autoReturn: options.config.networkAutoFailback !== false,
       },
       onEvent: (event) => sink.agent?.onExecutorEvent(event),
+      // Package addresses only while this node may act as an owner (node-addresses.ts).
+      mayHoldPackageAddresses: () => sink.agent?.mayHoldPackageAddresses() ?? false,
     });
     // A copy: the configuration changes when one is applied (applyConfig).
     const agent = new NodeAgent({ ...options }, executor);
@@ -704,6 +706,15 @@ export class NodeAgent {
         if (!this.stopped) this.log("problem", `watch ended: ${describe(err)}`);
       }
     })();
+  }
+
+  /**
+   * May this node hold package addresses now (NodeAddresses asks before it adds or moves one)?
+   * Only with a membership session that may act: asking judges the lease and the event loop at
+   * this instant, so the first question after a freeze already says no (and fences).
+   */
+  mayHoldPackageAddresses(): boolean {
+    return this.session?.mayAct() ?? false;
   }
 
   /** address-check.ts: a failover package's addresses answer no ARP before it starts here. */

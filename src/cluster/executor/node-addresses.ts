@@ -70,6 +70,15 @@ export interface NodeAddressesOptions {
   /** Log a line for an owner (a package name, or NODE_OWNER for the node's own addresses). */
   log?: (owner: string, text: string) => void;
   onEvent?: (event: AddressEvent) => void;
+  /**
+   * May this node hold package addresses right now (default: always)? The daemon answers with
+   * its membership (MemberSession.mayAct: false once fenced, or at once after its event loop
+   * stalled past the budget). When not, package addresses are neither added nor moved from NIC
+   * to NIC; removals go on. A move that was due while the daemon was frozen would otherwise put
+   * back an address its guardian had removed while another node took it over (npm run
+   * soak:cluster, seed 1128: 23 ms on two nodes after a daemon-freeze).
+   */
+  mayHoldPackageAddresses?: () => boolean;
 }
 
 interface Entry extends HeldAddress {
@@ -185,7 +194,13 @@ export class NodeAddresses {
         );
       }
       this.log(owner, `adding ${address}/${prefixLength} on ${nic}`);
+      // Asked right before the add and again after it (see the moves in reconcile).
+      if (!this.mayHold()) throw notOwner(this.options.node.name, address);
       const outcome = await addAddress(this.options.ns, nic, address, prefixLength);
+      if (!this.mayHold()) {
+        if (outcome === "added") await removeAddress(this.options.ns, nic, address, prefixLength);
+        throw notOwner(this.options.node.name, address);
+      }
       if (outcome === "already-there") this.log(owner, `${address}/${prefixLength} was already on ${nic}`);
       this.entries.set(address, { address, subnet, nic, owner, prefixLength });
       await this.announceOne(owner, nic, address);
@@ -240,6 +255,10 @@ export class NodeAddresses {
     return this.options.returnPolicy ?? DEFAULT_RETURN_POLICY;
   }
 
+  private mayHold(): boolean {
+    return this.options.mayHoldPackageAddresses?.() ?? true;
+  }
+
   private enqueue<T>(work: () => Promise<T>): Promise<T> {
     const result = this.queue.then(work);
     this.queue = result.catch(() => undefined);
@@ -278,7 +297,21 @@ export class NodeAddresses {
         `moving ${move.address}/${entry.prefixLength} from ${move.from ?? "(none)"} to ${move.to} (${describeReason(move.reason)})`,
       );
       try {
+        // Asked right before the add and again after it: a daemon frozen in between learns on
+        // waking that it was fenced, and an address it added meanwhile goes again at once.
+        if (move.owner !== NODE_OWNER && !this.mayHold()) {
+          this.log(move.owner, `not moving ${move.address}: this node may not act as an owner now (fenced)`);
+          continue;
+        }
         await addAddress(this.options.ns, move.to, move.address, entry.prefixLength);
+        if (move.owner !== NODE_OWNER && !this.mayHold()) {
+          await removeAddress(this.options.ns, move.to, move.address, entry.prefixLength);
+          this.log(
+            move.owner,
+            `took ${move.address} off ${move.to} again: this node was fenced during the move`,
+          );
+          continue;
+        }
         entry.nic = move.to;
         await this.announceOne(move.owner, move.to, move.address);
         if (move.from !== undefined)
@@ -416,4 +449,14 @@ function describeReason(reason: MoveReason): string {
     case "consolidate":
       return "keeping the subnet's addresses on one NIC";
   }
+}
+
+function notOwner(node: string, address: string): PaviseError {
+  return new PaviseError(
+    "EXECUTOR_NOT_OWNER",
+    `not adding ${address}: node ${node} may not act as an owner now (fenced)`,
+    {
+      hint: "nothing to do: the node joins the cluster again by itself and starts what it is given",
+    },
+  );
 }

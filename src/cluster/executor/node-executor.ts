@@ -40,6 +40,8 @@ export interface NodeExecutorOptions {
   onEvent?: (event: ExecutorEvent) => void;
   /** The node's IPsec for packages with ipsec: (the daemon's PackageIpsecHost). */
   ipsec?: PackageIpsecDriver;
+  /** NodeAddressesOptions.mayHoldPackageAddresses: the daemon's membership says. */
+  mayHoldPackageAddresses?: () => boolean;
 }
 
 /** Log of the node's own address moves, beside the package logs. */
@@ -83,6 +85,9 @@ export class NodeExecutor {
       relocatable: options.config.packages.flatMap((p) => p.addresses.map((a) => a.address)),
       log: (owner, text) => executor.logFor(owner).write("executor", text),
       onEvent: (event) => executor.onAddressEvent(event),
+      ...(options.mayHoldPackageAddresses
+        ? { mayHoldPackageAddresses: options.mayHoldPackageAddresses }
+        : {}),
     });
     return executor;
   }
