@@ -79,6 +79,9 @@ function config(): ClusterConfig {
   };
 }
 
+/** What the daemon's membership would answer (NodeAddressesOptions.mayHoldPackageAddresses). */
+let mayHold = true;
+
 beforeAll(async () => {
   logDir = mkdtempSync(join(tmpdir(), `pavise-${LAB}-`));
   lab = await freshLab(testLabSpec(LAB));
@@ -88,6 +91,7 @@ beforeAll(async () => {
     ns: namedNamespace(lab.host("n1").namespace),
     logDirectory: logDir,
     onEvent: (event) => events.push(event),
+    mayHoldPackageAddresses: () => mayHold,
   });
   expect(await executor.startPackage("web")).toMatchObject({ ok: true });
   await until(
@@ -254,6 +258,37 @@ describe("local LAN failover in the lab", () => {
     await until(
       "lan1 to have link",
       () => Promise.resolve(executor.addresses.links().get("lan1")?.up),
+      (up) => up === true,
+    );
+  });
+
+  it("a node that may not act as an owner (fenced) moves no package address and adds none; its own address still moves", async () => {
+    expect(executor.addresses.nicOf(VIP)).toBe("lan0");
+    mayHold = false;
+    try {
+      await lab.faults.nicDown("n1", "lan0");
+      await until(
+        "the move to be refused",
+        () => Promise.resolve(readLog()),
+        (t) => t.includes(`not moving ${VIP}: this node may not act as an owner now (fenced)`),
+      );
+      expect((await lab.holders(VIP)).map((h) => `${h.host}/${h.nic}`)).toEqual(["n1/lan0"]);
+      await until(
+        "n1's own address on lan1",
+        async () => (await lab.holders("198.18.1.11")).map((h) => h.nic),
+        (nics) => nics.length === 1 && nics[0] === "lan1",
+      );
+      await expect(executor.addresses.add("web", "198.18.1.59", "public")).rejects.toMatchObject({
+        code: "EXECUTOR_NOT_OWNER",
+      });
+      expect(await lab.holders("198.18.1.59")).toEqual([]);
+    } finally {
+      mayHold = true;
+      await lab.faults.nicUp("n1", "lan0");
+    }
+    await until(
+      "lan0 to have link",
+      () => Promise.resolve(executor.addresses.links().get("lan0")?.up),
       (up) => up === true,
     );
   });
