@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import {
   type AddressCheck,
-  type ProbeRound,
   PROBE_INTERVAL_MS,
   waitForAddressesFree,
 } from "../../src/cluster/agent/address-check.js";
+import type { ProbeRound } from "../../src/cluster/executor/address-probe.js";
 
 const HELD: ProbeRound = {
   inUse: [{ address: "198.18.1.50", nic: "lan0", mac: "02:50:0c:02:00:01" }],

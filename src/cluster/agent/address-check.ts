@@ -10,11 +10,7 @@
  * The waiting is here; the probing, the clock and the sleeping are passed in.
  */
 
-/** One round of probes of a package's addresses (NodeExecutor.addressesInUse). */
-export interface ProbeRound {
-  inUse: { address: string; nic: string | undefined; mac: string }[];
-  unknown: { address: string; problem: string }[];
-}
+import type { ProbeRound } from "../executor/address-probe.js";
 
 export interface AddressCheck {
   probe(): Promise<ProbeRound>;

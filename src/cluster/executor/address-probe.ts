@@ -23,6 +23,12 @@ const PROBE_START_LIMIT_MS = 2_000;
 export type ProbeResult =
   { answered: true; mac: string } | { answered: false } | { answered: undefined; problem: string };
 
+/** One round of probes of a package's addresses (NodeExecutor.addressesInUse). */
+export interface ProbeRound {
+  inUse: { address: string; nic: string | undefined; mac: string }[];
+  unknown: { address: string; problem: string }[];
+}
+
 /**
  * The MAC in arping's reply line ("Unicast reply from 198.18.99.1 [F2:AC:61:02:36:E0]  0.524ms"),
  * or undefined when `output` holds no reply from `address`. Pure.

@@ -147,12 +147,7 @@ export class NodeAddresses {
   async probe(address: string, subnet: string): Promise<ProbeResult & { nic?: string }> {
     if (this.entries.has(address)) return { answered: false };
     const iface = this.options.node.interfaces.find((i) => i.subnet === subnet);
-    const heldOn = new Set(
-      [...this.entries.values()].filter((e) => e.subnet === subnet).flatMap((e) => (e.nic ? [e.nic] : [])),
-    );
-    const nic = iface
-      ? chooseSubnetNic(iface, this.links(), heldOn, this.returnPolicy, Date.now()).nic
-      : undefined;
+    const nic = iface ? this.nicForNewAddress(iface) : undefined;
     if (nic === undefined) return { answered: undefined, problem: `no NIC of subnet ${subnet} has link` };
     return { ...(await probeAddress(this.options.ns, nic, address)), nic };
   }
@@ -180,10 +175,7 @@ export class NodeAddresses {
         );
       }
       const prefixLength = this.prefixLength(subnet);
-      const heldOn = new Set(
-        [...this.entries.values()].filter((e) => e.subnet === subnet).flatMap((e) => (e.nic ? [e.nic] : [])),
-      );
-      const { nic } = chooseSubnetNic(iface, this.links(), heldOn, this.returnPolicy, Date.now());
+      const nic = this.nicForNewAddress(iface);
       if (nic === undefined) {
         throw new PaviseError(
           "EXECUTOR_SUBNET_DOWN",
@@ -253,6 +245,16 @@ export class NodeAddresses {
 
   private get returnPolicy(): ReturnPolicy {
     return this.options.returnPolicy ?? DEFAULT_RETURN_POLICY;
+  }
+
+  /** The NIC a new address of this interface's subnet goes on now (undefined: none has link). */
+  private nicForNewAddress(iface: NodeConfig["interfaces"][number]): string | undefined {
+    const heldOn = new Set(
+      [...this.entries.values()]
+        .filter((e) => e.subnet === iface.subnet)
+        .flatMap((e) => (e.nic ? [e.nic] : [])),
+    );
+    return chooseSubnetNic(iface, this.links(), heldOn, this.returnPolicy, Date.now()).nic;
   }
 
   private mayHold(): boolean {

@@ -7,6 +7,7 @@
  * daemon's decision, not the executor's.
  */
 
+import type { ProbeRound } from "./address-probe.js";
 import { join } from "node:path";
 import { PaviseError } from "../../util/errors.js";
 import type { ClusterConfig, NodeConfig, PackageConfig } from "../config/model.js";
@@ -148,10 +149,7 @@ export class NodeExecutor {
    * The package's addresses that another host answers ARP for now, probed in parallel
    * (address-probe.ts); `unknown`: those no probe could be sent for, and why.
    */
-  async addressesInUse(packageName: string): Promise<{
-    inUse: { address: string; nic: string | undefined; mac: string }[];
-    unknown: { address: string; problem: string }[];
-  }> {
+  async addressesInUse(packageName: string): Promise<ProbeRound> {
     const pkg = this.config.packages.find((p) => p.name === packageName);
     const results = await Promise.all(
       (pkg?.addresses ?? []).map(async (a) => ({
